@@ -1,0 +1,41 @@
+// Builds: the extension host and the engine worker (node, cjs; vscode and onnxruntime-node
+// stay external), the CLI (node, cjs), and the webview (browser, esm).
+// Flags: --watch rebuilds on change; --production minifies and drops source maps.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'info',
+  legalComments: 'none',
+};
+
+const node = {
+  ...common,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['vscode', 'onnxruntime-node'],
+};
+
+const builds = [
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { engine: 'src/engine/worker.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+];
+if (fs.existsSync('webview/main.ts')) {
+  builds.push({ ...common, platform: 'browser', format: 'esm', target: 'es2022', entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist' });
+}
+
+if (watch) {
+  const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
+  await Promise.all(contexts.map((c) => c.watch()));
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  if (fs.existsSync('dist/cli.js')) fs.chmodSync('dist/cli.js', 0o755);
+}

@@ -1,0 +1,230 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ExitLensError, describeError } from './core/errors';
+import { describeOutputs, detectExits, parseExitMapping } from './core/onnx/exits';
+import { formatShape, loadModelInfo } from './core/onnx/model';
+import { Report } from './core/report';
+import { markdownSummary, textSummary } from './core/summary';
+import { handleRequest, TOOL_VERSION } from './engine/profile';
+import { EngineEvent } from './engine/protocol';
+
+/** Exit codes: 0 success, 2 a problem the user can fix (input, usage), 3 an internal failure, 130 cancelled. */
+export const EXIT_OK = 0;
+export const EXIT_USER = 2;
+export const EXIT_INTERNAL = 3;
+export const EXIT_CANCELLED = 130;
+
+const HELP = `exit-lens ${TOOL_VERSION}: profile early-exit neural networks
+
+Usage:
+  exit-lens profile <model.onnx> --samples <file.npz> [options]
+  exit-lens analyze <logits.npz> [options]
+  exit-lens inspect <model.onnx> [--exits <mapping>]
+
+profile runs the model with ONNX Runtime over the sample set; analyze reads exit logits
+dumped elsewhere (exit_logits [E,N,C], or one [N,C] array per exit, plus labels).
+
+Options:
+  --samples <file>      sample set (.npz / .npy): one array per model input, plus labels
+  --calib <file>        calibration set for the suggested thresholds (else a seeded 50/50
+                        split of the sample set, used for the suggestions only)
+  --labels <name>       label array name (default: label, labels or y)
+  --exits <mapping>     exit outputs in order, e.g. exit_0,exit_1,logits; or a stacked
+                        output: logits:NEC ([N,E,C]) or logits:ENC ([E,N,C])
+  --batch <N>           batch size (default 64; a model with a fixed batch uses that)
+  --ep <list>           execution providers in order of preference (default cuda,cpu)
+  --threads <N>         intra-op threads (default: all cores)
+  --max-drop <f>        accuracy drop the suggestions may allow, as a fraction (default 0.01)
+  --exit-costs <list>   cumulative cost per exit (overrides static MACs), e.g. 1,2,3,4
+  --json <file>         write the report (JSON, schema in docs/report.schema.json)
+  --markdown <file>     write a Markdown summary
+  --records             include per-sample records in the JSON (for drill-down)
+  --quiet               no summary table, no progress bar
+  -h, --help            this help
+  -v, --version         the version
+
+Exit codes: 0 success, 2 a problem with the input or the command line, 3 an internal error,
+130 cancelled.
+`;
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTTY: boolean;
+}
+
+/** Writes every output file to a temporary name first, then renames: all or nothing. */
+function writeOutputs(files: { file: string; content: string }[]): void {
+  const temps: { tmp: string; file: string }[] = [];
+  try {
+    for (const { file, content } of files) {
+      const abs = path.resolve(file);
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      const tmp = `${abs}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, content);
+      temps.push({ tmp, file: abs });
+    }
+    for (const t of temps) fs.renameSync(t.tmp, t.file);
+  } catch (err) {
+    for (const t of temps) fs.rmSync(t.tmp, { force: true });
+    throw new ExitLensError('bad-argument', `Cannot write the report: ${(err as Error).message}`, 'Check that the output folder exists and is writable.');
+  }
+}
+
+function progressBar(io: Io): (e: EngineEvent) => void {
+  let shown = false;
+  return (e) => {
+    if (e.type === 'progress' && io.isTTY) {
+      const frac = e.total > 0 ? e.done / e.total : 0;
+      const width = 24;
+      const filled = Math.round(frac * width);
+      const rate = e.samplesPerSecond ? ` ${e.samplesPerSecond.toFixed(0)}/s` : '';
+      const eta = e.etaSeconds !== null && e.phase !== 'analysis' && e.phase !== 'costing' ? ` ETA ${Math.ceil(e.etaSeconds)}s` : '';
+      const count = e.phase === 'inference' || e.phase === 'calibration' ? ` ${e.done}/${e.total}` : '';
+      io.err(`\r${e.phase.padEnd(11)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%${count}${rate}${eta}\x1b[K`);
+      shown = true;
+    } else if (e.type === 'provider') {
+      if (shown) io.err('\r\x1b[K');
+      const failed = e.info.attempts.filter((a) => !a.ok);
+      io.err(`Execution provider: ${e.info.used.toUpperCase()}${failed.map((a) => ` (${a.provider} unavailable: ${a.reason})`).join('')}\n`);
+    } else if (e.type === 'result' || e.type === 'error') {
+      if (shown) io.err('\r\x1b[K');
+      shown = false;
+    }
+  };
+}
+
+function parseNumberList(v: string | undefined, what: string): number[] | undefined {
+  if (v === undefined) return undefined;
+  const parts = v.split(',').map((s) => Number(s.trim()));
+  if (parts.some((x) => !Number.isFinite(x))) throw new ExitLensError('bad-argument', `${what} "${v}" is not a comma-separated list of numbers.`, 'For example --exit-costs 1.2e6,2.5e6,4e6.');
+  return parts;
+}
+
+function parseIntOption(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ExitLensError('bad-argument', `${what} "${v}" is not a positive integer.`, `For example ${what} 64.`);
+  return n;
+}
+
+export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        samples: { type: 'string' },
+        calib: { type: 'string' },
+        labels: { type: 'string' },
+        exits: { type: 'string' },
+        batch: { type: 'string' },
+        ep: { type: 'string' },
+        threads: { type: 'string' },
+        'max-drop': { type: 'string' },
+        'exit-costs': { type: 'string' },
+        json: { type: 'string' },
+        markdown: { type: 'string' },
+        records: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    io.err(`exit-lens: ${(err as Error).message}\nRun exit-lens --help for usage.\n`);
+    return EXIT_USER;
+  }
+  const { values: v, positionals } = parsed;
+  if (v.version) {
+    io.out(`${TOOL_VERSION}\n`);
+    return EXIT_OK;
+  }
+  const [command, target, ...extra] = positionals;
+  if (v.help || !command) {
+    io.out(HELP);
+    return v.help ? EXIT_OK : EXIT_USER;
+  }
+  try {
+    if (extra.length) throw new ExitLensError('bad-argument', `Unexpected arguments: ${extra.join(' ')}.`, 'Run exit-lens --help for usage.');
+    if (command === 'inspect') {
+      if (!target) throw new ExitLensError('bad-argument', 'inspect needs a model path.', 'exit-lens inspect model.onnx');
+      const model = loadModelInfo(target);
+      io.out(`Model ${model.path}\n  producer: ${model.producer || '–'}, opset ${model.opset}, IR ${model.irVersion}, ${model.nodeCount} nodes, ${model.parameterCount} parameters${model.usesExternalData ? ', external data' : ''}\n`);
+      io.out(`Inputs:\n${model.inputs.map((i) => `  ${i.name}: ${i.dtype} ${formatShape(i.shape)}`).join('\n')}\nOutputs:\n${describeOutputs(model)}\n`);
+      const layout = detectExits(model, v.exits ? parseExitMapping(v.exits) : undefined);
+      io.out(layout.kind === 'per-output' ? `Exits (${layout.orderedBy}): ${layout.outputs.join(', ')}\n` : `Exits: stacked output ${layout.output} (${layout.layout}), ${layout.exitCount ?? '?'} exits\n`);
+      return EXIT_OK;
+    }
+    if (command !== 'profile' && command !== 'analyze') throw new ExitLensError('bad-argument', `Unknown command "${command}".`, 'Commands: profile, analyze, inspect. Run exit-lens --help.');
+    if (!target) throw new ExitLensError('bad-argument', `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`, 'Run exit-lens --help for usage.');
+    const maxDrop = v['max-drop'] === undefined ? undefined : Number(v['max-drop']);
+    if (maxDrop !== undefined && !Number.isFinite(maxDrop)) throw new ExitLensError('bad-argument', `--max-drop "${v['max-drop']}" is not a number.`, 'Give a fraction, e.g. --max-drop 0.01.');
+    const common = {
+      id: 'cli',
+      calibPath: v.calib,
+      labelName: v.labels,
+      exits: v.exits,
+      maxAccuracyDrop: maxDrop,
+      exitCosts: parseNumberList(v['exit-costs'], '--exit-costs'),
+      includeRecords: Boolean(v.records),
+    };
+    const bar = v.quiet ? () => undefined : progressBar(io);
+    let errorEvent: Extract<EngineEvent, { type: 'error' }> | null = null;
+    const emit = (e: EngineEvent) => {
+      bar(e);
+      if (e.type === 'error') errorEvent = e;
+      if (e.type === 'log' && e.level === 'error') io.err(`${e.message}\n`);
+    };
+    let report: Report | null;
+    if (command === 'profile') {
+      if (!v.samples) throw new ExitLensError('bad-argument', 'profile needs --samples <file.npz>.', 'exit-lens profile model.onnx --samples test.npz');
+      report = await handleRequest(
+        { type: 'profile', modelPath: target, samplesPath: v.samples, batchSize: parseIntOption(v.batch, '--batch'), executionProviders: v.ep?.split(','), threads: parseIntOption(v.threads, '--threads'), ...common },
+        emit,
+        signal,
+      );
+    } else {
+      report = await handleRequest({ type: 'analyze', logitsPath: target, ...common }, emit, signal);
+    }
+    if (!report) {
+      const e = errorEvent as Extract<EngineEvent, { type: 'error' }> | null;
+      if (!e) return EXIT_INTERNAL;
+      io.err(`exit-lens: ${e.message}${e.hint ? `\n${e.hint}` : ''}\n`);
+      return e.code === 'cancelled' ? EXIT_CANCELLED : e.userError ? EXIT_USER : EXIT_INTERNAL;
+    }
+    const files: { file: string; content: string }[] = [];
+    if (v.json) files.push({ file: v.json, content: `${JSON.stringify(report, null, 1)}\n` });
+    if (v.markdown) files.push({ file: v.markdown, content: markdownSummary(report) });
+    writeOutputs(files);
+    if (!v.quiet) io.out(`${textSummary(report)}\n`);
+    for (const f of files) io.err(`Wrote ${f.file}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof ExitLensError) {
+      io.err(`exit-lens: ${err.describe()}\n`);
+      return err.code === 'cancelled' ? EXIT_CANCELLED : err.isUserError ? EXIT_USER : EXIT_INTERNAL;
+    }
+    io.err(`exit-lens: internal error: ${describeError(err)}\n${(err as Error)?.stack ?? ''}\n`);
+    return EXIT_INTERNAL;
+  }
+}
+
+if (require.main === module) {
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    if (controller.signal.aborted) process.exit(EXIT_CANCELLED);
+    controller.abort();
+  });
+  main(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, controller.signal).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`exit-lens: internal error: ${describeError(err)}\n`);
+      process.exitCode = EXIT_INTERNAL;
+    },
+  );
+}

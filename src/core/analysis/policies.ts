@@ -1,0 +1,110 @@
+import { ExitRecords } from '../records';
+
+/**
+ * Exit policies of METRICS.md "Exit policies". Every policy ends at E-1 if nothing fires.
+ * Exit Lens's own conventions: ≥ for confidence and margin, ≤ for entropy (normalised),
+ * patience counted from 0 at exit 0 (PABEE), fallback to the final exit.
+ */
+export type PolicyKind = 'confidence' | 'entropy' | 'margin' | 'patience';
+
+export interface PolicyOutcome {
+  accuracy: number | null;
+  agreement: number;
+  meanCost: number;
+  speedup: number | null;
+  /** 1 - meanCost / baseline. */
+  saving: number | null;
+  exitHistogram: number[];
+}
+
+/** Exit index of one sample under a score policy: first k with score_k ≥ τ (entropy: ≤ τ). */
+export function scoreExit(rec: ExitRecords, n: number, kind: 'confidence' | 'entropy' | 'margin', threshold: number): number {
+  const E = rec.exitCount;
+  const base = n * E;
+  for (let k = 0; k < E - 1; k++) {
+    const at = base + k;
+    if (kind === 'confidence' ? rec.conf[at] >= threshold : kind === 'entropy' ? rec.entropy[at] <= threshold : rec.margin[at] >= threshold) return k;
+  }
+  return E - 1;
+}
+
+/**
+ * PABEE (Zhou et al. 2020, pabee/modeling_albert.py): the counter is 0 at exit 0; at each
+ * k ≥ 1 it increments when pred_k = pred_{k-1}, else resets to 0; exit at the first k where
+ * it equals t. t = 0 means no early exit.
+ */
+export function patienceExit(rec: ExitRecords, n: number, patience: number): number {
+  const E = rec.exitCount;
+  if (patience <= 0) return E - 1;
+  const base = n * E;
+  let counter = 0;
+  for (let k = 1; k < E; k++) {
+    counter = rec.pred[base + k] === rec.pred[base + k - 1] ? counter + 1 : 0;
+    if (counter === patience) return k;
+  }
+  return E - 1;
+}
+
+/** Per-exit confidence thresholds τ_0..τ_{E-2}: exit at the first k with conf_k ≥ τ_k. */
+export function perExitThresholdExit(rec: ExitRecords, n: number, thresholds: readonly number[]): number {
+  const E = rec.exitCount;
+  for (let k = 0; k < E - 1; k++) if (rec.conf[n * E + k] >= thresholds[k]) return k;
+  return E - 1;
+}
+
+export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number): PolicyOutcome {
+  const { sampleCount: N, exitCount: E, labels } = rec;
+  const hist = new Array<number>(E).fill(0);
+  let correct = 0;
+  let agree = 0;
+  let cost = 0;
+  for (let n = 0; n < N; n++) {
+    const e = exitOf(n);
+    hist[e]++;
+    const pred = rec.pred[n * E + e];
+    if (labels && pred === labels[n]) correct++;
+    if (pred === rec.pred[n * E + E - 1]) agree++;
+    cost += exitMacs[e];
+  }
+  const meanCost = cost / N;
+  return {
+    accuracy: labels ? correct / N : null,
+    agreement: agree / N,
+    meanCost,
+    speedup: meanCost > 0 ? baselineMacs / meanCost : null,
+    saving: baselineMacs > 0 ? 1 - meanCost / baselineMacs : null,
+    exitHistogram: hist,
+  };
+}
+
+export function policyOutcome(
+  rec: ExitRecords,
+  kind: PolicyKind,
+  threshold: number,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): PolicyOutcome {
+  const exitOf = kind === 'patience' ? (n: number) => patienceExit(rec, n, threshold) : (n: number) => scoreExit(rec, n, kind, threshold);
+  return outcomeOf(rec, exitOf, exitMacs, baselineMacs);
+}
+
+export const DEFAULT_GRID: Readonly<Record<'confidence' | 'entropy' | 'margin', readonly number[]>> = {
+  confidence: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+  entropy: [0.05, 0.1, 0.2, 0.3, 0.5],
+  margin: [0.1, 0.3, 0.5, 0.7, 0.9],
+};
+
+export interface GridPolicy extends PolicyOutcome {
+  kind: PolicyKind;
+  threshold: number;
+}
+
+/** The default grid table; patience t = 1..E-1. */
+export function gridPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): GridPolicy[] {
+  const out: GridPolicy[] = [];
+  for (const kind of ['confidence', 'entropy', 'margin'] as const) {
+    for (const threshold of DEFAULT_GRID[kind]) out.push({ kind, threshold, ...policyOutcome(rec, kind, threshold, exitMacs, baselineMacs) });
+  }
+  for (let t = 1; t < rec.exitCount; t++) out.push({ kind: 'patience', threshold: t, ...policyOutcome(rec, 'patience', t, exitMacs, baselineMacs) });
+  return out;
+}

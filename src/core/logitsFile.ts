@@ -1,0 +1,198 @@
+import { ExitLensError } from './errors';
+import { ArrayEntry, ArrayFile, openArrayFile } from './npy/arrayFile';
+import { bytesToTyped, halfToFloat, isFloatDtype } from './npy/npy';
+import { ExitRecords, allocateRecords, fillExitRecords } from './records';
+import { findLabelArray, readLabels } from './samples';
+
+/**
+ * Precomputed exit logits, analysed without a model: an `exit_logits` array [E, N, C]
+ * (or [N, E, C] when the layout says so), or one [N, C] array per exit, plus labels.
+ */
+export interface LogitsSource {
+  path: string;
+  exitNames: string[];
+  sampleCount: number;
+  classCount: number;
+  labelArray: string | null;
+  layout: 'ENC' | 'NEC' | 'per-array';
+  orderedBy: string;
+}
+
+export interface LogitsOptions {
+  labelName?: string;
+  /** Exit array names in order, or "exit_logits:NEC". */
+  exits?: string;
+  /** Samples per chunk while reading. */
+  chunk?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const HELP = 'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
+
+function toFloats(bytes: Uint8Array, entry: ArrayEntry): ArrayLike<number> {
+  const t = bytesToTyped(bytes, entry.header.dtype);
+  if (entry.header.dtype !== 'float16') return t as Float32Array | Float64Array;
+  const out = new Float32Array(t.length);
+  for (let i = 0; i < t.length; i++) out[i] = halfToFloat(t[i] as number);
+  return out;
+}
+
+function checkCancelled(signal?: AbortSignal) {
+  if (signal?.aborted) throw new ExitLensError('cancelled', 'The analysis was cancelled.', 'Nothing was written; run it again when ready.');
+}
+
+interface Plan {
+  source: LogitsSource;
+  stacked: ArrayEntry | null;
+  perExit: ArrayEntry[];
+  labels: ArrayEntry | null;
+}
+
+function plan(file: ArrayFile, opts: LogitsOptions): Plan {
+  const labels = findLabelArray(file, opts.labelName);
+  const others = file.arrays.filter((a) => a !== labels);
+  let stackedName = 'exit_logits';
+  let layout: 'ENC' | 'NEC' = 'ENC';
+  let perNames: string[] | null = null;
+  if (opts.exits) {
+    const m = /^(.+):(NEC|ENC)$/i.exec(opts.exits.trim());
+    if (m) {
+      stackedName = m[1];
+      layout = m[2].toUpperCase() as 'ENC' | 'NEC';
+    } else perNames = opts.exits.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  const listing = file.arrays.map((a) => `  ${a.name}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n');
+  const stacked = perNames ? undefined : others.find((a) => a.name === stackedName);
+  let perExit: ArrayEntry[] = [];
+  let orderedBy = 'stack-order';
+  if (stacked) {
+    if (stacked.header.shape.length !== 3) {
+      throw new ExitLensError('samples-mismatch', `"${stacked.name}" in ${file.path} has shape (${stacked.header.shape.join(', ')}); it must be [E, N, C].`, HELP);
+    }
+  } else {
+    if (perNames) {
+      perExit = perNames.map((name) => {
+        const a = others.find((x) => x.name === name);
+        if (!a) throw new ExitLensError('exit-mapping', `${file.path} has no array "${name}". Its arrays:\n${listing}`, HELP);
+        return a;
+      });
+      orderedBy = 'mapping';
+    } else {
+      perExit = others.filter((a) => a.header.shape.length === 2);
+      const suffix = perExit.map((a) => /(\d+)$/.exec(a.name)?.[1]);
+      if (suffix.every((s) => s !== undefined) && new Set(suffix).size === suffix.length) {
+        perExit = perExit.map((a, i) => ({ a, s: Number(suffix[i]) })).sort((x, y) => x.s - y.s).map((x) => x.a);
+        orderedBy = 'name-suffix';
+      } else orderedBy = 'file-order';
+    }
+    if (perExit.length < 2) throw new ExitLensError('model-no-exits', `No exit logits found in ${file.path}. Its arrays:\n${listing}`, HELP);
+  }
+  const entries = stacked ? [stacked] : perExit;
+  for (const a of entries) {
+    if (!isFloatDtype(a.header.dtype)) {
+      throw new ExitLensError('samples-mismatch', `Logits array "${a.name}" is ${a.header.dtype}; logits must be float16, float32 or float64.`, HELP);
+    }
+  }
+  let E: number;
+  let N: number;
+  let C: number;
+  if (stacked) {
+    const [a, b, c] = stacked.header.shape;
+    [E, N, C] = layout === 'ENC' ? [a, b, c] : [b, a, c];
+  } else {
+    for (const a of perExit) {
+      if (a.header.shape.length !== 2) throw new ExitLensError('samples-mismatch', `Logits array "${a.name}" has shape (${a.header.shape.join(', ')}); each exit must be [N, C].`, HELP);
+    }
+    const cs = new Set(perExit.map((a) => a.header.shape[1]));
+    const ns = new Set(perExit.map((a) => a.header.shape[0]));
+    if (cs.size > 1) throw new ExitLensError('samples-mismatch', `The exit arrays have different class counts (${[...cs].join(', ')}); all exits must predict the same classes.`, HELP);
+    if (ns.size > 1) throw new ExitLensError('samples-mismatch', `The exit arrays hold different numbers of samples (${[...ns].join(', ')}).`, HELP);
+    E = perExit.length;
+    N = perExit[0].header.shape[0];
+    C = perExit[0].header.shape[1];
+  }
+  if (E < 2) throw new ExitLensError('model-no-exits', `${file.path} holds logits of ${E} exit; an early-exit analysis needs at least two.`, HELP);
+  if (N === 0) throw new ExitLensError('samples-empty', `${file.path} holds no samples (N = 0).`, HELP);
+  if (C < 2) throw new ExitLensError('samples-mismatch', `The logits have ${C} class; a classifier needs at least two.`, HELP);
+  if (labels) {
+    if (labels.header.shape.length !== 1 || labels.rows !== N) {
+      throw new ExitLensError('samples-mismatch', `Label array "${labels.name}" has shape (${labels.header.shape.join(', ')}); it must be (${N},), one label per sample.`, HELP);
+    }
+  }
+  const exitNames = stacked ? Array.from({ length: E }, (_, k) => `${stacked.name}[${k}]`) : perExit.map((a) => a.name);
+  return {
+    source: { path: file.path, exitNames, sampleCount: N, classCount: C, labelArray: labels?.name ?? null, layout: stacked ? layout : 'per-array', orderedBy },
+    stacked: stacked ?? null,
+    perExit,
+    labels,
+  };
+}
+
+/** Reads a logits file into exit records, streaming the logits in chunks. */
+export async function readLogitsFile(filePath: string, opts: LogitsOptions = {}): Promise<{ source: LogitsSource; records: ExitRecords }> {
+  const file = await openArrayFile(filePath);
+  try {
+    const p = plan(file, opts);
+    const { sampleCount: N, classCount: C } = p.source;
+    const E = p.source.exitNames.length;
+    if (p.labels && (p.labels.header.dtype === 'float32' || p.labels.header.dtype === 'float64' || p.labels.header.dtype === 'float16' || p.labels.header.dtype === 'bool')) {
+      throw new ExitLensError('labels-invalid', `Label array "${p.labels.name}" is ${p.labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
+    }
+    const labels = p.labels ? await readLabels(p.labels, C) : null;
+    const rec = allocateRecords(N, E, C, labels);
+    const chunk = Math.max(1, opts.chunk ?? Math.max(1, Math.floor((4 << 20) / (C * 4))));
+    const itemBytes = (p.stacked ?? p.perExit[0]).header.dataBytes / (N * E * C);
+    const total = N * E;
+    let done = 0;
+    if (p.stacked && p.source.layout === 'ENC') {
+      const reader = await p.stacked.open(C * itemBytes);
+      try {
+        for (let k = 0; k < E; k++) {
+          for (let n = 0; n < N; n += chunk) {
+            checkCancelled(opts.signal);
+            const rows = Math.min(chunk, N - n);
+            fillExitRecords(rec, toFloats(await reader.readRows(rows), p.stacked), 0, C, rows, n, k);
+            done += rows;
+            opts.onProgress?.(done, total);
+          }
+        }
+      } finally {
+        await reader.close();
+      }
+    } else if (p.stacked) {
+      const reader = await p.stacked.open();
+      try {
+        for (let n = 0; n < N; n += chunk) {
+          checkCancelled(opts.signal);
+          const rows = Math.min(chunk, N - n);
+          const z = toFloats(await reader.readRows(rows), p.stacked);
+          for (let k = 0; k < E; k++) fillExitRecords(rec, z, k * C, E * C, rows, n, k);
+          done += rows * E;
+          opts.onProgress?.(done, total);
+        }
+      } finally {
+        await reader.close();
+      }
+    } else {
+      for (let k = 0; k < E; k++) {
+        const entry = p.perExit[k];
+        const reader = await entry.open();
+        try {
+          for (let n = 0; n < N; n += chunk) {
+            checkCancelled(opts.signal);
+            const rows = Math.min(chunk, N - n);
+            fillExitRecords(rec, toFloats(await reader.readRows(rows), entry), 0, C, rows, n, k);
+            done += rows;
+            opts.onProgress?.(done, total);
+          }
+        } finally {
+          await reader.close();
+        }
+      }
+    }
+    return { source: p.source, records: rec };
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,255 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import * as yauzl from 'yauzl';
+import { ExitLensError } from '../errors';
+import { MAX_HEADER_BYTES, NpyHeader, parseNpyHeader } from './npy';
+
+/**
+ * Arrays in a .npy or .npz file (np.savez stores entries, np.savez_compressed deflates
+ * them), read row by row so that a sample set never has to fit in memory. The zip container
+ * (including zip64, which numpy writes for large arrays) is read with yauzl.
+ */
+export interface RowReader {
+  /** The next `count` rows' bytes (count × rowBytes), in file order. */
+  readRows(count: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export interface ArrayEntry {
+  /** Array name: the .npz key (without .npy), or the file's base name for a .npy file. */
+  name: string;
+  header: NpyHeader;
+  /** First dimension (1 for a 0-d array). */
+  rows: number;
+  /** Bytes of one row (the product of the other dimensions × item size). */
+  rowBytes: number;
+  compressed: boolean;
+  /** A reader of rows, or of `unitBytes`-sized units (e.g. one logits vector of a [E,N,C] array). */
+  open(unitBytes?: number): Promise<RowReader>;
+}
+
+export interface ArrayFile {
+  path: string;
+  arrays: ArrayEntry[];
+  close(): Promise<void>;
+}
+
+function unreadable(file: string, why: string): ExitLensError {
+  return new ExitLensError(
+    'samples-unreadable',
+    `Cannot read ${file}: ${why}.`,
+    'Sample sets are .npz files written by np.savez / np.savez_compressed, or .npy files written by np.save.',
+  );
+}
+
+/** Positional reads from an open file: no stream, no copy beyond the result. */
+class FileRowReader implements RowReader {
+  private position: number;
+  constructor(
+    private readonly handle: fs.promises.FileHandle,
+    start: number,
+    private readonly end: number,
+    private readonly rowBytes: number,
+    private readonly ownsHandle: boolean,
+    private readonly where: string,
+  ) {
+    this.position = start;
+  }
+  async readRows(count: number): Promise<Uint8Array> {
+    const want = count * this.rowBytes;
+    if (this.position + want > this.end) throw unreadable(this.where, 'it ends before the rows its header announces');
+    const out = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await this.handle.read(out, got, want - got, this.position + got);
+      if (bytesRead === 0) throw unreadable(this.where, 'the file is shorter than its header says (truncated?)');
+      got += bytesRead;
+    }
+    this.position += want;
+    return out;
+  }
+  async close(): Promise<void> {
+    if (this.ownsHandle) await this.handle.close();
+  }
+}
+
+/** Pulls exact byte counts from a stream (an inflating zip entry), one chunk at a time. */
+class StreamRowReader implements RowReader {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private readonly iterator: AsyncIterator<Buffer>;
+  constructor(
+    private readonly stream: Readable,
+    private skip: number,
+    private readonly rowBytes: number,
+    private readonly where: string,
+  ) {
+    this.iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+  private async fill(n: number): Promise<void> {
+    while (this.buffered < n) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await this.iterator.next();
+      } catch (err) {
+        throw unreadable(this.where, `the compressed data is corrupt (${(err as Error).message})`);
+      }
+      if (next.done) throw unreadable(this.where, 'it ends before the rows its header announces (truncated?)');
+      this.chunks.push(next.value);
+      this.buffered += next.value.length;
+    }
+  }
+  private take(n: number): Buffer {
+    const out = this.chunks.length === 1 && this.chunks[0].length === n ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    const result = out.subarray(0, n);
+    const rest = out.subarray(n);
+    this.chunks.length = 0;
+    this.buffered = rest.length;
+    if (rest.length) this.chunks.push(rest);
+    return result;
+  }
+  async readRows(count: number): Promise<Uint8Array> {
+    if (this.skip) {
+      await this.fill(this.skip);
+      this.take(this.skip);
+      this.skip = 0;
+    }
+    const want = count * this.rowBytes;
+    await this.fill(want);
+    // Copy so the caller's bytes do not pin the stream's larger chunk.
+    return Buffer.from(this.take(want));
+  }
+  async close(): Promise<void> {
+    this.stream.destroy();
+  }
+}
+
+function rowsOf(header: NpyHeader): { rows: number; rowBytes: number } {
+  if (header.shape.length === 0) return { rows: 1, rowBytes: header.dataBytes };
+  const rows = header.shape[0];
+  return { rows, rowBytes: rows === 0 ? 0 : header.dataBytes / rows };
+}
+
+async function openNpy(file: string): Promise<ArrayFile> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, 'r');
+  } catch (err) {
+    throw unreadable(file, (err as Error).message);
+  }
+  try {
+    const size = (await handle.stat()).size;
+    const head = Buffer.alloc(Math.min(size, MAX_HEADER_BYTES));
+    await handle.read(head, 0, head.length, 0);
+    const header = parseNpyHeader(head, file, size);
+    const { rows, rowBytes } = rowsOf(header);
+    const entry: ArrayEntry = {
+      name: path.basename(file).replace(/\.npy$/i, ''),
+      header,
+      rows,
+      rowBytes,
+      compressed: false,
+      open: async (unitBytes = rowBytes) =>
+        new FileRowReader(await fs.promises.open(file, 'r'), header.headerBytes, header.headerBytes + header.dataBytes, unitBytes, true, file),
+    };
+    return { path: file, arrays: [entry], close: () => handle.close() };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+async function readStreamHead(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= max) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, max);
+}
+
+async function openNpz(file: string): Promise<ArrayFile> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, strictFileNames: false });
+  } catch (err) {
+    throw unreadable(file, `it is not a readable .npz (zip) archive (${(err as Error).message})`);
+  }
+  const handle = await fs.promises.open(file, 'r');
+  const arrays: ArrayEntry[] = [];
+  try {
+    for await (const entry of zip.eachEntry()) {
+      if (entry.fileName.endsWith('/')) continue;
+      const where = `${file} [${entry.fileName}]`;
+      if (!entry.fileName.endsWith('.npy')) continue;
+      const method = entry.compressionMethod;
+      if (method !== 0 && method !== 8) throw unreadable(where, `zip compression method ${method} is not supported (only stored and deflate)`);
+      const compressed = method === 8;
+      let head: Buffer;
+      let dataStart = 0;
+      if (!compressed) {
+        ({ fileDataStart: dataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true }));
+        head = Buffer.alloc(Math.min(entry.uncompressedSize, MAX_HEADER_BYTES));
+        await handle.read(head, 0, head.length, dataStart);
+      } else {
+        head = await readStreamHead(await zip.openReadStreamPromise(entry), MAX_HEADER_BYTES);
+      }
+      const header = parseNpyHeader(head, where, entry.uncompressedSize);
+      const { rows, rowBytes } = rowsOf(header);
+      arrays.push({
+        name: entry.fileName.slice(0, -4),
+        header,
+        rows,
+        rowBytes,
+        compressed,
+        open: async (unitBytes = rowBytes) =>
+          compressed
+            ? new StreamRowReader(await zip.openReadStreamPromise(entry), header.headerBytes, unitBytes, where)
+            : new FileRowReader(handle, dataStart + header.headerBytes, dataStart + header.headerBytes + header.dataBytes, unitBytes, false, where),
+      });
+    }
+  } catch (err) {
+    zip.close();
+    await handle.close();
+    if (err instanceof ExitLensError) throw err;
+    throw unreadable(file, (err as Error).message);
+  }
+  return {
+    path: file,
+    arrays,
+    close: async () => {
+      zip.close();
+      await handle.close();
+    },
+  };
+}
+
+/** Opens a .npz or .npy file; only headers are read here. */
+export async function openArrayFile(file: string): Promise<ArrayFile> {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw unreadable(abs, 'no such file');
+  const fd = fs.openSync(abs, 'r');
+  const magic = Buffer.alloc(6);
+  fs.readSync(fd, magic, 0, 6, 0);
+  fs.closeSync(fd);
+  if (magic[0] === 0x93 && magic.subarray(1).toString('latin1') === 'NUMPY') return openNpy(abs);
+  if (magic[0] === 0x50 && magic[1] === 0x4b) return openNpz(abs);
+  throw unreadable(abs, 'it is neither a .npy array nor a .npz archive');
+}
+
+/** Reads a whole (small) array, e.g. labels. */
+export async function readWholeArray(entry: ArrayEntry): Promise<Uint8Array> {
+  const reader = await entry.open();
+  try {
+    return await reader.readRows(entry.rows);
+  } finally {
+    await reader.close();
+  }
+}

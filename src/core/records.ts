@@ -1,0 +1,107 @@
+/**
+ * Per sample and exit, the compact record the analysis needs (METRICS.md "Exits"), not the
+ * logits: prediction, confidence, margin, normalised entropy, log-probability of the label,
+ * and whether the logits were finite. Stored sample-major: index n * E + k.
+ */
+export interface ExitRecords {
+  sampleCount: number;
+  exitCount: number;
+  classCount: number;
+  /** argmax p (lowest class index on ties); -1 when the logits were not finite. */
+  pred: Int32Array;
+  /** max p; 0 when the logits were not finite. */
+  conf: Float64Array;
+  /** top-1 minus top-2 probability; 0 when not finite. */
+  margin: Float64Array;
+  /** -Σ p ln p / ln C in [0, 1]; 1 when not finite. */
+  entropy: Float64Array;
+  /** ln p[y]; NaN without labels or when not finite. */
+  logpLabel: Float64Array;
+  finite: Uint8Array;
+  /** Labels, or null for an unlabelled set. */
+  labels: Int32Array | null;
+}
+
+export function allocateRecords(sampleCount: number, exitCount: number, classCount: number, labels: Int32Array | null): ExitRecords {
+  const size = sampleCount * exitCount;
+  return {
+    sampleCount,
+    exitCount,
+    classCount,
+    pred: new Int32Array(size),
+    conf: new Float64Array(size),
+    margin: new Float64Array(size),
+    entropy: new Float64Array(size),
+    logpLabel: new Float64Array(size).fill(NaN),
+    finite: new Uint8Array(size),
+    labels,
+  };
+}
+
+/**
+ * Fills the records of `rows` samples (from `firstSample`) for exit `exit`, from logits laid
+ * out so that sample i's C values start at `offset + i * stride`. Softmax is computed stably
+ * in float64 (METRICS.md): p = exp(z - max z) / Σ exp(z - max z).
+ */
+export function fillExitRecords(
+  rec: ExitRecords,
+  logits: ArrayLike<number>,
+  offset: number,
+  stride: number,
+  rows: number,
+  firstSample: number,
+  exit: number,
+): void {
+  const C = rec.classCount;
+  const E = rec.exitCount;
+  const lnC = Math.log(C);
+  const labels = rec.labels;
+  for (let i = 0; i < rows; i++) {
+    const base = offset + i * stride;
+    const n = firstSample + i;
+    const at = n * E + exit;
+    let max = -Infinity;
+    let arg = 0;
+    let finite = true;
+    for (let c = 0; c < C; c++) {
+      const z = logits[base + c];
+      if (!(z > -Infinity && z < Infinity)) {
+        finite = false;
+        break;
+      }
+      if (z > max) {
+        max = z;
+        arg = c;
+      }
+    }
+    if (!finite) {
+      rec.pred[at] = -1;
+      rec.conf[at] = 0;
+      rec.margin[at] = 0;
+      rec.entropy[at] = 1;
+      rec.logpLabel[at] = NaN;
+      rec.finite[at] = 0;
+      continue;
+    }
+    // s = Σ e_c and t = Σ e_c (z_c - max), so that H = ln s - t / s (one exp per class).
+    let s = 0;
+    let t = 0;
+    let second = 0; // largest e_c among c != arg (e_arg = 1)
+    for (let c = 0; c < C; c++) {
+      const d = logits[base + c] - max;
+      const e = Math.exp(d);
+      s += e;
+      t += e * d;
+      if (c !== arg && e > second) second = e;
+    }
+    const lnS = Math.log(s);
+    const conf = 1 / s;
+    rec.pred[at] = arg;
+    rec.conf[at] = conf;
+    rec.margin[at] = C > 1 ? conf - second / s : conf;
+    const h = C > 1 ? (lnS - t / s) / lnC : 0;
+    rec.entropy[at] = h < 0 ? 0 : h > 1 ? 1 : h;
+    rec.finite[at] = 1;
+    if (labels) rec.logpLabel[at] = logits[base + labels[n]] - max - lnS;
+  }
+}

@@ -1,0 +1,244 @@
+import { Curve, FrontierCandidate, exactCurves } from './analysis/curves';
+import { exitMetrics } from './analysis/exitMetrics';
+import { Overthinking, overthinking } from './analysis/overthinking';
+import { GridPolicy, gridPolicies } from './analysis/policies';
+import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit, subsetRecords } from './analysis/split';
+import { Suggestion, suggestThresholds } from './analysis/suggest';
+import { TensorInfo } from './onnx/model';
+import { ExitRecords } from './records';
+
+/**
+ * The report: a plain, versioned JSON document that every view reads.
+ * Its schema is docs/report.schema.json; bump SCHEMA_VERSION on any breaking change.
+ */
+export const SCHEMA_VERSION = 1;
+
+export interface ReportWarning {
+  code: string;
+  message: string;
+}
+
+export interface ExitReport {
+  index: number;
+  name: string;
+  accuracy: number | null;
+  meanConfidence: number;
+  meanEntropy: number;
+  ece: number | null;
+  nll: number | null;
+  agreement: number;
+  /** cost(k): MACs per sample of exiting at k (the heads of exits 0..k-1 ran too). */
+  macs: number;
+  /** macs / baselineMacs. */
+  relativeCost: number | null;
+  nonFiniteCount: number;
+}
+
+export interface ProviderAttempt {
+  provider: string;
+  ok: boolean;
+  /** Why it could not be used, word for word from ONNX Runtime where it came from there. */
+  reason?: string;
+}
+
+export interface ExecutionProviderInfo {
+  used: string;
+  requested: string[];
+  attempts: ProviderAttempt[];
+  threads: number;
+}
+
+export interface InputBinding {
+  input: string;
+  array: string;
+  arrayDtype: string;
+  modelDtype: string;
+  cast: boolean;
+}
+
+export interface SamplesInfo {
+  path: string;
+  sampleCount: number;
+  labelled: boolean;
+  labelArray: string | null;
+  inputs: InputBinding[];
+  calibration: {
+    source: 'file' | 'split' | 'none';
+    path: string | null;
+    sampleCount: number;
+    seed: number | null;
+    fraction: number | null;
+    testSampleCount: number;
+  };
+}
+
+export interface CostInfo {
+  source: 'static' | 'user' | 'relative';
+  note: string;
+  uncostedNodes: { name: string; opType: string; reason: string }[];
+  uncountedOps: Record<string, number>;
+}
+
+export interface Report {
+  schemaVersion: number;
+  tool: { name: 'exit-lens'; version: string };
+  createdAt: string;
+  model: {
+    path: string;
+    inputs: TensorInfo[];
+    outputs: TensorInfo[];
+    opset: number;
+    irVersion: number;
+    producer: string;
+    nodeCount: number;
+    parameterCount: number;
+    usesExternalData: boolean;
+    exitLayout: { kind: 'per-output' | 'stacked' | 'logits-file'; outputs: string[]; layout?: string; orderedBy: string };
+  } | null;
+  logitsFile: string | null;
+  executionProvider: ExecutionProviderInfo | null;
+  samples: SamplesInfo;
+  exitCount: number;
+  classCount: number;
+  exits: ExitReport[];
+  baselineMacs: number;
+  cost: CostInfo;
+  overthinking: Overthinking | null;
+  policies: GridPolicy[];
+  curves: {
+    confidence: Curve;
+    entropy: Curve;
+    margin: Curve;
+    patience: Curve;
+    frontier: FrontierCandidate[];
+    /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
+    quality: 'accuracy' | 'agreement';
+  };
+  suggestions: Suggestion[];
+  settings: { maxAccuracyDrop: number; batchSize: number | null };
+  conventions: Record<string, string>;
+  warnings: ReportWarning[];
+  timings: Record<string, number>;
+  /** Per-sample records (on request): sample-major, index n * exitCount + k. */
+  records?: {
+    labels: number[] | null;
+    pred: number[];
+    conf: number[];
+  };
+}
+
+export const CONVENTIONS: Record<string, string> = {
+  speedup: 'speedup = baselineMacs / meanCost; saving = 1 - meanCost / baselineMacs (baseline: the model without early exits)',
+  cost: 'cost(k) = MACs per sample of the union of the ancestors of exits 0..k (static, batch 1)',
+  confidence: 'exit at the first k with max softmax probability >= threshold',
+  entropy: 'exit at the first k with normalised entropy (-sum p ln p / ln C) <= threshold',
+  margin: 'exit at the first k with top-1 minus top-2 probability >= threshold',
+  patience: 'PABEE: counter 0 at exit 0, +1 when pred_k = pred_{k-1} else 0; exit when it equals t',
+  fallback: 'every policy ends at the final exit when nothing fires',
+  ties: 'argmax ties go to the lowest class index',
+  nonFinite: 'an exit with NaN or infinite logits counts as a wrong prediction (class -1) with confidence 0, margin 0, entropy 1; NLL averages the finite ones',
+  ece: '15 equal-width bins (b/15, (b+1)/15]',
+};
+
+export interface AnalysisInput {
+  records: ExitRecords;
+  /** Separate calibration records; without them a seeded split of `records` is used. */
+  calibration: ExitRecords | null;
+  exitNames: string[];
+  exitMacs: number[];
+  baselineMacs: number;
+  maxAccuracyDrop: number;
+  maxCurvePoints?: number;
+}
+
+export interface AnalysisResult {
+  exits: ExitReport[];
+  overthinking: Overthinking | null;
+  policies: GridPolicy[];
+  curves: Report['curves'];
+  suggestions: Suggestion[];
+  calibration: SamplesInfo['calibration'];
+  warnings: ReportWarning[];
+}
+
+export function analyze(input: AnalysisInput): AnalysisResult {
+  const { records, exitMacs, baselineMacs } = input;
+  const warnings: ReportWarning[] = [];
+  const metrics = exitMetrics(records);
+  const exits: ExitReport[] = metrics.map((m) => ({
+    index: m.index,
+    name: input.exitNames[m.index],
+    accuracy: m.accuracy,
+    meanConfidence: m.meanConfidence,
+    meanEntropy: m.meanEntropy,
+    ece: m.ece,
+    nll: m.nll,
+    agreement: m.agreement,
+    macs: exitMacs[m.index],
+    relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
+    nonFiniteCount: m.nonFiniteCount,
+  }));
+  for (const m of metrics) {
+    if (m.nonFiniteCount > 0) {
+      warnings.push({
+        code: 'non-finite-logits',
+        message: `Exit ${m.index} (${input.exitNames[m.index]}) produced NaN or infinite logits for ${m.nonFiniteCount} of ${records.sampleCount} samples; those count as wrong predictions with confidence 0.`,
+      });
+    }
+  }
+  if (!records.labels) {
+    warnings.push({
+      code: 'unlabelled',
+      message: 'The sample set has no labels: only agreement with the final exit is reported (no accuracy, ECE, NLL or overthinking), and suggestions target agreement.',
+    });
+  }
+  const { curves, frontier } = exactCurves(records, exitMacs, baselineMacs, input.maxCurvePoints);
+  const byKind = Object.fromEntries(curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
+
+  let calib = input.calibration;
+  let test = records;
+  let calibration: SamplesInfo['calibration'];
+  if (calib) {
+    calibration = { source: 'file', path: null, sampleCount: calib.sampleCount, seed: null, fraction: null, testSampleCount: records.sampleCount };
+    if (Boolean(calib.labels) !== Boolean(records.labels)) {
+      warnings.push({ code: 'calibration-labels', message: 'The calibration set and the sample set differ in having labels; suggestions use the calibration set\'s own target.' });
+    }
+  } else if (records.sampleCount >= 2) {
+    const split = seededSplit(records.sampleCount);
+    calib = subsetRecords(records, split.calibration);
+    test = subsetRecords(records, split.test);
+    calibration = { source: 'split', path: null, sampleCount: calib.sampleCount, seed: SPLIT_SEED, fraction: SPLIT_CALIBRATION_FRACTION, testSampleCount: test.sampleCount };
+    warnings.push({
+      code: 'calibration-split',
+      message: `No calibration set was given: suggested thresholds are fitted on a seeded ${Math.round(SPLIT_CALIBRATION_FRACTION * 100)}% split of the sample set (seed ${SPLIT_SEED}, ${calib.sampleCount} samples) and reported on the other ${test.sampleCount}. Every other figure uses all ${records.sampleCount} samples. Pass a calibration set for thresholds you can trust.`,
+    });
+  } else {
+    calibration = { source: 'none', path: null, sampleCount: 0, seed: null, fraction: null, testSampleCount: 0 };
+    warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
+  }
+  const suggestions = calib ? suggestThresholds(calib, test, exitMacs, baselineMacs, input.maxAccuracyDrop) : [];
+  return {
+    exits,
+    overthinking: overthinking(records, exitMacs, baselineMacs),
+    policies: gridPolicies(records, exitMacs, baselineMacs),
+    curves: {
+      confidence: byKind.confidence,
+      entropy: byKind.entropy,
+      margin: byKind.margin,
+      patience: byKind.patience,
+      frontier,
+      quality: records.labels ? 'accuracy' : 'agreement',
+    },
+    suggestions,
+    calibration,
+    warnings,
+  };
+}
+
+export function recordsForReport(rec: ExitRecords): NonNullable<Report['records']> {
+  return {
+    labels: rec.labels ? Array.from(rec.labels) : null,
+    pred: Array.from(rec.pred),
+    conf: Array.from(rec.conf),
+  };
+}

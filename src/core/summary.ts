@@ -1,0 +1,203 @@
+import { Report } from './report';
+
+/** Human-readable renderings of a report: a Markdown summary and plain-text tables for the CLI. */
+
+export function pct(v: number | null | undefined, digits = 1): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)}%`;
+}
+
+export function num(v: number | null | undefined, digits = 3): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+}
+
+export function macs(v: number | null | undefined, relative = false): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  if (relative) return v.toFixed(3);
+  if (v >= 1e9) return `${(v / 1e9).toFixed(2)} G`;
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
+  if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
+  return v.toFixed(0);
+}
+
+export function thresholdText(t: number | null | (number | null)[]): string {
+  if (Array.isArray(t)) return `[${t.map((v) => (v === null ? '∞' : v.toFixed(4))).join(', ')}]`;
+  if (t === null) return 'none (full model)';
+  return Number.isInteger(t) ? String(t) : t.toFixed(4);
+}
+
+interface Table {
+  head: string[];
+  rows: string[][];
+  /** Right-align these columns. */
+  right?: number[];
+}
+
+export function textTable({ head, rows, right = [] }: Table): string {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => cells.map((v, c) => (right.includes(c) ? v.padStart(widths[c]) : v.padEnd(widths[c]))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function mdTable({ head, rows, right = [] }: Table): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    `| ${head.map(esc).join(' | ')} |`,
+    `| ${head.map((_, c) => (right.includes(c) ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+function costIsRelative(r: Report): boolean {
+  return r.cost.source === 'relative';
+}
+
+export function exitTable(r: Report): Table {
+  const rel = costIsRelative(r);
+  return {
+    head: ['exit', 'name', 'accuracy', 'mean conf', 'ECE', 'NLL', 'agree final', rel ? 'cost (rel.)' : 'MACs', '% baseline'],
+    rows: r.exits.map((e) => [
+      String(e.index),
+      e.name,
+      pct(e.accuracy, 2),
+      num(e.meanConfidence),
+      num(e.ece, 4),
+      num(e.nll),
+      pct(e.agreement, 2),
+      macs(e.macs, rel),
+      pct(e.relativeCost),
+    ]),
+    right: [0, 2, 3, 4, 5, 6, 7, 8],
+  };
+}
+
+export function suggestionTable(r: Report): Table {
+  const quality = r.samples.labelled ? 'accuracy' : 'agreement';
+  return {
+    head: ['policy', 'threshold', `calib ${quality}`, 'calib speedup', `test ${quality}`, 'test agreement', 'test speedup', 'test exits per exit'],
+    rows: r.suggestions.map((s) => [
+      s.policy + (s.best ? ' *' : ''),
+      thresholdText(s.threshold),
+      pct(r.samples.labelled ? s.calibration.accuracy : s.calibration.agreement, 2),
+      s.calibration.speedup === null ? '–' : `${s.calibration.speedup.toFixed(2)}x`,
+      pct(r.samples.labelled ? s.test.accuracy : s.test.agreement, 2),
+      pct(s.test.agreement, 2),
+      s.test.speedup === null ? '–' : `${s.test.speedup.toFixed(2)}x`,
+      s.test.exitHistogram.join('/'),
+    ]),
+    right: [2, 3, 4, 5, 6],
+  };
+}
+
+export function policyTable(r: Report): Table {
+  return {
+    head: ['policy', 'threshold', 'accuracy', 'agreement', 'speedup', 'exit histogram'],
+    rows: r.policies.map((p) => [p.kind, String(p.threshold), pct(p.accuracy, 2), pct(p.agreement, 2), p.speedup === null ? '–' : `${p.speedup.toFixed(2)}x`, p.exitHistogram.join('/')]),
+    right: [1, 2, 3, 4],
+  };
+}
+
+function source(r: Report): string {
+  return r.model ? r.model.path : `${r.logitsFile} (precomputed logits)`;
+}
+
+function providerLine(r: Report): string {
+  const ep = r.executionProvider;
+  if (!ep) return 'none (precomputed logits)';
+  const failed = ep.attempts.filter((a) => !a.ok).map((a) => `${a.provider} unavailable: ${a.reason}`);
+  return `${ep.used.toUpperCase()} (${ep.threads} threads)${failed.length ? `; ${failed.join('; ')}` : ''}`;
+}
+
+function calibrationLine(r: Report): string {
+  const c = r.samples.calibration;
+  if (c.source === 'file') return `calibration set ${c.path} (${c.sampleCount} samples); test = the sample set (${c.testSampleCount})`;
+  if (c.source === 'split') return `seeded split of the sample set (seed ${c.seed}): ${c.sampleCount} calibration, ${c.testSampleCount} test`;
+  return 'none';
+}
+
+/** The CLI's stdout summary. */
+export function textSummary(r: Report): string {
+  const parts: string[] = [];
+  parts.push(`Exit Lens report: ${source(r)}`);
+  parts.push(`Samples: ${r.samples.path}, N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' (unlabelled)'}; ${r.exitCount} exits, ${r.classCount} classes`);
+  parts.push(`Execution provider: ${providerLine(r)}`);
+  parts.push('');
+  parts.push(textTable(exitTable(r)));
+  if (r.overthinking) {
+    const o = r.overthinking;
+    parts.push('');
+    parts.push(
+      `Overthinking: oracle accuracy ${pct(o.oracleAccuracy, 2)}, destructive ${pct(o.destructiveRate, 2)}, wasteful ${pct(o.wastefulRate, 2)}, oracle speedup ${o.oracleSpeedup === null ? '–' : `${o.oracleSpeedup.toFixed(2)}x`}`,
+    );
+    parts.push(`First correct exit: ${o.firstCorrectHistogram.slice(0, -1).map((c, k) => `${k}:${c}`).join(' ')} never:${o.firstCorrectHistogram[o.firstCorrectHistogram.length - 1]}`);
+  }
+  if (r.suggestions.length) {
+    parts.push('');
+    parts.push(`Suggested thresholds (${calibrationLine(r)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`);
+    parts.push(textTable(suggestionTable(r)));
+  }
+  parts.push('');
+  parts.push(`Speed-up = baseline MACs / mean MACs (baseline ${macs(r.baselineMacs, costIsRelative(r))}${costIsRelative(r) ? ', relative depth' : ' MACs'}).`);
+  for (const w of r.warnings) parts.push(`warning: ${w.message}`);
+  return parts.join('\n');
+}
+
+/** The Markdown summary written beside the JSON. */
+export function markdownSummary(r: Report): string {
+  const parts: string[] = [];
+  parts.push(`# Exit Lens report`);
+  parts.push('');
+  parts.push(`- Source: \`${source(r)}\``);
+  parts.push(`- Samples: \`${r.samples.path}\`, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`);
+  parts.push(`- Exits: ${r.exitCount}, classes: ${r.classCount}`);
+  parts.push(`- Execution provider: ${providerLine(r)}`);
+  parts.push(`- Suggestions fitted on: ${calibrationLine(r)}`);
+  parts.push(`- Created: ${r.createdAt} by exit-lens ${r.tool.version} (report schema ${r.schemaVersion})`);
+  if (r.warnings.length) {
+    parts.push('');
+    parts.push('## Warnings');
+    parts.push('');
+    for (const w of r.warnings) parts.push(`- ${w.message}`);
+  }
+  parts.push('');
+  parts.push('## Per-exit metrics');
+  parts.push('');
+  parts.push(mdTable(exitTable(r)));
+  if (r.overthinking) {
+    const o = r.overthinking;
+    parts.push('');
+    parts.push('## Overthinking');
+    parts.push('');
+    parts.push(`- Oracle accuracy (some exit is right): ${pct(o.oracleAccuracy, 2)}`);
+    parts.push(`- Destructive (right earlier, wrong at the end): ${pct(o.destructiveRate, 2)}`);
+    parts.push(`- Wasteful (right earlier and at the end): ${pct(o.wastefulRate, 2)}`);
+    parts.push(`- Oracle speed-up: ${o.oracleSpeedup === null ? '–' : `${o.oracleSpeedup.toFixed(2)}x`}`);
+    parts.push('');
+    parts.push(mdTable({
+      head: ['exit k → k+1', 'right→right', 'right→wrong', 'wrong→right', 'wrong→wrong', 'first correct at k'],
+      rows: r.exits.map((e, k) => {
+        const t = o.transitions[k];
+        return [t ? `${k} → ${k + 1}` : `${k}`, t ? String(t.rr) : '', t ? String(t.rw) : '', t ? String(t.wr) : '', t ? String(t.ww) : '', String(o.firstCorrectHistogram[k])];
+      }).concat([['never', '', '', '', '', String(o.firstCorrectHistogram[r.exitCount])]]),
+      right: [1, 2, 3, 4, 5],
+    }));
+  }
+  if (r.suggestions.length) {
+    parts.push('');
+    parts.push('## Suggested thresholds');
+    parts.push('');
+    parts.push(`Target: ${r.samples.labelled ? 'accuracy' : 'agreement with the final exit'} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}); figures on the test split. * = cheapest on calibration.`);
+    parts.push('');
+    parts.push(mdTable(suggestionTable(r)));
+  }
+  parts.push('');
+  parts.push('## Policy grid (whole sample set)');
+  parts.push('');
+  parts.push(mdTable(policyTable(r)));
+  parts.push('');
+  parts.push('## Conventions');
+  parts.push('');
+  for (const [k, v] of Object.entries(r.conventions)) parts.push(`- ${k}: ${v}`);
+  parts.push(`- cost source: ${r.cost.note}`);
+  parts.push('');
+  return parts.join('\n');
+}

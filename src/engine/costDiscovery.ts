@@ -1,0 +1,114 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { ExitLensError } from '../core/errors';
+import { encodeWithOutputs } from '../core/onnx/edit';
+import { ModelInfo } from '../core/onnx/model';
+import { tensorsNeededForCost } from '../core/onnx/cost';
+import { loadOrt } from './providers';
+
+/**
+ * Shapes for the MAC formulas come from one batch-1 run of the model with the intermediate
+ * tensors the formulas read exposed as extra outputs: exact for any op, with no hand-written
+ * shape inference to keep in step with ONNX. Runs on the CPU provider.
+ */
+export interface ShapeDiscovery {
+  shapes: Map<string, number[]>;
+  /** Declared graph outputs' shapes at batch `batch`. */
+  outputShapes: Map<string, number[]>;
+  batch: number;
+}
+
+/**
+ * ONNX Runtime refuses external data outside the model's folder (and resolves symlinks), so
+ * the edited model goes into a temporary folder with hard links to the data files, or, where
+ * links cannot be made (another filesystem), into the model's own folder under a hidden name.
+ */
+async function withTempModel<T>(model: ModelInfo, bytes: Uint8Array, use: (file: string | Uint8Array) => Promise<T>): Promise<T> {
+  if (!model.usesExternalData) return use(bytes);
+  const modelDir = path.dirname(model.path);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-model-'));
+  try {
+    let file: string;
+    try {
+      for (const rel of model.externalDataFiles) {
+        const link = path.join(dir, rel);
+        fs.mkdirSync(path.dirname(link), { recursive: true });
+        fs.linkSync(path.resolve(modelDir, rel), link);
+      }
+      file = path.join(dir, 'model.onnx');
+    } catch {
+      file = path.join(modelDir, `.exit-lens-${process.pid}-${Date.now()}.onnx`);
+    }
+    try {
+      fs.writeFileSync(file, bytes);
+    } catch (err) {
+      throw new ExitLensError(
+        'model-unreadable',
+        `Cannot stage ${model.path} (external data) to read its shapes: ${(err as Error).message}`,
+        'Make the model folder writable, or give costs with --exit-costs.',
+      );
+    }
+    try {
+      return await use(file);
+    } finally {
+      if (!file.startsWith(dir)) fs.rmSync(file, { force: true });
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function discoverShapes(
+  model: ModelInfo,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the decoded ModelProto
+  proto: any,
+  feeds: Record<string, ort.Tensor>,
+  batch: number,
+  threads: number,
+): Promise<ShapeDiscovery> {
+  const o = loadOrt();
+  const need = tensorsNeededForCost(model).filter((t) => !model.inputs.some((i) => i.name === t));
+  const bytes = encodeWithOutputs(proto, need);
+  return withTempModel(model, bytes, async (file) => {
+    let session: ort.InferenceSession;
+    const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, graphOptimizationLevel: 'disabled', logSeverityLevel: 3 };
+    try {
+      session = typeof file === 'string' ? await o.InferenceSession.create(file, options) : await o.InferenceSession.create(file, options);
+    } catch (err) {
+      throw new ExitLensError(
+        'model-unreadable',
+        `ONNX Runtime cannot load ${model.path}: ${(err as Error).message.split('\n')[0]}`,
+        'Check that the export finished and that ONNX Runtime supports its opset (re-export with a recent torch.onnx.export).',
+      );
+    }
+    try {
+      let result: ort.InferenceSession.OnnxValueMapType;
+      try {
+        result = await session.run(feeds);
+      } catch (err) {
+        throw new ExitLensError(
+          'inference-failed',
+          `The model failed on the first sample: ${(err as Error).message.split('\n')[0]}`,
+          'Check that the sample set matches the model input (shape, dtype, value range).',
+        );
+      }
+      const shapes = new Map<string, number[]>();
+      const outputShapes = new Map<string, number[]>();
+      const declared = new Set(model.outputs.map((x) => x.name));
+      for (const [name, value] of Object.entries(result)) {
+        const dims = (value as ort.Tensor).dims.map(Number);
+        shapes.set(name, dims);
+        if (declared.has(name)) outputShapes.set(name, dims);
+      }
+      for (const i of model.inputs) {
+        const t = feeds[i.name];
+        if (t) shapes.set(i.name, t.dims.map(Number));
+      }
+      return { shapes, outputShapes, batch };
+    } finally {
+      await session.release();
+    }
+  });
+}

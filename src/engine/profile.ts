@@ -1,0 +1,492 @@
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { ExitLensError, describeError } from '../core/errors';
+import { readLogitsFile } from '../core/logitsFile';
+import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
+import { NumericArray, halfToFloat } from '../core/npy/npy';
+import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
+import { ExitLayout, detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
+import { ModelInfo, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
+import { CONVENTIONS, CostInfo, ExecutionProviderInfo, InputBinding, Report, ReportWarning, SCHEMA_VERSION, analyze, recordsForReport } from '../core/report';
+import { BatchReader, SampleBinding, bindSamples, readLabels } from '../core/samples';
+import { discoverShapes } from './costDiscovery';
+import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from './protocol';
+import { createSessionWithFallback, defaultThreads, loadOrt, parseProviders } from './providers';
+
+export const TOOL_VERSION = '0.1.0';
+export const DEFAULT_BATCH = 64;
+export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
+
+function cancelled(): ExitLensError {
+  return new ExitLensError('cancelled', 'The run was cancelled.', 'Nothing was written; earlier reports are untouched.');
+}
+
+function checkSignal(signal?: AbortSignal): void {
+  if (signal?.aborted) throw cancelled();
+}
+
+class Progress {
+  private start = Date.now();
+  private last = 0;
+  constructor(private readonly emit: Emit, private readonly id: string, private readonly phase: ProgressPhase, private readonly total: number) {}
+  report(done: number, force = false): void {
+    const now = Date.now();
+    if (!force && now - this.last < 100 && done < this.total) return;
+    this.last = now;
+    const secs = (now - this.start) / 1000;
+    const rate = secs > 0 ? done / secs : null;
+    this.emit({
+      type: 'progress',
+      id: this.id,
+      phase: this.phase,
+      done,
+      total: this.total,
+      samplesPerSecond: rate,
+      etaSeconds: rate && rate > 0 ? (this.total - done) / rate : null,
+    });
+  }
+}
+
+function makeTensor(o: typeof ort, dtype: string, data: NumericArray, dims: number[]): ort.Tensor {
+  // ORT names float16 data as a Uint16Array of bit patterns, and bool as Uint8Array.
+  return new o.Tensor(dtype as ort.Tensor.Type, data as ort.Tensor.DataType, dims);
+}
+
+function feedsFor(o: typeof ort, binding: SampleBinding, data: NumericArray[], rows: number): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  binding.inputs.forEach((b, i) => {
+    feeds[b.input.name] = makeTensor(o, b.input.dtype, data[i], [rows, ...b.rowShape]);
+  });
+  return feeds;
+}
+
+/** Pads a batch to the model's fixed batch size by repeating the last row. */
+function padRows(data: NumericArray[], rows: number, target: number): NumericArray[] {
+  if (rows === target) return data;
+  return data.map((arr) => {
+    const per = arr.length / rows;
+    const Ctor = arr.constructor as new (n: number) => NumericArray;
+    const out = new Ctor(per * target);
+    (out as Float32Array).set(arr as Float32Array);
+    for (let r = rows; r < target; r++) (out as Float32Array).copyWithin(r * per, (rows - 1) * per, rows * per);
+    return out;
+  });
+}
+
+function logitsOf(t: ort.Tensor): ArrayLike<number> {
+  const d = t.data;
+  if (t.type === 'float16' && d instanceof Uint16Array) {
+    const out = new Float32Array(d.length);
+    for (let i = 0; i < d.length; i++) out[i] = halfToFloat(d[i]);
+    return out;
+  }
+  if (d instanceof Float32Array || d instanceof Float64Array) return d;
+  throw new ExitLensError('samples-mismatch', `An exit output has type ${t.type}; exits must output float logits.`, 'Map the exits to the logits outputs with --exits.');
+}
+
+interface ExitPlan {
+  layout: ExitLayout;
+  exitCount: number;
+  classCount: number;
+  names: string[];
+  fetches: string[];
+}
+
+function planExits(model: ModelInfo, layout: ExitLayout, outputShapes: Map<string, number[]>): ExitPlan {
+  if (layout.kind === 'per-output') {
+    const cs = new Set(layout.outputs.map((o) => outputShapes.get(o)?.[1]));
+    if (cs.size !== 1 || [...cs][0] === undefined) {
+      throw new ExitLensError('model-no-exits', `The exits ${layout.outputs.join(', ')} do not share one class count at run time (${[...cs].join(', ')}).`, 'Map the exits explicitly with --exits.');
+    }
+    const C = [...cs][0]!;
+    return { layout, exitCount: layout.outputs.length, classCount: C, names: exitNames(layout, layout.outputs.length), fetches: [...layout.outputs] };
+  }
+  const s = outputShapes.get(layout.output);
+  if (!s || s.length !== 3) throw new ExitLensError('model-no-exits', `Stacked exit output "${layout.output}" has run-time shape ${JSON.stringify(s)}, not rank 3.`, 'Map the exits explicitly with --exits.');
+  const E = layout.layout === 'NEC' ? s[1] : s[0];
+  return { layout, exitCount: E, classCount: s[2], names: exitNames(layout, E), fetches: [layout.output] };
+}
+
+interface CostOutcome {
+  exitMacs: number[];
+  baselineMacs: number;
+  info: CostInfo;
+}
+
+function costForExits(model: ModelInfo, plan: ExitPlan, shapes: Map<string, number[]>, batch: number, userCosts: number[] | undefined, warnings: ReportWarning[]): CostOutcome {
+  const E = plan.exitCount;
+  if (userCosts) {
+    if (userCosts.length !== E) {
+      throw new ExitLensError('bad-argument', `--exit-costs gives ${userCosts.length} values but the model has ${E} exits.`, 'Give one cumulative cost per exit, shallowest first.');
+    }
+    return {
+      exitMacs: [...userCosts],
+      baselineMacs: userCosts[E - 1],
+      info: { source: 'user', note: 'Costs given by the user (cost(k) per exit; baseline = the final exit\'s cost).', uncostedNodes: [], uncountedOps: {} },
+    };
+  }
+  let exitTensors: string[] | null;
+  if (plan.layout.kind === 'per-output') exitTensors = plan.fetches;
+  else exitTensors = traceStackedExits(model, plan.layout.output, E);
+  if (!exitTensors) {
+    warnings.push({
+      code: 'cost-untraceable',
+      message: `The stacked output "${(plan.layout as { output: string }).output}" is not built by a Concat of one tensor per exit, so per-exit MACs cannot be read from the graph. Costs fall back to relative depth (k+1)/E of the final exit; give real costs with --exit-costs.`,
+    });
+    const exitMacs = Array.from({ length: E }, (_, k) => (k + 1) / E);
+    return { exitMacs, baselineMacs: 1, info: { source: 'relative', note: 'Relative depth (k+1)/E: the graph did not allow static costs.', uncostedNodes: [], uncountedOps: {} } };
+  }
+  const costs = nodeCosts(model, shapes);
+  if (batch !== 1) for (let i = 0; i < costs.nodeMacs.length; i++) costs.nodeMacs[i] /= batch;
+  const { exitMacs, baselineMacs } = exitCosts(model, exitTensors, costs.nodeMacs);
+  if (costs.uncosted.length) {
+    warnings.push({
+      code: 'uncosted-nodes',
+      message: `${costs.uncosted.length} Conv/Gemm/MatMul node(s) could not be costed (shapes unknown) and count 0: ${costs.uncosted.slice(0, 5).map((u) => `${u.name} (${u.reason})`).join(', ')}${costs.uncosted.length > 5 ? ', …' : ''}.`,
+    });
+  }
+  const heavy = Object.entries(costs.uncountedOps);
+  if (heavy.length) {
+    warnings.push({
+      code: 'uncounted-ops',
+      message: `The graph has compute-heavy ops that the MAC definition counts as 0: ${heavy.map(([op, n]) => `${op} ×${n}`).join(', ')}; costs understate them.`,
+    });
+  }
+  if (baselineMacs === 0) {
+    warnings.push({ code: 'zero-cost', message: 'The model has no Conv, Gemm or MatMul on the path to its exits: MAC costs are 0 and speed-ups are undefined. Give costs with --exit-costs.' });
+  }
+  return {
+    exitMacs,
+    baselineMacs,
+    info: {
+      source: 'static',
+      note: `MACs per sample from the ONNX graph with shapes from a batch-${batch} run.`,
+      uncostedNodes: costs.uncosted,
+      uncountedOps: costs.uncountedOps,
+    },
+  };
+}
+
+interface SetRun {
+  binding: SampleBinding;
+  file: ArrayFile;
+}
+
+async function openSet(filePath: string, model: ModelInfo, labelName: string | undefined): Promise<SetRun> {
+  const file = await openArrayFile(filePath);
+  try {
+    return { file, binding: bindSamples(file, model.inputs, labelName) };
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+/** Runs the session over a sample set, batch by batch, into exit records. */
+async function inferRecords(
+  session: ort.InferenceSession,
+  set: SetRun,
+  plan: ExitPlan,
+  batchSize: number,
+  labels: Int32Array | null,
+  progress: Progress,
+  signal: AbortSignal | undefined,
+): Promise<ExitRecords> {
+  const o = loadOrt();
+  const { binding } = set;
+  const N = binding.sampleCount;
+  const E = plan.exitCount;
+  const C = plan.classCount;
+  const rec = allocateRecords(N, E, C, labels);
+  const fixed = binding.fixedBatch;
+  const step = fixed ?? batchSize;
+  const reader = await BatchReader.open(binding);
+  try {
+    let next: Promise<NumericArray[]> | null = reader.next(Math.min(step, N));
+    for (let n = 0; n < N; n += step) {
+      checkSignal(signal);
+      const rows = Math.min(step, N - n);
+      const data = await next!;
+      // Read the next batch while this one runs.
+      const after = n + rows;
+      next = after < N ? reader.next(Math.min(step, N - after)) : null;
+      next?.catch(() => undefined);
+      const fed = fixed && rows < fixed ? fixed : rows;
+      const feeds = feedsFor(o, binding, fixed && rows < fixed ? padRows(data, rows, fixed) : data, fed);
+      let out: ort.InferenceSession.OnnxValueMapType;
+      try {
+        out = await session.run(feeds, plan.fetches);
+      } catch (err) {
+        throw new ExitLensError(
+          'inference-failed',
+          `ONNX Runtime failed on samples ${n}..${n + rows - 1}: ${(err as Error).message.split('\n')[0]}`,
+          fixed ? 'Check the sample set against the model inputs.' : 'If the model only works at a fixed batch size, set --batch to it (e.g. --batch 1).',
+        );
+      }
+      if (plan.layout.kind === 'per-output') {
+        for (let k = 0; k < E; k++) {
+          const t = out[plan.fetches[k]] as ort.Tensor;
+          if (t.dims.length !== 2 || Number(t.dims[0]) !== fed || Number(t.dims[1]) !== C) {
+            throw new ExitLensError('inference-failed', `Exit output "${plan.fetches[k]}" has shape [${t.dims.join(', ')}] for a batch of ${fed}; expected [${fed}, ${C}].`, 'Map the exits explicitly with --exits.');
+          }
+          fillExitRecords(rec, logitsOf(t), 0, C, rows, n, k);
+        }
+      } else {
+        const t = out[plan.fetches[0]] as ort.Tensor;
+        const z = logitsOf(t);
+        const nec = plan.layout.layout === 'NEC';
+        const want = nec ? [fed, E, C] : [E, fed, C];
+        if (t.dims.map(Number).join() !== want.join()) {
+          throw new ExitLensError('inference-failed', `Stacked exit output has shape [${t.dims.join(', ')}] for a batch of ${fed}; expected [${want.join(', ')}].`, 'Map the exits explicitly with --exits name:NEC or name:ENC.');
+        }
+        for (let k = 0; k < E; k++) {
+          if (nec) fillExitRecords(rec, z, k * C, E * C, rows, n, k);
+          else fillExitRecords(rec, z, k * fed * C, C, rows, n, k);
+        }
+      }
+      progress.report(n + rows);
+    }
+    progress.report(N, true);
+  } finally {
+    await reader.close();
+  }
+  return rec;
+}
+
+function bindingInfo(b: SampleBinding): InputBinding[] {
+  return b.inputs.map((x) => ({ input: x.input.name, array: x.array.name, arrayDtype: x.array.header.dtype, modelDtype: x.input.dtype, cast: x.cast }));
+}
+
+function validateCommon(req: { maxAccuracyDrop?: number; exitCosts?: number[] }): void {
+  if (req.maxAccuracyDrop !== undefined && !(req.maxAccuracyDrop >= 0 && req.maxAccuracyDrop < 1)) {
+    throw new ExitLensError('bad-argument', `The allowed accuracy drop ${req.maxAccuracyDrop} is not a fraction in [0, 1).`, 'Give it as a fraction: 0.01 is one percentage point.');
+  }
+  if (req.exitCosts && req.exitCosts.some((c) => !(Number.isFinite(c) && c >= 0))) {
+    throw new ExitLensError('bad-argument', 'Exit costs must be non-negative numbers.', 'Give one cumulative cost per exit, e.g. --exit-costs 1,2,3,4.');
+  }
+}
+
+/** Profiles a model on a sample set (and an optional calibration set) into a report. */
+export async function runProfile(req: ProfileRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
+  const t0 = Date.now();
+  const timings: Record<string, number> = {};
+  const log = (message: string, level: 'info' | 'warn' | 'error' = 'info') => emit({ type: 'log', id: req.id, level, message });
+  validateCommon(req);
+  const batchSize = req.batchSize ?? DEFAULT_BATCH;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new ExitLensError('bad-argument', `Batch size ${req.batchSize} is not a positive integer.`, 'Use --batch 1 or more (default 64).');
+  }
+  const providers = parseProviders(req.executionProviders);
+  const threads = req.threads ?? defaultThreads();
+  const mapping = req.exits ? parseExitMapping(req.exits) : undefined;
+  const modelPath = path.resolve(req.modelPath);
+  const proto = decodeModelProto(readModelFile(modelPath), modelPath);
+  const model = modelInfoFromProto(proto, modelPath);
+  log(`Model ${modelPath}: ${model.nodeCount} nodes, ${model.parameterCount} parameters, opset ${model.opset}.`);
+  const warnings: ReportWarning[] = [];
+  const main = await openSet(path.resolve(req.samplesPath), model, req.labelName);
+  let calib: SetRun | null = null;
+  try {
+    if (req.calibPath) calib = await openSet(path.resolve(req.calibPath), model, req.labelName);
+    for (const b of main.binding.inputs.filter((x) => x.cast)) {
+      warnings.push({ code: 'input-cast', message: `Array "${b.array.name}" (${b.array.header.dtype}) is cast to ${b.input.dtype} for input "${b.input.name}"${b.array.header.dtype === 'uint8' && b.input.dtype.startsWith('float') ? ' without rescaling (values stay 0..255)' : ''}.` });
+    }
+    if (main.binding.unusedArrays.length) log(`Arrays not used: ${main.binding.unusedArrays.join(', ')}.`);
+    checkSignal(signal);
+
+    // Shapes for costs and exits: one run at batch 1 (or the model's fixed batch).
+    const o = loadOrt();
+    const probeBatch = main.binding.fixedBatch ?? 1;
+    const probeReader = await BatchReader.open(main.binding);
+    let probeData: NumericArray[];
+    try {
+      probeData = await probeReader.next(Math.min(probeBatch, main.binding.sampleCount));
+    } finally {
+      await probeReader.close();
+    }
+    if (main.binding.sampleCount < probeBatch) probeData = padRows(probeData, main.binding.sampleCount, probeBatch);
+    const tCost = Date.now();
+    emit({ type: 'progress', id: req.id, phase: 'costing', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
+    const discovery = await discoverShapes(model, proto, feedsFor(o, main.binding, probeData, probeBatch), probeBatch, threads);
+    const layout = detectExits(model, mapping, discovery.outputShapes, probeBatch);
+    const plan = planExits(model, layout, discovery.outputShapes);
+    log(`Exits (${layout.orderedBy}): ${plan.names.join(', ')}; ${plan.classCount} classes.`);
+    const cost = costForExits(model, plan, discovery.shapes, probeBatch, req.exitCosts, warnings);
+    timings.costingSeconds = (Date.now() - tCost) / 1000;
+    checkSignal(signal);
+
+    const labels = main.binding.labels ? await readLabels(main.binding.labels, plan.classCount) : null;
+    const calibLabels = calib?.binding.labels ? await readLabels(calib.binding.labels, plan.classCount) : null;
+
+    const tSession = Date.now();
+    const opened = await createSessionWithFallback({ model: modelPath }, providers, threads, (m) => log(m));
+    const providerInfo: ExecutionProviderInfo = opened.info;
+    emit({ type: 'provider', id: req.id, info: providerInfo });
+    for (const a of providerInfo.attempts.filter((x) => !x.ok)) {
+      warnings.push({ code: 'provider-fallback', message: `Execution provider ${a.provider} was not used: ${a.reason}` });
+    }
+    timings.sessionSeconds = (Date.now() - tSession) / 1000;
+    let records: ExitRecords;
+    let calibRecords: ExitRecords | null = null;
+    try {
+      const tInfer = Date.now();
+      records = await inferRecords(opened.session, main, plan, batchSize, labels, new Progress(emit, req.id, 'inference', main.binding.sampleCount), signal);
+      timings.inferenceSeconds = (Date.now() - tInfer) / 1000;
+      if (calib) {
+        const tCal = Date.now();
+        calibRecords = await inferRecords(opened.session, calib, plan, batchSize, calibLabels, new Progress(emit, req.id, 'calibration', calib.binding.sampleCount), signal);
+        timings.calibrationSeconds = (Date.now() - tCal) / 1000;
+      }
+    } finally {
+      await opened.session.release();
+    }
+    checkSignal(signal);
+    const tAnalysis = Date.now();
+    emit({ type: 'progress', id: req.id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
+    const result = analyze({
+      records,
+      calibration: calibRecords,
+      exitNames: plan.names,
+      exitMacs: cost.exitMacs,
+      baselineMacs: cost.baselineMacs,
+      maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+    });
+    timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
+    timings.totalSeconds = (Date.now() - t0) / 1000;
+    if (result.calibration.source === 'file') result.calibration.path = calib!.file.path;
+    const report: Report = {
+      schemaVersion: SCHEMA_VERSION,
+      tool: { name: 'exit-lens', version: TOOL_VERSION },
+      createdAt: new Date().toISOString(),
+      model: {
+        path: model.path,
+        inputs: model.inputs,
+        outputs: model.outputs,
+        opset: model.opset,
+        irVersion: model.irVersion,
+        producer: model.producer,
+        nodeCount: model.nodeCount,
+        parameterCount: model.parameterCount,
+        usesExternalData: model.usesExternalData,
+        exitLayout: layout.kind === 'per-output'
+          ? { kind: 'per-output', outputs: layout.outputs, orderedBy: layout.orderedBy }
+          : { kind: 'stacked', outputs: [layout.output], layout: layout.layout, orderedBy: layout.orderedBy },
+      },
+      logitsFile: null,
+      executionProvider: providerInfo,
+      samples: {
+        path: main.file.path,
+        sampleCount: records.sampleCount,
+        labelled: records.labels !== null,
+        labelArray: main.binding.labels?.name ?? null,
+        inputs: bindingInfo(main.binding),
+        calibration: result.calibration,
+      },
+      exitCount: plan.exitCount,
+      classCount: plan.classCount,
+      exits: result.exits,
+      baselineMacs: cost.baselineMacs,
+      cost: cost.info,
+      overthinking: result.overthinking,
+      policies: result.policies,
+      curves: result.curves,
+      suggestions: result.suggestions,
+      settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: main.binding.fixedBatch ?? batchSize },
+      conventions: CONVENTIONS,
+      warnings: [...warnings, ...result.warnings],
+      timings,
+    };
+    if (req.includeRecords) report.records = recordsForReport(records);
+    return report;
+  } finally {
+    await main.file.close();
+    await calib?.file.close();
+  }
+}
+
+/** Analyses a precomputed-logits file (no model) into a report. */
+export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
+  const t0 = Date.now();
+  validateCommon(req);
+  const main = await readLogitsFile(req.logitsPath, {
+    labelName: req.labelName,
+    exits: req.exits,
+    signal,
+    onProgress: (done, total) => emit({ type: 'progress', id: req.id, phase: 'loading', done, total, samplesPerSecond: null, etaSeconds: null }),
+  });
+  const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal }) : null;
+  if (calib && (calib.source.exitNames.length !== main.source.exitNames.length || calib.source.classCount !== main.source.classCount)) {
+    throw new ExitLensError(
+      'samples-mismatch',
+      `The calibration logits (${calib.source.exitNames.length} exits, ${calib.source.classCount} classes) do not match the logits file (${main.source.exitNames.length} exits, ${main.source.classCount} classes).`,
+      'Dump both from the same model.',
+    );
+  }
+  checkSignal(signal);
+  const E = main.source.exitNames.length;
+  const warnings: ReportWarning[] = [];
+  let exitMacs: number[];
+  let cost: CostInfo;
+  if (req.exitCosts) {
+    if (req.exitCosts.length !== E) throw new ExitLensError('bad-argument', `--exit-costs gives ${req.exitCosts.length} values but the file has ${E} exits.`, 'Give one cumulative cost per exit, shallowest first.');
+    exitMacs = [...req.exitCosts];
+    cost = { source: 'user', note: 'Costs given by the user (cost(k) per exit; baseline = the final exit\'s cost).', uncostedNodes: [], uncountedOps: {} };
+  } else {
+    exitMacs = Array.from({ length: E }, (_, k) => (k + 1) / E);
+    cost = { source: 'relative', note: 'No model: cost(k) = (k+1)/E of the final exit (relative depth). Give real costs with --exit-costs.', uncostedNodes: [], uncountedOps: {} };
+    warnings.push({ code: 'relative-cost', message: 'No model was given, so costs are relative depth (k+1)/E; pass --exit-costs for MACs or latency.' });
+  }
+  const baselineMacs = exitMacs[E - 1];
+  const tAnalysis = Date.now();
+  const result = analyze({ records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
+  if (result.calibration.source === 'file') result.calibration.path = calib!.source.path;
+  const report: Report = {
+    schemaVersion: SCHEMA_VERSION,
+    tool: { name: 'exit-lens', version: TOOL_VERSION },
+    createdAt: new Date().toISOString(),
+    model: null,
+    logitsFile: main.source.path,
+    executionProvider: null,
+    samples: {
+      path: main.source.path,
+      sampleCount: main.records.sampleCount,
+      labelled: main.records.labels !== null,
+      labelArray: main.source.labelArray,
+      inputs: [],
+      calibration: result.calibration,
+    },
+    exitCount: E,
+    classCount: main.source.classCount,
+    exits: result.exits,
+    baselineMacs,
+    cost,
+    overthinking: result.overthinking,
+    policies: result.policies,
+    curves: result.curves,
+    suggestions: result.suggestions,
+    settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: null },
+    conventions: CONVENTIONS,
+    warnings: [...warnings, ...result.warnings],
+    timings: { analysisSeconds: (Date.now() - tAnalysis) / 1000, totalSeconds: (Date.now() - t0) / 1000 },
+  };
+  if (req.includeRecords) report.records = recordsForReport(main.records);
+  return report;
+}
+
+/** Runs one request and reports its end as a result or error event; never throws. */
+export async function handleRequest(req: ProfileRequest | AnalyzeRequest, emit: Emit, signal?: AbortSignal): Promise<Report | null> {
+  try {
+    const report = req.type === 'profile' ? await runProfile(req, emit, signal) : await runAnalyze(req, emit, signal);
+    emit({ type: 'result', id: req.id, report });
+    return report;
+  } catch (err) {
+    if (err instanceof ExitLensError) {
+      emit({ type: 'error', id: req.id, code: err.code, message: err.message, hint: err.hint, userError: err.isUserError });
+    } else {
+      emit({ type: 'error', id: req.id, code: 'internal', message: `Internal error: ${describeError(err)}`, hint: 'Please report this with the log.', userError: false });
+      emit({ type: 'log', id: req.id, level: 'error', message: (err as Error)?.stack ?? String(err) });
+    }
+    return null;
+  }
+}

@@ -1,0 +1,109 @@
+import type { ExitLensErrorCode } from '../core/errors';
+import type { ExecutionProviderInfo, Report } from '../core/report';
+
+/**
+ * The engine's typed messages. The CLI runs the engine in-process; the extension runs it in
+ * a child process and exchanges exactly these messages over IPC.
+ */
+export interface CommonOptions {
+  /** Configured label array name (else label, labels or y). */
+  labelName?: string;
+  /** Exit mapping: output names in order, or "name:NEC" / "name:ENC" for one stacked output. */
+  exits?: string;
+  /** A calibration set for the threshold suggestions. */
+  calibPath?: string;
+  /** Accuracy drop allowed by the suggestions, as a fraction (default 0.01 = 1 point). */
+  maxAccuracyDrop?: number;
+  /** User-given cost per exit (cost(k), cumulative), used when static costs are not available or to override them. */
+  exitCosts?: number[];
+  /** Include per-sample records in the report (for drill-down views). */
+  includeRecords?: boolean;
+}
+
+export interface ProfileRequest extends CommonOptions {
+  type: 'profile';
+  id: string;
+  modelPath: string;
+  samplesPath: string;
+  batchSize?: number;
+  /** Execution providers in order of preference (default cuda, cpu). */
+  executionProviders?: string[];
+  threads?: number;
+}
+
+export interface AnalyzeRequest extends CommonOptions {
+  type: 'analyze';
+  id: string;
+  logitsPath: string;
+}
+
+export interface CancelRequest {
+  type: 'cancel';
+  id: string;
+}
+
+export type EngineRequest = ProfileRequest | AnalyzeRequest | CancelRequest;
+
+export type ProgressPhase = 'loading' | 'costing' | 'inference' | 'calibration' | 'analysis';
+
+export interface ProgressEvent {
+  type: 'progress';
+  id: string;
+  phase: ProgressPhase;
+  done: number;
+  total: number;
+  samplesPerSecond: number | null;
+  etaSeconds: number | null;
+}
+
+export interface ProviderEvent {
+  type: 'provider';
+  id: string;
+  info: ExecutionProviderInfo;
+}
+
+export interface LogEvent {
+  type: 'log';
+  id: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export interface ResultEvent {
+  type: 'result';
+  id: string;
+  report: Report;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  id: string;
+  code: ExitLensErrorCode;
+  message: string;
+  hint?: string;
+  userError: boolean;
+}
+
+export type EngineEvent = ProgressEvent | ProviderEvent | LogEvent | ResultEvent | ErrorEvent;
+
+export type Emit = (event: EngineEvent) => void;
+
+const REQUEST_TYPES = new Set(['profile', 'analyze', 'cancel']);
+
+/** Checks a message that arrived over IPC before it is acted on. */
+export function isEngineRequest(value: unknown): value is EngineRequest {
+  if (!value || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v.type !== 'string' || !REQUEST_TYPES.has(v.type) || typeof v.id !== 'string') return false;
+  if (v.type === 'profile') return typeof v.modelPath === 'string' && typeof v.samplesPath === 'string';
+  if (v.type === 'analyze') return typeof v.logitsPath === 'string';
+  return true;
+}
+
+const EVENT_TYPES = new Set(['progress', 'provider', 'log', 'result', 'error']);
+
+export function isEngineEvent(value: unknown): value is EngineEvent {
+  if (!value || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.type === 'string' && EVENT_TYPES.has(v.type) && typeof v.id === 'string';
+}

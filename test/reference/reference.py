@@ -1,0 +1,216 @@
+"""A second, deliberately plain implementation of ../../shared METRICS.md (the Exit Lens
+metric definitions) in numpy, written from the definitions and not from the TypeScript code.
+Brute force everywhere: every policy is evaluated sample by sample at every candidate
+threshold. It produces the expected values that the TypeScript tests compare against.
+
+Conventions where METRICS.md is silent (the same choices the product documents):
+- non-finite logits: prediction -1 (never equal to a label), confidence 0, margin 0, entropy 1,
+  excluded from NLL;
+- suggestions: lowest calibration mean cost meeting the target; ties to higher quality, then
+  to the more conservative threshold (higher confidence/margin, lower entropy, higher t).
+"""
+import math
+
+import numpy as np
+
+
+def exit_stats(logits):
+    """logits: [N, C] float array for one exit -> dict of per-sample arrays."""
+    z = np.asarray(logits, dtype=np.float64)
+    n, c = z.shape
+    pred = np.full(n, -1, dtype=np.int64)
+    conf = np.zeros(n)
+    margin = np.zeros(n)
+    ent = np.ones(n)
+    logp = np.full((n, c), np.nan)
+    finite = np.isfinite(z).all(axis=1)
+    for i in range(n):
+        if not finite[i]:
+            continue
+        m = z[i].max()
+        e = np.exp(z[i] - m)
+        p = e / e.sum()
+        pred[i] = int(np.argmax(p))  # numpy argmax returns the first maximum
+        srt = np.sort(p)[::-1]
+        conf[i] = srt[0]
+        margin[i] = srt[0] - (srt[1] if c > 1 else 0.0)
+        h = 0.0
+        for q in p:
+            if q > 0:
+                h -= q * math.log(q)
+        ent[i] = h / math.log(c)
+        logp[i] = np.log(p)
+    return dict(pred=pred, conf=conf, margin=margin, ent=ent, logp=logp, finite=finite)
+
+
+def per_exit(stats, labels):
+    E = len(stats)
+    n = len(stats[0]["pred"])
+    final = stats[E - 1]["pred"]
+    out = []
+    for k, s in enumerate(stats):
+        row = dict(index=k, meanConfidence=float(s["conf"].mean()), meanEntropy=float(s["ent"].mean()),
+                   agreement=float((s["pred"] == final).mean()), nonFiniteCount=int((~s["finite"]).sum()))
+        if labels is not None:
+            right = s["pred"] == labels
+            row["accuracy"] = float(right.mean())
+            ece = 0.0
+            for b in range(15):
+                lo, hi = b / 15, (b + 1) / 15
+                inb = (s["conf"] > lo) & (s["conf"] <= hi)
+                if inb.sum() == 0:
+                    continue
+                ece += inb.sum() / n * abs(right[inb].mean() - s["conf"][inb].mean())
+            row["ece"] = float(ece)
+            vals = [-s["logp"][i, labels[i]] for i in range(n) if s["finite"][i]]
+            row["nll"] = float(np.mean(vals)) if vals else None
+        else:
+            row["accuracy"] = row["ece"] = row["nll"] = None
+        out.append(row)
+    return out
+
+
+def overthinking(stats, labels, cost, baseline):
+    E = len(stats)
+    n = len(labels)
+    hist = [0] * (E + 1)
+    destructive = wasteful = defined = 0
+    oracle_cost = 0.0
+    trans = [dict(rr=0, rw=0, wr=0, ww=0) for _ in range(E - 1)]
+    for i in range(n):
+        right = [stats[k]["pred"][i] == labels[i] for k in range(E)]
+        f = next((k for k in range(E) if right[k]), None)
+        if f is None:
+            hist[E] += 1
+            oracle_cost += cost[E - 1]
+        else:
+            hist[f] += 1
+            defined += 1
+            oracle_cost += cost[f]
+            if not right[E - 1]:
+                destructive += 1
+            elif f < E - 1:
+                wasteful += 1
+        for k in range(E - 1):
+            key = ("r" if right[k] else "w") + ("r" if right[k + 1] else "w")
+            trans[k][key] += 1
+    mean_cost = oracle_cost / n
+    return dict(oracleAccuracy=defined / n, destructiveRate=destructive / n, wastefulRate=wasteful / n,
+                oracleSpeedup=baseline / mean_cost if mean_cost > 0 else None,
+                firstCorrectHistogram=hist, transitions=trans)
+
+
+def exit_index(stats, i, kind, t):
+    E = len(stats)
+    if kind == "patience":
+        if t <= 0:
+            return E - 1
+        counter = 0
+        for k in range(1, E):
+            counter = counter + 1 if stats[k]["pred"][i] == stats[k - 1]["pred"][i] else 0
+            if counter == t:
+                return k
+        return E - 1
+    for k in range(E - 1):
+        s = stats[k]
+        if kind == "confidence" and s["conf"][i] >= t:
+            return k
+        if kind == "entropy" and s["ent"][i] <= t:
+            return k
+        if kind == "margin" and s["margin"][i] >= t:
+            return k
+        if kind == "per-exit" and s["conf"][i] >= t[k]:
+            return k
+    return E - 1
+
+
+def outcome(stats, labels, kind, t, cost, baseline):
+    E = len(stats)
+    n = len(stats[0]["pred"])
+    hist = [0] * E
+    right = agree = 0
+    total = 0.0
+    for i in range(n):
+        e = exit_index(stats, i, kind, t)
+        hist[e] += 1
+        p = stats[e]["pred"][i]
+        if labels is not None and p == labels[i]:
+            right += 1
+        if p == stats[E - 1]["pred"][i]:
+            agree += 1
+        total += cost[e]
+    mean = total / n
+    return dict(accuracy=right / n if labels is not None else None, agreement=agree / n, meanCost=mean,
+                speedup=baseline / mean if mean > 0 else None, exitHistogram=hist)
+
+
+GRID = dict(confidence=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99], entropy=[0.05, 0.1, 0.2, 0.3, 0.5],
+            margin=[0.1, 0.3, 0.5, 0.7, 0.9])
+SCORE = dict(confidence="conf", entropy="ent", margin="margin")
+
+
+def grid(stats, labels, cost, baseline):
+    out = []
+    for kind, ts in GRID.items():
+        for t in ts:
+            out.append(dict(kind=kind, threshold=t, **outcome(stats, labels, kind, t, cost, baseline)))
+    for t in range(1, len(stats)):
+        out.append(dict(kind="patience", threshold=t, **outcome(stats, labels, "patience", t, cost, baseline)))
+    return out
+
+
+def candidates(stats, kind):
+    """Every distinct score value at exits 0..E-2 is a candidate threshold; None = nothing fires."""
+    vals = sorted({float(stats[k][SCORE[kind]][i]) for k in range(len(stats) - 1) for i in range(len(stats[0]["pred"]))})
+    # Conservative first: high confidence/margin, low entropy.
+    ordered = vals if kind == "entropy" else vals[::-1]
+    return [None] + ordered
+
+
+def curve(stats, labels, kind, cost, baseline):
+    """Brute force: the outcome at every candidate threshold, deduplicated to distinct outcomes."""
+    pts = []
+    for t in candidates(stats, kind):
+        o = outcome(stats, labels, kind, math.inf if (t is None and kind != "entropy") else (-math.inf if t is None else t), cost, baseline)
+        o["threshold"] = t
+        pts.append(o)
+    return pts
+
+
+def frontier(points):
+    """points: list of (cost, quality). Returns the non-dominated ones, sorted by cost."""
+    out = []
+    for i, (c, q) in enumerate(points):
+        dominated = any((c2 <= c and q2 >= q and (c2 < c or q2 > q)) for j, (c2, q2) in enumerate(points) if j != i)
+        if not dominated:
+            out.append((c, q))
+    return sorted(set(out))
+
+
+def suggest(stats_cal, labels_cal, stats_test, labels_test, cost, baseline, drop):
+    E = len(stats_cal)
+    n = len(stats_cal[0]["pred"])
+    if labels_cal is not None:
+        target = float((stats_cal[E - 1]["pred"] == labels_cal).mean()) - drop
+    else:
+        target = 1 - drop
+    out = {}
+    for kind in ["confidence", "entropy", "margin", "patience"]:
+        cands = candidates(stats_cal, kind) if kind != "patience" else [None] + list(range(E - 1, 0, -1))
+        best = None
+        for t in cands:
+            tt = t
+            if t is None:
+                tt = 0 if kind == "patience" else (-math.inf if kind == "entropy" else math.inf)
+            o = outcome(stats_cal, labels_cal, kind, tt, cost, baseline)
+            q = o["accuracy"] if labels_cal is not None else o["agreement"]
+            if q < target - 1e-12:
+                continue
+            key = (o["meanCost"], -q)
+            if best is None or key < best[0]:
+                best = (key, t, tt)
+        _, t, tt = best
+        out[kind] = dict(threshold=t, target=target,
+                         calibration=outcome(stats_cal, labels_cal, kind, tt, cost, baseline),
+                         test=outcome(stats_test, labels_test, kind, tt, cost, baseline))
+    return out

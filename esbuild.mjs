@@ -3,6 +3,7 @@
 // Flags: --watch rebuilds on change; --production minifies and drops source maps.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import process from 'node:process';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');

@@ -84,16 +84,28 @@ export function fillExitRecords(
       continue;
     }
     // s = Σ e_c and t = Σ e_c (z_c - max), so that H = ln s - t / s (one exp per class).
+    // Both sums are compensated (Neumaier), so that they are (almost always) the correctly
+    // rounded sums: logits that are permutations of each other then get bit-identical
+    // confidences, and ties between samples stay ties.
     let s = 0;
+    let sc = 0;
     let t = 0;
+    let tc = 0;
     let second = 0; // largest e_c among c != arg (e_arg = 1)
     for (let c = 0; c < C; c++) {
       const d = logits[base + c] - max;
       const e = Math.exp(d);
-      s += e;
-      t += e * d;
+      let sum = s + e;
+      sc += Math.abs(s) >= Math.abs(e) ? s - sum + e : e - sum + s;
+      s = sum;
+      const ed = e * d;
+      sum = t + ed;
+      tc += Math.abs(t) >= Math.abs(ed) ? t - sum + ed : ed - sum + t;
+      t = sum;
       if (c !== arg && e > second) second = e;
     }
+    s += sc;
+    t += tc;
     const lnS = Math.log(s);
     const conf = 1 / s;
     rec.pred[at] = arg;

@@ -1,6 +1,6 @@
 import { ExitLensError } from './errors';
 import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from './npy/arrayFile';
-import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isFloatDtype, isIntegerDtype } from './npy/npy';
+import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isIntegerDtype } from './npy/npy';
 import { Dim, TensorInfo, formatShape } from './onnx/model';
 
 /** Array names read as labels when none is configured. */
@@ -79,13 +79,14 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
     }
     const shape = array.header.shape;
     const want: Dim[] | null = input.shape;
+    const arrayName = array.name === input.name ? `Array "${array.name}"` : `Array "${array.name}" (the only input array, taken for the model's input "${input.name}")`;
     if (!MODEL_DTYPES.has(input.dtype)) {
       throw new ExitLensError('samples-mismatch', `The model's input "${input.name}" has type ${input.dtype}, which Exit Lens cannot feed.`, 'Profile a model whose inputs are numeric tensors.');
     }
     if (!castable(array.header.dtype, input.dtype)) {
       throw new ExitLensError(
         'samples-mismatch',
-        `Array "${array.name}" is ${array.header.dtype} but the model's input "${input.name}" wants ${input.dtype}; Exit Lens does not round floats to integers.`,
+        `${arrayName} is ${array.header.dtype} but the model's input "${input.name}" wants ${input.dtype}; Exit Lens does not round floats to integers.`,
         `Save it as ${input.dtype} (x.astype(np.${input.dtype === 'bool' ? 'bool_' : input.dtype})).`,
       );
     }
@@ -93,7 +94,7 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
       if (shape.length !== want.length) {
         throw new ExitLensError(
           'samples-mismatch',
-          `Array "${array.name}" has shape (${shape.join(', ')}) but the model's input "${input.name}" is ${formatShape(want)}: rank ${shape.length} vs ${want.length}.`,
+          `${arrayName} has shape (${shape.join(', ')}) but the model's input "${input.name}" is ${formatShape(want)}: rank ${shape.length} vs ${want.length}.`,
           'The first dimension is the sample count; the others must match the model input.',
         );
       }
@@ -102,7 +103,7 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
         if (typeof w === 'number' && w !== shape[d]) {
           throw new ExitLensError(
             'samples-mismatch',
-            `Array "${array.name}" has shape (${shape.join(', ')}) but the model's input "${input.name}" is ${formatShape(want)}: dimension ${d} is ${shape[d]}, the model wants ${w}.`,
+            `${arrayName} has shape (${shape.join(', ')}) but the model's input "${input.name}" is ${formatShape(want)}: dimension ${d} is ${shape[d]}, the model wants ${w}.`,
             'Reshape or resize the samples to the model\'s input shape.',
           );
         }
@@ -232,8 +233,4 @@ export class BatchReader {
     await Promise.all(this.readers.map((r) => r.close().catch(() => undefined)));
     this.readers = [];
   }
-}
-
-export function isFloatArray(d: NpyDtype): boolean {
-  return isFloatDtype(d);
 }

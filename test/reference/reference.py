@@ -29,15 +29,13 @@ def exit_stats(logits):
             continue
         m = z[i].max()
         e = np.exp(z[i] - m)
-        p = e / e.sum()
+        # math.fsum is the correctly rounded sum: permuted logits give identical probabilities.
+        p = e / math.fsum(e)
         pred[i] = int(np.argmax(p))  # numpy argmax returns the first maximum
         srt = np.sort(p)[::-1]
         conf[i] = srt[0]
         margin[i] = srt[0] - (srt[1] if c > 1 else 0.0)
-        h = 0.0
-        for q in p:
-            if q > 0:
-                h -= q * math.log(q)
+        h = -math.fsum(q * math.log(q) for q in p if q > 0)
         ent[i] = h / math.log(c)
         logp[i] = np.log(p)
     return dict(pred=pred, conf=conf, margin=margin, ent=ent, logp=logp, finite=finite)

@@ -69,8 +69,10 @@ function chooseScoreThreshold(rec: ExitRecords, kind: 'confidence' | 'entropy' |
 }
 
 function choosePatience(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, target: number): number | null {
-  let best: Choice | null = null;
-  // t = E-1 .. 1: more patient first, so ties go to the more conservative setting.
+  // The full model (t = 0) first, then t = E-1 .. 1: ties go to the more conservative setting.
+  const full = policyOutcome(rec, 'patience', 0, exitMacs, baselineMacs);
+  const fullQuality = rec.labels ? full.accuracy! : full.agreement;
+  let best: Choice | null = fullQuality >= target - EPS ? { threshold: null, costSum: full.meanCost * rec.sampleCount, quality: fullQuality } : null;
   for (let t = rec.exitCount - 1; t >= 1; t--) {
     const o = policyOutcome(rec, 'patience', t, exitMacs, baselineMacs);
     const quality = (rec.labels ? o.accuracy! : o.agreement);

@@ -1,0 +1,111 @@
+/**
+ * The CLI: the summary table and output files on success, and for every bad input of the
+ * foundation issue a message naming the problem and the fix, a non-zero exit code (2 for
+ * what the user can fix), and no report file written.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { EXIT_CANCELLED, EXIT_OK, EXIT_USER, main } from '../../src/cli';
+import { expected, fixture, tmpDir } from './helpers';
+
+async function run(args: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s), isTTY: false }, signal);
+  return { code, out, err };
+}
+
+describe('exit-lens CLI', () => {
+  it('profile prints the table and writes the JSON and Markdown reports', async () => {
+    const dir = tmpDir();
+    const json = path.join(dir, 'r.json');
+    const md = path.join(dir, 'r.md');
+    const { code, out } = await run(['profile', fixture('tiny_cnn.onnx'), '--samples', fixture('cnn_samples.npz'), '--calib', fixture('cnn_calib.npz'), '--ep', 'cuda,cpu', '--json', json, '--markdown', md]);
+    assert.equal(code, EXIT_OK);
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.equal(report.schemaVersion, 1);
+    const cnn = expected('cnn_expected.json');
+    assert.deepEqual(report.exits.map((e: { accuracy: number }) => e.accuracy), cnn.exits.map((e: { accuracy: number }) => e.accuracy));
+    // The table shows exit 2's accuracy (from the reference: 74.00%) and its MACs.
+    assert.match(out, new RegExp(`2\\s+exit_2\\s+${(cnn.exits[2].accuracy * 100).toFixed(2)}%`));
+    assert.match(out, /Execution provider: CPU/);
+    assert.match(out, /cuda unavailable/);
+    const markdown = fs.readFileSync(md, 'utf8');
+    assert.match(markdown, /^# Exit Lens report/);
+    assert.match(markdown, /## Suggested thresholds/);
+  });
+
+  it('analyze reads a logits file without a model', async () => {
+    const dir = tmpDir();
+    const json = path.join(dir, 'a.json');
+    const { code } = await run(['analyze', fixture('logits_random_perarray.npz'), '--exit-costs', '2,4,6,8,10', '--json', json, '--quiet']);
+    assert.equal(code, EXIT_OK);
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const exp = expected('logits_random_expected.json');
+    report.exits.forEach((e: { accuracy: number }, k: number) => assert.ok(Math.abs(e.accuracy - exp.exits[k].accuracy) < 1e-12));
+    assert.equal(report.model, null);
+  });
+
+  it('--help and --version exit 0; no command exits 2', async () => {
+    assert.equal((await run(['--help'])).code, EXIT_OK);
+    assert.match((await run(['--help'])).out, /exit-lens profile <model.onnx>/);
+    assert.equal((await run(['--version'])).code, EXIT_OK);
+    assert.equal((await run([])).code, EXIT_USER);
+  });
+
+  it('a cancelled run exits 130 and writes nothing', async () => {
+    const dir = tmpDir();
+    const json = path.join(dir, 'c.json');
+    const controller = new AbortController();
+    controller.abort();
+    const { code, err } = await run(['profile', fixture('tiny_cnn.onnx'), '--samples', fixture('cnn_samples.npz'), '--ep', 'cpu', '--json', json], controller.signal);
+    assert.equal(code, EXIT_CANCELLED);
+    assert.match(err, /cancelled/);
+    assert.equal(fs.existsSync(json), false);
+  });
+});
+
+describe('bad input: a clear message, exit code 2, nothing written', () => {
+  const model = fixture('tiny_cnn.onnx');
+  const samples = fixture('cnn_samples.npz');
+  const cases: { name: string; args: string[]; message: RegExp }[] = [
+    { name: 'a file that is not ONNX', args: ['profile', fixture('not_onnx.onnx'), '--samples', samples], message: /not a readable ONNX model|does not hold an ONNX graph/ },
+    { name: 'a truncated model', args: ['profile', fixture('truncated.onnx'), '--samples', samples], message: /truncated/ },
+    { name: 'a missing model file', args: ['profile', fixture('nope.onnx'), '--samples', samples], message: /Cannot read model/ },
+    { name: 'no detectable exits (mapping to one output)', args: ['profile', model, '--samples', samples, '--exits', 'exit_0'], message: /fewer than two outputs/ },
+    { name: 'a mapping that names a missing output', args: ['profile', model, '--samples', samples, '--exits', 'exit_0,head_7'], message: /no output of that name.*\n.*exit_0/s },
+    { name: 'a model input with no matching array', args: ['profile', model, '--samples', fixture('bad_name.npz')], message: /model's input is "x".*np\.savez/s },
+    { name: 'an array of the wrong shape', args: ['profile', model, '--samples', fixture('bad_shape.npz')], message: /dimension 2 is 9, the model wants 8/ },
+    { name: 'an array of the wrong rank', args: ['profile', model, '--samples', fixture('bad_rank.npz')], message: /rank 3 vs 4/ },
+    { name: 'float token ids for an int64 input', args: ['profile', fixture('tiny_transformer.onnx'), '--samples', fixture('transformer_float_ids.npz')], message: /float32 but the model's input "ids" wants int64/ },
+    { name: 'arrays of different N', args: ['profile', model, '--samples', fixture('bad_n.npz')], message: /different numbers of samples: "x" 50, "label" 40/ },
+    { name: 'labels out of range', args: ['profile', model, '--samples', fixture('bad_labels_range.npz')], message: /Label 7 at sample 5.*4 classes/ },
+    { name: 'negative labels', args: ['profile', model, '--samples', fixture('bad_labels_negative.npz')], message: /Label -1 at sample 3/ },
+    { name: 'labels that are not integers', args: ['profile', model, '--samples', fixture('bad_labels_float.npz')], message: /float32; labels must be integer/ },
+    { name: 'an empty sample set', args: ['profile', model, '--samples', fixture('empty.npz')], message: /holds no samples/ },
+    { name: 'an object array (never unpickled)', args: ['profile', model, '--samples', fixture('bad_object.npz')], message: /object array.*never does/s },
+    { name: 'a Fortran-order array', args: ['profile', model, '--samples', fixture('bad_fortran.npz')], message: /Fortran.*ascontiguousarray/s },
+    { name: 'a sample file that is not .npz', args: ['profile', model, '--samples', fixture('not_npz.npz')], message: /not a readable \.npz/ },
+    { name: 'a truncated .npz', args: ['profile', model, '--samples', fixture('truncated.npz')], message: /Cannot read/ },
+    { name: 'a sample set for another model', args: ['profile', model, '--samples', fixture('transformer_samples.npz')], message: /Array "ids" \(the only input array, taken for the model's input "x"\) has shape \(40, 6\).*rank 2 vs 4/ },
+    { name: 'a requested execution provider that does not exist', args: ['profile', model, '--samples', samples, '--ep', 'tpu'], message: /Unknown execution provider "tpu"/ },
+    { name: 'a batch size of 0', args: ['profile', model, '--samples', samples, '--batch', '0'], message: /--batch "0" is not a positive integer/ },
+    { name: 'exit costs of the wrong length', args: ['profile', model, '--samples', samples, '--exit-costs', '1,2'], message: /gives 2 values but the model has 3 exits/ },
+    { name: 'an accuracy drop that is not a fraction', args: ['profile', model, '--samples', samples, '--max-drop', '5'], message: /not a fraction/ },
+    { name: 'a logits file with no exits', args: ['analyze', fixture('cnn_samples.npz')], message: /No exit logits found/ },
+    { name: 'an unknown option', args: ['profile', model, '--samples', samples, '--fast'], message: /Unknown option '--fast'/ },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const dir = tmpDir();
+      const json = path.join(dir, 'out.json');
+      const md = path.join(dir, 'out.md');
+      const { code, err } = await run([...c.args, '--json', json, '--markdown', md, '--quiet']);
+      assert.equal(code, EXIT_USER, `exit code for ${c.name}: ${err}`);
+      assert.match(err, c.message);
+      assert.deepEqual(fs.readdirSync(dir), [], 'nothing written');
+    });
+  }
+});

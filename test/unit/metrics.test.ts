@@ -1,0 +1,249 @@
+/**
+ * METRICS.md definitions on cases small enough to work out by hand (the arithmetic is in the
+ * comments): softmax records, ties, ECE bins, overthinking, transitions, the policies and
+ * their edge cases, and the calibration split.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetrics';
+import { overthinking } from '../../src/core/analysis/overthinking';
+import { patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
+import { seededSplit, subsetRecords } from '../../src/core/analysis/split';
+import { fitPerExitThresholds, suggestThresholds, targetFor } from '../../src/core/analysis/suggest';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
+import { close } from './helpers';
+
+/** Records from logits[k][n] = C values, and labels. */
+function records(logits: number[][][], labels: number[] | null): ExitRecords {
+  const E = logits.length;
+  const N = logits[0].length;
+  const C = logits[0][0].length;
+  const rec = allocateRecords(N, E, C, labels ? Int32Array.from(labels) : null);
+  for (let k = 0; k < E; k++) fillExitRecords(rec, logits[k].flat(), 0, C, N, 0, k);
+  return rec;
+}
+
+/** Records whose exits predict the given classes with a clear margin (logit 5 for the class, 0 elsewhere). */
+function predictions(preds: number[][], labels: number[] | null, C = 3): ExitRecords {
+  const E = preds[0].length;
+  const logits = Array.from({ length: E }, (_, k) => preds.map((row) => Array.from({ length: C }, (_, c) => (c === row[k] ? 5 : 0))));
+  return records(logits, labels);
+}
+
+describe('per-sample records (softmax in float64)', () => {
+  it('confidence, margin, normalised entropy and log-probability of the label', () => {
+    // [ln 3, 0]: p = [3/4, 1/4]; conf 0.75; margin 0.5; H = -(0.75 ln 0.75 + 0.25 ln 0.25) / ln 2.
+    const rec = records([[[Math.log(3), 0]], [[0, 0]]], [1]);
+    assert.equal(rec.pred[0], 0);
+    close(rec.conf[0], 0.75, 1e-15, 'conf');
+    close(rec.margin[0], 0.5, 1e-15, 'margin');
+    close(rec.entropy[0], -(0.75 * Math.log(0.75) + 0.25 * Math.log(0.25)) / Math.log(2), 1e-15, 'entropy');
+    close(rec.logpLabel[0], Math.log(0.25), 1e-15, 'log p[y]');
+    // [0, 0]: a tie goes to class 0; p = [1/2, 1/2]; margin 0; entropy 1.
+    assert.equal(rec.pred[1], 0);
+    close(rec.conf[1], 0.5, 0, 'conf');
+    close(rec.margin[1], 0, 0, 'margin');
+    close(rec.entropy[1], 1, 1e-15, 'entropy');
+  });
+
+  it('ties in argmax go to the lowest class index', () => {
+    const rec = records([[[1, 3, 3, 2]], [[7, 7, 7, 7]]], null);
+    assert.equal(rec.pred[0], 1);
+    close(rec.margin[0], 0, 0, 'tied margin');
+    assert.equal(rec.pred[1], 0);
+    close(rec.conf[1], 0.25, 0, 'uniform conf');
+  });
+
+  it('is stable for huge logits', () => {
+    // [1000, 0]: p_1 = e^-1000 underflows; conf 1, log p[1] = -1000 exactly.
+    const rec = records([[[1000, 0]], [[0, 1000]]], [1]);
+    close(rec.conf[0], 1, 0, 'conf');
+    close(rec.logpLabel[0], -1000, 1e-9, 'log p[y]');
+    close(rec.entropy[0], 0, 1e-12, 'entropy');
+  });
+
+  it('permuted logits give bit-identical confidences (ties between samples stay ties)', () => {
+    const rec = records([[[0.1, 2.3, -1.7, 0.9, 1.1], [1.1, 0.9, -1.7, 2.3, 0.1], [-1.7, 0.1, 1.1, 0.9, 2.3]], [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]], null);
+    assert.equal(rec.conf[0], rec.conf[2]);
+    assert.equal(rec.conf[0], rec.conf[4]);
+    assert.equal(rec.margin[0], rec.margin[4]);
+  });
+
+  it('NaN or infinite logits: wrong, confidence 0, margin 0, entropy 1', () => {
+    const rec = records([[[NaN, 1], [Infinity, 0], [1, 0]], [[1, 0], [1, 0], [-Infinity, 0]]], [0, 0, 1]);
+    for (const at of [0, 2, 5]) {
+      assert.equal(rec.finite[at], 0);
+      assert.equal(rec.pred[at], -1);
+      assert.equal(rec.conf[at], 0);
+      assert.equal(rec.margin[at], 0);
+      assert.equal(rec.entropy[at], 1);
+    }
+    const m = exitMetrics(rec);
+    assert.equal(m[0].nonFiniteCount, 2);
+    assert.equal(m[1].nonFiniteCount, 1);
+    // Exit 0: only sample 2 is finite, predicting 0 with label 1: wrong.
+    close(m[0].accuracy, 0, 0, 'accuracy');
+    // NLL averages finite samples only: sample 2 at exit 0 has log p[1] = -ln(1 + e).
+    close(m[0].nll, Math.log(1 + Math.E), 1e-12, 'nll');
+  });
+});
+
+describe('per-exit metrics', () => {
+  it('accuracy, ECE over 15 bins (b/15, (b+1)/15], NLL and agreement', () => {
+    // Exit 0 of four samples (C = 2):
+    //   A [ln 3, 0] y=0: conf .75 right  (bin 11: 11/15 < .75 <= 12/15)
+    //   B [ln 3, 0] y=1: conf .75 wrong  (bin 11)
+    //   C [0, 0]    y=0: conf .50 right  (bin 7: 7/15 < .5 <= 8/15)
+    //   D [ln 9, 0] y=0: conf .90 right  (bin 13: 13/15 < .9 <= 14/15)
+    // ECE = 2/4 |1/2 - .75| + 1/4 |1 - .5| + 1/4 |1 - .9| = .125 + .125 + .025 = .275
+    const e0 = [[Math.log(3), 0], [Math.log(3), 0], [0, 0], [Math.log(9), 0]];
+    const e1 = [[0, 1], [0, 1], [1, 0], [1, 0]]; // final predictions 1, 1, 0, 0
+    const rec = records([e0, e1], [0, 1, 0, 0]);
+    const [m0, m1] = exitMetrics(rec);
+    close(m0.accuracy, 0.75, 0, 'accuracy');
+    close(m0.ece, 0.275, 1e-15, 'ece');
+    close(m0.meanConfidence, (0.75 + 0.75 + 0.5 + 0.9) / 4, 1e-15, 'mean confidence');
+    close(m0.nll, -(Math.log(0.75) + Math.log(0.25) + Math.log(0.5) + Math.log(0.9)) / 4, 1e-12, 'nll');
+    // Agreement with the final exit: exit 0 predicts 0, 0, 0, 0; final 1, 1, 0, 0.
+    close(m0.agreement, 0.5, 0, 'agreement');
+    close(m1.agreement, 1, 0, 'final agrees with itself');
+  });
+
+  it('bin edges: a confidence on b/15 belongs to bin b-1; confidence 0 to none', () => {
+    assert.equal(eceBin(1 / 15), 0);
+    assert.equal(eceBin(3 / 15), 2);
+    assert.equal(eceBin(0.2), 2); // 1/5 = 3/15
+    assert.equal(eceBin(1), ECE_BINS - 1);
+    assert.equal(eceBin(1e-12), 0);
+    assert.equal(eceBin(0), -1);
+    assert.equal(eceBin(7 / 15 + 1e-16), 7);
+  });
+
+  it('without labels: accuracy, ECE and NLL are null, agreement is kept', () => {
+    const [m0] = exitMetrics(predictions([[0, 1], [2, 2]], null));
+    assert.equal(m0.accuracy, null);
+    assert.equal(m0.ece, null);
+    assert.equal(m0.nll, null);
+    close(m0.agreement, 0.5, 0, 'agreement');
+  });
+});
+
+describe('overthinking (Kaya et al. 2019)', () => {
+  // Labels all 0, E = 3:
+  //   s0 preds [0,1,1]: first correct 0, wrong at the end  -> destructive
+  //   s1 preds [1,0,0]: first correct 1, right at the end  -> wasteful
+  //   s2 preds [1,1,0]: first correct 2 (the final exit)   -> neither
+  //   s3 preds [1,1,1]: never
+  const rec = predictions([[0, 1, 1], [1, 0, 0], [1, 1, 0], [1, 1, 1]], [0, 0, 0, 0]);
+  const o = overthinking(rec, [1, 2, 4], 3)!;
+  it('rates and first-correct histogram', () => {
+    close(o.oracleAccuracy, 0.75, 0, 'oracle');
+    close(o.destructiveRate, 0.25, 0, 'destructive');
+    close(o.wastefulRate, 0.25, 0, 'wasteful');
+    assert.deepEqual(o.firstCorrectHistogram, [1, 1, 1, 1]);
+  });
+  it('transitions between consecutive exits', () => {
+    // 0->1: s0 r->w, s1 w->r, s2 w->w, s3 w->w.   1->2: s0 w->w, s1 r->r, s2 w->r, s3 w->w.
+    assert.deepEqual({ ...o.transitions[0] }, { from: 0, to: 1, rr: 0, rw: 1, wr: 1, ww: 2 });
+    assert.deepEqual({ ...o.transitions[1] }, { from: 1, to: 2, rr: 1, rw: 0, wr: 1, ww: 2 });
+  });
+  it('oracle speed-up: baseline / mean cost(f(x), else E-1)', () => {
+    // costs 1 + 2 + 4 + 4 = 11, mean 2.75; baseline 3 -> 3 / 2.75.
+    close(o.oracleSpeedup, 3 / 2.75, 1e-15, 'oracle speedup');
+  });
+});
+
+describe('exit policies', () => {
+  it('confidence fires at conf >= threshold (a tie fires)', () => {
+    const rec = records([[[0, 0]], [[Math.log(3), 0]], [[1, 0]]], [0]);
+    assert.equal(scoreExit(rec, 0, 'confidence', 0.5), 0);
+    assert.equal(scoreExit(rec, 0, 'confidence', 0.5000001), 1);
+    assert.equal(scoreExit(rec, 0, 'confidence', 0.76), 2); // nothing fires before the final exit
+    assert.equal(scoreExit(rec, 0, 'entropy', 1), 0); // entropy 1 <= 1
+    assert.equal(scoreExit(rec, 0, 'entropy', 0.9), 1); // H(.75,.25)/ln 2 = 0.811 <= 0.9
+    assert.equal(scoreExit(rec, 0, 'margin', 0.49), 1); // margins 0, 0.5 (up to rounding)
+    assert.equal(scoreExit(rec, 0, 'margin', 0.51), 2);
+  });
+
+  it('patience (PABEE): counter from 0 at exit 0, exit when it equals t; t = 0 is the full model', () => {
+    const rec = predictions([[1, 1, 1, 1], [0, 2, 2, 2], [0, 1, 0, 1]], null);
+    // Same prediction everywhere: counter 1 at k=1, 2 at k=2, 3 at k=3.
+    assert.deepEqual([0, 1, 2, 3, 4].map((t) => patienceExit(rec, 0, t)), [3, 1, 2, 3, 3]);
+    // [0,2,2,2]: counter 0 at k=1, 1 at k=2, 2 at k=3.
+    assert.deepEqual([1, 2, 3].map((t) => patienceExit(rec, 1, t)), [2, 3, 3]);
+    // Alternating: the counter never leaves 0.
+    assert.deepEqual([1, 2, 3].map((t) => patienceExit(rec, 2, t)), [3, 3, 3]);
+  });
+
+  it('outcome: accuracy, agreement, mean cost, speed-up and exit histogram', () => {
+    // Two samples, E = 2, costs [1, 4], baseline 3. s0: conf .75 at exit 0 (pred 0, y 0); s1: conf .5.
+    const rec = records([[[Math.log(3), 0], [0, 0]], [[0, 1], [0, 1]]], [0, 1]);
+    const o = policyOutcome(rec, 'confidence', 0.7, [1, 4], 3);
+    // s0 exits at 0 (right, agrees? final pred 1 -> no); s1 goes to 1 (right, agrees).
+    assert.deepEqual(o.exitHistogram, [1, 1]);
+    close(o.accuracy, 1, 0, 'accuracy');
+    close(o.agreement, 0.5, 0, 'agreement');
+    close(o.meanCost, 2.5, 0, 'mean cost');
+    close(o.speedup, 3 / 2.5, 1e-15, 'speedup');
+    close(o.saving, 1 - 2.5 / 3, 1e-15, 'saving');
+  });
+});
+
+describe('suggestions and the calibration split', () => {
+  it('the seeded split is deterministic, disjoint and complete', () => {
+    const a = seededSplit(101);
+    const b = seededSplit(101);
+    assert.deepEqual(a, b);
+    assert.equal(a.calibration.length, 50);
+    assert.equal(a.test.length, 51);
+    const all = new Set([...a.calibration, ...a.test]);
+    assert.equal(all.size, 101);
+    assert.notDeepEqual(Array.from(a.calibration), Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('target = final-exit accuracy minus the allowed drop; agreement without labels', () => {
+    const rec = predictions([[0, 0], [1, 1], [2, 0], [0, 1]], [0, 1, 2, 0]); // final right 2 of 4
+    close(targetFor(rec, 0.01), 0.49, 1e-15, 'target');
+    close(targetFor(predictions([[0, 0]], null), 0.05), 0.95, 1e-15, 'agreement target');
+  });
+
+  it('picks the cheapest threshold that keeps the target, then reports it on the test split', () => {
+    // Calibration: exit 0 is right with conf .9 on s0, wrong with conf .6 on s1; final right on both.
+    const calib = records([[[Math.log(9), 0], [Math.log(1.5), 0]], [[1, 0], [0, 1]]], [0, 1]);
+    const test = records([[[Math.log(9), 0], [Math.log(1.5), 0]], [[1, 0], [0, 1]]], [0, 0]);
+    const s = suggestThresholds(calib, test, [1, 2], 2, 0.01);
+    const conf = s.find((x) => x.policy === 'confidence')!;
+    // Threshold .9 keeps 100% (s0 exits right, s1 continues); threshold .6 would drop to 50%.
+    close(conf.threshold as number, 0.9, 1e-12, 'threshold');
+    close(conf.calibration.accuracy, 1, 0, 'calib accuracy');
+    close(conf.calibration.meanCost, 1.5, 0, 'calib cost');
+    // Test: s0 exits at 0 (pred 0 = y 0, right), s1 goes to the final exit (pred 1, y 0, wrong).
+    close(conf.test.accuracy, 0.5, 0, 'test accuracy');
+    assert.deepEqual(conf.test.exitHistogram, [1, 1]);
+  });
+
+  it('per-exit thresholds meet the target and cost no more than one shared threshold', () => {
+    const n = 200;
+    const logits: number[][][] = [[], [], []];
+    const labels: number[] = [];
+    let seed = 1;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let i = 0; i < n; i++) {
+      const y = Math.floor(rand() * 4);
+      labels.push(y);
+      for (let k = 0; k < 3; k++) logits[k].push(Array.from({ length: 4 }, (_, c) => rand() * (1 + k) + (c === y ? k + rand() : 0)));
+    }
+    const rec = records(logits, labels);
+    const split = seededSplit(n);
+    const calib = subsetRecords(rec, split.calibration);
+    const test = subsetRecords(rec, split.test);
+    const s = suggestThresholds(calib, test, [1, 2, 3], 3, 0.02);
+    const shared = s.find((x) => x.policy === 'confidence')!;
+    const perExit = s.find((x) => x.policy === 'per-exit')!;
+    assert.ok(perExit.calibration.accuracy! >= perExit.target - 1e-12);
+    assert.ok(perExit.calibration.meanCost <= shared.calibration.meanCost + 1e-12);
+    const tau = fitPerExitThresholds(calib, [1, 2, 3], perExit.target, shared.threshold as number | null);
+    assert.equal(tau.length, 2);
+    assert.equal(s.filter((x) => x.best).length, 1);
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * .npy headers and .npz containers: stored and deflated entries read row by row give the
+ * same bytes, headers that claim more than the file holds are refused before allocating.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { ExitLensError } from '../../src/core/errors';
+import { openArrayFile } from '../../src/core/npy/arrayFile';
+import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader } from '../../src/core/npy/npy';
+import { fixture, tmpDir } from './helpers';
+
+function npyBytes(dict: string, data: Uint8Array, version = 1): Buffer {
+  const magic = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]);
+  const lenBytes = version === 1 ? 2 : 4;
+  let header = dict;
+  while ((magic.length + lenBytes + header.length + 1) % 64) header += ' ';
+  header += '\n';
+  const len = Buffer.alloc(lenBytes);
+  if (version === 1) len.writeUInt16LE(header.length);
+  else len.writeUInt32LE(header.length);
+  return Buffer.concat([magic, len, Buffer.from(header, 'latin1'), data]);
+}
+
+describe('.npy headers', () => {
+  it('reads dtype, shape and data offset (versions 1 and 2)', () => {
+    for (const version of [1, 2]) {
+      const bytes = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", new Uint8Array(24), version);
+      const h = parseNpyHeader(bytes, 'a.npy', bytes.length);
+      assert.equal(h.dtype, 'float32');
+      assert.deepEqual(h.shape, [2, 3]);
+      assert.equal(h.headerBytes % 64, 0);
+      assert.equal(h.dataBytes, 24);
+    }
+  });
+
+  it('reads every supported dtype', () => {
+    const dtypes: Record<string, string> = { '<f8': 'float64', '<f2': 'float16', '<i8': 'int64', '<i4': 'int32', '|u1': 'uint8', '|b1': 'bool' };
+    for (const [descr, name] of Object.entries(dtypes)) {
+      const bytes = npyBytes(`{'descr': '${descr}', 'fortran_order': False, 'shape': (4,), }`, new Uint8Array(32));
+      assert.equal(parseNpyHeader(bytes, 'a.npy', bytes.length).dtype, name);
+    }
+  });
+
+  it('refuses a header that claims more than the file holds, before allocating', () => {
+    const bytes = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", new Uint8Array(16));
+    assert.throws(() => parseNpyHeader(bytes, 'huge.npy', bytes.length), (e: unknown) => e instanceof ExitLensError && /claims shape \(1000000, 1000000\)/.test(e.message) && /truncated/.test(e.message));
+  });
+
+  it('refuses big-endian, structured, object and Fortran arrays with the fix', () => {
+    const cases: [string, RegExp][] = [
+      ["{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", /big-endian/],
+      ["{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", /structured/],
+      ["{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", /unpickling/],
+      ["{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", /ascontiguousarray/],
+    ];
+    for (const [dict, re] of cases) {
+      const bytes = npyBytes(dict, new Uint8Array(8));
+      assert.throws(() => parseNpyHeader(bytes, 'a.npy', bytes.length), (e: unknown) => e instanceof ExitLensError && re.test(`${e.message} ${e.hint}`));
+    }
+  });
+
+  it('float16 round trip', () => {
+    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) assert.equal(halfToFloat(floatToHalf(v)), v);
+    assert.equal(floatToHalf(1.0009765625 + 1e-9), floatToHalf(1.0009765625));
+    assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
+  });
+});
+
+describe('.npz containers', () => {
+  it('stored (np.savez) and deflated (np.savez_compressed) entries read identically, in any row chunking', async () => {
+    const stored = await openArrayFile(fixture('cnn_samples.npz'));
+    const deflated = await openArrayFile(fixture('cnn_samples_deflated.npz'));
+    try {
+      assert.deepEqual(stored.arrays.map((a) => [a.name, a.compressed]), [['x', false], ['label', false]]);
+      assert.deepEqual(deflated.arrays.map((a) => [a.name, a.compressed]), [['x', true], ['label', true]]);
+      const a = await stored.arrays[0].open();
+      const b = await deflated.arrays[0].open();
+      const whole = Buffer.from(await a.readRows(50));
+      const parts: Buffer[] = [];
+      for (const n of [1, 7, 13, 29]) parts.push(Buffer.from(await b.readRows(n)));
+      await a.close();
+      await b.close();
+      assert.ok(whole.equals(Buffer.concat(parts)));
+      assert.equal(whole.length, 50 * 3 * 8 * 8 * 4);
+    } finally {
+      await stored.close();
+      await deflated.close();
+    }
+  });
+
+  it('a .npy file is one array named after the file', async () => {
+    const f = await openArrayFile(fixture('cnn_inputs.npy'));
+    try {
+      assert.deepEqual(f.arrays.map((a) => [a.name, a.header.dtype, a.header.shape.join('x')]), [['cnn_inputs', 'float32', '50x3x8x8']]);
+      const r = await f.arrays[0].open();
+      const first = bytesToTyped(await r.readRows(1), 'float32');
+      await r.close();
+      assert.equal(first.length, 192);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('reading past a truncated entry fails with the project error', async () => {
+    const dir = tmpDir();
+    const data = fs.readFileSync(fixture('cnn_inputs.npy'));
+    const cut = path.join(dir, 'cut.npy');
+    fs.writeFileSync(cut, data.subarray(0, data.length - 100));
+    await assert.rejects(openArrayFile(cut), (e: unknown) => e instanceof ExitLensError && /truncated/.test(e.message));
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * The engine end to end, in process, on the fixture models: figures against the reference
+ * implementation run on PyTorch's logits, every sample-set layout, stacked exits, external
+ * data, fixed batch, casting, unlabelled sets, NaN logits, execution-provider fallback,
+ * progress and cancellation.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ExitLensError } from '../../src/core/errors';
+import { Report } from '../../src/core/report';
+import { runProfile } from '../../src/engine/profile';
+import { ProfileRequest } from '../../src/engine/protocol';
+import { close, collect, expected, fixture } from './helpers';
+
+function profile(model: string, samples: string, extra: Partial<ProfileRequest> = {}, emit = collect().emit, signal?: AbortSignal): Promise<Report> {
+  return runProfile({ type: 'profile', id: 't', modelPath: fixture(model), samplesPath: fixture(samples), executionProviders: ['cpu'], ...extra }, emit, signal);
+}
+
+// ONNX Runtime and PyTorch logits agree to ~1e-6; predictions exactly (the fixtures keep top-1 gaps > 1e-3).
+const LOGIT_TOL = 1e-5;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function matchesReference(r: Report, exp: any, labelled = true) {
+  const exits = labelled ? exp.exits : exp.unlabelled;
+  r.exits.forEach((e, k) => {
+    close(e.accuracy, exits[k].accuracy, 0, `exit ${k} accuracy`);
+    close(e.agreement, exits[k].agreement, 0, `exit ${k} agreement`);
+    close(e.meanConfidence, exits[k].meanConfidence, LOGIT_TOL, `exit ${k} meanConfidence`);
+    close(e.meanEntropy, exits[k].meanEntropy, LOGIT_TOL, `exit ${k} meanEntropy`);
+    close(e.ece, exits[k].ece, LOGIT_TOL, `exit ${k} ece`);
+    close(e.nll, exits[k].nll, LOGIT_TOL, `exit ${k} nll`);
+    assert.equal(e.macs, exp.cost[k]);
+  });
+  assert.equal(r.baselineMacs, exp.baseline);
+  if (labelled) {
+    assert.deepEqual(r.overthinking!.firstCorrectHistogram, exp.overthinking.firstCorrectHistogram);
+    close(r.overthinking!.destructiveRate, exp.overthinking.destructiveRate, 0, 'destructive');
+    close(r.overthinking!.wastefulRate, exp.overthinking.wastefulRate, 0, 'wasteful');
+    r.policies.forEach((p, i) => {
+      assert.deepEqual(p.exitHistogram, exp.policies[i].exitHistogram, `${p.kind} ${p.threshold}`);
+      close(p.accuracy, exp.policies[i].accuracy, 0, `${p.kind} ${p.threshold} accuracy`);
+    });
+  }
+}
+
+describe('profiling the fixture models', () => {
+  const cnn = expected('cnn_expected.json');
+
+  it('CNN with per-output exits matches the reference, on CPU', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz');
+    matchesReference(r, cnn);
+    assert.equal(r.executionProvider!.used, 'cpu');
+    assert.equal(r.samples.sampleCount, 50);
+    assert.equal(r.samples.labelArray, 'label');
+    assert.deepEqual(r.model!.exitLayout, { kind: 'per-output', outputs: ['exit_0', 'exit_1', 'exit_2'], orderedBy: 'name-suffix' });
+    assert.equal(r.samples.calibration.source, 'split');
+    assert.ok(r.warnings.some((w) => w.code === 'calibration-split'));
+  });
+
+  it('the same figures from a deflated .npz, float64 inputs (cast, said so), batch sizes 1 and 7', async () => {
+    for (const [samples, batch] of [['cnn_samples_deflated.npz', 64], ['cnn_samples_f64.npz', 7], ['cnn_samples.npz', 1]] as const) {
+      const r = await profile('tiny_cnn.onnx', samples, { batchSize: batch });
+      matchesReference(r, cnn);
+      assert.equal(r.warnings.some((w) => w.code === 'input-cast'), samples === 'cnn_samples_f64.npz');
+    }
+  });
+
+  it('stacked [N,E,C] and [E,N,C] outputs, external data and a fixed batch of 1 give the same figures and costs', async () => {
+    for (const model of ['stacked_nec.onnx', 'stacked_enc.onnx', 'ext/model.onnx', 'tiny_cnn_fixed1.onnx']) {
+      const r = await profile(model, 'cnn_samples.npz', { batchSize: 16 });
+      matchesReference(r, cnn);
+    }
+  });
+
+  it('suggestions are fitted on a calibration file when given', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { calibPath: fixture('cnn_calib.npz') });
+    assert.equal(r.samples.calibration.source, 'file');
+    assert.equal(r.samples.calibration.sampleCount, 40);
+    for (const kind of ['confidence', 'entropy', 'margin', 'patience'] as const) {
+      const s = r.suggestions.find((x) => x.policy === kind)!;
+      const x = cnn.suggestions[kind];
+      assert.deepEqual(s.test.exitHistogram, x.test.exitHistogram, kind);
+      close(s.test.accuracy, x.test.accuracy, 0, `${kind} test accuracy`);
+      close(s.calibration.accuracy, x.calibration.accuracy, 0, `${kind} calibration accuracy`);
+    }
+  });
+
+  it('an unlabelled .npy gives agreement-only figures and says so', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_inputs.npy');
+    matchesReference(r, cnn, false);
+    assert.equal(r.samples.labelled, false);
+    assert.equal(r.overthinking, null);
+    assert.ok(r.warnings.some((w) => w.code === 'unlabelled'));
+    assert.equal(r.suggestions[0].targetMetric, 'agreement');
+  });
+
+  it('transformer: int32 token ids cast to int64, MatMul costs, depth order', async () => {
+    const r = await profile('tiny_transformer.onnx', 'transformer_samples.npz');
+    matchesReference(r, expected('transformer_expected.json'));
+    assert.deepEqual(r.exits.map((e) => e.name), ['early_exit_1', 'logits']);
+  });
+
+  it('NaN logits are counted per exit, reported, and count as wrong', async () => {
+    const r = await profile('nan_net.onnx', 'nan_samples.npz');
+    const exp = expected('nan_expected.json');
+    assert.deepEqual(r.exits.map((e) => e.nonFiniteCount), [0, 10, 0]);
+    r.exits.forEach((e, k) => close(e.accuracy, exp.exits[k].accuracy, 0, `exit ${k}`));
+    assert.ok(r.warnings.some((w) => w.code === 'non-finite-logits' && /exit_1/.test(w.message) && /10 of 30/.test(w.message)));
+  });
+
+  it('per-sample records on request', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { includeRecords: true });
+    assert.equal(r.records!.pred.length, 150);
+    const acc0 = r.records!.labels!.filter((y, n) => r.records!.pred[n * 3] === y).length / 50;
+    close(acc0, cnn.exits[0].accuracy, 0, 'accuracy from records');
+  });
+});
+
+describe('execution providers', () => {
+  it('CUDA requested without a GPU: a CPU run, and the reason CUDA was not used', async () => {
+    const { events, emit } = collect();
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cuda', 'cpu'] }, emit);
+    assert.equal(r.executionProvider!.used, 'cpu');
+    const cuda = r.executionProvider!.attempts[0];
+    assert.equal(cuda.provider, 'cuda');
+    assert.equal(cuda.ok, false);
+    assert.match(cuda.reason!, /CUDA|cuda/);
+    assert.ok(r.warnings.some((w) => w.code === 'provider-fallback'));
+    assert.ok(events.some((e) => e.type === 'provider' && e.info.used === 'cpu'));
+  });
+
+  it('CUDA alone, unavailable: a provider error that says how to fall back', async () => {
+    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cuda'] }), (e: unknown) => {
+      const err = e as ExitLensError;
+      return err.code === 'provider-unavailable' && /cuda/.test(err.message) && /--ep cuda,cpu/.test(err.hint ?? '');
+    });
+  });
+
+  it('an unknown provider is named in the error', async () => {
+    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['tpu'] }), /Unknown execution provider "tpu"/);
+  });
+});
+
+describe('progress and cancellation', () => {
+  it('progress events count samples and give a rate', async () => {
+    const { events, emit } = collect();
+    await profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 10 }, emit);
+    const inference = events.filter((e) => e.type === 'progress' && e.phase === 'inference');
+    assert.ok(inference.length >= 1);
+    const last = inference[inference.length - 1];
+    assert.ok(last.type === 'progress' && last.done === 50 && last.total === 50);
+  });
+
+  it('a cancelled run stops within one batch with a cancellation error', async () => {
+    const controller = new AbortController();
+    let batchesAfterAbort = 0;
+    const emit = (e: { type: string; phase?: string; done?: number }) => {
+      if (e.type === 'progress' && e.phase === 'inference') {
+        if (controller.signal.aborted) batchesAfterAbort++;
+        if (e.done! >= 5) controller.abort();
+      }
+    };
+    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 5 }, emit as never, controller.signal), (e: unknown) => (e as ExitLensError).code === 'cancelled');
+    assert.equal(batchesAfterAbort, 0);
+  });
+});

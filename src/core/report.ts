@@ -58,6 +58,8 @@ export interface InputBinding {
 
 export interface SamplesInfo {
   path: string;
+  /** N, the number of samples every figure except the suggestions is computed on. */
+  N: number;
   sampleCount: number;
   labelled: boolean;
   labelArray: string | null;

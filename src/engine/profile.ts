@@ -377,6 +377,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
       executionProvider: providerInfo,
       samples: {
         path: main.file.path,
+        N: records.sampleCount,
         sampleCount: records.sampleCount,
         labelled: records.labels !== null,
         labelArray: main.binding.labels?.name ?? null,
@@ -450,6 +451,7 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
     executionProvider: null,
     samples: {
       path: main.source.path,
+      N: main.records.sampleCount,
       sampleCount: main.records.sampleCount,
       labelled: main.records.labels !== null,
       labelArray: main.source.labelArray,

@@ -44,6 +44,7 @@ export function registerProfileCommand(context: vscode.ExtensionContext, engine:
                 samplesPath: samples.fsPath,
                 executionProviders: config.get<string[]>('executionProviders'),
                 batchSize: config.get<number>('batchSize'),
+                maxAccuracyDrop: config.get<number>('maxAccuracyDrop'),
               },
               (e) => {
                 if (e.type === 'progress' && e.total > 0) {

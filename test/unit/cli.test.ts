@@ -109,3 +109,33 @@ describe('bad input: a clear message, exit code 2, nothing written', () => {
     });
   }
 });
+
+describe('the bundled example', () => {
+  it('ONNX Runtime on the example model agrees with the PyTorch logits dumped beside it', async () => {
+    const dir = tmpDir();
+    const a = path.join(dir, 'profile.json');
+    const b = path.join(dir, 'analyze.json');
+    const ex = path.join(__dirname, '..', '..', 'examples', 'sdn-digits');
+    assert.equal((await run(['profile', path.join(ex, 'model.onnx'), '--samples', path.join(ex, 'test.npz'), '--calib', path.join(ex, 'calib.npz'), '--ep', 'cpu', '--json', a, '--quiet'])).code, EXIT_OK);
+    assert.equal((await run(['analyze', path.join(ex, 'test_logits.npz'), '--json', b, '--quiet'])).code, EXIT_OK);
+    const p = JSON.parse(fs.readFileSync(a, 'utf8'));
+    const q = JSON.parse(fs.readFileSync(b, 'utf8'));
+    assert.equal(p.exitCount, 4);
+    p.exits.forEach((e: { accuracy: number; meanConfidence: number }, k: number) => {
+      assert.equal(e.accuracy, q.exits[k].accuracy, `exit ${k} accuracy`);
+      assert.ok(Math.abs(e.meanConfidence - q.exits[k].meanConfidence) < 1e-5);
+    });
+    assert.deepEqual(p.overthinking.firstCorrectHistogram, q.overthinking.firstCorrectHistogram);
+    // The example's costs by hand (BatchNorm folded into the convs by the exporter):
+    // block convs 1->16, 16->32 at 8x8; 32->32 stride 2 and 32->64 at 4x4, all 3x3;
+    // heads: 2x2 pooling then Linear(4*channels, 10).
+    const conv = [64 * 16 * 1 * 9, 64 * 32 * 16 * 9, 16 * 32 * 32 * 9, 16 * 64 * 32 * 9];
+    const head = [64 * 10, 128 * 10, 128 * 10, 256 * 10];
+    let running = 0;
+    p.exits.forEach((e: { macs: number }, k: number) => {
+      running += conv[k] + head[k];
+      assert.equal(e.macs, running);
+    });
+    assert.equal(p.baselineMacs, conv.reduce((x, y) => x + y) + head[3]);
+  });
+});

@@ -95,6 +95,13 @@ describe('profiling the fixture models', () => {
   });
 
   it('transformer: int32 token ids cast to int64, MatMul costs, depth order', async () => {
+    // MACs by hand, L = 6 tokens, d = 8, 2 heads of 4, feed-forward 16, per block:
+    //   q, k, v, o projections [6,8]x[8,8]:        4 x 6*8*8    = 1536
+    //   scores per head [6,4]x[4,6], 2 heads:       2 x 6*6*4    =  288
+    //   attention x values [6,6]x[6,4], 2 heads:    2 x 6*4*6    =  288
+    //   feed-forward [6,8]x[8,16] and [6,16]x[16,8]: 2 x 6*8*16  = 1536   -> 3648 per block
+    //   each head: Gemm [1,8]x[8,3] = 24.
+    // cost(0) = 3648 + 24 = 3672; cost(1) = 3672 + 3648 + 24 = 7344; baseline = 2 x 3648 + 24 = 7320.
     const r = await profile('tiny_transformer.onnx', 'transformer_samples.npz');
     matchesReference(r, expected('transformer_expected.json'));
     assert.deepEqual(r.exits.map((e) => e.name), ['early_exit_1', 'logits']);

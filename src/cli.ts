@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ExitLensError, describeError } from './core/errors';
 import { describeOutputs, detectExits, parseExitMapping } from './core/onnx/exits';
 import { formatShape, loadModelInfo } from './core/onnx/model';
+import { readWebviewAssets, staticReportHtml } from './core/htmlExport';
 import { Report } from './core/report';
 import { markdownSummary, textSummary } from './core/summary';
 import { handleRequest, TOOL_VERSION } from './engine/profile';
@@ -39,6 +40,7 @@ Options:
   --exit-costs <list>   cumulative cost per exit (overrides static MACs), e.g. 1,2,3,4
   --json <file>         write the report (JSON, schema in docs/report.schema.json)
   --markdown <file>     write a Markdown summary
+  --html <file>         write the interactive report as one self-contained HTML file
   --records             include per-sample records in the JSON (for drill-down)
   --quiet               no summary table, no progress bar
   -h, --help            this help
@@ -127,6 +129,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         'exit-costs': { type: 'string' },
         json: { type: 'string' },
         markdown: { type: 'string' },
+        html: { type: 'string' },
         records: { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -198,6 +201,15 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     const files: { file: string; content: string }[] = [];
     if (v.json) files.push({ file: v.json, content: `${JSON.stringify(report, null, 1)}\n` });
     if (v.markdown) files.push({ file: v.markdown, content: markdownSummary(report) });
+    if (v.html) {
+      let assets: { js: string; css: string };
+      try {
+        assets = readWebviewAssets(path.join(__dirname, '..'));
+      } catch (err) {
+        throw new ExitLensError('internal', (err as Error).message);
+      }
+      files.push({ file: v.html, content: staticReportHtml(report, assets.js, assets.css) });
+    }
     writeOutputs(files);
     if (!v.quiet) io.out(`${textSummary(report)}\n`);
     for (const f of files) io.err(`Wrote ${f.file}\n`);

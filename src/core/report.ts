@@ -4,6 +4,7 @@ import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy, gridPolicies } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit, subsetRecords } from './analysis/split';
 import { Suggestion, suggestThresholds } from './analysis/suggest';
+import type { Drilldown } from './drilldown';
 import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
 
@@ -117,6 +118,8 @@ export interface Report {
     quality: 'accuracy' | 'agreement';
   };
   suggestions: Suggestion[];
+  /** Samples that overthink destructively, for the drill-down view; null without labels. */
+  drilldown: Drilldown | null;
   settings: { maxAccuracyDrop: number; batchSize: number | null };
   conventions: Record<string, string>;
   warnings: ReportWarning[];

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError } from '../core/errors';
+import { firstCorrectExit } from '../core/analysis/overthinking';
+import { DRILLDOWN_LIMIT, Drilldown, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
 import { readLogitsFile } from '../core/logitsFile';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
 import { NumericArray, halfToFloat } from '../core/npy/npy';
@@ -192,6 +194,7 @@ async function inferRecords(
   labels: Int32Array | null,
   progress: Progress,
   signal: AbortSignal | undefined,
+  drilldown?: Drilldown,
 ): Promise<ExitRecords> {
   const o = loadOrt();
   const { binding } = set;
@@ -245,6 +248,7 @@ async function inferRecords(
           else fillExitRecords(rec, z, k * fed * C, C, rows, n, k);
         }
       }
+      if (drilldown && labels) captureDestructive(rec, binding, data, n, rows, drilldown);
       progress.report(n + rows);
     }
     progress.report(N, true);
@@ -252,6 +256,24 @@ async function inferRecords(
     await reader.close();
   }
   return rec;
+}
+
+/** Records the batch's destructive samples (right earlier, wrong at the end) with an input preview. */
+function captureDestructive(rec: ExitRecords, binding: SampleBinding, data: NumericArray[], first: number, rows: number, out: Drilldown): void {
+  const E = rec.exitCount;
+  const input = binding.inputs[0];
+  const perRow = input.rowShape.reduce((a, b) => a * b, 1);
+  const integer = !input.input.dtype.startsWith('float');
+  for (let i = 0; i < rows; i++) {
+    const n = first + i;
+    if (rec.pred[n * E + E - 1] === rec.labels![n] || firstCorrectExit(rec, n) < 0) continue;
+    out.destructiveCount++;
+    if (out.samples.length >= DRILLDOWN_LIMIT) continue;
+    const row = data[0].subarray(i * perRow, (i + 1) * perRow);
+    const values = row instanceof BigInt64Array ? Array.from(row, Number) : (row as ArrayLike<number>);
+    const preview = input.input.dtype === 'float16' ? undefined : inputPreview(values, input.rowShape, integer);
+    out.samples.push(drilldownSample(rec, n, preview));
+  }
 }
 
 function bindingInfo(b: SampleBinding): InputBinding[] {
@@ -329,9 +351,10 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     timings.sessionSeconds = (Date.now() - tSession) / 1000;
     let records: ExitRecords;
     let calibRecords: ExitRecords | null = null;
+    const drilldown: Drilldown = { destructiveCount: 0, samples: [] };
     try {
       const tInfer = Date.now();
-      records = await inferRecords(opened.session, main, plan, batchSize, labels, new Progress(emit, req.id, 'inference', main.binding.sampleCount), signal);
+      records = await inferRecords(opened.session, main, plan, batchSize, labels, new Progress(emit, req.id, 'inference', main.binding.sampleCount), signal, drilldown);
       timings.inferenceSeconds = (Date.now() - tInfer) / 1000;
       if (calib) {
         const tCal = Date.now();
@@ -393,6 +416,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
       policies: result.policies,
       curves: result.curves,
       suggestions: result.suggestions,
+      drilldown: labels ? drilldown : null,
       settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: main.binding.fixedBatch ?? batchSize },
       conventions: CONVENTIONS,
       warnings: [...warnings, ...result.warnings],
@@ -404,6 +428,11 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     await main.file.close();
     await calib?.file.close();
   }
+}
+
+function logitsDrilldown(rec: ExitRecords): Drilldown {
+  const { indices, total } = destructiveSamples(rec);
+  return { destructiveCount: total, samples: indices.map((n) => drilldownSample(rec, n)) };
 }
 
 /** Analyses a precomputed-logits file (no model) into a report. */
@@ -467,6 +496,7 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
     policies: result.policies,
     curves: result.curves,
     suggestions: result.suggestions,
+    drilldown: main.records.labels ? logitsDrilldown(main.records) : null,
     settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: null },
     conventions: CONVENTIONS,
     warnings: [...warnings, ...result.warnings],

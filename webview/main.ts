@@ -1,0 +1,117 @@
+import type { Report } from '../src/core/report';
+import { el } from './dom';
+import { FromWebview, isToWebview } from './protocol';
+import { focusExit, renderReport } from './report';
+import { renderSidebar } from './sidebar';
+
+/**
+ * The report app. One bundle serves three hosts: the report panel and the sidebar view
+ * (talking to the extension through postMessage) and the self-contained HTML export (the
+ * report embedded in the page, no host).
+ */
+interface VsCodeApi {
+  postMessage(message: FromWebview): void;
+  getState(): PageState | undefined;
+  setState(state: PageState): void;
+}
+
+interface PageState {
+  runId?: string;
+  sliders?: Record<string, number>;
+  scrollY?: number;
+}
+
+interface Boot {
+  view: 'panel' | 'sidebar' | 'static';
+  runId?: string;
+  report?: Report;
+}
+
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode: VsCodeApi | null = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : null;
+const bootNode = document.getElementById('exit-lens-boot');
+const boot: Boot = bootNode?.textContent ? (JSON.parse(bootNode.textContent) as Boot) : { view: 'panel' };
+const root = document.getElementById('app') ?? document.body;
+let state: PageState = vscode?.getState() ?? {};
+let current: { runId: string; report: Report } | null = null;
+
+function post(message: FromWebview): void {
+  vscode?.postMessage(message);
+}
+
+function saveState(patch: Partial<PageState>): void {
+  state = { ...state, ...patch };
+  vscode?.setState(state);
+}
+
+function copy(what: 'json' | 'python', text: string): void {
+  if (vscode) post({ type: 'copy', what, text });
+  else void navigator.clipboard?.writeText(text);
+}
+
+function showReport(runId: string, report: Report, focus: number | null): void {
+  const sameRun = state.runId === runId;
+  current = { runId, report };
+  if (!sameRun) saveState({ runId, sliders: {}, scrollY: 0 });
+  const interactive = boot.view !== 'static';
+  renderReport(root, report, {
+    mode: boot.view === 'static' ? 'static' : 'panel',
+    runId,
+    focusExit: focus,
+    sliders: state.sliders ?? {},
+    onSlider: (kind, index) => saveState({ sliders: { ...(state.sliders ?? {}), [kind]: index } }),
+    actions: {
+      copy,
+      rerun: interactive ? () => post({ type: 'rerun', runId }) : undefined,
+      openInSidebar: interactive ? () => post({ type: 'openInSidebar', runId }) : undefined,
+      export: interactive ? (format) => post({ type: 'export', runId, format }) : undefined,
+    },
+  });
+  if (sameRun && state.scrollY && focus === null) requestAnimationFrame(() => window.scrollTo(0, state.scrollY ?? 0));
+}
+
+let resizeTimer: number | undefined;
+window.addEventListener('resize', () => {
+  window.clearTimeout(resizeTimer);
+  resizeTimer = window.setTimeout(() => {
+    if (current) showReport(current.runId, current.report, null);
+  }, 150);
+});
+
+let scrollTimer: number | undefined;
+window.addEventListener('scroll', () => {
+  window.clearTimeout(scrollTimer);
+  scrollTimer = window.setTimeout(() => saveState({ scrollY: window.scrollY }), 200);
+});
+
+window.addEventListener('message', (event: MessageEvent) => {
+  const m: unknown = event.data;
+  if (!isToWebview(m)) return; // unknown or malformed: ignored
+  switch (m.type) {
+    case 'report':
+      showReport(m.runId, m.report, m.focusExit);
+      break;
+    case 'focusExit':
+      focusExit(root, m.exit);
+      break;
+    case 'sidebar':
+      renderSidebar(root, m.state, post);
+      break;
+    case 'busy': {
+      document.getElementById('busy')?.remove();
+      if (m.running) {
+        const b = el('div', { id: 'busy', class: 'busy', role: 'status' });
+        b.append(el('vscode-progress-ring'), el('span', {}, m.message ?? 'Profiling…'));
+        root.prepend(b);
+      }
+      break;
+    }
+  }
+});
+
+if (boot.view === 'static' && boot.report) showReport(boot.runId ?? 'static', boot.report, null);
+else {
+  if (boot.view === 'panel') root.append(el('p', { class: 'note' }, 'Loading report…'));
+  post({ type: 'ready' });
+}

@@ -1,0 +1,95 @@
+import type { Report } from '../src/core/report';
+
+/**
+ * Every message between the extension host and the report webview (panel, sidebar view)
+ * is typed here, and checked on arrival on both sides: the host never trusts the page and
+ * the page never trusts a message it does not know.
+ */
+export interface RunSummary {
+  runId: string;
+  modelPath: string | null;
+  samplesPath: string;
+  createdAt: string;
+  provider: string | null;
+  /** Accuracy (or agreement when unlabelled) of each exit. */
+  exitQuality: number[];
+  quality: 'accuracy' | 'agreement';
+  destructiveRate: number | null;
+  best: { policy: string; threshold: string; speedup: number | null; accuracy: number | null } | null;
+}
+
+export interface ModelEntry {
+  modelPath: string;
+  label: string;
+  runs: RunSummary[];
+}
+
+export type SidebarState =
+  | { kind: 'model'; modelPath: string; label: string; source: string; latest: RunSummary | null; report: Report | null; running: boolean }
+  | { kind: 'workspace'; models: ModelEntry[]; running: boolean }
+  | { kind: 'empty'; trusted: boolean }
+  | { kind: 'untrusted' };
+
+export type ToWebview =
+  | { type: 'report'; runId: string; report: Report; focusExit: number | null }
+  | { type: 'focusExit'; exit: number }
+  | { type: 'sidebar'; state: SidebarState }
+  | { type: 'busy'; running: boolean; message: string | null };
+
+export type ExportFormat = 'json' | 'markdown' | 'html';
+
+export type FromWebview =
+  | { type: 'ready' }
+  | { type: 'copy'; what: 'json' | 'python'; text: string }
+  | { type: 'rerun'; runId: string | null }
+  | { type: 'openInSidebar'; runId: string }
+  | { type: 'openReport'; runId: string; focusExit: number | null }
+  | { type: 'profile'; modelPath: string | null }
+  | { type: 'export'; runId: string; format: ExportFormat }
+  | { type: 'openFile'; path: string };
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isRunId = (v: unknown): v is string => isString(v) && v.length > 0 && v.length < 300;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates a message from the page; anything else is dropped by the host. */
+export function isFromWebview(v: unknown): v is FromWebview {
+  if (!isObject(v) || !isString(v.type)) return false;
+  switch (v.type) {
+    case 'ready':
+      return true;
+    case 'copy':
+      return (v.what === 'json' || v.what === 'python') && isString(v.text) && v.text.length < 100_000;
+    case 'rerun':
+      return v.runId === null || isRunId(v.runId);
+    case 'openInSidebar':
+      return isRunId(v.runId);
+    case 'openReport':
+      return isRunId(v.runId) && (v.focusExit === null || (Number.isInteger(v.focusExit) && (v.focusExit as number) >= 0));
+    case 'profile':
+      return v.modelPath === null || isString(v.modelPath);
+    case 'export':
+      return isRunId(v.runId) && (v.format === 'json' || v.format === 'markdown' || v.format === 'html');
+    case 'openFile':
+      return isString(v.path) && v.path.length < 4096;
+    default:
+      return false;
+  }
+}
+
+/** Validates a message from the host (the page only renders what it recognises). */
+export function isToWebview(v: unknown): v is ToWebview {
+  if (!isObject(v) || !isString(v.type)) return false;
+  switch (v.type) {
+    case 'report':
+      return isRunId(v.runId) && isObject(v.report) && (v.report as { schemaVersion?: unknown }).schemaVersion === 1 && (v.focusExit === null || Number.isInteger(v.focusExit));
+    case 'focusExit':
+      return Number.isInteger(v.exit);
+    case 'sidebar':
+      return isObject(v.state) && isString((v.state as { kind?: unknown }).kind);
+    case 'busy':
+      return typeof v.running === 'boolean' && (v.message === null || isString(v.message));
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,478 @@
+import type { Curve, CurvePoint } from '../src/core/analysis/curves';
+import type { DrilldownSample } from '../src/core/drilldown';
+import type { Report } from '../src/core/report';
+import { macs, num, pct, thresholdText } from '../src/core/summary';
+import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
+import { button, details, el, section, table } from './dom';
+
+/**
+ * Renders a report: header, per-exit table, layer-by-layer overthinking, trade-offs with
+ * threshold controls, drill-down. Names from the model or data are always set as text.
+ */
+export interface ReportViewOptions {
+  mode: 'panel' | 'static';
+  runId: string;
+  focusExit: number | null;
+  /** Slider positions restored from the page state, by policy kind. */
+  sliders: Record<string, number>;
+  onSlider(kind: string, index: number): void;
+  actions: {
+    copy(what: 'json' | 'python', text: string): void;
+    rerun?(): void;
+    openInSidebar?(): void;
+    export?(format: 'json' | 'markdown' | 'html'): void;
+  };
+}
+
+const POLICY_CLASS: Record<string, string> = { confidence: 'c-conf', entropy: 'c-ent', margin: 'c-margin', patience: 'c-pat', 'per-exit': 'c-perexit' };
+const POLICY_LABEL: Record<string, string> = { confidence: 'Confidence ≥ τ', entropy: 'Entropy ≤ τ', margin: 'Margin ≥ τ', patience: 'Patience t', 'per-exit': 'Per-exit confidence' };
+
+const baseName = (p: string) => p.split(/[\\/]/).pop() ?? p;
+
+function quality(r: Report): 'accuracy' | 'agreement' {
+  return r.samples.labelled ? 'accuracy' : 'agreement';
+}
+
+function qualityOf(r: Report, p: { accuracy: number | null; agreement: number }): number {
+  return r.samples.labelled ? (p.accuracy ?? NaN) : p.agreement;
+}
+
+function speedupText(s: number | null): string {
+  return s === null || !Number.isFinite(s) ? '–' : `${s.toFixed(2)}×`;
+}
+
+/** The curve point in force at a threshold (the policy's own comparison). */
+export function pointAt(curve: Curve, threshold: number | null): number {
+  if (threshold === null) return 0;
+  let at = 0;
+  curve.points.forEach((p, i) => {
+    if (p.threshold === null) return;
+    const fires = curve.kind === 'entropy' ? p.threshold <= threshold + 1e-12 : curve.kind === 'patience' ? p.threshold === threshold : p.threshold >= threshold - 1e-12;
+    if (fires) at = i;
+  });
+  return at;
+}
+
+export function thresholdsJson(r: Report): string {
+  const out = {
+    model: r.model ? baseName(r.model.path) : r.logitsFile ? baseName(r.logitsFile) : null,
+    fittedOn: r.samples.calibration,
+    target: r.suggestions[0] ? { metric: r.suggestions[0].targetMetric, value: r.suggestions[0].target } : null,
+    suggestions: r.suggestions.map((s) => ({
+      policy: s.policy,
+      threshold: s.threshold,
+      best: s.best,
+      test: { accuracy: s.test.accuracy, agreement: s.test.agreement, speedup: s.test.speedup, exitHistogram: s.test.exitHistogram },
+    })),
+  };
+  return JSON.stringify(out, null, 2);
+}
+
+export function pythonSnippet(r: Report): string {
+  const best = r.suggestions.find((s) => s.best);
+  const lines = [
+    `# Exit Lens suggested exit policy for ${r.model ? baseName(r.model.path) : 'the model'}`,
+    `# fitted on ${r.samples.calibration.source === 'file' ? baseName(r.samples.calibration.path ?? '') : 'a seeded split of the sample set'}; speed-up = baseline MACs / mean MACs`,
+    'import torch',
+    '',
+  ];
+  if (!best) return `${lines.join('\n')}# no suggestion in this report\n`;
+  const t = best.threshold;
+  lines.push(`EXIT_POLICY = ${JSON.stringify(best.policy)}`);
+  lines.push(`EXIT_THRESHOLD = ${Array.isArray(t) ? `[${t.map((v) => (v === null ? 'float("inf")' : String(v))).join(', ')}]` : t === null ? 'None  # no early exit meets the target' : String(t)}`);
+  lines.push(`# test split: ${pct(best.test.accuracy ?? best.test.agreement, 2)} ${quality(r)}, ${speedupText(best.test.speedup)} speed-up`);
+  lines.push('', '', 'def exit_index(exit_logits):', '    """exit_logits: one [C] tensor per exit, shallowest first. Returns the exit to stop at."""', '    last = len(exit_logits) - 1');
+  if (t === null) {
+    lines.push('    return last');
+  } else if (best.policy === 'patience') {
+    lines.push('    counter = 0', '    preds = [int(z.argmax()) for z in exit_logits]', '    for k in range(1, len(preds)):', '        counter = counter + 1 if preds[k] == preds[k - 1] else 0', '        if counter == EXIT_THRESHOLD:', '            return k', '    return last');
+  } else {
+    lines.push('    for k, z in enumerate(exit_logits[:-1]):', '        p = torch.softmax(z.double(), dim=-1)');
+    if (best.policy === 'confidence') lines.push('        if p.max() >= EXIT_THRESHOLD:');
+    else if (best.policy === 'per-exit') lines.push('        if p.max() >= EXIT_THRESHOLD[k]:');
+    else if (best.policy === 'margin') lines.push('        top = torch.topk(p, 2).values', '        if top[0] - top[1] >= EXIT_THRESHOLD:');
+    else lines.push('        h = -(p * torch.log(p.clamp_min(1e-300))).sum() / torch.log(torch.tensor(float(len(p))))', '        if h <= EXIT_THRESHOLD:');
+    lines.push('            return k', '    return last');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function header(r: Report, opts: ReportViewOptions): HTMLElement {
+  const h = el('header', { class: 'report-header' });
+  const title = r.model ? baseName(r.model.path) : baseName(r.logitsFile ?? 'logits');
+  h.append(el('h1', {}, `Exit Lens · ${title}`));
+  const meta = el('div', { class: 'meta' });
+  const item = (label: string, value: string, titleText?: string) => {
+    const s = el('span', { class: 'meta-item', title: titleText ?? value });
+    s.append(el('span', { class: 'meta-label' }, label), el('span', { class: 'meta-value' }, value));
+    meta.append(s);
+  };
+  item('Samples', `${baseName(r.samples.path)} · N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' · unlabelled'}`, r.samples.path);
+  item('Exits', `${r.exitCount} · ${r.classCount} classes`);
+  const ep = r.executionProvider;
+  if (ep) {
+    const failed = ep.attempts.filter((a) => !a.ok);
+    item('Provider', `${ep.used.toUpperCase()}${failed.length ? ` (${failed.map((a) => `${a.provider} unavailable`).join(', ')})` : ''}`, failed.map((a) => `${a.provider}: ${a.reason}`).join('\n') || ep.used);
+  } else item('Provider', 'none (precomputed logits)');
+  item('Created', new Date(r.createdAt).toLocaleString());
+  const c = r.samples.calibration;
+  item('Thresholds fitted on', c.source === 'file' ? `${baseName(c.path ?? '')} (${c.sampleCount})` : c.source === 'split' ? `seeded split (${c.sampleCount} / ${c.testSampleCount})` : 'none', c.path ?? '');
+  h.append(meta);
+  if (r.warnings.length) {
+    const list = el('ul', { class: 'warnings', 'aria-label': 'Warnings' });
+    for (const w of r.warnings) list.append(el('li', { class: `warning w-${w.code}` }, w.message));
+    h.append(list);
+  }
+  const bar = el('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Report actions' });
+  bar.append(button('Copy thresholds (JSON)', () => opts.actions.copy('json', thresholdsJson(r)), 'secondary'));
+  bar.append(button('Copy Python snippet', () => opts.actions.copy('python', pythonSnippet(r)), 'secondary'));
+  if (opts.actions.rerun) bar.append(button('Re-run', () => opts.actions.rerun!(), 'secondary'));
+  if (opts.actions.openInSidebar) bar.append(button('Open in sidebar', () => opts.actions.openInSidebar!(), 'secondary'));
+  if (opts.actions.export) {
+    bar.append(button('Export HTML', () => opts.actions.export!('html'), 'secondary'));
+    bar.append(button('Export Markdown', () => opts.actions.export!('markdown'), 'secondary'));
+  }
+  h.append(bar);
+  return h;
+}
+
+function exitTable(r: Report, focus: number | null): HTMLElement {
+  const best = r.suggestions.find((s) => s.best);
+  const perExit = r.suggestions.find((s) => s.policy === 'per-exit');
+  const rel = r.cost.source === 'relative';
+  const head = ['Exit', 'Name', r.samples.labelled ? 'Accuracy' : 'Accuracy', 'Mean conf.', 'ECE', 'Agree w/ final', rel ? 'Cost (rel.)' : 'MACs', '% baseline', best ? `Exits here (${best.policy})` : 'Exits here', 'Suggested τ'];
+  const rows = r.exits.map((e) => {
+    const share = best ? best.test.exitHistogram[e.index] / Math.max(1, best.test.sampleCount) : null;
+    const tau = perExit && Array.isArray(perExit.threshold) && e.index < r.exitCount - 1 ? perExit.threshold[e.index] : undefined;
+    return [
+      String(e.index),
+      e.name,
+      pct(e.accuracy, 2),
+      num(e.meanConfidence),
+      num(e.ece, 4),
+      pct(e.agreement, 2),
+      macs(e.macs, rel),
+      pct(e.relativeCost),
+      share === null ? '–' : pct(share, 1),
+      tau === undefined ? (e.index === r.exitCount - 1 ? 'final' : '–') : tau === null ? 'never' : `conf ≥ ${tau.toFixed(3)}`,
+    ];
+  });
+  const t = table(head, rows, { numeric: [0, 2, 3, 4, 5, 6, 7, 8], caption: 'Per-exit metrics' });
+  t.querySelectorAll('tbody tr').forEach((tr, i) => {
+    tr.setAttribute('data-exit', String(i));
+    if (focus === i) tr.classList.add('focused');
+  });
+  const wrap = el('div', { class: 'table-wrap' });
+  wrap.append(t);
+  const note = el('p', { class: 'note' }, `MACs per sample of exiting at k (heads of earlier exits included); baseline = the model without early exits (${macs(r.baselineMacs, rel)}). "Exits here" is the share of test samples stopping at each exit under the best suggestion; "Suggested τ" is the per-exit confidence vector.`);
+  const box = el('div');
+  box.append(wrap, note);
+  return box;
+}
+
+function overthinkingSection(r: Report): HTMLElement {
+  const box = el('div', { class: 'grid' });
+  const o = r.overthinking;
+  const accPanel = el('div', { class: 'card' });
+  accPanel.append(el('h3', {}, r.samples.labelled ? 'Accuracy by exit' : 'Agreement with the final exit by exit'));
+  const accChart = el('div', { class: 'chart-box' });
+  accPanel.append(accChart);
+  box.append(accPanel);
+  requestAnimationFrame(() => {
+    const series = [{ name: quality(r), cls: 'c-conf', dots: true, points: r.exits.map((e) => [e.index, qualityOf(r, e)] as [number, number]) }];
+    if (o) series.push({ name: 'oracle accuracy', cls: 'c-oracle', dots: false, points: [[0, o.oracleAccuracy], [r.exitCount - 1, o.oracleAccuracy]], dashed: true } as never);
+    lineChart(accChart, {
+      ariaLabel: `${quality(r)} at each exit: ${r.exits.map((e) => `exit ${e.index} ${pct(qualityOf(r, e), 1)}`).join(', ')}${o ? `; oracle ${pct(o.oracleAccuracy, 1)}` : ''}`,
+      xLabel: 'exit',
+      yLabel: quality(r),
+      series,
+      xFormat: (v) => (Number.isInteger(v) ? String(v) : ''),
+      yFormat: (v) => pct(v, 0),
+      height: 200,
+    });
+  });
+  accPanel.append(details('Table', table(['Exit', quality(r)], r.exits.map((e) => [String(e.index), pct(qualityOf(r, e), 2)]), { numeric: [0, 1] })));
+  if (!o) {
+    box.append(el('p', { class: 'note' }, 'Overthinking needs labels: this sample set has none.'));
+    return box;
+  }
+  const stats = el('div', { class: 'card stats' });
+  stats.append(el('h3', {}, 'Overthinking'));
+  const stat = (label: string, value: string, help: string) => {
+    const d = el('div', { class: 'stat', title: help });
+    d.append(el('div', { class: 'stat-value' }, value), el('div', { class: 'stat-label' }, label));
+    stats.append(d);
+  };
+  stat('destructive', pct(o.destructiveRate, 2), 'Right at some exit, wrong at the final one');
+  stat('wasteful', pct(o.wastefulRate, 2), 'Right earlier and at the end: the compute after the first correct exit is wasted');
+  stat('oracle accuracy', pct(o.oracleAccuracy, 2), 'Some exit is right');
+  stat('oracle speed-up', speedupText(o.oracleSpeedup), 'Exiting at the first correct exit (else the final one): baseline / mean cost');
+  box.append(stats);
+
+  const histPanel = el('div', { class: 'card' });
+  histPanel.append(el('h3', {}, 'First correct exit'));
+  const histChart = el('div', { class: 'chart-box' });
+  histPanel.append(histChart);
+  const labels = [...r.exits.map((e) => String(e.index)), 'never'];
+  requestAnimationFrame(() =>
+    barChart(histChart, {
+      ariaLabel: `Samples by first correct exit: ${labels.map((l, i) => `${l}: ${o.firstCorrectHistogram[i]}`).join(', ')}`,
+      yLabel: 'samples',
+      bars: labels.map((l, i) => ({ label: l, value: o.firstCorrectHistogram[i], cls: l === 'never' ? 'c-wrong' : 'c-conf' })),
+      format: (v) => String(Math.round(v)),
+      height: 200,
+    }),
+  );
+  histPanel.append(details('Table', table(['First correct exit', 'Samples'], labels.map((l, i) => [l, String(o.firstCorrectHistogram[i])]), { numeric: [1] })));
+  box.append(histPanel);
+
+  const flowPanel = el('div', { class: 'card wide' });
+  flowPanel.append(el('h3', {}, 'Right/wrong flow between consecutive exits'));
+  const legend = el('div', { class: 'legend' });
+  for (const [cls, name] of [['c-rr', 'right → right'], ['c-rw', 'right → wrong'], ['c-wr', 'wrong → right'], ['c-ww', 'wrong → wrong']]) {
+    const s = el('span', { class: 'legend-item' });
+    s.append(el('span', { class: `swatch ${cls}` }), document.createTextNode(name));
+    legend.append(s);
+  }
+  flowPanel.append(legend);
+  const flowChart = el('div', { class: 'chart-box' });
+  flowPanel.append(flowChart);
+  requestAnimationFrame(() =>
+    stackedBars(flowChart, {
+      ariaLabel: `Transitions between exits: ${o.transitions.map((t) => `${t.from}→${t.to}: ${t.rr} stay right, ${t.rw} become wrong, ${t.wr} become right, ${t.ww} stay wrong`).join('; ')}`,
+      rows: o.transitions.map((t) => ({
+        label: `${t.from} → ${t.to}`,
+        parts: [
+          { name: 'right → right', value: t.rr, cls: 'c-rr' },
+          { name: 'right → wrong', value: t.rw, cls: 'c-rw' },
+          { name: 'wrong → right', value: t.wr, cls: 'c-wr' },
+          { name: 'wrong → wrong', value: t.ww, cls: 'c-ww' },
+        ],
+      })),
+    }),
+  );
+  flowPanel.append(details('Table', table(['Exits', 'right→right', 'right→wrong', 'wrong→right', 'wrong→wrong'], o.transitions.map((t) => [`${t.from} → ${t.to}`, String(t.rr), String(t.rw), String(t.wr), String(t.ww)]), { numeric: [1, 2, 3, 4] })));
+  box.append(flowPanel);
+  return box;
+}
+
+interface PolicyControl {
+  kind: string;
+  curve: Curve;
+  slider: HTMLInputElement;
+  readout: HTMLElement;
+  hist: HTMLElement[];
+}
+
+function tradeoffSection(r: Report, opts: ReportViewOptions): HTMLElement {
+  const box = el('div', { class: 'tradeoffs' });
+  const chartBox = el('div', { class: 'chart-box tall' });
+  const chartCard = el('div', { class: 'card wide' });
+  chartCard.append(el('h3', {}, `${r.samples.labelled ? 'Accuracy' : 'Agreement'} against speed-up`));
+  const legend = el('div', { class: 'legend' });
+  for (const kind of ['confidence', 'entropy', 'margin', 'patience']) {
+    const s = el('span', { class: 'legend-item' });
+    s.append(el('span', { class: `swatch ${POLICY_CLASS[kind]}` }), document.createTextNode(POLICY_LABEL[kind]));
+    legend.append(s);
+  }
+  for (const [cls, name] of [['c-frontier', 'Pareto frontier'], ['c-full', 'full model'], ['c-suggest', 'suggestions']]) {
+    const s = el('span', { class: 'legend-item' });
+    s.append(el('span', { class: `swatch ${cls}` }), document.createTextNode(name));
+    legend.append(s);
+  }
+  chartCard.append(legend, chartBox);
+  box.append(chartCard);
+  const curves: Curve[] = [r.curves.confidence, r.curves.entropy, r.curves.margin, r.curves.patience];
+  const speedup = (p: { meanCost: number }) => (p.meanCost > 0 ? r.baselineMacs / p.meanCost : NaN);
+  const controls: PolicyControl[] = [];
+  let chart: LineChart | null = null;
+  const full = r.exits[r.exitCount - 1];
+  const fullPoint: [number, number] = [full.macs > 0 ? r.baselineMacs / full.macs : NaN, qualityOf(r, full)];
+
+  const controlsCard = el('div', { class: 'card wide' });
+  controlsCard.append(el('h3', {}, 'Operating point by policy'));
+  controlsCard.append(el('p', { class: 'note' }, 'Move a threshold to see its operating point on the whole sample set (exact curves, no recomputation). Suggested thresholds are fitted on the calibration split.'));
+  const grid = el('div', { class: 'controls' });
+  controlsCard.append(grid);
+  box.append(controlsCard);
+
+  const update = (c: PolicyControl, index: number) => {
+    const p: CurvePoint = c.curve.points[index];
+    const tText = p.threshold === null ? (c.kind === 'patience' ? '0 (no early exit)' : 'none fires (full model)') : c.kind === 'patience' ? String(p.threshold) : p.threshold.toFixed(4);
+    c.readout.textContent = `${c.kind === 'patience' ? 't' : 'τ'} = ${tText} · ${quality(r)} ${pct(qualityOf(r, p), 2)} · speed-up ${speedupText(p.speedup)} · saving ${pct(p.saving, 1)}`;
+    const total = p.exitHistogram.reduce((a, b) => a + b, 0) || 1;
+    p.exitHistogram.forEach((h, k) => {
+      const bar = c.hist[k];
+      bar.style.height = `${Math.round((100 * h) / total)}%`;
+      bar.title = `exit ${k}: ${h} samples (${pct(h / total, 1)})`;
+    });
+    c.slider.setAttribute('aria-valuetext', c.readout.textContent ?? '');
+    chart?.setMarker({ id: `op-${c.kind}`, x: speedup(p), y: qualityOf(r, p), cls: `${POLICY_CLASS[c.kind]} op`, label: `${POLICY_LABEL[c.kind]}: ${c.readout.textContent}`, shape: 'circle' });
+  };
+
+  for (const curve of curves) {
+    if (curve.points.length === 0) continue;
+    const kind = curve.kind;
+    const row = el('div', { class: `control ${POLICY_CLASS[kind]}` });
+    const id = `slider-${kind}`;
+    const label = el('label', { for: id, class: 'control-label' });
+    label.append(el('span', { class: `swatch ${POLICY_CLASS[kind]}` }), document.createTextNode(POLICY_LABEL[kind]));
+    const suggestion = r.suggestions.find((s) => s.policy === kind);
+    const start = opts.sliders[kind] ?? (suggestion ? pointAt(curve, suggestion.threshold as number | null) : 0);
+    const slider = el('input', { id, type: 'range', min: '0', max: String(curve.points.length - 1), step: '1', value: String(Math.min(start, curve.points.length - 1)), class: 'slider' }) as HTMLInputElement;
+    const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
+    const histBox = el('div', { class: 'mini-hist', role: 'img', 'aria-label': `exit histogram for ${kind}` });
+    const hist: HTMLElement[] = [];
+    for (let k = 0; k < r.exitCount; k++) {
+      const col = el('div', { class: 'mini-col' });
+      const bar = el('div', { class: `mini-bar ${POLICY_CLASS[kind]}` });
+      col.append(bar, el('div', { class: 'mini-label' }, String(k)));
+      histBox.append(col);
+      hist.push(bar);
+    }
+    const c: PolicyControl = { kind, curve, slider, readout, hist };
+    controls.push(c);
+    slider.addEventListener('input', () => {
+      const i = Number(slider.value);
+      update(c, i);
+      opts.onSlider(kind, i);
+    });
+    const info = el('div', { class: 'control-info' });
+    info.append(readout, histBox);
+    row.append(label, slider, info);
+    if (curve.thinned) row.append(el('div', { class: 'note' }, `${curve.points.length} of ${curve.totalPoints} exact points shown`));
+    grid.append(row);
+  }
+
+  const suggestionTable = table(
+    ['Policy', 'Threshold', `Calib. ${quality(r)}`, `Test ${quality(r)}`, 'Test agreement', 'Test speed-up', 'Test exits per exit'],
+    r.suggestions.map((s) => [
+      `${POLICY_LABEL[s.policy] ?? s.policy}${s.best ? ' ★' : ''}`,
+      thresholdText(s.threshold),
+      pct(r.samples.labelled ? s.calibration.accuracy : s.calibration.agreement, 2),
+      pct(r.samples.labelled ? s.test.accuracy : s.test.agreement, 2),
+      pct(s.test.agreement, 2),
+      speedupText(s.test.speedup),
+      s.test.exitHistogram.join(' / '),
+    ]),
+    { numeric: [2, 3, 4, 5], caption: 'Suggested thresholds (★ = cheapest on calibration)' },
+  );
+  const sugCard = el('div', { class: 'card wide' });
+  sugCard.append(el('h3', {}, 'Suggested thresholds'));
+  if (r.suggestions.length) {
+    sugCard.append(el('p', { class: 'note' }, `Target: ${quality(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.`));
+    const wrap = el('div', { class: 'table-wrap' });
+    wrap.append(suggestionTable);
+    sugCard.append(wrap);
+  } else sugCard.append(el('p', { class: 'note' }, 'No suggestions: the sample set is too small to split.'));
+  box.append(sugCard);
+
+  requestAnimationFrame(() => {
+    const series = curves.map((c) => ({
+      name: POLICY_LABEL[c.kind],
+      cls: POLICY_CLASS[c.kind],
+      dots: c.kind === 'patience',
+      points: c.points.map((p) => [speedup(p), qualityOf(r, p)] as [number, number]).sort((a, b) => a[0] - b[0]),
+    }));
+    series.push({ name: 'Pareto frontier', cls: 'c-frontier', dots: false, points: r.curves.frontier.map((f) => [f.meanCost > 0 ? r.baselineMacs / f.meanCost : NaN, f.quality] as [number, number]).sort((a, b) => a[0] - b[0]), width: 2.5 } as never);
+    const markers: Marker[] = [{ id: 'full', x: fullPoint[0], y: fullPoint[1], cls: 'c-full', label: `Full model (final exit): ${pct(fullPoint[1], 2)}, ${speedupText(fullPoint[0])}`, shape: 'square' }];
+    for (const s of r.suggestions) {
+      if (s.policy === 'per-exit') continue;
+      const curve = r.curves[s.policy as 'confidence'];
+      const p = curve.points[pointAt(curve, s.threshold as number | null)];
+      if (p) markers.push({ id: `sug-${s.policy}`, x: speedup(p), y: qualityOf(r, p), cls: `c-suggest ${POLICY_CLASS[s.policy]}`, label: `Suggested ${s.policy} ${thresholdText(s.threshold)}: ${pct(qualityOf(r, p), 2)}, ${speedupText(p.speedup)} on the whole set`, shape: 'diamond' });
+    }
+    chart = lineChart(chartBox, {
+      ariaLabel: `${quality(r)} against speed-up for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
+      xLabel: 'speed-up (baseline MACs / mean MACs)',
+      yLabel: quality(r),
+      series,
+      markers,
+      xFormat: (v) => `${v >= 10 ? v.toFixed(0) : v.toFixed(1)}×`,
+      yFormat: (v) => pct(v, 0),
+      xLog: true,
+      height: 300,
+    });
+    for (const c of controls) update(c, Number(c.slider.value));
+  });
+  for (const c of controls) update(c, Number(c.slider.value));
+  box.append(details('Policy grid table', table(
+    ['Policy', 'Threshold', quality(r), 'Agreement', 'Speed-up', 'Exit histogram'],
+    r.policies.map((p) => [p.kind, String(p.threshold), pct(qualityOf(r, p), 2), pct(p.agreement, 2), speedupText(p.speedup), p.exitHistogram.join(' / ')]),
+    { numeric: [1, 2, 3, 4] },
+  )));
+  return box;
+}
+
+function previewElement(s: DrilldownSample): HTMLElement {
+  const input = s.input;
+  if (input?.kind === 'image') {
+    const canvas = document.createElement('canvas');
+    canvas.width = input.width;
+    canvas.height = input.height;
+    canvas.className = 'thumb';
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `input image of sample ${s.index}`);
+    const ctx = canvas.getContext('2d');
+    if (ctx) {
+      const raw = atob(input.pixels);
+      const img = ctx.createImageData(input.width, input.height);
+      for (let i = 0; i < input.width * input.height; i++) {
+        for (let c = 0; c < 3; c++) img.data[i * 4 + c] = raw.charCodeAt(i * input.channels + (input.channels === 3 ? c : 0));
+        img.data[i * 4 + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+    }
+    return canvas;
+  }
+  if (input?.kind === 'tokens') return el('code', { class: 'tokens' }, `${input.ids.join(' ')}${input.truncated ? ' …' : ''}`);
+  if (input?.kind === 'values') return el('code', { class: 'tokens' }, `${input.values.map((v) => v.toPrecision(3)).join(' ')}${input.truncated ? ' …' : ''}`);
+  return el('span', { class: 'note' }, 'no input preview');
+}
+
+function drilldownSection(r: Report): HTMLElement {
+  const box = el('div');
+  const d = r.drilldown;
+  if (!d || d.samples.length === 0) {
+    box.append(el('p', { class: 'note' }, d ? 'No sample overthinks destructively: every sample right at some exit is right at the final exit.' : 'Drill-down needs labels.'));
+    return box;
+  }
+  box.append(el('p', { class: 'note' }, `${d.destructiveCount} samples are right at some exit but wrong at the final one; the first ${d.samples.length} are shown. Green: the exit is right; red: wrong.`));
+  const grid = el('div', { class: 'samples' });
+  for (const s of d.samples) {
+    const card = el('div', { class: 'sample', tabindex: '0', 'aria-label': `sample ${s.index}, label ${s.label}, first correct at exit ${s.firstCorrect}` });
+    const top = el('div', { class: 'sample-top' });
+    top.append(previewElement(s));
+    const info = el('div', { class: 'sample-info' });
+    info.append(el('div', {}, `#${s.index}`), el('div', {}, `label ${s.label}`), el('div', {}, `first right: exit ${s.firstCorrect}`));
+    top.append(info);
+    card.append(top);
+    const chips = el('div', { class: 'chips' });
+    s.preds.forEach((p, k) => {
+      chips.append(el('span', { class: `chip ${p === s.label ? 'right' : 'wrong'}`, title: `exit ${k}: predicts ${p} with confidence ${s.confs[k].toFixed(3)}` }, `${k}: ${p === -1 ? 'NaN' : p} (${s.confs[k].toFixed(2)})`));
+    });
+    card.append(chips);
+    grid.append(card);
+  }
+  box.append(grid);
+  return box;
+}
+
+export function renderReport(root: HTMLElement, r: Report, opts: ReportViewOptions): void {
+  root.replaceChildren();
+  root.append(header(r, opts));
+  root.append(section('exits', 'Per-exit accuracy and cost', exitTable(r, opts.focusExit)));
+  root.append(section('overthinking', 'Layer-by-layer overthinking', overthinkingSection(r)));
+  root.append(section('tradeoffs', 'Exit policies and trade-offs', tradeoffSection(r, opts)));
+  root.append(section('drilldown', 'Drill-down: destructive overthinking', drilldownSection(r)));
+  if (opts.focusExit !== null) focusExit(root, opts.focusExit);
+}
+
+export function focusExit(root: HTMLElement, exit: number): void {
+  root.querySelectorAll('tr.focused').forEach((tr) => tr.classList.remove('focused'));
+  const row = root.querySelector<HTMLElement>(`tr[data-exit="${exit}"]`);
+  if (row) {
+    row.classList.add('focused');
+    row.scrollIntoView({ block: 'center' });
+  }
+}

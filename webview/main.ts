@@ -2,6 +2,7 @@ import type { Report } from '../src/core/report';
 import { el } from './dom';
 import { FromWebview, isToWebview } from './protocol';
 import { focusExit, renderReport } from './report';
+import { renderModel } from './model';
 import { renderSidebar } from './sidebar';
 
 /**
@@ -22,7 +23,7 @@ interface PageState {
 }
 
 interface Boot {
-  view: 'panel' | 'sidebar' | 'static';
+  view: 'panel' | 'sidebar' | 'static' | 'model';
   runId?: string;
   report?: Report;
 }
@@ -97,6 +98,9 @@ window.addEventListener('message', (event: MessageEvent) => {
       break;
     case 'sidebar':
       renderSidebar(root, m.state, post);
+      break;
+    case 'model':
+      renderModel(root, m.model, post);
       break;
     case 'busy': {
       document.getElementById('busy')?.remove();

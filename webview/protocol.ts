@@ -1,3 +1,4 @@
+import type { TensorInfo } from '../src/core/onnx/model';
 import type { Report } from '../src/core/report';
 
 /**
@@ -30,8 +31,30 @@ export type SidebarState =
   | { kind: 'empty'; trusted: boolean }
   | { kind: 'untrusted' };
 
+/** What the .onnx viewer shows: the model read in the extension host, costs from the latest run. */
+export interface ModelView {
+  path: string;
+  producer: string;
+  opset: number;
+  irVersion: number;
+  nodeCount: number;
+  parameterCount: number;
+  usesExternalData: boolean;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  exits: { index: number; name: string; macs: number | null }[];
+  exitLayout: string;
+  exitError: string | null;
+  baselineMacs: number | null;
+  costNote: string;
+  latest: RunSummary | null;
+  trusted: boolean;
+  error: string | null;
+}
+
 export type ToWebview =
   | { type: 'report'; runId: string; report: Report; focusExit: number | null }
+  | { type: 'model'; model: ModelView }
   | { type: 'focusExit'; exit: number }
   | { type: 'sidebar'; state: SidebarState }
   | { type: 'busy'; running: boolean; message: string | null };
@@ -85,6 +108,8 @@ export function isToWebview(v: unknown): v is ToWebview {
       return isRunId(v.runId) && isObject(v.report) && (v.report as { schemaVersion?: unknown }).schemaVersion === 1 && (v.focusExit === null || Number.isInteger(v.focusExit));
     case 'focusExit':
       return Number.isInteger(v.exit);
+    case 'model':
+      return isObject(v.model) && isString((v.model as { path?: unknown }).path);
     case 'sidebar':
       return isObject(v.state) && isString((v.state as { kind?: unknown }).kind);
     case 'busy':

@@ -18,7 +18,7 @@ export function scriptJson(value: unknown): string {
 }
 
 export interface Boot {
-  view: 'panel' | 'sidebar' | 'static';
+  view: 'panel' | 'sidebar' | 'static' | 'model';
   runId?: string;
   report?: Report;
 }

@@ -33,6 +33,8 @@ export interface ExitReport {
   /** macs / baselineMacs. */
   relativeCost: number | null;
   nonFiniteCount: number;
+  /** Share of samples right at this exit and wrong at the final exit (null without labels). */
+  destructiveRate: number | null;
 }
 
 export interface ProviderAttempt {
@@ -166,6 +168,15 @@ export interface AnalysisResult {
   warnings: ReportWarning[];
 }
 
+/** Share of samples right at exit k and wrong at the final exit. */
+function rightThenWrong(rec: ExitRecords, k: number): number | null {
+  const { sampleCount: N, exitCount: E, labels, pred } = rec;
+  if (!labels) return null;
+  let count = 0;
+  for (let n = 0; n < N; n++) if (pred[n * E + k] === labels[n] && pred[n * E + E - 1] !== labels[n]) count++;
+  return count / N;
+}
+
 export function analyze(input: AnalysisInput): AnalysisResult {
   const { records, exitMacs, baselineMacs } = input;
   const warnings: ReportWarning[] = [];
@@ -182,6 +193,7 @@ export function analyze(input: AnalysisInput): AnalysisResult {
     macs: exitMacs[m.index],
     relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
     nonFiniteCount: m.nonFiniteCount,
+    destructiveRate: rightThenWrong(records, m.index),
   }));
   for (const m of metrics) {
     if (m.nonFiniteCount > 0) {

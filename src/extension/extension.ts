@@ -1,19 +1,60 @@
 import * as vscode from 'vscode';
+import type { FromWebview } from '../../webview/protocol';
+import { registerCommands } from './commands';
 import { EngineClient } from './engineClient';
-import { registerProfileCommand } from './profileCommand';
+import { ExitHeadLens } from './exitHeadLens';
+import { ONNX_EDITOR_VIEW_TYPE, OnnxEditorProvider } from './onnxEditor';
+import { Profiler } from './profiler';
+import { ReportPanel } from './reportPanel';
+import { RunStore } from './runStore';
+import { runsFolder, runsToKeep } from './settings';
+import { SidebarView } from './sidebarView';
+import { StatusBar } from './statusBar';
 
 /**
- * The VS Code glue only: commands and their wiring. No analysis happens here; ONNX Runtime
- * is loaded by the engine child process when the first profile starts, never on activation.
+ * The VS Code glue: each contribution lives in its own file and every view reads stored
+ * reports. ONNX Runtime is never loaded here: the engine child process loads it when the
+ * first profile starts.
  */
 export function activate(context: vscode.ExtensionContext): void {
-  const output = vscode.window.createOutputChannel('Exit Lens', { log: true });
-  const engine = new EngineClient(context.extensionUri, output);
-  context.subscriptions.push(output, engine);
-  registerProfileCommand(context, engine, output);
-  context.subscriptions.push(vscode.commands.registerCommand('exitLens.showLog', () => output.show()));
+  const log = vscode.window.createOutputChannel('Exit Lens', { log: true });
+  const store = new RunStore(runsFolder(context), runsToKeep(), log);
+  const engine = new EngineClient(context.extensionUri, log);
+  const status = new StatusBar();
+  const profiler = new Profiler(engine, store, status, log);
+  context.subscriptions.push(log, store, engine, status, profiler);
+
+  let handle: (m: FromWebview) => Promise<void> = async () => undefined;
+  const onMessage = (m: FromWebview) => handle(m);
+  const panel = new ReportPanel(context.extensionUri, store, onMessage, log);
+  const lens = new ExitHeadLens(context.extensionUri, store, log);
+  const sidebar = new SidebarView(context.extensionUri, store, (doc) => lens.countExitHeads(doc), onMessage, log);
+  context.subscriptions.push(panel, sidebar, lens);
+  context.subscriptions.push(
+    vscode.window.registerCustomEditorProvider(ONNX_EDITOR_VIEW_TYPE, new OnnxEditorProvider(context.extensionUri, store, onMessage, log), {
+      supportsMultipleEditorsPerDocument: true,
+    }),
+    vscode.languages.registerCodeLensProvider({ language: 'python' }, lens),
+  );
+  handle = registerCommands({ context, store, profiler, panel: () => panel, sidebar: () => sidebar, log });
+
+  profiler.onDidFinish(() => lens.refresh());
+  profiler.onDidChangeBusy((b) => {
+    sidebar.setRunning(b.running);
+    panel.send({ type: 'busy', running: b.running, message: b.message });
+  });
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep')) store.configure(runsFolder(context), runsToKeep());
+      if (e.affectsConfiguration('exitLens')) {
+        lens.refresh();
+        sidebar.refresh();
+      }
+    }),
+  );
+  log.info(`Exit Lens activated; runs are stored in ${store.folder}.`);
 }
 
 export function deactivate(): void {
-  // Disposables registered on the context stop the engine process.
+  // Everything is disposed through context.subscriptions; the engine process is killed.
 }

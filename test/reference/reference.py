@@ -62,8 +62,9 @@ def per_exit(stats, labels):
             row["ece"] = float(ece)
             vals = [-s["logp"][i, labels[i]] for i in range(n) if s["finite"][i]]
             row["nll"] = float(np.mean(vals)) if vals else None
+            row["destructiveRate"] = float((right & (final != labels)).mean())
         else:
-            row["accuracy"] = row["ece"] = row["nll"] = None
+            row["accuracy"] = row["ece"] = row["nll"] = row["destructiveRate"] = None
         out.append(row)
     return out
 

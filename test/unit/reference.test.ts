@@ -25,6 +25,7 @@ function compareExits(report: Report, exp: any) {
     close(e.ece, x.ece, TOL, `exit ${k} ece`);
     close(e.nll, x.nll, TOL, `exit ${k} nll`);
     close(e.agreement, x.agreement, TOL, `exit ${k} agreement`);
+    close(e.destructiveRate, x.destructiveRate, TOL, `exit ${k} destructiveRate`);
     assert.equal(e.nonFiniteCount, x.nonFiniteCount, `exit ${k} nonFiniteCount`);
     assert.equal(e.macs, exp.cost[k], `exit ${k} macs`);
   });

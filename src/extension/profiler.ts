@@ -1,0 +1,140 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ExecutionProviderInfo } from '../core/report';
+import type { RunSummary } from '../../webview/protocol';
+import { EngineClient } from './engineClient';
+import { RunRequest, RunStore } from './runStore';
+import { profileSettings } from './settings';
+import { StatusBar } from './statusBar';
+
+/**
+ * Runs one profile (or logits analysis) at a time in the engine process, with a progress
+ * notification (samples/s, ETA, Cancel), the provider in the status bar, and the run
+ * stored only when it finished. A second request while one runs is refused with a message.
+ */
+export interface RunOutcome {
+  summary: RunSummary;
+}
+
+export class Profiler implements vscode.Disposable {
+  private active: { label: string; cancel: vscode.CancellationTokenSource } | null = null;
+  private readonly finished = new vscode.EventEmitter<RunSummary>();
+  readonly onDidFinish = this.finished.event;
+  private readonly busy = new vscode.EventEmitter<{ running: boolean; message: string | null }>();
+  readonly onDidChangeBusy = this.busy.event;
+
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly store: RunStore,
+    private readonly status: StatusBar,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  get running(): boolean {
+    return this.active !== null;
+  }
+
+  cancel(): void {
+    this.active?.cancel.cancel();
+  }
+
+  async run(request: RunRequest): Promise<RunSummary | undefined> {
+    const subject = request.modelPath ?? request.logitsPath ?? '';
+    const label = path.basename(subject);
+    if (this.active) {
+      const choice = await vscode.window.showWarningMessage(`Exit Lens is already profiling ${this.active.label}; one run at a time keeps results apart.`, 'Cancel That Run');
+      if (choice) this.cancel();
+      return undefined;
+    }
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showWarningMessage('Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.');
+      return undefined;
+    }
+    const settings = profileSettings();
+    const full: RunRequest = {
+      ...request,
+      executionProviders: request.executionProviders ?? settings.executionProviders,
+      batchSize: request.batchSize ?? settings.batchSize,
+      maxAccuracyDrop: request.maxAccuracyDrop ?? settings.maxAccuracyDrop,
+    };
+    const cancel = new vscode.CancellationTokenSource();
+    this.active = { label, cancel };
+    this.busy.fire({ running: true, message: `Profiling ${label}…` });
+    this.status.running(label, 0);
+    const started = Date.now();
+    this.log.info(`Run: ${JSON.stringify(full)}`);
+    try {
+      const report = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Exit Lens: ${request.modelPath ? 'profiling' : 'analysing'} ${label}`, cancellable: true },
+        (progress, token) => {
+          token.onCancellationRequested(() => cancel.cancel());
+          let last = 0;
+          return this.engine.run(
+            full.modelPath
+              ? {
+                  type: 'profile',
+                  modelPath: full.modelPath,
+                  samplesPath: full.samplesPath,
+                  calibPath: full.calibPath ?? undefined,
+                  labelName: full.labelName,
+                  exits: full.exits,
+                  executionProviders: full.executionProviders,
+                  batchSize: full.batchSize,
+                  maxAccuracyDrop: full.maxAccuracyDrop,
+                }
+              : { type: 'analyze', logitsPath: full.logitsPath!, calibPath: full.calibPath ?? undefined, labelName: full.labelName, exits: full.exits, maxAccuracyDrop: full.maxAccuracyDrop },
+            (e) => {
+              if (e.type === 'progress') {
+                const frac = e.total > 0 ? e.done / e.total : 0;
+                const rate = e.samplesPerSecond ? ` · ${e.samplesPerSecond.toFixed(0)} samples/s` : '';
+                const eta = e.etaSeconds !== null && (e.phase === 'inference' || e.phase === 'calibration') ? ` · ETA ${Math.ceil(e.etaSeconds)} s` : '';
+                const count = e.phase === 'inference' || e.phase === 'calibration' ? ` ${e.done}/${e.total}` : '';
+                const increment = e.phase === 'inference' ? Math.max(0, frac * 100 - last) : undefined;
+                if (e.phase === 'inference') last = frac * 100;
+                progress.report({ message: `${e.phase}${count}${rate}${eta}`, increment });
+                this.status.running(label, e.phase === 'inference' ? frac : null);
+              } else if (e.type === 'provider') {
+                this.onProvider(e.info);
+              }
+            },
+            cancel.token,
+          );
+        },
+      );
+      const summary = this.store.save(full, report);
+      this.log.info(`Run ${summary.runId} stored (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+      if (report.executionProvider) this.status.provider(report.executionProvider);
+      else this.status.idle();
+      this.finished.fire(summary);
+      return summary;
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      this.status.idle();
+      if (e.code === 'cancelled') {
+        this.log.info(`Run of ${label} cancelled; nothing stored.`);
+        void vscode.window.showInformationMessage(`Exit Lens: the run of ${label} was cancelled; nothing was stored and earlier reports are untouched.`);
+        return undefined;
+      }
+      this.log.error(`Run of ${label} failed: ${e.message}`);
+      const action = await vscode.window.showErrorMessage(`Exit Lens: ${e.message}`, 'Show Log');
+      if (action) this.log.show();
+      return undefined;
+    } finally {
+      cancel.dispose();
+      this.active = null;
+      this.busy.fire({ running: false, message: null });
+    }
+  }
+
+  private onProvider(info: ExecutionProviderInfo): void {
+    this.status.provider(info, true);
+    for (const a of info.attempts.filter((x) => !x.ok)) this.log.warn(`Execution provider ${a.provider} not used: ${a.reason}`);
+    this.log.info(`Execution provider in use: ${info.used} (${info.threads} threads).`);
+  }
+
+  dispose(): void {
+    this.cancel();
+    this.finished.dispose();
+    this.busy.dispose();
+  }
+}

@@ -1,0 +1,156 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ModelEntry, RunSummary, SidebarState, ToWebview } from '../../webview/protocol';
+import { webviewHtml } from './html';
+import { WebviewActions, receiveFrom, webviewOptions } from './reportPanel';
+import { RunStore } from './runStore';
+import { modelForSource } from './settings';
+
+/**
+ * The "Exit Lens" sidebar view. It follows the active editor: for Python model code with
+ * exit heads (or a file tied to a model in the settings) and for an open .onnx model it shows
+ * that model's latest run; otherwise the workspace's models and their runs, or how to start.
+ */
+export const SIDEBAR_VIEW_ID = 'exitLens.sidebar';
+
+export type ExitHeadCounter = (document: vscode.TextDocument) => Promise<number>;
+
+export function activeResource(): vscode.Uri | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (editor) return editor.document.uri;
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputText) return input.uri;
+  return undefined;
+}
+
+/** The model a Python file belongs to: the settings' mapping, else the .onnx beside it (newest run first). */
+export function guessModelFor(source: vscode.Uri, store: RunStore): string | null {
+  const tied = modelForSource(source.fsPath);
+  if (tied) return tied.model;
+  const dir = path.dirname(source.fsPath);
+  let candidates: string[] = [];
+  try {
+    candidates = fs.readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.onnx')).map((f) => path.join(dir, f));
+  } catch {
+    return null;
+  }
+  if (candidates.length <= 1) return candidates[0] ?? null;
+  const withRuns = candidates.map((c) => ({ c, latest: store.latest(c)?.createdAt ?? '' })).sort((a, b) => (a.latest < b.latest ? 1 : -1));
+  return withRuns[0].c;
+}
+
+export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | null = null;
+  private ready = false;
+  private pinned: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly store: RunStore,
+    private readonly countExitHeads: ExitHeadCounter,
+    private readonly onMessage: WebviewActions,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.disposables.push(
+      vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, this),
+      vscode.window.onDidChangeActiveTextEditor(() => {
+        this.pinned = null;
+        this.refresh();
+      }),
+      vscode.window.tabGroups.onDidChangeTabs(() => this.refresh()),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.refresh()),
+      store.onDidChange(() => this.refresh()),
+    );
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    this.ready = false;
+    view.webview.options = webviewOptions(this.extensionUri);
+    view.webview.html = webviewHtml(view.webview, this.extensionUri, { view: 'sidebar' }, 'Exit Lens');
+    const sub = receiveFrom(view.webview, 'sidebar', async (m, from) => {
+      if (m.type === 'ready') {
+        this.ready = true;
+        this.refresh(0);
+        return;
+      }
+      await this.onMessage(m, from);
+    }, this.log);
+    view.onDidChangeVisibility(() => view.visible && this.refresh(0));
+    view.onDidDispose(() => {
+      sub.dispose();
+      this.view = null;
+    });
+  }
+
+  setRunning(running: boolean): void {
+    this.running = running;
+    this.refresh();
+  }
+
+  /** Shows one run's model, until the active editor changes. */
+  showRun(runId: string): void {
+    const run = this.store.load(runId);
+    this.pinned = run?.request.modelPath ?? run?.request.logitsPath ?? null;
+    void vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`);
+    this.refresh(0);
+  }
+
+  refresh(delay = 200): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      void this.compute()
+        .then((state) => this.post({ type: 'sidebar', state }))
+        .catch((err) => this.log.error(`Sidebar: ${(err as Error).message}`));
+    }, delay);
+  }
+
+  private post(message: ToWebview): void {
+    if (this.view && this.ready) void this.view.webview.postMessage(message);
+  }
+
+  private modelState(modelPath: string, source: string): SidebarState {
+    return { kind: 'model', modelPath, label: path.basename(modelPath), source, latest: this.store.latest(modelPath), report: null, running: this.running };
+  }
+
+  async compute(): Promise<SidebarState> {
+    if (this.pinned) return this.modelState(this.pinned, 'opened from a report');
+    const uri = activeResource();
+    if (uri?.scheme === 'file') {
+      const p = uri.fsPath;
+      if (p.toLowerCase().endsWith('.onnx')) return this.modelState(p, 'the open model');
+      if (p.toLowerCase().endsWith('.py')) {
+        const tied = modelForSource(p);
+        if (tied) return this.modelState(tied.model, `tied to ${path.basename(p)} by ${path.basename(tied.origin)}`);
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+        const heads = doc ? await this.countExitHeads(doc) : 0;
+        if (heads > 0) {
+          const model = guessModelFor(uri, this.store);
+          if (model) return this.modelState(model, `${heads} exit head${heads === 1 ? '' : 's'} in ${path.basename(p)}`);
+        }
+      }
+    }
+    const runs = this.store.list();
+    const files = vscode.workspace.isTrusted || runs.length ? await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 50) : [];
+    const models = new Map<string, ModelEntry>();
+    for (const f of files) models.set(f.fsPath, { modelPath: f.fsPath, label: vscode.workspace.asRelativePath(f), runs: [] });
+    for (const r of runs) {
+      if (!r.modelPath) continue;
+      const entry = models.get(r.modelPath) ?? { modelPath: r.modelPath, label: vscode.workspace.asRelativePath(r.modelPath), runs: [] as RunSummary[] };
+      entry.runs.push(r);
+      models.set(r.modelPath, entry);
+    }
+    if (models.size === 0) return vscode.workspace.isTrusted ? { kind: 'empty', trusted: true } : { kind: 'untrusted' };
+    const list = [...models.values()].sort((a, b) => (b.runs[0]?.createdAt ?? '').localeCompare(a.runs[0]?.createdAt ?? '') || a.label.localeCompare(b.label));
+    return { kind: 'workspace', models: list, running: this.running };
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.disposables.forEach((d) => d.dispose());
+  }
+}

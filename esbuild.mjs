@@ -40,3 +40,17 @@ if (watch) {
   await Promise.all(builds.map((b) => esbuild.build(b)));
   if (fs.existsSync('dist/cli.js')) fs.chmodSync('dist/cli.js', 0o755);
 }
+
+// The Python parser ships beside the bundles: web-tree-sitter's runtime and the Python grammar
+// (src/core/python/exitHeads.ts loads both from dist/; PARSER_WASM_FILES names them).
+{
+  const path = await import('node:path');
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const parserWasm = [
+    require.resolve('web-tree-sitter/web-tree-sitter.wasm'),
+    path.join(path.dirname(require.resolve('tree-sitter-python/package.json')), 'tree-sitter-python.wasm'),
+  ];
+  fs.mkdirSync('dist', { recursive: true });
+  for (const file of parserWasm) fs.copyFileSync(file, path.join('dist', path.basename(file)));
+}

@@ -932,7 +932,7 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
         else if (n < E && sameSet(S, rangeSet(1, n))) [base, why] = [1, `suffixes ${list} count from 1`];
       }
       if (base === undefined) {
-        for (const i of todo) leave(i, `the suffixes ${list} do not tell which of the ${E} exits each head is; name it with # exit-lens: <exit>`);
+        for (const i of todo) leave(i, `the suffixes ${list} do not tell which of the ${E} exits each head is`);
         continue;
       }
       for (const i of todo) {
@@ -949,15 +949,15 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
         if (!open.has(i)) continue;
         if (fits) setOne(i, E - 1, 'final', numberedCount ? `the one unnumbered head beside ${numberedCount} numbered ones: the final exit` : 'the one single head beside a list of heads: the final exit');
         else leave(i, manyNames.length > 1
-          ? 'an unnumbered head beside several lists of heads; name it with # exit-lens: <exit>'
-          : `an unnumbered head beside ${numberedCount} numbered ones, for a model with ${E} exits; name it with # exit-lens: <exit>`);
+          ? 'an unnumbered head beside several lists of heads'
+          : `an unnumbered head beside ${numberedCount} numbered ones, for a model with ${E} exits`);
       }
     } else {
-      for (const i of plainOpen) if (open.has(i)) leave(i, `${plainNames.length} unnumbered heads (${plainNames.join(', ')}): which is which is ambiguous; name them with # exit-lens: <exit>`);
+      for (const i of plainOpen) if (open.has(i)) leave(i, `${plainNames.length} unnumbered heads (${plainNames.join(', ')}): which is which is ambiguous`);
     }
 
     // Single heads whose position in their list is unknown.
-    for (const i of [...open].filter((j) => sites[j].kind === 'list-element')) leave(i, `a head appended to ${sites[i].name} at an unknown position; name it with # exit-lens: <exit>`);
+    for (const i of [...open].filter((j) => sites[j].kind === 'list-element')) leave(i, `a head appended to ${sites[i].name} at an unknown position`);
 
     // 6. Lists of many heads.
     if (manyNames.length === 1) {
@@ -971,7 +971,7 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
       for (const i of manyOpen) leave(i, `${manyNames.length} lists of heads (${manyNames.join(', ')}): which exits each holds is ambiguous`);
     }
 
-    for (const i of open) leave(i, 'no rule ties this head to an exit; name it with # exit-lens: <exit>');
+    for (const i of open) leave(i, 'no rule ties this head to an exit');
   }
   return results;
 }

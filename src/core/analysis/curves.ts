@@ -1,5 +1,6 @@
 import { ExitRecords } from '../records';
-import { PolicyKind, patienceExit } from './policies';
+import { argsortDescending } from './argsort';
+import { PolicyKind } from './policies';
 
 /**
  * Exact accuracy–cost curves: every distinct threshold of the confidence, entropy and margin
@@ -9,7 +10,7 @@ import { PolicyKind, patienceExit } from './policies';
  * P_k = max_{j ≤ k} s_j. Under threshold τ it exits at the first k ≤ E-2 with P_k ≥ τ, else at
  * E-1. Each strict increase of P ("record") at exit k with value v is an event: once τ ≤ v
  * the sample moves to exit k from the exit of its next record (or E-1). An event's effect
- * does not depend on the others, so bucketing events by value gives the curve in one pass.
+ * does not depend on the others, so sorting events by value gives the curve in one pass.
  */
 export type ScorePolicy = 'confidence' | 'entropy' | 'margin';
 
@@ -40,71 +41,64 @@ export interface SweepVisitor {
   point(index: number, threshold: number | null, correct: number, agree: number, costSum: number, hist: Int32Array): void;
 }
 
-function score(rec: ExitRecords, kind: ScorePolicy, at: number): number {
-  return kind === 'confidence' ? rec.conf[at] : kind === 'margin' ? rec.margin[at] : -rec.entropy[at];
-}
-
 /** Runs the exact sweep for one score policy over the records. */
 export function sweepScorePolicy(rec: ExitRecords, kind: ScorePolicy, exitMacs: readonly number[], visitor: SweepVisitor): void {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
   const last = E - 1;
+  // Entropy fires on h <= τ: sweep its negation, so every policy fires on score >= τ.
+  const src = kind === 'confidence' ? rec.conf : kind === 'margin' ? rec.margin : rec.entropy;
+  const sign = kind === 'entropy' ? -1 : 1;
   // Count events first, to allocate exactly.
   let count = 0;
   for (let n = 0; n < N; n++) {
     let best = -Infinity;
+    const base = n * E;
     for (let k = 0; k < last; k++) {
-      const s = score(rec, kind, n * E + k);
+      const s = sign * src[base + k];
       if (s > best) {
         best = s;
         count++;
       }
     }
   }
+  // Per event: its value, and what it changes when it fires: the sample moves from exit
+  // `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
   const value = new Float64Array(count);
-  const sample = new Int32Array(count);
   const to = new Uint16Array(count);
   const from = new Uint16Array(count);
+  const dCorrect = new Int8Array(count);
+  const dAgree = new Int8Array(count);
   let i = 0;
   for (let n = 0; n < N; n++) {
     let best = -Infinity;
+    const base = n * E;
     const first = i;
     for (let k = 0; k < last; k++) {
-      const s = score(rec, kind, n * E + k);
+      const s = sign * src[base + k];
       if (s > best) {
         best = s;
         value[i] = s;
-        sample[i] = n;
         to[i] = k;
         from[i] = last;
         if (i > first) from[i - 1] = k;
         i++;
       }
     }
-  }
-  // Distinct values, descending, and each event's rank among them.
-  const sorted = Float64Array.from(value).sort();
-  let distinct = 0;
-  for (let j = 0; j < sorted.length; j++) if (j === 0 || sorted[j] !== sorted[j - 1]) sorted[distinct++] = sorted[j];
-  const levels = sorted.subarray(0, distinct); // ascending
-  const bucketStart = new Int32Array(distinct + 1);
-  const rank = new Int32Array(count);
-  for (let j = 0; j < count; j++) {
-    let lo = 0;
-    let hi = distinct - 1;
-    const v = value[j];
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (levels[mid] < v) lo = mid + 1;
-      else hi = mid;
+    const y = labels ? labels[n] : -2;
+    const pf = pred[base + last];
+    for (let j = first; j < i; j++) {
+      const pa = pred[base + from[j]];
+      const pb = pred[base + to[j]];
+      dCorrect[j] = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
+      dAgree[j] = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
     }
-    const r = distinct - 1 - lo; // rank 0 = largest value
-    rank[j] = r;
-    bucketStart[r + 1]++;
   }
-  for (let r = 0; r < distinct; r++) bucketStart[r + 1] += bucketStart[r];
-  const order = new Int32Array(count);
-  const fill = bucketStart.slice(0, distinct);
-  for (let j = 0; j < count; j++) order[fill[rank[j]]++] = j;
+  // Events by descending value (radix argsort); equal values form one operating point.
+  const order = argsortDescending(value, count);
+  const sorted = new Float64Array(count);
+  for (let j = 0; j < count; j++) sorted[j] = value[order[j]];
+  let distinct = 0;
+  for (let j = 0; j < count; j++) if (j === 0 || sorted[j] !== sorted[j - 1]) distinct++;
 
   // Start: nothing fires, every sample at the final exit.
   const hist = new Int32Array(E);
@@ -113,25 +107,25 @@ export function sweepScorePolicy(rec: ExitRecords, kind: ScorePolicy, exitMacs: 
   let agree = N;
   if (labels) for (let n = 0; n < N; n++) if (pred[n * E + last] === labels[n]) correct++;
   let costSum = N * exitMacs[last];
+  const macs = Float64Array.from(exitMacs);
   visitor.start?.(distinct + 1);
   visitor.point(0, null, correct, agree, costSum, hist);
-  for (let r = 0; r < distinct; r++) {
-    for (let j = bucketStart[r]; j < bucketStart[r + 1]; j++) {
+  let j = 0;
+  let r = 0;
+  while (j < count) {
+    const v = sorted[j];
+    for (; j < count && sorted[j] === v; j++) {
       const ev = order[j];
-      const n = sample[ev];
       const a = from[ev];
       const b = to[ev];
-      const pa = pred[n * E + a];
-      const pb = pred[n * E + b];
-      const pf = pred[n * E + last];
-      if (labels) correct += (pb === labels[n] ? 1 : 0) - (pa === labels[n] ? 1 : 0);
-      agree += (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
-      costSum += exitMacs[b] - exitMacs[a];
+      correct += dCorrect[ev];
+      agree += dAgree[ev];
+      costSum += macs[b] - macs[a];
       hist[a]--;
       hist[b]++;
     }
-    const v = levels[distinct - 1 - r];
-    visitor.point(r + 1, kind === 'entropy' ? -v : v, correct, agree, costSum, hist);
+    r++;
+    visitor.point(r, sign * v, correct, agree, costSum, hist);
   }
 }
 
@@ -194,43 +188,76 @@ export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], basel
     let keepEvery = 1;
     let total = 0;
     const points: CurvePoint[] = [];
-    // Frontier of this curve, kept as a stack: points arrive with non-increasing cost.
-    const stack: FrontierCandidate[] = [];
+    // Frontier of this curve, kept as a stack in typed arrays (points arrive with
+    // non-increasing cost, so a new point removes the ones it dominates from the top).
+    let sCost = new Float64Array(0);
+    let sQuality = new Float64Array(0);
+    let sThreshold = new Float64Array(0);
+    let top = 0;
     sweepScorePolicy(rec, kind, exitMacs, {
       start(count) {
         total = count;
         keepEvery = count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
+        sCost = new Float64Array(count);
+        sQuality = new Float64Array(count);
+        sThreshold = new Float64Array(count);
       },
       point(index, threshold, correct, agree, costSum, hist) {
         const keep = keepEvery === 1 || index === total - 1 || Math.floor(index / keepEvery) !== Math.floor((index - 1) / keepEvery) || index === 0;
         if (keep) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
-        const q: FrontierCandidate = { kind, threshold, meanCost: costSum / N, quality: (useAccuracy ? correct : agree) / N };
-        while (stack.length && stack[stack.length - 1].quality <= q.quality) stack.pop();
-        const top = stack[stack.length - 1];
-        if (!top || top.meanCost !== q.meanCost) stack.push(q);
+        const cost = costSum / N;
+        const quality = (useAccuracy ? correct : agree) / N;
+        while (top > 0 && sQuality[top - 1] <= quality) top--;
+        if (top === 0 || sCost[top - 1] !== cost) {
+          sCost[top] = cost;
+          sQuality[top] = quality;
+          sThreshold[top] = threshold === null ? NaN : threshold;
+          top++;
+        }
       },
     });
     curves.push({ kind, totalPoints: total, points, thinned: points.length < total });
-    candidates.push(...stack.reverse());
+    for (let t = top - 1; t >= 0; t--) {
+      candidates.push({ kind, threshold: Number.isNaN(sThreshold[t]) ? null : sThreshold[t], meanCost: sCost[t], quality: sQuality[t] });
+    }
+  }
+  // Patience t = 1..E-1 in one pass: the counter rises by one at a time from 0, so the first
+  // exit where it equals t is where it first climbs to t.
+  const E = rec.exitCount;
+  const T = E - 1;
+  const pHist = new Int32Array(Math.max(0, T) * E);
+  const pCorrect = new Float64Array(T + 1);
+  const pAgree = new Float64Array(T + 1);
+  const pCost = new Float64Array(T + 1);
+  const reach = new Int32Array(E);
+  for (let n = 0; n < N; n++) {
+    const base = n * E;
+    reach.fill(E - 1);
+    let counter = 0;
+    let top = 0;
+    for (let k = 1; k < E; k++) {
+      counter = rec.pred[base + k] === rec.pred[base + k - 1] ? counter + 1 : 0;
+      if (counter > top) {
+        top = counter;
+        reach[counter] = k;
+      }
+    }
+    const y = rec.labels ? rec.labels[n] : -2;
+    const pf = rec.pred[base + E - 1];
+    for (let t = 1; t <= T; t++) {
+      const e = reach[t];
+      pHist[(t - 1) * E + e]++;
+      const p = rec.pred[base + e];
+      if (p === y) pCorrect[t]++;
+      if (p === pf) pAgree[t]++;
+      pCost[t] += exitMacs[e];
+    }
   }
   const patiencePoints: CurvePoint[] = [];
-  for (let t = 1; t < rec.exitCount; t++) {
-    const hist = new Int32Array(rec.exitCount);
-    let correct = 0;
-    let agree = 0;
-    let costSum = 0;
-    const E = rec.exitCount;
-    for (let n = 0; n < N; n++) {
-      const e = patienceExit(rec, n, t);
-      hist[e]++;
-      const p = rec.pred[n * E + e];
-      if (rec.labels && p === rec.labels[n]) correct++;
-      if (p === rec.pred[n * E + E - 1]) agree++;
-      costSum += exitMacs[e];
-    }
-    const point = toPoint(rec, t, correct, agree, costSum, hist, baselineMacs);
+  for (let t = 1; t <= T; t++) {
+    const point = toPoint(rec, t, pCorrect[t], pAgree[t], pCost[t], pHist.subarray((t - 1) * E, t * E), baselineMacs);
     patiencePoints.push(point);
-    candidates.push({ kind: 'patience', threshold: t, meanCost: point.meanCost, quality: (useAccuracy ? correct : agree) / N });
+    candidates.push({ kind: 'patience', threshold: t, meanCost: point.meanCost, quality: (useAccuracy ? pCorrect[t] : pAgree[t]) / N });
   }
   curves.push({ kind: 'patience', totalPoints: patiencePoints.length, points: patiencePoints, thinned: false });
   return { curves, frontier: paretoFrontier(candidates) };

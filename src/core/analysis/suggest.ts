@@ -1,4 +1,5 @@
 import { ExitRecords } from '../records';
+import { argsortDescending } from './argsort';
 import { sweepScorePolicy } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOf, patienceExit, perExitThresholdExit, policyOutcome } from './policies';
 
@@ -56,16 +57,23 @@ function better(a: Choice, b: Choice | null): boolean {
 }
 
 function chooseScoreThreshold(rec: ExitRecords, kind: 'confidence' | 'entropy' | 'margin', exitMacs: readonly number[], target: number): number | null {
-  let best: Choice | null = null;
+  let found = false;
+  let bestThreshold: number | null = null;
+  let bestCost = Infinity;
+  let bestQuality = -Infinity;
   sweepScorePolicy(rec, kind, exitMacs, {
     point(_i, threshold, correct, agree, costSum) {
       const quality = qualityCount(rec, correct, agree) / rec.sampleCount;
       if (quality < target - EPS) return;
-      const c = { threshold, costSum, quality };
-      if (better(c, best)) best = c;
+      if (!found || costSum < bestCost || (costSum === bestCost && quality > bestQuality)) {
+        found = true;
+        bestThreshold = threshold;
+        bestCost = costSum;
+        bestQuality = quality;
+      }
     },
   });
-  return (best as Choice | null)?.threshold ?? null;
+  return bestThreshold;
 }
 
 function choosePatience(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, target: number): number | null {
@@ -119,7 +127,9 @@ export function fitPerExitThresholds(rec: ExitRecords, exitMacs: readonly number
         contCost[n] = exitMacs[c];
         contRight[n] = right(n, c);
       }
-      const order = Array.from(reach.subarray(0, m)).sort((a, b) => conf[b * E + k] - conf[a * E + k]);
+      const confAtK = new Float64Array(m);
+      for (let i = 0; i < m; i++) confAtK[i] = conf[reach[i] * E + k];
+      const order = Array.from(argsortDescending(confAtK), (i) => reach[i]);
       let costSum = fixedCost;
       let good = fixedRight;
       for (const n of order) {

@@ -346,7 +346,9 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     const providerInfo: ExecutionProviderInfo = opened.info;
     emit({ type: 'provider', id: req.id, info: providerInfo });
     for (const a of providerInfo.attempts.filter((x) => !x.ok)) {
-      warnings.push({ code: 'provider-fallback', message: `Execution provider ${a.provider} was not used: ${a.reason}` });
+      // The full reason (paths, ONNX Runtime's words) is in executionProvider.attempts; the warning stays short.
+      const short = /not installed/.test(a.reason ?? '') ? `its library is not installed (onnxruntime-node without the GPU download); ran on ${providerInfo.used.toUpperCase()} instead` : a.reason;
+      warnings.push({ code: 'provider-fallback', message: `Execution provider ${a.provider.toUpperCase()} was not used: ${short}.` });
     }
     timings.sessionSeconds = (Date.now() - tSession) / 1000;
     let records: ExitRecords;

@@ -18,7 +18,7 @@ import { StatusBar } from './statusBar';
  */
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Exit Lens', { log: true });
-  const store = new RunStore(runsFolder(context), runsToKeep(), log);
+  const store = new RunStore(() => ({ root: runsFolder(context), keep: runsToKeep() }), log);
   const engine = new EngineClient(context.extensionUri, log);
   const status = new StatusBar();
   const profiler = new Profiler(engine, store, status, log);
@@ -45,7 +45,7 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep')) store.configure(runsFolder(context), runsToKeep());
+      if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep')) store.notifyChanged();
       if (e.affectsConfiguration('exitLens')) {
         lens.refresh();
         sidebar.refresh();

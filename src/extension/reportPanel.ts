@@ -35,6 +35,7 @@ export class ReportPanel implements vscode.Disposable {
   private runId: string | null = null;
   private pendingFocus: number | null = null;
   private ready = false;
+  private missing = false;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -44,6 +45,10 @@ export class ReportPanel implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.disposables.push(
+      // A run that was missing (its folder setting not in yet, say) may appear later.
+      store.onDidChange(() => {
+        if (this.panel && this.ready && this.missing) this.post();
+      }),
       vscode.window.registerWebviewPanelSerializer(REPORT_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
           const runId = state && typeof (state as { runId?: unknown }).runId === 'string' ? (state as { runId: string }).runId : null;
@@ -116,6 +121,7 @@ export class ReportPanel implements vscode.Disposable {
   private post(): void {
     if (!this.panel || !this.runId) return;
     const run = this.store.load(this.runId);
+    this.missing = !run;
     if (!run) {
       this.panel.title = 'Exit Lens report (missing)';
       return;

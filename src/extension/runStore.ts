@@ -85,21 +85,38 @@ export class RunStore implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private readonly warned = new Set<string>();
 
+  private lastRoot: string | null = null;
+
+  /**
+   * `locate` is asked on every use: the settings may arrive after activation (a window reload
+   * in a remote or web host activates the extension before user settings are in).
+   */
   constructor(
-    private root: string,
-    private keep: number,
+    private readonly locate: () => { root: string; keep: number },
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
   get folder(): string {
-    return this.root;
+    return this.locate().root;
   }
 
-  configure(root: string, keep: number): void {
-    const moved = root !== this.root;
-    this.root = root;
-    this.keep = keep;
-    if (moved) this.changed.fire(null);
+  private get root(): string {
+    const root = this.locate().root;
+    if (this.lastRoot !== null && root !== this.lastRoot) {
+      this.log.info(`Runs are now stored in ${root}.`);
+      queueMicrotask(() => this.changed.fire(null));
+    }
+    this.lastRoot = root;
+    return root;
+  }
+
+  private get keep(): number {
+    return this.locate().keep;
+  }
+
+  /** Tells views that the runs may have changed (e.g. the storage folder setting changed). */
+  notifyChanged(): void {
+    this.changed.fire(null);
   }
 
   private runsDir(): string {

@@ -1,0 +1,217 @@
+/**
+ * Exit Lens as a user drives it in a real VS Code (code-server + Chromium), installed from the
+ * packaged linux-x64 VSIX: profile from the command palette, the report webview against the
+ * CLI's JSON, the sidebar and the CodeLens on the Python model code, cancelling a long run,
+ * a broken model, a window reload, and screenshots of every view in a dark and a light theme.
+ * Needs `npm run e2e:install` once and `npm run package` before each run.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { main } from '../../src/cli';
+import type { Report } from '../../src/core/report';
+import { macs, pct } from '../../src/core/summary';
+import { ROOT, THEMES, VSIX, Workbench, retry } from './harness';
+
+const EXAMPLE = path.join(ROOT, 'examples', 'sdn-digits');
+
+/** A large unlabelled .npy (the example's inputs repeated), so a run lasts long enough to cancel. */
+function writeLargeNpy(file: string, rows: number): void {
+  const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, 1, 8, 8), }`;
+  let dict = header;
+  while ((10 + dict.length + 1) % 64) dict += ' ';
+  dict += '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(dict.length, 8);
+  const row = Buffer.alloc(64 * 4);
+  for (let i = 0; i < 64; i++) row.writeFloatLE(((i * 7) % 17) / 16, i * 4);
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, Buffer.concat([head, Buffer.from(dict, 'latin1')]));
+  const chunk = Buffer.concat(Array.from({ length: 4096 }, () => row));
+  for (let n = 0; n < rows; n += 4096) fs.writeSync(fd, n + 4096 <= rows ? chunk : chunk.subarray(0, (rows - n) * row.length));
+  fs.closeSync(fd);
+}
+
+/** The sidebar view's webview (the report panel's tab title also starts with "Exit Lens"). */
+async function sidebarFrame(wb: Workbench) {
+  return retry('find the sidebar webview', 30_000, async () => {
+    for (let index = 0; index < 4; index++) {
+      const frame = await wb.webviewFrame({ title: 'Exit Lens', index }, 5_000).catch(() => null);
+      if (frame && (await frame.locator('main.sidebar .acc-row').count()) > 0) return frame;
+    }
+    throw new Error('no sidebar webview with per-exit bars yet');
+  });
+}
+
+function storedRuns(runsDir: string): string[] {
+  const base = path.join(runsDir, 'runs');
+  if (!fs.existsSync(base)) return [];
+  return fs.readdirSync(base).flatMap((d) => fs.readdirSync(path.join(base, d)).filter((f) => f.endsWith('.run.json')).map((f) => `${d}/${f}`));
+}
+
+describe('Exit Lens in VS Code', () => {
+  let workspace = '';
+  let runsDir = '';
+  let wb: Workbench;
+  let cliReport: Report;
+
+  before(async () => {
+    if (!fs.existsSync(VSIX)) throw new Error(`${path.relative(ROOT, VSIX)} is missing: run npm run package first`);
+    workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-'));
+    runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-runs-'));
+    for (const f of ['model.onnx', 'model.py', 'test.npz', 'calib.npz', 'test_logits.npz']) fs.copyFileSync(path.join(EXAMPLE, f), path.join(workspace, f));
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'truncated.onnx'), path.join(workspace, 'broken.onnx'));
+    writeLargeNpy(path.join(workspace, 'large.npy'), 400_000);
+    fs.mkdirSync(path.join(workspace, '.vscode'));
+    fs.writeFileSync(
+      path.join(workspace, '.vscode', 'exit-lens.json'),
+      JSON.stringify({
+        models: [
+          { model: 'model.onnx', samples: 'test.npz', calib: 'calib.npz', sources: ['model.py'] },
+          { model: 'broken.onnx', samples: 'test.npz' },
+        ],
+      }),
+    );
+    // The CLI's figures for the same model and sets: what the views must show.
+    const json = path.join(runsDir, 'cli.json');
+    const code = await main(['profile', path.join(workspace, 'model.onnx'), '--samples', path.join(workspace, 'test.npz'), '--calib', path.join(workspace, 'calib.npz'), '--ep', 'cpu', '--json', json, '--quiet'], { out: () => undefined, err: () => undefined, isTTY: false });
+    assert.equal(code, 0);
+    cliReport = JSON.parse(fs.readFileSync(json, 'utf8'));
+    fs.rmSync(json);
+    wb = await Workbench.launch({
+      name: 'vscode',
+      workspace,
+      vsix: VSIX,
+      theme: THEMES.dark,
+      // Small batches make the long run slow enough to cancel on any machine.
+      settings: { 'exitLens.runsFolder': runsDir, 'exitLens.executionProviders': ['cuda', 'cpu'], 'exitLens.batchSize': 8, 'editor.codeLens': true },
+    });
+  });
+
+  after(async () => {
+    await wb?.stop();
+    if (workspace) fs.rmSync(workspace, { recursive: true, force: true });
+    if (runsDir) fs.rmSync(runsDir, { recursive: true, force: true });
+  });
+
+  test('Profile Model Exits from the command palette: the report shows the CLI\'s per-exit accuracies', async () => {
+    await wb.openFile('model.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
+    const rows = report.locator('#section-exits table.data tbody tr');
+    await rows.first().waitFor({ timeout: 120_000 });
+    assert.equal(await rows.count(), cliReport.exitCount);
+    for (let k = 0; k < cliReport.exitCount; k++) {
+      const cells = await rows.nth(k).locator('td').allInnerTexts();
+      assert.equal(cells[1], cliReport.exits[k].name);
+      assert.equal(cells[2], pct(cliReport.exits[k].accuracy, 2), `exit ${k} accuracy`);
+      assert.equal(cells[6], macs(cliReport.exits[k].macs), `exit ${k} MACs`);
+    }
+    // The header says which provider ran and why CUDA did not.
+    const meta = await report.locator('.meta').innerText();
+    assert.match(meta, /CPU \(cuda unavailable\)/);
+    assert.equal(storedRuns(runsDir).length, 1);
+    // The status bar names the provider.
+    await wb.page.locator('.statusbar-item', { hasText: 'Exit Lens: CPU' }).waitFor({ timeout: 10_000 });
+    await report.locator('.chart').first().waitFor();
+    await wb.screenshot('report-dark');
+  });
+
+  test('the Python model code: CodeLens on each exit head and the sidebar summary', async () => {
+    await wb.openFile('model.py');
+    const lenses = wb.page.locator('.monaco-editor .codelens-decoration');
+    await retry('see the exit-head lenses', 60_000, async () => {
+      const texts = await lenses.allInnerTexts();
+      if (!texts.some((t) => t.startsWith('exit_0 · acc'))) throw new Error(`lenses now: ${JSON.stringify(texts)}`);
+    });
+    const texts = (await lenses.allInnerTexts()).map((t) => t.trim());
+    for (let k = 0; k < cliReport.exitCount; k++) {
+      const e = cliReport.exits[k];
+      const lens = texts.find((t) => t.startsWith(`${e.name} · `));
+      assert.ok(lens, `no lens for ${e.name} in ${JSON.stringify(texts)}`);
+      assert.ok(lens.includes(`acc ${pct(e.accuracy, 1)}`), `${lens} should show acc ${pct(e.accuracy, 1)}`);
+      if (k < cliReport.exitCount - 1) {
+        const conf = cliReport.suggestions.find((s) => s.policy === 'confidence')!;
+        const share = conf.test.exitHistogram[k] / conf.test.sampleCount;
+        assert.ok(lens.includes(`${pct(share, 0)} exit here at conf ≥ ${(conf.threshold as number).toFixed(2)}`), `${lens}`);
+      }
+    }
+    await wb.openActivity('Exit Lens');
+    const side = await sidebarFrame(wb);
+    // The view follows the active editor (model.py, tied to model.onnx), after a short debounce.
+    await retry('see the sidebar follow model.py', 30_000, async () => {
+      const heading = await side.locator('h2').first().innerText();
+      if (heading !== 'model.onnx') throw new Error(`sidebar heading: ${heading}`);
+    });
+    const values = await side.locator('.acc-value').allInnerTexts();
+    assert.deepEqual(values, cliReport.exits.map((e) => pct(e.accuracy, 1)));
+    assert.match(await side.locator('.side-head .note').innerText(), /model\.py/);
+    await wb.screenshot('sidebar-codelens-dark');
+  });
+
+  test('a long run can be cancelled: nothing is stored and the UI is idle again', async () => {
+    const before = storedRuns(runsDir);
+    await wb.openFile('model.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
+    const pick = async (title: string, label: string) => {
+      // Wait for this quick pick's own title, so the palette that is closing is not typed into.
+      await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 20_000 });
+      const input = wb.page.locator('.quick-input-widget .quick-input-box input');
+      await input.fill(label);
+      await wb.page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: label }).waitFor({ timeout: 10_000 });
+      await wb.page.keyboard.press('Enter');
+    };
+    await pick('sample set for model.onnx', 'large.npy');
+    await pick('calibration set', 'No calibration set');
+    const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
+    await toast.waitFor({ timeout: 60_000 });
+    await retry('see inference progress', 60_000, async () => {
+      if (!/inference \d+\/400000/.test(await toast.innerText())) throw new Error(await toast.innerText());
+    });
+    await toast.hover();
+    await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+    await wb.waitForNotification(/cancelled; nothing was stored/, 30_000);
+    assert.deepEqual(storedRuns(runsDir), before);
+    // The status bar item is back from "Exit Lens: model.onnx 12%" with a spinner to idle.
+    await retry('see the status bar idle again', 30_000, async () => {
+      const items = await wb.page.locator('.statusbar-item', { hasText: 'Exit Lens' }).allInnerTexts();
+      if (items.length !== 1 || /%/.test(items[0])) throw new Error(`status bar: ${JSON.stringify(items)}`);
+    });
+    assert.equal(await wb.page.locator('.statusbar-item .codicon-modifier-spin').count(), 0, 'no spinner left in the status bar');
+  });
+
+  test('a broken model gets a clear error message', async () => {
+    await wb.openFile('broken.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    const text = await wb.waitForNotification(/Exit Lens:.*(not a readable ONNX model|truncated|does not hold an ONNX graph)/, 60_000);
+    assert.match(text, /broken\.onnx/);
+  });
+
+  test('the report panel comes back after a window reload', async () => {
+    await wb.runCommand('Exit Lens: Open Report');
+    await wb.page.locator('.quick-input-widget .monaco-list-row.focused').waitFor({ timeout: 20_000 });
+    await wb.page.keyboard.press('Enter');
+    await (await wb.webviewFrame({ title: 'Exit Lens: model.onnx' })).locator('#section-exits table.data tbody tr').first().waitFor();
+    await wb.reload();
+    const again = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
+    await again.locator('#section-exits table.data tbody tr').first().waitFor({ timeout: 60_000 });
+    assert.equal(await again.locator('#section-exits table.data tbody tr').count(), cliReport.exitCount);
+  });
+
+  test('every view in a light theme', async () => {
+    await wb.setTheme(THEMES.light);
+    const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
+    await report.locator('.chart').first().waitFor();
+    await wb.screenshot('report-light');
+    await wb.openFile('model.py');
+    await wb.openActivity('Exit Lens');
+    await wb.page.locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' }).first().waitFor({ timeout: 30_000 });
+    await wb.screenshot('sidebar-codelens-light');
+    await wb.openFile('model.onnx');
+    await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
+    await wb.screenshot('onnx-viewer-light');
+  });
+});

@@ -1,5 +1,5 @@
 import { Curve, FrontierCandidate, exactCurves } from './analysis/curves';
-import { exitMetrics } from './analysis/exitMetrics';
+import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy, gridPolicies } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit, subsetRecords } from './analysis/split';
@@ -19,20 +19,12 @@ export interface ReportWarning {
   message: string;
 }
 
-export interface ExitReport {
-  index: number;
+export interface ExitReport extends ExitMetrics {
   name: string;
-  accuracy: number | null;
-  meanConfidence: number;
-  meanEntropy: number;
-  ece: number | null;
-  nll: number | null;
-  agreement: number;
   /** cost(k): MACs per sample of exiting at k (the heads of exits 0..k-1 ran too). */
   macs: number;
   /** macs / baselineMacs. */
   relativeCost: number | null;
-  nonFiniteCount: number;
   /** Share of samples right at this exit and wrong at the final exit (null without labels). */
   destructiveRate: number | null;
 }

@@ -1,6 +1,6 @@
 import { ExitRecords } from '../records';
 import { argsortDescending } from './argsort';
-import { PolicyKind } from './policies';
+import { PolicyKind, PolicyOutcome } from './policies';
 
 /**
  * Exact accuracy–cost curves: every distinct threshold of the confidence, entropy and margin
@@ -14,15 +14,9 @@ import { PolicyKind } from './policies';
  */
 export type ScorePolicy = 'confidence' | 'entropy' | 'margin';
 
-export interface CurvePoint {
+export interface CurvePoint extends PolicyOutcome {
   /** The policy's threshold; null for the point where nothing fires (the full model). */
   threshold: number | null;
-  accuracy: number | null;
-  agreement: number;
-  meanCost: number;
-  speedup: number | null;
-  saving: number | null;
-  exitHistogram: number[];
 }
 
 export interface Curve {

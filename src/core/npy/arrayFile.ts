@@ -201,7 +201,10 @@ async function openNpz(file: string): Promise<ArrayFile> {
       } else {
         head = await readStreamHead(await zip.openReadStreamPromise(entry), MAX_HEADER_BYTES);
       }
-      const header = parseNpyHeader(head, where, entry.uncompressedSize);
+      // Deflate expands at most ~1032:1, so a deflated entry can hold at most that much: a
+      // zip directory that claims more is refused before anything is allocated for it.
+      const justified = compressed ? Math.min(entry.uncompressedSize, entry.compressedSize * 1032 + 1024) : entry.uncompressedSize;
+      const header = parseNpyHeader(head, where, justified);
       const { rows, rowBytes } = rowsOf(header);
       arrays.push({
         name: entry.fileName.slice(0, -4),

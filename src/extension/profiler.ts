@@ -42,8 +42,9 @@ export class Profiler implements vscode.Disposable {
     const subject = request.modelPath ?? request.logitsPath ?? '';
     const label = path.basename(subject);
     if (this.active) {
-      const choice = await vscode.window.showWarningMessage(`Exit Lens is already profiling ${this.active.label}; one run at a time keeps results apart.`, 'Cancel That Run');
-      if (choice) this.cancel();
+      void vscode.window
+        .showWarningMessage(`Exit Lens is already profiling ${this.active.label}; one run at a time keeps results apart.`, 'Cancel That Run')
+        .then((choice) => choice && this.cancel());
       return undefined;
     }
     if (!vscode.workspace.isTrusted) {
@@ -116,8 +117,8 @@ export class Profiler implements vscode.Disposable {
         return undefined;
       }
       this.log.error(`Run of ${label} failed: ${e.message}`);
-      const action = await vscode.window.showErrorMessage(`Exit Lens: ${e.message}`, 'Show Log');
-      if (action) this.log.show();
+      // Not awaited: the run is over now, not when the message is dismissed.
+      void vscode.window.showErrorMessage(`Exit Lens: ${e.message}`, 'Show Log').then((action) => action && this.log.show());
       return undefined;
     } finally {
       cancel.dispose();

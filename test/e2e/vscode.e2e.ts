@@ -6,6 +6,7 @@
  * Needs `npm run e2e:install` once and `npm run package` before each run.
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -44,6 +45,14 @@ async function sidebarFrame(wb: Workbench) {
     }
     throw new Error('no sidebar webview with per-exit bars yet');
   });
+}
+
+/** Picks `label` in the quick pick titled `title` (waiting for it, so a closing palette is not typed into). */
+async function pickIn(wb: Workbench, title: string, label: string): Promise<void> {
+  await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 20_000 });
+  await wb.page.locator('.quick-input-widget .quick-input-box input').fill(label);
+  await wb.page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: label }).waitFor({ timeout: 10_000 });
+  await wb.page.keyboard.press('Enter');
 }
 
 function storedRuns(runsDir: string): string[] {
@@ -156,16 +165,8 @@ describe('Exit Lens in VS Code', () => {
     const before = storedRuns(runsDir);
     await wb.openFile('model.onnx');
     await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
-    const pick = async (title: string, label: string) => {
-      // Wait for this quick pick's own title, so the palette that is closing is not typed into.
-      await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 20_000 });
-      const input = wb.page.locator('.quick-input-widget .quick-input-box input');
-      await input.fill(label);
-      await wb.page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: label }).waitFor({ timeout: 10_000 });
-      await wb.page.keyboard.press('Enter');
-    };
-    await pick('sample set for model.onnx', 'large.npy');
-    await pick('calibration set', 'No calibration set');
+    await pickIn(wb, 'sample set for model.onnx', 'large.npy');
+    await pickIn(wb, 'calibration set', 'No calibration set');
     const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
     await toast.waitFor({ timeout: 60_000 });
     await retry('see inference progress', 60_000, async () => {
@@ -181,6 +182,32 @@ describe('Exit Lens in VS Code', () => {
       if (items.length !== 1 || /%/.test(items[0])) throw new Error(`status bar: ${JSON.stringify(items)}`);
     });
     assert.equal(await wb.page.locator('.statusbar-item .codicon-modifier-spin').count(), 0, 'no spinner left in the status bar');
+  });
+
+  test('a killed engine process is reported, earlier runs are kept, and the next profile works', async () => {
+    const before = storedRuns(runsDir);
+    await wb.openFile('model.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
+    await pickIn(wb, 'sample set for model.onnx', 'large.npy');
+    await pickIn(wb, 'calibration set', 'No calibration set');
+    const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
+    await retry('see inference progress', 60_000, async () => {
+      if (!/inference \d+\/400000/.test(await toast.innerText())) throw new Error(await toast.innerText());
+    });
+    const engines = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(wb.extensionsDir) && l.includes('dist/engine.js'))
+      .map((l) => Number(l.trim().split(/\s+/)[0]));
+    assert.equal(engines.length, 1, `one engine process expected, found ${engines.length}`);
+    process.kill(engines[0], 'SIGKILL');
+    const text = await wb.waitForNotification(/engine was killed by SIGKILL/, 30_000);
+    assert.match(text, /earlier reports are untouched/);
+    assert.deepEqual(storedRuns(runsDir), before);
+    // The next profile starts a new engine and works.
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    await retry('see a new run stored', 120_000, async () => {
+      if (storedRuns(runsDir).length !== before.length + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
+    });
   });
 
   test('a broken model gets a clear error message', async () => {

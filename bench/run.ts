@@ -1,0 +1,195 @@
+/**
+ * Exit Lens benchmark (`npm run bench`, `npm run bench -- --quick`). It generates its own
+ * seeded inputs under a temporary folder, measures each comparison side by side in one run
+ * (these machines are noisy: ratios count, not absolute times), prints a table and writes
+ * bench/results.json. Each measurement runs in a fresh child process, so that its peak
+ * resident memory is its own.
+ *
+ * Measured so far: analysis at scale (full analysis of a logits file against one bare pass
+ * that reads it and computes every sample-exit softmax once, at N = 1e4, 1e5, 1e6 with
+ * E = 12, C = 10, and C = 1000 at N = 1e5; the log-log scaling slope; peak memory), the
+ * bundled host script and VSIX sizes, and whether loading the extension loads ONNX Runtime.
+ * Not yet measured: profiling overhead against a bare ONNX Runtime loop, streaming memory on
+ * a 2 GB sample set, and the webview's render and update times (see docs/benchmarks.md).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import Module from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mulberry32 } from '../src/core/analysis/split';
+import { openArrayFile } from '../src/core/npy/arrayFile';
+import { runAnalyze } from '../src/engine/profile';
+import { writeNpz } from './npzWriter';
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface ChildResult {
+  seconds: number;
+  maxRssMB: number;
+  check: number;
+}
+
+function usage(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** One bare pass: read every exit's logits and compute each sample-exit softmax once. */
+async function barePass(file: string): Promise<ChildResult> {
+  const t0 = performance.now();
+  const f = await openArrayFile(file);
+  let check = 0;
+  for (const a of f.arrays.filter((x) => x.name.startsWith('exit_'))) {
+    const C = a.header.shape[1];
+    const reader = await a.open();
+    for (let n = 0; n < a.rows; n += 8192) {
+      const rows = Math.min(8192, a.rows - n);
+      const bytes = await reader.readRows(rows);
+      const z = new Float32Array(bytes.buffer, bytes.byteOffset, rows * C);
+      for (let i = 0; i < rows; i++) {
+        let max = -Infinity;
+        for (let c = 0; c < C; c++) if (z[i * C + c] > max) max = z[i * C + c];
+        let s = 0;
+        for (let c = 0; c < C; c++) s += Math.exp(z[i * C + c] - max);
+        check += 1 / s;
+      }
+    }
+    await reader.close();
+  }
+  await f.close();
+  return { seconds: (performance.now() - t0) / 1000, maxRssMB: usage(), check };
+}
+
+async function fullAnalysis(file: string): Promise<ChildResult> {
+  const t0 = performance.now();
+  const report = await runAnalyze({ type: 'analyze', id: 'bench', logitsPath: file }, () => undefined);
+  return { seconds: (performance.now() - t0) / 1000, maxRssMB: usage(), check: report.exits[0].accuracy ?? 0 };
+}
+
+function child(kind: 'bare' | 'analysis', file: string): ChildResult {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', __filename, '--child', kind, file], { encoding: 'utf8', maxBuffer: 1 << 20, cwd: ROOT });
+  return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
+}
+
+async function makeLogits(file: string, N: number, E: number, C: number, seed: number): Promise<void> {
+  const rand = mulberry32(seed);
+  const labels = new Int32Array(N);
+  for (let n = 0; n < N; n++) labels[n] = Math.floor(rand() * C);
+  // Later exits are sharper and more often right, as in a trained early-exit network.
+  const arrays = Array.from({ length: E }, (_, k) => ({
+    name: `exit_${k}`,
+    descr: '<f4' as const,
+    shape: [N, C],
+    fill(out: Float32Array | BigInt64Array | Int32Array, row: number, rows: number) {
+      const z = out as Float32Array;
+      for (let i = 0; i < rows; i++) {
+        for (let c = 0; c < C; c++) z[i * C + c] = (rand() - 0.5) * (2 + k / 2);
+        z[i * C + labels[row + i]] += 0.35 * (k + 1);
+      }
+    },
+  }));
+  await writeNpz(file, [
+    ...arrays,
+    { name: 'labels', descr: '<i8', shape: [N], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = BigInt(labels[row + i]); } },
+  ]);
+}
+
+function fitSlope(points: { n: number; seconds: number }[]): number {
+  const xs = points.map((p) => Math.log(p.n));
+  const ys = points.map((p) => Math.log(p.seconds));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let num = 0;
+  let den = 0;
+  xs.forEach((x, i) => {
+    num += (x - mx) * (ys[i] - my);
+    den += (x - mx) ** 2;
+  });
+  return num / den;
+}
+
+/** Does requiring the bundled extension load ONNX Runtime? (It must not: only the first profile does.) */
+function activationLoadsOrt(): boolean {
+  const bundle = path.join(ROOT, 'dist', 'extension.js');
+  const loaded: string[] = [];
+  const M = Module as unknown as { _load: (request: string, parent: unknown, isMain: boolean) => unknown };
+  const original = M._load;
+  M._load = (request, parent, isMain) => {
+    loaded.push(request);
+    if (request === 'vscode') return new Proxy({}, { get: () => new Proxy(function () {}, { get: () => undefined }) });
+    return original(request, parent, isMain);
+  };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loading the bundle as VS Code does
+    require(bundle);
+  } finally {
+    M._load = original;
+  }
+  return loaded.includes('onnxruntime-node');
+}
+
+function sizeKB(file: string): number | null {
+  return fs.existsSync(file) ? fs.statSync(file).size / 1024 : null;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--child') {
+    const result = args[1] === 'bare' ? await barePass(args[2]) : await fullAnalysis(args[2]);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const quick = args.includes('--quick');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-bench-'));
+  const results: Record<string, unknown> = {
+    machine: { cores: os.cpus().length, memoryGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, executionProvider: 'cpu' },
+    quick,
+  };
+  const rows: string[][] = [];
+  try {
+    const sizes = quick ? [1e4, 1e5] : [1e4, 1e5, 1e6];
+    const scaling: { n: number; seconds: number }[] = [];
+    const analysis: Record<string, unknown> = {};
+    for (const N of sizes) {
+      const file = path.join(tmp, `logits-${N}.npz`);
+      await makeLogits(file, N, 12, 10, 7);
+      const bare = child('bare', file);
+      const full = child('analysis', file);
+      scaling.push({ n: N, seconds: full.seconds });
+      const key = `n1e${Math.round(Math.log10(N))}`;
+      analysis[key] = { seconds: full.seconds, onePassSeconds: bare.seconds, vsOnePass: full.seconds / bare.seconds, peakRssMB: full.maxRssMB };
+      rows.push([`analysis N=${N}, E=12, C=10`, `${full.seconds.toFixed(2)} s`, `${(full.seconds / bare.seconds).toFixed(2)}x one pass (${bare.seconds.toFixed(2)} s)`, `${full.maxRssMB.toFixed(0)} MB peak`]);
+      fs.rmSync(file);
+    }
+    if (!quick) {
+      const file = path.join(tmp, 'logits-c1000.npz');
+      await makeLogits(file, 1e5, 12, 1000, 8);
+      const bare = child('bare', file);
+      const full = child('analysis', file);
+      analysis.n1e5c1000 = { seconds: full.seconds, onePassSeconds: bare.seconds, vsOnePass: full.seconds / bare.seconds, peakRssMB: full.maxRssMB };
+      rows.push(['analysis N=1e5, E=12, C=1000', `${full.seconds.toFixed(2)} s`, `${(full.seconds / bare.seconds).toFixed(2)}x one pass`, `${full.maxRssMB.toFixed(0)} MB peak`]);
+      fs.rmSync(file);
+    }
+    analysis.scalingSlope = fitSlope(scaling);
+    rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
+    results.analysis = analysis;
+    const extensionKB = sizeKB(path.join(ROOT, 'dist', 'extension.js'));
+    const vsixKB = sizeKB(path.join(ROOT, '.tmp', 'exit-lens-linux-x64.vsix'));
+    results.bundle = { extensionKB, vsixMB: vsixKB === null ? null : vsixKB / 1024, activationLoadsOnnxRuntime: activationLoadsOrt() };
+    rows.push(['bundle: dist/extension.js', extensionKB === null ? 'not built' : `${extensionKB.toFixed(0)} kB`, '', '']);
+    rows.push(['bundle: linux-x64 VSIX', vsixKB === null ? 'not packaged' : `${(vsixKB / 1024).toFixed(1)} MB`, '', '']);
+    rows.push(['loading the extension loads ONNX Runtime', String((results.bundle as { activationLoadsOnnxRuntime: boolean }).activationLoadsOnnxRuntime), '', '']);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) process.stdout.write(`${r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()}\n`);
+  fs.mkdirSync(path.join(ROOT, 'bench'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write('Wrote bench/results.json\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});

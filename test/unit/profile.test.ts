@@ -115,6 +115,25 @@ describe('profiling the fixture models', () => {
     assert.ok(r.warnings.some((w) => w.code === 'non-finite-logits' && /exit_1/.test(w.message) && /10 of 30/.test(w.message)));
   });
 
+  it('drill-down: the destructive samples, with each exit\'s prediction and an image preview', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 7 });
+    const d = r.drilldown!;
+    // The reference's destructive rate over N = 50 samples.
+    assert.equal(d.destructiveCount, Math.round(cnn.overthinking.destructiveRate * 50));
+    assert.equal(d.samples.length, d.destructiveCount);
+    for (const s of d.samples) {
+      assert.notEqual(s.preds[2], s.label, 'wrong at the final exit');
+      assert.ok(s.firstCorrect >= 0 && s.preds[s.firstCorrect] === s.label, 'right at its first correct exit');
+      assert.equal(s.input?.kind, 'image');
+      if (s.input?.kind === 'image') {
+        assert.deepEqual([s.input.width, s.input.height, s.input.channels], [8, 8, 3]);
+        assert.equal(Buffer.from(s.input.pixels, 'base64').length, 8 * 8 * 3);
+      }
+    }
+    const tokens = await profile('tiny_transformer.onnx', 'transformer_samples.npz');
+    for (const s of tokens.drilldown!.samples) assert.equal(s.input?.kind, 'tokens');
+  });
+
   it('per-sample records on request', async () => {
     const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { includeRecords: true });
     assert.equal(r.records!.pred.length, 150);

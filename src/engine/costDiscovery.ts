@@ -90,8 +90,8 @@ export async function discoverShapes(
       } catch (err) {
         throw new ExitLensError(
           'inference-failed',
-          `The model failed on the first sample: ${(err as Error).message.split('\n')[0]}`,
-          'Check that the sample set matches the model input (shape, dtype, value range).',
+          `The model failed on the first sample (a batch of ${batch}, run to read the shapes for the cost): ${(err as Error).message.split('\n')[0]}`,
+          'Check that the sample set matches the model input (shape, dtype, value range). A model exported for one fixed batch size needs that size as its input\'s first dimension; re-export it with a dynamic batch axis.',
         );
       }
       const shapes = new Map<string, number[]>();

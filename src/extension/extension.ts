@@ -23,6 +23,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new StatusBar();
   const profiler = new Profiler(engine, store, status, log);
   context.subscriptions.push(log, store, engine, status, profiler);
+  status.lastRun(store.list()[0]?.provider ?? null);
 
   let handle: (m: FromWebview) => Promise<void> = async () => undefined;
   const onMessage = (m: FromWebview) => handle(m);

@@ -110,7 +110,7 @@ export class Profiler implements vscode.Disposable {
       return summary;
     } catch (err) {
       const e = err as Error & { code?: string };
-      this.status.idle();
+      this.status.lastRun(this.store.list()[0]?.provider ?? null);
       if (e.code === 'cancelled') {
         this.log.info(`Run of ${label} cancelled; nothing stored.`);
         void vscode.window.showInformationMessage(`Exit Lens: the run of ${label} was cancelled; nothing was stored and earlier reports are untouched.`);

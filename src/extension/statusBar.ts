@@ -18,6 +18,14 @@ export class StatusBar implements vscode.Disposable {
     this.item.show();
   }
 
+  /** Before any run in this window: the provider of the latest stored run, if any. */
+  lastRun(provider: string | null): void {
+    if (!provider) return this.idle();
+    this.item.text = `$(pulse) Exit Lens: ${provider.toUpperCase()}`;
+    this.item.tooltip = `Exit Lens: the latest stored run ran on ${provider.toUpperCase()}. Click to choose the execution provider.`;
+    this.item.show();
+  }
+
   running(label: string, fraction: number | null): void {
     this.item.text = `$(sync~spin) Exit Lens: ${label}${fraction === null ? '' : ` ${Math.round(fraction * 100)}%`}`;
     this.item.tooltip = `Profiling ${label}`;

@@ -31,28 +31,37 @@ export function escapeHtml(s: string): string {
 const STATIC_THEME = `:root{--vscode-foreground:#cccccc;--vscode-editor-background:#1f1f1f;--vscode-descriptionForeground:#9d9d9d;--vscode-panel-border:#3c3c3c;--vscode-textLink-foreground:#4daafc;--vscode-focusBorder:#0078d4;--vscode-button-background:#0078d4;--vscode-button-foreground:#ffffff;--vscode-button-secondaryBackground:#313131;--vscode-button-secondaryForeground:#cccccc;--vscode-font-family:system-ui,-apple-system,"Segoe UI",sans-serif;--vscode-font-size:13px;--vscode-sideBar-background:#1f1f1f;--vscode-sideBarSectionHeader-background:#252526;--vscode-sideBarTitle-foreground:#cccccc;--vscode-icon-foreground:#cccccc;color-scheme:dark}
 @media (prefers-color-scheme: light){:root{--vscode-foreground:#3b3b3b;--vscode-editor-background:#ffffff;--vscode-descriptionForeground:#717171;--vscode-panel-border:#e5e5e5;--vscode-textLink-foreground:#005fb8;--vscode-button-secondaryBackground:#e5e5e5;--vscode-button-secondaryForeground:#3b3b3b;--vscode-charts-green:#388a34;--vscode-charts-red:#e51400;--vscode-charts-blue:#1a85ff;--vscode-charts-orange:#d18616;--vscode-charts-purple:#652d90;--vscode-charts-yellow:#bf8803;--vscode-sideBar-background:#ffffff;--vscode-sideBarSectionHeader-background:#f3f3f3;--vscode-sideBarTitle-foreground:#3b3b3b;--vscode-icon-foreground:#424242;--vscode-badge-background:#cccccc;--vscode-badge-foreground:#3b3b3b;color-scheme:light}}`;
 
-/** A self-contained HTML report: open it in any browser, no network, no extension. */
-export function staticReportHtml(report: Report, webviewJs: string, reportCss: string): string {
-  const n = nonce();
-  const title = `Exit Lens report · ${(report.model?.path ?? report.logitsFile ?? '').split(/[\\/]/).pop()}`;
-  const csp = ["default-src 'none'", "style-src 'unsafe-inline'", 'img-src data:', `script-src 'nonce-${n}'`].join('; ');
-  const js = webviewJs.replace(/<\/(script)/gi, '<\\/$1');
+/** The page shell every host uses: CSP, styles, the boot JSON and the app's script, all under one nonce. */
+export function reportPage(opts: { nonce: string; csp: string; title: string; styles: string; boot: Boot; script: string; mainAttrs?: string }): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta http-equiv="Content-Security-Policy" content="${opts.csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>${escapeHtml(title)}</title>
-<style>${STATIC_THEME}
-${reportCss.replace(/<\/(style)/gi, '<\\/$1')}</style>
+${opts.styles}
+<title>${escapeHtml(opts.title)}</title>
 </head>
 <body>
-<main id="app"></main>
-<script type="application/json" id="exit-lens-boot" nonce="${n}">${scriptJson({ view: 'static', runId: 'static', report } satisfies Boot)}</script>
-<script type="module" nonce="${n}">${js}</script>
+<main id="app"${opts.mainAttrs ?? ''}></main>
+<script type="application/json" id="exit-lens-boot" nonce="${opts.nonce}">${scriptJson(opts.boot)}</script>
+${opts.script}
 </body>
 </html>`;
+}
+
+/** A self-contained HTML report: open it in any browser, no network, no extension. */
+export function staticReportHtml(report: Report, webviewJs: string, reportCss: string): string {
+  const n = nonce();
+  const js = webviewJs.replace(/<\/(script)/gi, '<\\/$1');
+  return reportPage({
+    nonce: n,
+    csp: ["default-src 'none'", "style-src 'unsafe-inline'", 'img-src data:', `script-src 'nonce-${n}'`].join('; '),
+    title: `Exit Lens report · ${(report.model?.path ?? report.logitsFile ?? '').split(/[\\/]/).pop()}`,
+    styles: `<style>${STATIC_THEME}\n${reportCss.replace(/<\/(style)/gi, '<\\/$1')}</style>`,
+    boot: { view: 'static', runId: 'static', report },
+    script: `<script type="module" nonce="${n}">${js}</script>`,
+  });
 }
 
 /** Reads the built report app (dist/webview.js, media/report.css) from the extension or package folder. */

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { Boot, escapeHtml, nonce, scriptJson } from '../core/htmlExport';
+import { Boot, nonce, reportPage } from '../core/htmlExport';
 
 /**
  * The page that hosts the report app: in a webview (panel or sidebar) under a strict CSP
@@ -19,20 +19,14 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, b
     `img-src ${webview.cspSource} data:`,
     `script-src 'nonce-${n}'`,
   ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${css}">
-<title>${escapeHtml(title)}</title>
-</head>
-<body>
-<main id="app" aria-live="polite"></main>
-<script type="application/json" id="exit-lens-boot" nonce="${n}">${scriptJson(boot)}</script>
-<script type="module" nonce="${n}" src="${script}"></script>
-</body>
-</html>`;
+  return reportPage({
+    nonce: n,
+    csp,
+    title,
+    styles: `<link rel="stylesheet" href="${css}">`,
+    boot,
+    script: `<script type="module" nonce="${n}" src="${script}"></script>`,
+    mainAttrs: ' aria-live="polite"',
+  });
 }
 

@@ -55,6 +55,20 @@ async function pickIn(wb: Workbench, title: string, label: string): Promise<void
   await wb.page.keyboard.press('Enter');
 }
 
+/** Starts profiling model.onnx on the large set and waits until inference is under way; returns the progress toast. */
+async function startLongRun(wb: Workbench) {
+  await wb.openFile('model.onnx');
+  await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
+  await pickIn(wb, 'sample set for model.onnx', 'large.npy');
+  await pickIn(wb, 'calibration set', 'No calibration set');
+  const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
+  await toast.waitFor({ timeout: 60_000 });
+  await retry('see inference progress', 60_000, async () => {
+    if (!/inference \d+\/400000/.test(await toast.innerText())) throw new Error(await toast.innerText());
+  });
+  return toast;
+}
+
 function storedRuns(runsDir: string): string[] {
   const base = path.join(runsDir, 'runs');
   if (!fs.existsSync(base)) return [];
@@ -163,15 +177,7 @@ describe('Exit Lens in VS Code', () => {
 
   test('a long run can be cancelled: nothing is stored and the UI is idle again', async () => {
     const before = storedRuns(runsDir);
-    await wb.openFile('model.onnx');
-    await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
-    await pickIn(wb, 'sample set for model.onnx', 'large.npy');
-    await pickIn(wb, 'calibration set', 'No calibration set');
-    const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
-    await toast.waitFor({ timeout: 60_000 });
-    await retry('see inference progress', 60_000, async () => {
-      if (!/inference \d+\/400000/.test(await toast.innerText())) throw new Error(await toast.innerText());
-    });
+    const toast = await startLongRun(wb);
     await toast.hover();
     await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
     await wb.waitForNotification(/cancelled; nothing was stored/, 30_000);
@@ -186,14 +192,7 @@ describe('Exit Lens in VS Code', () => {
 
   test('a killed engine process is reported, earlier runs are kept, and the next profile works', async () => {
     const before = storedRuns(runsDir);
-    await wb.openFile('model.onnx');
-    await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
-    await pickIn(wb, 'sample set for model.onnx', 'large.npy');
-    await pickIn(wb, 'calibration set', 'No calibration set');
-    const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
-    await retry('see inference progress', 60_000, async () => {
-      if (!/inference \d+\/400000/.test(await toast.innerText())) throw new Error(await toast.innerText());
-    });
+    await startLongRun(wb);
     const engines = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
       .split('\n')
       .filter((l) => l.includes(wb.extensionsDir) && l.includes('dist/engine.js'))

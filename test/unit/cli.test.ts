@@ -139,3 +139,22 @@ describe('the bundled example', () => {
     assert.equal(p.baselineMacs, conv.reduce((x, y) => x + y) + head[3]);
   });
 });
+
+describe('a failure inside a run', () => {
+  it('ONNX Runtime failing on a later batch: the samples named, exit code 2, nothing written', async () => {
+    const { writeNpz } = await import('../../bench/npzWriter');
+    const dir = tmpDir();
+    const samples = path.join(dir, 'ids.npz');
+    // Token ids of the fixture transformer (vocabulary of 20); sample 6 holds id 25, out of range.
+    const ids = Array.from({ length: 10 }, (_, n) => Array.from({ length: 6 }, (_, t) => (n === 6 && t === 2 ? 25 : (n + t) % 20)));
+    await writeNpz(samples, [
+      { name: 'ids', descr: '<i8', shape: [10, 6], fill: (out, row, rows) => { for (let i = 0; i < rows * 6; i++) (out as BigInt64Array)[i] = BigInt(ids[row + Math.floor(i / 6)][i % 6]); } },
+      { name: 'labels', descr: '<i8', shape: [10], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = BigInt((row + i) % 3); } },
+    ]);
+    const json = path.join(dir, 'out.json');
+    const { code, err } = await run(['profile', fixture('tiny_transformer.onnx'), '--samples', samples, '--batch', '4', '--ep', 'cpu', '--json', json, '--quiet']);
+    assert.equal(code, EXIT_USER, err);
+    assert.match(err, /ONNX Runtime failed on samples 4\.\.7/);
+    assert.equal(fs.existsSync(json), false);
+  });
+});

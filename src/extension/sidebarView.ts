@@ -44,6 +44,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   private view: vscode.WebviewView | null = null;
   private ready = false;
   private pinned: string | null = null;
+  private lastModel: { path: string; source: string } | null = null;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly disposables: vscode.Disposable[] = [];
@@ -120,6 +121,14 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   async compute(): Promise<SidebarState> {
     if (this.pinned) return this.modelState(this.pinned, 'opened from a report');
     const uri = activeResource();
+    // Focus in a webview (the report, this view) is not a new editor: keep showing the model.
+    if ((!uri || uri.scheme !== 'file') && this.lastModel) return this.modelState(this.lastModel.path, this.lastModel.source);
+    const state = await this.computeFor(uri);
+    this.lastModel = state.kind === 'model' ? { path: state.modelPath, source: state.source } : null;
+    return state;
+  }
+
+  private async computeFor(uri: vscode.Uri | undefined): Promise<SidebarState> {
     if (uri?.scheme === 'file') {
       const p = uri.fsPath;
       if (p.toLowerCase().endsWith('.onnx')) return this.modelState(p, 'the open model');

@@ -58,10 +58,17 @@ async function pickIn(wb: Workbench, title: string, label: string): Promise<void
 /** Starts profiling model.onnx on the large set and waits until inference is under way; returns the progress toast. */
 async function startLongRun(wb: Workbench) {
   await wb.runCommand('Notifications: Clear All Notifications');
-  await wb.openFile('model.onnx');
-  await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
-  await pickIn(wb, 'sample set for model.onnx', 'large.npy');
-  await pickIn(wb, 'calibration set', 'No calibration set');
+  await retry('start a run on the large sample set', 90_000, async () => {
+    await wb.openFile('model.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
+    try {
+      await pickIn(wb, 'sample set for model.onnx', 'large.npy');
+      await pickIn(wb, 'calibration set', 'No calibration set');
+    } catch (err) {
+      await wb.page.keyboard.press('Escape');
+      throw err;
+    }
+  });
   const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
   await toast.waitFor({ timeout: 60_000 });
   await retry('see inference progress', 60_000, async () => {

@@ -1,4 +1,4 @@
-import { ExitLensError } from './errors';
+import { ExitLensError, throwIfCancelled } from './errors';
 import { ArrayEntry, ArrayFile, openArrayFile } from './npy/arrayFile';
 import { bytesToTyped, halfToFloat, isFloatDtype } from './npy/npy';
 import { ExitRecords, allocateRecords, fillExitRecords } from './records';
@@ -36,10 +36,6 @@ function toFloats(bytes: Uint8Array, entry: ArrayEntry): ArrayLike<number> {
   const out = new Float32Array(t.length);
   for (let i = 0; i < t.length; i++) out[i] = halfToFloat(t[i] as number);
   return out;
-}
-
-function checkCancelled(signal?: AbortSignal) {
-  if (signal?.aborted) throw new ExitLensError('cancelled', 'The analysis was cancelled.', 'Nothing was written; run it again when ready.');
 }
 
 interface Plan {
@@ -150,7 +146,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
       try {
         for (let k = 0; k < E; k++) {
           for (let n = 0; n < N; n += chunk) {
-            checkCancelled(opts.signal);
+            throwIfCancelled(opts.signal);
             const rows = Math.min(chunk, N - n);
             fillExitRecords(rec, toFloats(await reader.readRows(rows), p.stacked), 0, C, rows, n, k);
             done += rows;
@@ -164,7 +160,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
       const reader = await p.stacked.open();
       try {
         for (let n = 0; n < N; n += chunk) {
-          checkCancelled(opts.signal);
+          throwIfCancelled(opts.signal);
           const rows = Math.min(chunk, N - n);
           const z = toFloats(await reader.readRows(rows), p.stacked);
           for (let k = 0; k < E; k++) fillExitRecords(rec, z, k * C, E * C, rows, n, k);
@@ -180,7 +176,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
         const reader = await entry.open();
         try {
           for (let n = 0; n < N; n += chunk) {
-            checkCancelled(opts.signal);
+            throwIfCancelled(opts.signal);
             const rows = Math.min(chunk, N - n);
             fillExitRecords(rec, toFloats(await reader.readRows(rows), entry), 0, C, rows, n, k);
             done += rows;

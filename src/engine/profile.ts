@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { ExitLensError, describeError } from '../core/errors';
+import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
 import { DRILLDOWN_LIMIT, Drilldown, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
 import { readLogitsFile } from '../core/logitsFile';
@@ -20,13 +20,6 @@ export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_BATCH = 64;
 export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
 
-function cancelled(): ExitLensError {
-  return new ExitLensError('cancelled', 'The run was cancelled.', 'Nothing was written; earlier reports are untouched.');
-}
-
-function checkSignal(signal?: AbortSignal): void {
-  if (signal?.aborted) throw cancelled();
-}
 
 class Progress {
   private start = Date.now();
@@ -208,7 +201,7 @@ async function inferRecords(
   try {
     let next: Promise<NumericArray[]> | null = reader.next(Math.min(step, N));
     for (let n = 0; n < N; n += step) {
-      checkSignal(signal);
+      throwIfCancelled(signal);
       const rows = Math.min(step, N - n);
       const data = await next!;
       // Read the next batch while this one runs.
@@ -315,7 +308,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
       warnings.push({ code: 'input-cast', message: `Array "${b.array.name}" (${b.array.header.dtype}) is cast to ${b.input.dtype} for input "${b.input.name}"${b.array.header.dtype === 'uint8' && b.input.dtype.startsWith('float') ? ' without rescaling (values stay 0..255)' : ''}.` });
     }
     if (main.binding.unusedArrays.length) log(`Arrays not used: ${main.binding.unusedArrays.join(', ')}.`);
-    checkSignal(signal);
+    throwIfCancelled(signal);
 
     // Shapes for costs and exits: one run at batch 1 (or the model's fixed batch).
     const o = loadOrt();
@@ -336,7 +329,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     log(`Exits (${layout.orderedBy}): ${plan.names.join(', ')}; ${plan.classCount} classes.`);
     const cost = costForExits(model, plan, discovery.shapes, probeBatch, req.exitCosts, warnings);
     timings.costingSeconds = (Date.now() - tCost) / 1000;
-    checkSignal(signal);
+    throwIfCancelled(signal);
 
     const labels = main.binding.labels ? await readLabels(main.binding.labels, plan.classCount) : null;
     const calibLabels = calib?.binding.labels ? await readLabels(calib.binding.labels, plan.classCount) : null;
@@ -366,7 +359,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     } finally {
       await opened.session.release();
     }
-    checkSignal(signal);
+    throwIfCancelled(signal);
     const tAnalysis = Date.now();
     emit({ type: 'progress', id: req.id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
     const result = analyze({
@@ -455,7 +448,7 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
       'Dump both from the same model.',
     );
   }
-  checkSignal(signal);
+  throwIfCancelled(signal);
   const E = main.source.exitNames.length;
   const warnings: ReportWarning[] = [];
   let exitMacs: number[];

@@ -60,21 +60,19 @@ export function fillExitRecords(
     const base = offset + i * stride;
     const n = firstSample + i;
     const at = n * E + exit;
-    let max = -Infinity;
+    // Max and argmax (lowest index on ties); `bad` becomes NaN if any logit is NaN or infinite.
+    let max = logits[base];
     let arg = 0;
-    let finite = true;
-    for (let c = 0; c < C; c++) {
+    let bad = max * 0;
+    for (let c = 1; c < C; c++) {
       const z = logits[base + c];
-      if (!(z > -Infinity && z < Infinity)) {
-        finite = false;
-        break;
-      }
+      bad += z * 0;
       if (z > max) {
         max = z;
         arg = c;
       }
     }
-    if (!finite) {
+    if (bad !== 0) {
       rec.pred[at] = -1;
       rec.conf[at] = 0;
       rec.margin[at] = 0;
@@ -84,25 +82,28 @@ export function fillExitRecords(
       continue;
     }
     // s = Σ e_c and t = Σ e_c (z_c - max), so that H = ln s - t / s (one exp per class).
-    // Both sums are compensated (Neumaier), so that they are (almost always) the correctly
-    // rounded sums: logits that are permutations of each other then get bit-identical
-    // confidences, and ties between samples stay ties.
-    let s = 0;
+    // Both sums are compensated, so that they are (almost always) the correctly rounded sums:
+    // logits that are permutations of each other then get bit-identical confidences, and ties
+    // between samples stay ties. s starts at the argmax's e = 1 and every other e <= 1, so
+    // Fast2Sum is exact for s; t's terms vary in size, so it uses TwoSum.
+    let s = 1;
     let sc = 0;
     let t = 0;
     let tc = 0;
     let second = 0; // largest e_c among c != arg (e_arg = 1)
     for (let c = 0; c < C; c++) {
+      if (c === arg) continue;
       const d = logits[base + c] - max;
       const e = Math.exp(d);
-      let sum = s + e;
-      sc += Math.abs(s) >= Math.abs(e) ? s - sum + e : e - sum + s;
+      const sum = s + e;
+      sc += s - sum + e;
       s = sum;
       const ed = e * d;
-      sum = t + ed;
-      tc += Math.abs(t) >= Math.abs(ed) ? t - sum + ed : ed - sum + t;
-      t = sum;
-      if (c !== arg && e > second) second = e;
+      const tsum = t + ed;
+      const back = tsum - t;
+      tc += t - (tsum - back) + (ed - back);
+      t = tsum;
+      if (e > second) second = e;
     }
     s += sc;
     t += tc;

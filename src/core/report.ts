@@ -1,9 +1,9 @@
-import { Curve, FrontierCandidate, exactCurves } from './analysis/curves';
+import { Curve, FrontierCandidate, analysePolicies } from './analysis/curves';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { Overthinking, overthinking } from './analysis/overthinking';
-import { GridPolicy, gridPolicies } from './analysis/policies';
-import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit, subsetRecords } from './analysis/split';
-import { Suggestion, suggestThresholds } from './analysis/suggest';
+import { GridPolicy } from './analysis/policies';
+import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
+import { SampleSet, Suggestion, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
 import type { Drilldown } from './drilldown';
 import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
@@ -201,41 +201,48 @@ export function analyze(input: AnalysisInput): AnalysisResult {
       message: 'The sample set has no labels: only agreement with the final exit is reported (no accuracy, ECE, NLL or overthinking), and suggestions target agreement.',
     });
   }
-  const { curves, frontier } = exactCurves(records, exitMacs, baselineMacs, input.maxCurvePoints);
-  const byKind = Object.fromEntries(curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
-
-  let calib = input.calibration;
-  let test = records;
+  // The calibration samples: a separate set, or a seeded split of this one (read through a
+  // mask, so that one sweep per policy serves the curves and the suggestions).
+  let calibSet: SampleSet | null = null;
+  let testSet: SampleSet = wholeSet(records);
+  let mask: Uint8Array | null = null;
   let calibration: SamplesInfo['calibration'];
+  const calib = input.calibration;
   if (calib) {
+    calibSet = wholeSet(calib);
     calibration = { source: 'file', path: null, sampleCount: calib.sampleCount, seed: null, fraction: null, testSampleCount: records.sampleCount };
     if (Boolean(calib.labels) !== Boolean(records.labels)) {
       warnings.push({ code: 'calibration-labels', message: 'The calibration set and the sample set differ in having labels; suggestions use the calibration set\'s own target.' });
     }
   } else if (records.sampleCount >= 2) {
     const split = seededSplit(records.sampleCount);
-    calib = subsetRecords(records, split.calibration);
-    test = subsetRecords(records, split.test);
-    calibration = { source: 'split', path: null, sampleCount: calib.sampleCount, seed: SPLIT_SEED, fraction: SPLIT_CALIBRATION_FRACTION, testSampleCount: test.sampleCount };
+    calibSet = { rec: records, samples: split.calibration };
+    testSet = { rec: records, samples: split.test };
+    mask = new Uint8Array(records.sampleCount);
+    for (const n of split.calibration) mask[n] = 1;
+    calibration = { source: 'split', path: null, sampleCount: split.calibration.length, seed: SPLIT_SEED, fraction: SPLIT_CALIBRATION_FRACTION, testSampleCount: split.test.length };
     warnings.push({
       code: 'calibration-split',
-      message: `No calibration set was given: suggested thresholds are fitted on a seeded ${Math.round(SPLIT_CALIBRATION_FRACTION * 100)}% split of the sample set (seed ${SPLIT_SEED}, ${calib.sampleCount} samples) and reported on the other ${test.sampleCount}. Every other figure uses all ${records.sampleCount} samples. Pass a calibration set for thresholds you can trust.`,
+      message: `No calibration set was given: suggested thresholds are fitted on a seeded ${Math.round(SPLIT_CALIBRATION_FRACTION * 100)}% split of the sample set (seed ${SPLIT_SEED}, ${split.calibration.length} samples) and reported on the other ${split.test.length}. Every other figure uses all ${records.sampleCount} samples. Pass a calibration set for thresholds you can trust.`,
     });
   } else {
     calibration = { source: 'none', path: null, sampleCount: 0, seed: null, fraction: null, testSampleCount: 0 };
     warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
   }
-  const suggestions = calib ? suggestThresholds(calib, test, exitMacs, baselineMacs, input.maxAccuracyDrop) : [];
+  const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
+  const policies = analysePolicies(records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined });
+  const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
+  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen) : [];
   return {
     exits,
     overthinking: overthinking(records, exitMacs, baselineMacs),
-    policies: gridPolicies(records, exitMacs, baselineMacs),
+    policies: policies.grid,
     curves: {
       confidence: byKind.confidence,
       entropy: byKind.entropy,
       margin: byKind.margin,
       patience: byKind.patience,
-      frontier,
+      frontier: policies.frontier,
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,

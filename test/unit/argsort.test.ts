@@ -1,24 +1,39 @@
-/** The radix argsort against a comparator sort: negatives, zeros, ties (stable), extremes. */
+/** The radix key sort against a comparator sort: negatives, zeros, ties, extremes, clusters. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { argsortDescending } from '../../src/core/analysis/argsort';
+import { keyValue, sortDescending } from '../../src/core/analysis/argsort';
 import { mulberry32 } from '../../src/core/analysis/split';
 
-describe('argsortDescending', () => {
-  it('orders like a stable comparator sort, descending', () => {
+function check(values: Float64Array): void {
+  const keys = sortDescending(values);
+  const want = Array.from(values, (v) => v + 0).sort((a, b) => b - a);
+  const got = Array.from({ length: values.length }, (_, i) => keyValue(keys, i));
+  assert.deepEqual(got.map((v) => v + 0), want);
+  // Each payload is the index of a value equal to the key it travels with, and every index appears once.
+  const seen = new Set<number>();
+  for (let i = 0; i < values.length; i++) {
+    assert.equal(values[keys.pay[i]] + 0, got[i] + 0);
+    seen.add(keys.pay[i]);
+  }
+  assert.equal(seen.size, values.length);
+}
+
+describe('sortDescending', () => {
+  it('orders like a comparator sort, descending, with payloads intact', () => {
     const rand = mulberry32(5);
     const special = [0, -0, 1, -1, 1e-300, -1e-300, 1e300, -1e300, Infinity, -Infinity, 0.5, 0.5, 0.5, 2 ** -1074];
-    const values = Float64Array.from([...special, ...Array.from({ length: 5000 }, () => (rand() - 0.5) * 10 ** Math.floor(rand() * 8)), ...Array.from({ length: 500 }, () => Math.round(rand() * 4))]);
-    const got = Array.from(argsortDescending(values));
-    const want = Array.from(values.keys()).sort((a, b) => (values[b] - values[a]) || a - b);
-    // -0 and 0 compare equal; the radix order puts +0 first, a comparator keeps index order: compare values, then ties by index within each value.
-    assert.deepEqual(got.map((i) => values[i] + 0), want.map((i) => values[i] + 0));
-    for (let j = 1; j < got.length; j++) {
-      if (Object.is(values[got[j]], values[got[j - 1]])) assert.ok(got[j] > got[j - 1], 'stable among equal values');
-    }
+    check(Float64Array.from([...special, ...Array.from({ length: 5000 }, () => (rand() - 0.5) * 10 ** Math.floor(rand() * 8)), ...Array.from({ length: 500 }, () => Math.round(rand() * 4))]));
+  });
+  it('handles clusters that share all but the lowest bits, and large runs of ties', () => {
+    const rand = mulberry32(9);
+    // Saturated confidences: 1 - tiny, differing only in the low word; many exact 1s and 0.5s.
+    check(Float64Array.from({ length: 20000 }, (_, i) => (i % 7 === 0 ? 1 : i % 11 === 0 ? 0.5 : 1 - rand() * 1e-12)));
+    check(Float64Array.from({ length: 3000 }, () => 0.25));
+    check(new Float64Array(0));
+    check(Float64Array.from([2]));
   });
   it('sorts only the first `count` values', () => {
-    const v = Float64Array.from([3, 1, 2, 9, 9]);
-    assert.deepEqual(Array.from(argsortDescending(v, 3)), [0, 2, 1]);
+    const keys = sortDescending(Float64Array.from([3, 1, 2, 9, 9]), 3);
+    assert.deepEqual(Array.from(keys.pay), [0, 2, 1]);
   });
 });

@@ -9,7 +9,7 @@ import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetri
 import { overthinking } from '../../src/core/analysis/overthinking';
 import { patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
 import { seededSplit, subsetRecords } from '../../src/core/analysis/split';
-import { fitPerExitThresholds, suggestThresholds, targetFor } from '../../src/core/analysis/suggest';
+import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
 import { close } from './helpers';
 
@@ -203,15 +203,15 @@ describe('suggestions and the calibration split', () => {
 
   it('target = final-exit accuracy minus the allowed drop; agreement without labels', () => {
     const rec = predictions([[0, 0], [1, 1], [2, 0], [0, 1]], [0, 1, 2, 0]); // final right 2 of 4
-    close(targetFor(rec, 0.01), 0.49, 1e-15, 'target');
-    close(targetFor(predictions([[0, 0]], null), 0.05), 0.95, 1e-15, 'agreement target');
+    close(targetFor(wholeSet(rec), 0.01), 0.49, 1e-15, 'target');
+    close(targetFor(wholeSet(predictions([[0, 0]], null)), 0.05), 0.95, 1e-15, 'agreement target');
   });
 
   it('picks the cheapest threshold that keeps the target, then reports it on the test split', () => {
     // Calibration: exit 0 is right with conf .9 on s0, wrong with conf .6 on s1; final right on both.
     const calib = records([[[Math.log(9), 0], [Math.log(1.5), 0]], [[1, 0], [0, 1]]], [0, 1]);
     const test = records([[[Math.log(9), 0], [Math.log(1.5), 0]], [[1, 0], [0, 1]]], [0, 0]);
-    const s = suggestThresholds(calib, test, [1, 2], 2, 0.01);
+    const s = suggestThresholds(wholeSet(calib), wholeSet(test), [1, 2], 2, 0.01);
     const conf = s.find((x) => x.policy === 'confidence')!;
     // Threshold .9 keeps 100% (s0 exits right, s1 continues); threshold .6 would drop to 50%.
     close(conf.threshold as number, 0.9, 1e-12, 'threshold');
@@ -237,12 +237,14 @@ describe('suggestions and the calibration split', () => {
     const split = seededSplit(n);
     const calib = subsetRecords(rec, split.calibration);
     const test = subsetRecords(rec, split.test);
-    const s = suggestThresholds(calib, test, [1, 2, 3], 3, 0.02);
+    const s = suggestThresholds(wholeSet(calib), wholeSet(test), [1, 2, 3], 3, 0.02);
+    // The same split read through index lists (as the report does, without copies) gives the same suggestions.
+    assert.deepEqual(suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, [1, 2, 3], 3, 0.02), s);
     const shared = s.find((x) => x.policy === 'confidence')!;
     const perExit = s.find((x) => x.policy === 'per-exit')!;
     assert.ok(perExit.calibration.accuracy! >= perExit.target - 1e-12);
     assert.ok(perExit.calibration.meanCost <= shared.calibration.meanCost + 1e-12);
-    const tau = fitPerExitThresholds(calib, [1, 2, 3], perExit.target, shared.threshold as number | null);
+    const tau = fitPerExitThresholds(wholeSet(calib), [1, 2, 3], perExit.target, shared.threshold as number | null);
     assert.equal(tau.length, 2);
     assert.equal(s.filter((x) => x.best).length, 1);
   });

@@ -1,64 +1,137 @@
 /**
- * Indices that sort float64 values in descending order, by an LSD radix sort on the values'
- * bit patterns (six 11-bit digits): O(n), sequential passes, no comparator calls. The exact
- * curves sort millions of scores, where a comparator sort costs seconds. Equal values stay in
- * their original order (the sort is stable). NaN must not occur.
+ * Sorting millions of float64 scores with a payload, for the exact curves and the threshold
+ * fits, without comparator calls: each value becomes a 64-bit key (two uint32 words) whose
+ * unsigned order is the values' descending order, and the keys are sorted by an MSD radix
+ * sort that looks only at the bits that vary within each bucket (most scores share their sign
+ * and exponent), finishing small buckets by insertion. A payload word travels with each key,
+ * so the caller reads the sorted events sequentially instead of through an index.
+ *
+ * Equal values (equal keys) end up adjacent in no particular order. -0 is treated as +0.
+ * NaN must not occur.
  */
-export function argsortDescending(values: Float64Array, count = values.length): Uint32Array {
-  // Sortable keys: for ascending order flip every bit of negatives and the sign bit of
-  // positives; descending order is the complement, so flip the other way.
-  const bits = new Uint32Array(values.buffer, values.byteOffset, count * 2);
-  const lo = new Uint32Array(count);
-  const hi = new Uint32Array(count);
-  for (let i = 0; i < count; i++) {
-    const l = bits[2 * i];
-    const h = bits[2 * i + 1];
-    if (h & 0x80000000) {
-      // negative: ascending key = ~bits; descending key = bits
-      lo[i] = l;
-      hi[i] = h;
-    } else {
-      // positive: ascending key = bits ^ sign; descending key = ~(bits ^ sign)
-      lo[i] = ~l >>> 0;
-      hi[i] = ~(h ^ 0x80000000) >>> 0;
-    }
+export interface SortedKeys {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  pay: Uint32Array;
+  count: number;
+}
+
+const scratch = new Float64Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = LITTLE_ENDIAN ? 1 : 0;
+
+/** Key storage for `count` events; fill it with `setKey`, then `sortKeys`. */
+export function allocateKeys(count: number): SortedKeys {
+  return { hi: new Uint32Array(count), lo: new Uint32Array(count), pay: new Uint32Array(count), count };
+}
+
+/** Stores value v (descending order) and its payload at position i. */
+export function setKey(keys: SortedKeys, i: number, v: number, pay: number): void {
+  scratch[0] = v + 0; // -0 -> +0
+  const h = scratchBits[HI];
+  const l = scratchBits[LO];
+  if (h & 0x80000000) {
+    // Negative: larger bit patterns are smaller values, so the raw bits already sort descending.
+    keys.hi[i] = h;
+    keys.lo[i] = l;
+  } else {
+    keys.hi[i] = ~(h ^ 0x80000000) >>> 0;
+    keys.lo[i] = ~l >>> 0;
   }
-  // LSD radix sort with 11-bit digits (6 passes): keys travel with their indices, so every
-  // pass reads sequentially and scatters into 2048 buckets (cache-friendly).
-  let kLo = lo;
-  let kHi = hi;
-  let order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  let tLo = new Uint32Array(count);
-  let tHi = new Uint32Array(count);
-  let tOrder = new Uint32Array(count);
-  const counts = new Uint32Array(2048);
-  const digits = new Uint16Array(count);
-  for (let pass = 0; pass < 6; pass++) {
-    const bit = pass * 11;
-    const fromHi = bit >= 32;
-    const shift = fromHi ? bit - 32 : bit;
-    // Digit 2 straddles the words: bits 22..31 of lo and bit 0 of hi.
-    for (let i = 0; i < count; i++) {
-      digits[i] = pass === 2 ? ((kLo[i] >>> 22) | ((kHi[i] & 0x1) << 10)) & 0x7ff : ((fromHi ? kHi[i] : kLo[i]) >>> shift) & 0x7ff;
-    }
-    counts.fill(0);
-    for (let i = 0; i < count; i++) counts[digits[i]]++;
-    let sum = 0;
-    for (let d = 0; d < 2048; d++) {
-      const c = counts[d];
-      counts[d] = sum;
-      sum += c;
-    }
-    for (let i = 0; i < count; i++) {
-      const at = counts[digits[i]]++;
-      tLo[at] = kLo[i];
-      tHi[at] = kHi[i];
-      tOrder[at] = order[i];
-    }
-    [kLo, tLo] = [tLo, kLo];
-    [kHi, tHi] = [tHi, kHi];
-    [order, tOrder] = [tOrder, order];
+  keys.pay[i] = pay;
+}
+
+/** The value stored at position i. */
+export function keyValue(keys: SortedKeys, i: number): number {
+  const h = keys.hi[i];
+  const l = keys.lo[i];
+  if (h & 0x80000000) {
+    scratchBits[HI] = h;
+    scratchBits[LO] = l;
+  } else {
+    scratchBits[HI] = ~h ^ 0x80000000;
+    scratchBits[LO] = ~l;
   }
-  return order;
+  return scratch[0];
+}
+
+const SMALL = 24;
+const MAX_DIGIT_BITS = 11;
+
+/** Sorts the keys ascending (the values descending), in place, carrying the payloads. */
+export function sortKeys(keys: SortedKeys): void {
+  const { hi, lo, pay, count } = keys;
+  if (count < 2) return;
+  const tHi = new Uint32Array(count);
+  const tLo = new Uint32Array(count);
+  const tPay = new Uint32Array(count);
+
+  const insertion = (start: number, end: number): void => {
+    for (let i = start + 1; i < end; i++) {
+      const h = hi[i];
+      const l = lo[i];
+      const p = pay[i];
+      let j = i - 1;
+      while (j >= start && (hi[j] > h || (hi[j] === h && lo[j] > l))) {
+        hi[j + 1] = hi[j];
+        lo[j + 1] = lo[j];
+        pay[j + 1] = pay[j];
+        j--;
+      }
+      hi[j + 1] = h;
+      lo[j + 1] = l;
+      pay[j + 1] = p;
+    }
+  };
+
+  const msd = (start: number, end: number, useLo: boolean): void => {
+    const size = end - start;
+    if (size <= SMALL) {
+      insertion(start, end);
+      return;
+    }
+    const key = useLo ? lo : hi;
+    const k0 = key[start];
+    let diff = 0;
+    for (let i = start + 1; i < end; i++) diff |= key[i] ^ k0;
+    if (diff === 0) {
+      if (!useLo) msd(start, end, true);
+      return;
+    }
+    // Partition on the highest varying bits, about log2(size) - 2 of them (buckets of ~4).
+    const top = 31 - Math.clz32(diff);
+    const width = Math.min(top + 1, MAX_DIGIT_BITS, Math.max(4, 29 - Math.clz32(size)));
+    const shift = top + 1 - width;
+    const mask = (1 << width) - 1;
+    const buckets = 1 << width;
+    const bounds = new Uint32Array(buckets + 1);
+    for (let i = start; i < end; i++) bounds[((key[i] >>> shift) & mask) + 1]++;
+    for (let b = 0; b < buckets; b++) bounds[b + 1] += bounds[b];
+    const next = bounds.slice(0, buckets);
+    for (let i = start; i < end; i++) {
+      const at = start + next[(key[i] >>> shift) & mask]++;
+      tHi[at] = hi[i];
+      tLo[at] = lo[i];
+      tPay[at] = pay[i];
+    }
+    hi.set(tHi.subarray(start, end), start);
+    lo.set(tLo.subarray(start, end), start);
+    pay.set(tPay.subarray(start, end), start);
+    for (let b = 0; b < buckets; b++) {
+      const s = start + bounds[b];
+      const e = start + bounds[b + 1];
+      if (e - s > 1) msd(s, e, useLo);
+    }
+  };
+  msd(0, count, false);
+}
+
+/** Sorted keys of `values` (descending), each carrying its index. */
+export function sortDescending(values: ArrayLike<number>, count = values.length): SortedKeys {
+  const keys = allocateKeys(count);
+  for (let i = 0; i < count; i++) setKey(keys, i, values[i], i);
+  sortKeys(keys);
+  return keys;
 }

@@ -1,6 +1,7 @@
 import { ExitRecords } from '../records';
-import { argsortDescending } from './argsort';
-import { PolicyKind, PolicyOutcome } from './policies';
+import { ExitLensError } from '../errors';
+import { allocateKeys, keyValue, setKey, sortKeys } from './argsort';
+import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
 
 /**
  * Exact accuracy–cost curves: every distinct threshold of the confidence, entropy and margin
@@ -35,13 +36,89 @@ export interface SweepVisitor {
   point(index: number, threshold: number | null, correct: number, agree: number, costSum: number, hist: Int32Array): void;
 }
 
-/** Runs the exact sweep for one score policy over the records. */
-export function sweepScorePolicy(rec: ExitRecords, kind: ScorePolicy, exitMacs: readonly number[], visitor: SweepVisitor): void {
+/** A second sweep, over the samples with mask[n] = 1, run alongside the first on the same sorted events. */
+export interface SubsetSweep {
+  mask: Uint8Array;
+  visitor: SweepVisitor;
+}
+
+/** Thresholds at which to read the state of the sweep (the outcome of that threshold), in any order. */
+export interface SweepProbes {
+  thresholds: readonly number[];
+  visit(probe: number, correct: number, agree: number, costSum: number, hist: Int32Array): void;
+}
+
+/** Exits are packed with the correctness changes into one payload word per event. */
+const EXIT_BITS = 13;
+export const MAX_SWEEP_EXITS = 1 << EXIT_BITS;
+const EXIT_MASK = MAX_SWEEP_EXITS - 1;
+const SUBSET_BIT = 1 << 30;
+
+/** Running totals of one sweep: correct and agreeing counts, the exit histogram and the cost. */
+class SweepState {
+  readonly hist: Int32Array;
+  correct = 0;
+  agree = 0;
+  private costSum = 0;
+  constructor(private readonly macs: Float64Array, private readonly exactCost: boolean, E: number) {
+    this.hist = new Int32Array(E);
+  }
+  /** Moves one sample from exit a to exit b. */
+  move(a: number, b: number, dCorrect: number, dAgree: number): void {
+    this.correct += dCorrect;
+    this.agree += dAgree;
+    this.hist[a]--;
+    this.hist[b]++;
+    if (this.exactCost) this.costSum += this.macs[b] - this.macs[a];
+  }
+  /** Σ_k hist[k]·cost(k): incremental when costs are integers (exact), else from the histogram, so equal histograms cost the same. */
+  cost(): number {
+    if (this.exactCost) return this.costSum;
+    let c = 0;
+    for (let k = 0; k < this.hist.length; k++) c += this.hist[k] * this.macs[k];
+    return c;
+  }
+  reset(count: number, correct: number): void {
+    this.hist.fill(0);
+    this.hist[this.hist.length - 1] = count;
+    this.correct = correct;
+    this.agree = count;
+    this.costSum = count * this.macs[this.hist.length - 1];
+  }
+}
+
+/** True when Σ hist·cost is exact in float64 for these costs and N samples. */
+export function costsAreExact(exitMacs: readonly number[], sampleCount: number): boolean {
+  return exitMacs.every((c) => Number.isInteger(c) && Math.abs(c) * Math.max(1, sampleCount) < 2 ** 53);
+}
+
+/** Σ_k hist[k]·cost(k), the total cost of an exit histogram. */
+export function histogramCost(hist: ArrayLike<number>, exitMacs: readonly number[]): number {
+  let c = 0;
+  for (let k = 0; k < hist.length; k++) c += hist[k] * exitMacs[k];
+  return c;
+}
+
+/**
+ * Runs the exact sweep for one score policy over the records, and optionally over a subset
+ * of the samples (the calibration split) on the same sorted events, and reads the outcome at
+ * given thresholds (the policy grid).
+ */
+export function sweepScorePolicy(
+  rec: ExitRecords,
+  kind: ScorePolicy,
+  exitMacs: readonly number[],
+  visitor: SweepVisitor,
+  subset?: SubsetSweep,
+  probes?: SweepProbes,
+): void {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
+  if (E > MAX_SWEEP_EXITS) throw new ExitLensError('bad-argument', `The model has ${E} exits; Exit Lens handles at most ${MAX_SWEEP_EXITS}.`, 'Map fewer outputs as exits.');
   const last = E - 1;
   // Entropy fires on h <= τ: sweep its negation, so every policy fires on score >= τ.
   const src = kind === 'confidence' ? rec.conf : kind === 'margin' ? rec.margin : rec.entropy;
   const sign = kind === 'entropy' ? -1 : 1;
+  const mask = subset?.mask ?? null;
   // Count events first, to allocate exactly.
   let count = 0;
   for (let n = 0; n < N; n++) {
@@ -55,72 +132,90 @@ export function sweepScorePolicy(rec: ExitRecords, kind: ScorePolicy, exitMacs: 
       }
     }
   }
-  // Per event: its value, and what it changes when it fires: the sample moves from exit
-  // `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
-  const value = new Float64Array(count);
-  const to = new Uint16Array(count);
-  const from = new Uint16Array(count);
-  const dCorrect = new Int8Array(count);
-  const dAgree = new Int8Array(count);
+  // Per event: its value, and in the payload what it changes when it fires: the sample moves
+  // from exit \`from\` to exit \`to\`, which changes correctness and agreement by -1, 0 or +1.
+  const keys = allocateKeys(count);
+  const tos = new Int32Array(E);
   let i = 0;
   for (let n = 0; n < N; n++) {
     let best = -Infinity;
     const base = n * E;
-    const first = i;
+    let m = 0;
     for (let k = 0; k < last; k++) {
       const s = sign * src[base + k];
       if (s > best) {
         best = s;
-        value[i] = s;
-        to[i] = k;
-        from[i] = last;
-        if (i > first) from[i - 1] = k;
-        i++;
+        tos[m++] = k;
       }
     }
     const y = labels ? labels[n] : -2;
     const pf = pred[base + last];
-    for (let j = first; j < i; j++) {
-      const pa = pred[base + from[j]];
-      const pb = pred[base + to[j]];
-      dCorrect[j] = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
-      dAgree[j] = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
+    const flag = mask && mask[n] ? SUBSET_BIT : 0;
+    for (let j = 0; j < m; j++) {
+      const to = tos[j];
+      const from = j + 1 < m ? tos[j + 1] : last;
+      const pa = pred[base + from];
+      const pb = pred[base + to];
+      const dCorrect = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
+      const dAgree = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
+      setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
     }
   }
-  // Events by descending value (radix argsort); equal values form one operating point.
-  const order = argsortDescending(value, count);
-  const sorted = new Float64Array(count);
-  for (let j = 0; j < count; j++) sorted[j] = value[order[j]];
+  sortKeys(keys);
+  const { hi, lo, pay } = keys;
   let distinct = 0;
-  for (let j = 0; j < count; j++) if (j === 0 || sorted[j] !== sorted[j - 1]) distinct++;
+  for (let j = 0; j < count; j++) if (j === 0 || hi[j] !== hi[j - 1] || lo[j] !== lo[j - 1]) distinct++;
 
   // Start: nothing fires, every sample at the final exit.
-  const hist = new Int32Array(E);
-  hist[last] = N;
-  let correct = 0;
-  let agree = N;
-  if (labels) for (let n = 0; n < N; n++) if (pred[n * E + last] === labels[n]) correct++;
-  let costSum = N * exitMacs[last];
   const macs = Float64Array.from(exitMacs);
+  const exact = costsAreExact(exitMacs, N);
+  const all = new SweepState(macs, exact, E);
+  let correct = 0;
+  let subsetCount = 0;
+  let subsetCorrect = 0;
+  for (let n = 0; n < N; n++) {
+    const right = labels !== null && pred[n * E + last] === labels[n] ? 1 : 0;
+    correct += right;
+    if (mask && mask[n]) {
+      subsetCount++;
+      subsetCorrect += right;
+    }
+  }
+  all.reset(N, correct);
+  const part = mask ? new SweepState(macs, exact, E) : null;
+  part?.reset(subsetCount, subsetCorrect);
+  const probeOrder = probes ? probes.thresholds.map((_, p) => p).sort((a, b) => sign * probes.thresholds[b] - sign * probes.thresholds[a]) : [];
+  let p = 0;
   visitor.start?.(distinct + 1);
-  visitor.point(0, null, correct, agree, costSum, hist);
+  visitor.point(0, null, all.correct, all.agree, all.cost(), all.hist);
+  if (part) subset!.visitor.point(0, null, part.correct, part.agree, part.cost(), part.hist);
   let j = 0;
   let r = 0;
+  let rs = 0;
   while (j < count) {
-    const v = sorted[j];
-    for (; j < count && sorted[j] === v; j++) {
-      const ev = order[j];
-      const a = from[ev];
-      const b = to[ev];
-      correct += dCorrect[ev];
-      agree += dAgree[ev];
-      costSum += macs[b] - macs[a];
-      hist[a]--;
-      hist[b]++;
+    const h = hi[j];
+    const l = lo[j];
+    const v = keyValue(keys, j);
+    // A probe at τ reads the state once every event with value >= τ has fired.
+    for (; p < probeOrder.length && sign * probes!.thresholds[probeOrder[p]] > v; p++) probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
+    let touched = false;
+    for (; j < count && hi[j] === h && lo[j] === l; j++) {
+      const w = pay[j];
+      const a = w & EXIT_MASK;
+      const b = (w >>> EXIT_BITS) & EXIT_MASK;
+      const dCorrect = ((w >>> 26) & 3) - 1;
+      const dAgree = ((w >>> 28) & 3) - 1;
+      all.move(a, b, dCorrect, dAgree);
+      if (w & SUBSET_BIT) {
+        part!.move(a, b, dCorrect, dAgree);
+        touched = true;
+      }
     }
     r++;
-    visitor.point(r, sign * v, correct, agree, costSum, hist);
+    visitor.point(r, sign * v, all.correct, all.agree, all.cost(), all.hist);
+    if (touched) subset!.visitor.point(++rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
   }
+  for (; p < probeOrder.length; p++) probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
 }
 
 export interface FrontierCandidate {
@@ -149,13 +244,12 @@ export function paretoFrontier(points: readonly FrontierCandidate[]): FrontierCa
   return out;
 }
 
-function toPoint(rec: ExitRecords, threshold: number | null, correct: number, agree: number, costSum: number, hist: ArrayLike<number>, baselineMacs: number): CurvePoint {
-  const N = rec.sampleCount;
-  const meanCost = costSum / N;
+function toPoint(rec: ExitRecords, threshold: number | null, correct: number, agree: number, costSum: number, hist: ArrayLike<number>, baselineMacs: number, count = rec.sampleCount): CurvePoint {
+  const meanCost = costSum / count;
   return {
     threshold,
-    accuracy: rec.labels ? correct / N : null,
-    agreement: agree / N,
+    accuracy: rec.labels ? correct / count : null,
+    agreement: agree / count,
     meanCost,
     speedup: meanCost > 0 ? baselineMacs / meanCost : null,
     saving: baselineMacs > 0 ? 1 - meanCost / baselineMacs : null,
@@ -163,66 +257,134 @@ function toPoint(rec: ExitRecords, threshold: number | null, correct: number, ag
   };
 }
 
+/** Slack on the accuracy target, so that a point exactly at the target is not lost to rounding. */
+export const TARGET_EPS = 1e-12;
+
+/**
+ * Picks, among the points of a sweep, the cheapest whose quality (accuracy, or agreement
+ * without labels) meets the target; equal cost goes to the higher quality, then to the
+ * earlier point (the more conservative threshold). `threshold` stays null when only the full
+ * model (the first point) or nothing meets the target.
+ */
+export class TargetChooser implements SweepVisitor {
+  found = false;
+  threshold: number | null = null;
+  private bestCost = Infinity;
+  private bestQuality = -Infinity;
+  constructor(private readonly count: number, private readonly labelled: boolean, private readonly target: number) {}
+  point(_index: number, threshold: number | null, correct: number, agree: number, costSum: number): void {
+    const quality = (this.labelled ? correct : agree) / this.count;
+    if (quality < this.target - TARGET_EPS) return;
+    if (!this.found || costSum < this.bestCost || (costSum === this.bestCost && quality > this.bestQuality)) {
+      this.found = true;
+      this.threshold = threshold;
+      this.bestCost = costSum;
+      this.bestQuality = quality;
+    }
+  }
+}
+
 export interface CurveSet {
   curves: Curve[];
   frontier: FrontierCandidate[];
 }
 
+export interface PolicyAnalysis extends CurveSet {
+  /** The default grid (policies.ts DEFAULT_GRID, then patience t = 1..E-1), read off the sweeps. */
+  grid: GridPolicy[];
+  /** With a subset: per policy, the threshold chosen on the subset for the target (null: the full model). */
+  chosen: Record<PolicyKind, number | null> | null;
+}
+
+export interface PolicyAnalysisOptions {
+  /** Cap on the points kept per curve in the report (the frontier uses all of them). */
+  maxPoints?: number;
+  /** The calibration split: samples with mask[n] = 1, and the quality target to choose thresholds for. */
+  subset?: { mask: Uint8Array; target: number };
+}
+
 /**
- * The exact curves of the three score policies and patience t = 1..E-1, thinned to at most
- * `maxPoints` per curve for the report, and the Pareto frontier across all of them (computed
- * from every point, not the thinned ones).
+ * Everything the policies need from the records, in one sweep per score policy and one pass
+ * for patience: the exact curves (thinned to at most \`maxPoints\` per curve for the report),
+ * the Pareto frontier across all of them (from every point, not the thinned ones), the
+ * default grid, and with a subset, the threshold each policy would choose on it.
  */
-export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, maxPoints = 400): CurveSet {
+export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): PolicyAnalysis {
+  const maxPoints = options.maxPoints ?? 400;
   const curves: Curve[] = [];
   const candidates: FrontierCandidate[] = [];
+  const grid: GridPolicy[] = [];
   const N = rec.sampleCount;
+  const E = rec.exitCount;
   const useAccuracy = rec.labels !== null;
+  const subset = options.subset ?? null;
+  let subsetCount = 0;
+  if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
+  const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
   for (const kind of ['confidence', 'entropy', 'margin'] as const) {
     let keepEvery = 1;
     let total = 0;
     const points: CurvePoint[] = [];
-    // Frontier of this curve, kept as a stack in typed arrays (points arrive with
+    // Frontier of this curve, kept as a stack (points arrive with
     // non-increasing cost, so a new point removes the ones it dominates from the top).
-    let sCost = new Float64Array(0);
-    let sQuality = new Float64Array(0);
-    let sThreshold = new Float64Array(0);
+    const sCost: number[] = [];
+    const sQuality: number[] = [];
+    const sThreshold: number[] = [];
     let top = 0;
-    sweepScorePolicy(rec, kind, exitMacs, {
-      start(count) {
-        total = count;
-        keepEvery = count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
-        sCost = new Float64Array(count);
-        sQuality = new Float64Array(count);
-        sThreshold = new Float64Array(count);
+    const chooser = subset ? new TargetChooser(subsetCount, useAccuracy, subset.target) : null;
+    const thresholds = DEFAULT_GRID[kind];
+    const probed: GridPolicy[] = new Array(thresholds.length);
+    sweepScorePolicy(
+      rec,
+      kind,
+      exitMacs,
+      {
+        start(count) {
+          total = count;
+          keepEvery = count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
+        },
+        point(index, threshold, correct, agree, costSum, hist) {
+          const keep = keepEvery === 1 || index === total - 1 || Math.floor(index / keepEvery) !== Math.floor((index - 1) / keepEvery) || index === 0;
+          if (keep) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
+          const cost = costSum / N;
+          const quality = (useAccuracy ? correct : agree) / N;
+          while (top > 0 && sQuality[top - 1] <= quality) top--;
+          if (top === 0 || sCost[top - 1] !== cost) {
+            sCost[top] = cost;
+            sQuality[top] = quality;
+            sThreshold[top] = threshold === null ? NaN : threshold;
+            top++;
+            // Drop what the stack no longer holds, so the arrays stay as long as the frontier.
+            sCost.length = sQuality.length = sThreshold.length = top;
+          }
+        },
       },
-      point(index, threshold, correct, agree, costSum, hist) {
-        const keep = keepEvery === 1 || index === total - 1 || Math.floor(index / keepEvery) !== Math.floor((index - 1) / keepEvery) || index === 0;
-        if (keep) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
-        const cost = costSum / N;
-        const quality = (useAccuracy ? correct : agree) / N;
-        while (top > 0 && sQuality[top - 1] <= quality) top--;
-        if (top === 0 || sCost[top - 1] !== cost) {
-          sCost[top] = cost;
-          sQuality[top] = quality;
-          sThreshold[top] = threshold === null ? NaN : threshold;
-          top++;
-        }
+      chooser && subset ? { mask: subset.mask, visitor: chooser } : undefined,
+      {
+        thresholds,
+        visit(probe, correct, agree, costSum, hist) {
+          const { threshold: _t, ...outcome } = toPoint(rec, null, correct, agree, costSum, hist, baselineMacs);
+          probed[probe] = { kind, threshold: thresholds[probe], ...outcome };
+        },
       },
-    });
+    );
     curves.push({ kind, totalPoints: total, points, thinned: points.length < total });
     for (let t = top - 1; t >= 0; t--) {
       candidates.push({ kind, threshold: Number.isNaN(sThreshold[t]) ? null : sThreshold[t], meanCost: sCost[t], quality: sQuality[t] });
     }
+    grid.push(...probed);
+    if (chosen && chooser) chosen[kind] = chooser.threshold;
   }
   // Patience t = 1..E-1 in one pass: the counter rises by one at a time from 0, so the first
   // exit where it equals t is where it first climbs to t.
-  const E = rec.exitCount;
   const T = E - 1;
   const pHist = new Int32Array(Math.max(0, T) * E);
   const pCorrect = new Float64Array(T + 1);
   const pAgree = new Float64Array(T + 1);
-  const pCost = new Float64Array(T + 1);
+  const sHist = new Int32Array(subset ? Math.max(0, T) * E : 0);
+  const sCorrect = new Float64Array(T + 1);
+  const sAgree = new Float64Array(T + 1);
+  let sFinalCorrect = 0;
   const reach = new Int32Array(E);
   for (let n = 0; n < N; n++) {
     const base = n * E;
@@ -238,21 +400,46 @@ export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], basel
     }
     const y = rec.labels ? rec.labels[n] : -2;
     const pf = rec.pred[base + E - 1];
+    const inSubset = subset !== null && subset.mask[n] === 1;
+    if (inSubset && pf === y) sFinalCorrect++;
     for (let t = 1; t <= T; t++) {
       const e = reach[t];
-      pHist[(t - 1) * E + e]++;
       const p = rec.pred[base + e];
+      pHist[(t - 1) * E + e]++;
       if (p === y) pCorrect[t]++;
       if (p === pf) pAgree[t]++;
-      pCost[t] += exitMacs[e];
+      if (inSubset) {
+        sHist[(t - 1) * E + e]++;
+        if (p === y) sCorrect[t]++;
+        if (p === pf) sAgree[t]++;
+      }
     }
   }
   const patiencePoints: CurvePoint[] = [];
   for (let t = 1; t <= T; t++) {
-    const point = toPoint(rec, t, pCorrect[t], pAgree[t], pCost[t], pHist.subarray((t - 1) * E, t * E), baselineMacs);
+    const hist = pHist.subarray((t - 1) * E, t * E);
+    const point = toPoint(rec, t, pCorrect[t], pAgree[t], histogramCost(hist, exitMacs), hist, baselineMacs);
     patiencePoints.push(point);
+    const { threshold: _t, ...outcome } = point;
+    grid.push({ kind: 'patience', threshold: t, ...outcome });
     candidates.push({ kind: 'patience', threshold: t, meanCost: point.meanCost, quality: (useAccuracy ? pCorrect[t] : pAgree[t]) / N });
   }
   curves.push({ kind: 'patience', totalPoints: patiencePoints.length, points: patiencePoints, thinned: false });
-  return { curves, frontier: paretoFrontier(candidates) };
+  if (chosen && subset) {
+    // The full model (t = 0) first, then t = E-1 .. 1: equal cost goes to the more conservative setting.
+    const chooser = new TargetChooser(subsetCount, useAccuracy, subset.target);
+    chooser.point(0, null, sFinalCorrect, subsetCount, subsetCount * exitMacs[E - 1]);
+    for (let t = T; t >= 1; t--) {
+      const hist = sHist.subarray((t - 1) * E, t * E);
+      chooser.point(t, t, sCorrect[t], sAgree[t], histogramCost(hist, exitMacs));
+    }
+    chosen.patience = chooser.threshold;
+  }
+  return { curves, frontier: paretoFrontier(candidates), grid, chosen };
+}
+
+/** The exact curves and the frontier (analysePolicies without the rest). */
+export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, maxPoints = 400): CurveSet {
+  const { curves, frontier } = analysePolicies(rec, exitMacs, baselineMacs, { maxPoints });
+  return { curves, frontier };
 }

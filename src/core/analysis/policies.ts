@@ -52,20 +52,26 @@ export function perExitThresholdExit(rec: ExitRecords, n: number, thresholds: re
   return E - 1;
 }
 
-export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number): PolicyOutcome {
-  const { sampleCount: N, exitCount: E, labels } = rec;
+/**
+ * The outcome of a policy given each sample's exit, over all samples or the listed ones.
+ * meanCost = Σ_k hist[k]·cost(k) / N, so that equal histograms have equal costs.
+ */
+export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number, samples: Int32Array | null = null): PolicyOutcome {
+  const { exitCount: E, labels } = rec;
+  const N = samples ? samples.length : rec.sampleCount;
   const hist = new Array<number>(E).fill(0);
   let correct = 0;
   let agree = 0;
-  let cost = 0;
-  for (let n = 0; n < N; n++) {
+  for (let i = 0; i < N; i++) {
+    const n = samples ? samples[i] : i;
     const e = exitOf(n);
     hist[e]++;
     const pred = rec.pred[n * E + e];
     if (labels && pred === labels[n]) correct++;
     if (pred === rec.pred[n * E + E - 1]) agree++;
-    cost += exitMacs[e];
   }
+  let cost = 0;
+  for (let k = 0; k < E; k++) cost += hist[k] * exitMacs[k];
   const meanCost = cost / N;
   return {
     accuracy: labels ? correct / N : null,
@@ -97,14 +103,4 @@ export const DEFAULT_GRID: Readonly<Record<'confidence' | 'entropy' | 'margin', 
 export interface GridPolicy extends PolicyOutcome {
   kind: PolicyKind;
   threshold: number;
-}
-
-/** The default grid table; patience t = 1..E-1. */
-export function gridPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): GridPolicy[] {
-  const out: GridPolicy[] = [];
-  for (const kind of ['confidence', 'entropy', 'margin'] as const) {
-    for (const threshold of DEFAULT_GRID[kind]) out.push({ kind, threshold, ...policyOutcome(rec, kind, threshold, exitMacs, baselineMacs) });
-  }
-  for (let t = 1; t < rec.exitCount; t++) out.push({ kind: 'patience', threshold: t, ...policyOutcome(rec, 'patience', t, exitMacs, baselineMacs) });
-  return out;
 }

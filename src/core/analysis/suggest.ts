@@ -1,7 +1,7 @@
 import { ExitRecords } from '../records';
-import { argsortDescending } from './argsort';
-import { sweepScorePolicy } from './curves';
-import { PolicyKind, PolicyOutcome, outcomeOf, patienceExit, perExitThresholdExit, policyOutcome } from './policies';
+import { sortDescending } from './argsort';
+import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
+import { PolicyKind, PolicyOutcome, outcomeOf, patienceExit, perExitThresholdExit, scoreExit } from './policies';
 
 /**
  * Suggested thresholds (METRICS.md "Suggested thresholds"): fitted on a calibration split,
@@ -32,130 +32,123 @@ export interface Suggestion {
   best: boolean;
 }
 
-interface Choice {
-  threshold: number | null;
-  costSum: number;
-  quality: number;
+/** A sample set for the suggestions: the records, and which samples (null = all of them). */
+export interface SampleSet {
+  rec: ExitRecords;
+  samples: Int32Array | null;
 }
 
-function qualityCount(rec: ExitRecords, correct: number, agree: number): number {
-  return rec.labels ? correct : agree;
+export function wholeSet(rec: ExitRecords): SampleSet {
+  return { rec, samples: null };
 }
 
-export function targetFor(rec: ExitRecords, maxAccuracyDrop: number): number {
-  const { sampleCount: N, exitCount: E, labels, pred } = rec;
+function sizeOf(set: SampleSet): number {
+  return set.samples ? set.samples.length : set.rec.sampleCount;
+}
+
+function indicesOf(set: SampleSet): Int32Array {
+  if (set.samples) return set.samples;
+  const all = new Int32Array(set.rec.sampleCount);
+  for (let i = 0; i < all.length; i++) all[i] = i;
+  return all;
+}
+
+export function targetFor(set: SampleSet, maxAccuracyDrop: number): number {
+  const { exitCount: E, labels, pred } = set.rec;
   if (!labels) return 1 - maxAccuracyDrop;
+  const M = sizeOf(set);
   let correct = 0;
-  for (let n = 0; n < N; n++) if (pred[n * E + E - 1] === labels[n]) correct++;
-  return correct / N - maxAccuracyDrop;
-}
-
-const EPS = 1e-12;
-
-function better(a: Choice, b: Choice | null): boolean {
-  return !b || a.costSum < b.costSum || (a.costSum === b.costSum && a.quality > b.quality);
-}
-
-function chooseScoreThreshold(rec: ExitRecords, kind: 'confidence' | 'entropy' | 'margin', exitMacs: readonly number[], target: number): number | null {
-  let found = false;
-  let bestThreshold: number | null = null;
-  let bestCost = Infinity;
-  let bestQuality = -Infinity;
-  sweepScorePolicy(rec, kind, exitMacs, {
-    point(_i, threshold, correct, agree, costSum) {
-      const quality = qualityCount(rec, correct, agree) / rec.sampleCount;
-      if (quality < target - EPS) return;
-      if (!found || costSum < bestCost || (costSum === bestCost && quality > bestQuality)) {
-        found = true;
-        bestThreshold = threshold;
-        bestCost = costSum;
-        bestQuality = quality;
-      }
-    },
-  });
-  return bestThreshold;
-}
-
-function choosePatience(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, target: number): number | null {
-  // The full model (t = 0) first, then t = E-1 .. 1: ties go to the more conservative setting.
-  const full = policyOutcome(rec, 'patience', 0, exitMacs, baselineMacs);
-  const fullQuality = rec.labels ? full.accuracy! : full.agreement;
-  let best: Choice | null = fullQuality >= target - EPS ? { threshold: null, costSum: full.meanCost * rec.sampleCount, quality: fullQuality } : null;
-  for (let t = rec.exitCount - 1; t >= 1; t--) {
-    const o = policyOutcome(rec, 'patience', t, exitMacs, baselineMacs);
-    const quality = (rec.labels ? o.accuracy! : o.agreement);
-    if (quality < target - EPS) continue;
-    const c = { threshold: t, costSum: o.meanCost * rec.sampleCount, quality };
-    if (better(c, best)) best = c;
+  for (let i = 0; i < M; i++) {
+    const n = set.samples ? set.samples[i] : i;
+    if (pred[n * E + E - 1] === labels[n]) correct++;
   }
-  return best ? best.threshold : null;
+  return correct / M - maxAccuracyDrop;
 }
 
 /**
  * Per-exit confidence thresholds by coordinate descent: for each exit in turn, every distinct
  * calibration confidence is tried as τ_k with the others fixed (an exact sweep), keeping the
- * cheapest vector that meets the target. Two passes, starting from `start` at every exit.
+ * cheapest vector that meets the target (equal cost: higher quality, then the higher τ_k).
+ * Two passes, starting from \`start\` at every exit.
  */
-export function fitPerExitThresholds(rec: ExitRecords, exitMacs: readonly number[], target: number, start: number | null, passes = 2): (number | null)[] {
-  const { sampleCount: N, exitCount: E, labels, pred, conf } = rec;
+export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2): (number | null)[] {
+  const { exitCount: E, labels, pred, conf } = set.rec;
   const last = E - 1;
-  const tau = new Array<number>(last).fill(start ?? Infinity);
-  const right = (n: number, e: number) => {
-    const p = pred[n * E + e];
-    return (labels ? p === labels[n] : p === pred[n * E + last]) ? 1 : 0;
-  };
-  const reach = new Int32Array(N);
-  const contCost = new Float64Array(N);
-  const contRight = new Uint8Array(N);
+  const samples = indicesOf(set);
+  const M = samples.length;
+  const tau = new Array<number>(Math.max(0, last)).fill(start ?? Infinity);
+  // right[i * E + e]: sample i (of the set) is right (or agrees, unlabelled) at exit e.
+  const right = new Uint8Array(M * E);
+  for (let i = 0; i < M; i++) {
+    const n = samples[i];
+    const want = labels ? labels[n] : pred[n * E + last];
+    for (let e = 0; e < E; e++) right[i * E + e] = pred[n * E + e] === want ? 1 : 0;
+  }
+  // Per exit, the set's samples by descending confidence there (sorted once, reused by every pass).
+  const byConf: Uint32Array[] = [];
+  const sortedConf: Float64Array[] = [];
+  const confAt = new Float64Array(M);
+  for (let k = 0; k < last; k++) {
+    for (let i = 0; i < M; i++) confAt[i] = conf[samples[i] * E + k];
+    const keys = sortDescending(confAt);
+    byConf.push(keys.pay);
+    const values = new Float64Array(M);
+    for (let j = 0; j < M; j++) values[j] = confAt[keys.pay[j]];
+    sortedConf.push(values);
+  }
+  const reaches = new Uint8Array(M);
+  const contExit = new Int32Array(M);
+  const contRight = new Uint8Array(M);
+  const exact = costsAreExact(exitMacs, M);
   for (let pass = 0; pass < passes; pass++) {
     for (let k = 0; k < last; k++) {
       // Samples that reach exit k, and their outcome if they do not exit there.
-      let m = 0;
-      let fixedCost = 0;
-      let fixedRight = 0;
-      for (let n = 0; n < N; n++) {
+      const hist = new Float64Array(E);
+      let good = 0;
+      for (let i = 0; i < M; i++) {
+        const base = samples[i] * E;
         let e = -1;
-        for (let j = 0; j < k; j++) if (conf[n * E + j] >= tau[j]) { e = j; break; }
-        if (e >= 0) {
-          fixedCost += exitMacs[e];
-          fixedRight += right(n, e);
-          continue;
+        for (let j = 0; j < k; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
+        reaches[i] = e < 0 ? 1 : 0;
+        if (e < 0) {
+          e = last;
+          for (let j = k + 1; j < last; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
+          contExit[i] = e;
+          contRight[i] = right[i * E + e];
         }
-        let c = last;
-        for (let j = k + 1; j < last; j++) if (conf[n * E + j] >= tau[j]) { c = j; break; }
-        reach[m++] = n;
-        contCost[n] = exitMacs[c];
-        contRight[n] = right(n, c);
+        hist[e]++;
+        good += right[i * E + e];
       }
-      const confAtK = new Float64Array(m);
-      for (let i = 0; i < m; i++) confAtK[i] = conf[reach[i] * E + k];
-      const order = Array.from(argsortDescending(confAtK), (i) => reach[i]);
-      let costSum = fixedCost;
-      let good = fixedRight;
-      for (const n of order) {
-        costSum += contCost[n];
-        good += contRight[n];
-      }
-      let best: Choice | null = good / N >= target - EPS ? { threshold: Infinity, costSum, quality: good / N } : null;
-      for (let i = 0; i < order.length; ) {
-        const v = conf[order[i] * E + k];
-        while (i < order.length && conf[order[i] * E + k] === v) {
-          const n = order[i];
-          costSum += exitMacs[k] - contCost[n];
-          good += right(n, k) - contRight[n];
-          i++;
+      const cost = () => (exact ? costSum : histogramCost(hist, exitMacs));
+      let costSum = histogramCost(hist, exitMacs);
+      const chooser = new TargetChooser(M, true, target);
+      chooser.point(0, null, good, good, cost());
+      const order = byConf[k];
+      const values = sortedConf[k];
+      let index = 0;
+      for (let j = 0; j < M; ) {
+        const v = values[j];
+        let changed = false;
+        for (; j < M && values[j] === v; j++) {
+          const i = order[j];
+          if (!reaches[i]) continue;
+          changed = true;
+          const from = contExit[i];
+          hist[from]--;
+          hist[k]++;
+          if (exact) costSum += exitMacs[k] - exitMacs[from];
+          good += right[i * E + k] - contRight[i];
         }
-        const c = { threshold: v, costSum, quality: good / N };
-        if (c.quality >= target - EPS && better(c, best)) best = c;
+        if (changed) chooser.point(++index, v, good, good, cost());
       }
-      if (best) tau[k] = best.threshold!;
+      if (chooser.found) tau[k] = chooser.threshold ?? Infinity;
     }
   }
   return tau.map((t) => (Number.isFinite(t) ? t : null));
 }
 
-function figures(rec: ExitRecords, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number): SplitFigures {
-  return { sampleCount: rec.sampleCount, ...outcomeOf(rec, exitOf, exitMacs, baselineMacs) };
+function figures(set: SampleSet, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number): SplitFigures {
+  return { sampleCount: sizeOf(set), ...outcomeOf(set.rec, exitOf, exitMacs, baselineMacs, set.samples) };
 }
 
 function exitFunction(rec: ExitRecords, policy: SuggestionPolicy, threshold: number | null | (number | null)[]): (n: number) => number {
@@ -166,43 +159,40 @@ function exitFunction(rec: ExitRecords, policy: SuggestionPolicy, threshold: num
   if (threshold === null) return () => rec.exitCount - 1;
   const v = threshold as number;
   if (policy === 'patience') return (n) => patienceExit(rec, n, v);
-  const E = rec.exitCount;
-  return (n) => {
-    for (let k = 0; k < E - 1; k++) {
-      const at = n * E + k;
-      if (policy === 'confidence' ? rec.conf[at] >= v : policy === 'entropy' ? rec.entropy[at] <= v : rec.margin[at] >= v) return k;
-    }
-    return E - 1;
-  };
+  return (n) => scoreExit(rec, n, policy, v);
 }
 
 /** Suggestions for each policy and the per-exit vector; the cheapest on calibration is marked best. */
 export function suggestThresholds(
-  calib: ExitRecords,
-  test: ExitRecords,
+  calib: SampleSet,
+  test: SampleSet,
   exitMacs: readonly number[],
   baselineMacs: number,
   maxAccuracyDrop: number,
+  chosen: Record<PolicyKind, number | null> | null = null,
 ): Suggestion[] {
   const target = targetFor(calib, maxAccuracyDrop);
-  const targetMetric = calib.labels ? 'accuracy' : 'agreement';
-  const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = [];
-  for (const kind of ['confidence', 'entropy', 'margin'] as const) {
-    picks.push({ policy: kind, threshold: chooseScoreThreshold(calib, kind, exitMacs, target) });
+  const labelled = calib.rec.labels !== null;
+  const targetMetric = labelled ? 'accuracy' : 'agreement';
+  if (!chosen) {
+    // Fitted on their own: the same sweeps as the report's, over the calibration samples.
+    const mask = new Uint8Array(calib.rec.sampleCount);
+    for (const n of indicesOf(calib)) mask[n] = 1;
+    chosen = analysePolicies(calib.rec, exitMacs, baselineMacs, { maxPoints: 2, subset: { mask, target } }).chosen!;
   }
-  picks.push({ policy: 'patience', threshold: choosePatience(calib, exitMacs, baselineMacs, target) });
-  picks.push({ policy: 'per-exit', threshold: fitPerExitThresholds(calib, exitMacs, target, picks[0].threshold as number | null) });
+  const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (['confidence', 'entropy', 'margin', 'patience'] as const).map((policy) => ({ policy, threshold: chosen[policy] }));
+  picks.push({ policy: 'per-exit', threshold: fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
   const out: Suggestion[] = picks.map(({ policy, threshold }) => ({
     policy,
     threshold,
     targetMetric,
     target,
-    calibration: figures(calib, exitFunction(calib, policy, threshold), exitMacs, baselineMacs),
-    test: figures(test, exitFunction(test, policy, threshold), exitMacs, baselineMacs),
+    calibration: figures(calib, exitFunction(calib.rec, policy, threshold), exitMacs, baselineMacs),
+    test: figures(test, exitFunction(test.rec, policy, threshold), exitMacs, baselineMacs),
     best: false,
   }));
   let bestIndex = 0;
-  const q = (s: Suggestion) => (calib.labels ? s.calibration.accuracy! : s.calibration.agreement);
+  const q = (s: Suggestion) => (labelled ? s.calibration.accuracy! : s.calibration.agreement);
   out.forEach((s, i) => {
     const b = out[bestIndex];
     if (s.calibration.meanCost < b.calibration.meanCost || (s.calibration.meanCost === b.calibration.meanCost && q(s) > q(b))) bestIndex = i;

@@ -226,22 +226,45 @@ export interface FrontierCandidate {
   quality: number;
 }
 
+/** One curve's candidates for the frontier, by ascending cost (equal cost: higher quality first). */
+interface CandidateList {
+  kind: PolicyKind;
+  cost: number[];
+  quality: number[];
+  threshold: (number | null)[];
+}
+
 /**
  * Pareto frontier (lowest cost, highest quality): points no other point beats on one axis
- * without losing on the other. Sorted by cost ascending. Equal points: the first given wins.
+ * without losing on the other, by ascending cost. The lists are merged by cost (equal cost:
+ * higher quality, then the earlier list), so of equal points the first list's wins.
  */
-export function paretoFrontier(points: readonly FrontierCandidate[]): FrontierCandidate[] {
-  const idx = points.map((_, i) => i);
-  idx.sort((a, b) => points[a].meanCost - points[b].meanCost || points[b].quality - points[a].quality || a - b);
+function mergeFrontiers(lists: readonly CandidateList[]): FrontierCandidate[] {
+  const pos = lists.map(() => 0);
   const out: FrontierCandidate[] = [];
   let best = -Infinity;
-  for (const i of idx) {
-    if (points[i].quality > best) {
-      out.push(points[i]);
-      best = points[i].quality;
+  for (;;) {
+    let pick = -1;
+    for (let l = 0; l < lists.length; l++) {
+      const i = pos[l];
+      if (i >= lists[l].cost.length) continue;
+      if (pick < 0) {
+        pick = l;
+        continue;
+      }
+      const j = pos[pick];
+      const c = lists[l].cost[i];
+      const cp = lists[pick].cost[j];
+      if (c < cp || (c === cp && lists[l].quality[i] > lists[pick].quality[j])) pick = l;
+    }
+    if (pick < 0) return out;
+    const list = lists[pick];
+    const i = pos[pick]++;
+    if (list.quality[i] > best) {
+      best = list.quality[i];
+      out.push({ kind: list.kind, threshold: list.threshold[i], meanCost: list.cost[i], quality: best });
     }
   }
-  return out;
 }
 
 function toPoint(rec: ExitRecords, threshold: number | null, correct: number, agree: number, costSum: number, hist: ArrayLike<number>, baselineMacs: number, count = rec.sampleCount): CurvePoint {
@@ -255,6 +278,25 @@ function toPoint(rec: ExitRecords, threshold: number | null, correct: number, ag
     saving: baselineMacs > 0 ? 1 - meanCost / baselineMacs : null,
     exitHistogram: Array.from(hist),
   };
+}
+
+/** Points kept per curve (and on the frontier) in the report. */
+export const DEFAULT_CURVE_POINTS = 400;
+
+/** Index spacing that keeps at most \`maxPoints\` of \`count\` points, evenly (1: keep all). */
+function spacingFor(count: number, maxPoints: number): number {
+  return count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
+}
+
+/** Whether point \`index\` of \`count\` is kept at this spacing: the first, the last, and one per step. */
+function keepPoint(index: number, count: number, spacing: number): boolean {
+  return spacing === 1 || index === 0 || index === count - 1 || Math.floor(index / spacing) !== Math.floor((index - 1) / spacing);
+}
+
+/** At most \`maxPoints\` of the points, evenly spaced by index, always with the first and the last. */
+export function thinPoints<T>(points: readonly T[], maxPoints: number): T[] {
+  const spacing = spacingFor(points.length, maxPoints);
+  return points.filter((_, i) => keepPoint(i, points.length, spacing));
 }
 
 /** Slack on the accuracy target, so that a point exactly at the target is not lost to rounding. */
@@ -310,9 +352,9 @@ export interface PolicyAnalysisOptions {
  * default grid, and with a subset, the threshold each policy would choose on it.
  */
 export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): PolicyAnalysis {
-  const maxPoints = options.maxPoints ?? 400;
+  const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
   const curves: Curve[] = [];
-  const candidates: FrontierCandidate[] = [];
+  const candidates: CandidateList[] = [];
   const grid: GridPolicy[] = [];
   const N = rec.sampleCount;
   const E = rec.exitCount;
@@ -341,11 +383,10 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
       {
         start(count) {
           total = count;
-          keepEvery = count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
+          keepEvery = spacingFor(count, maxPoints);
         },
         point(index, threshold, correct, agree, costSum, hist) {
-          const keep = keepEvery === 1 || index === total - 1 || Math.floor(index / keepEvery) !== Math.floor((index - 1) / keepEvery) || index === 0;
-          if (keep) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
+          if (keepPoint(index, total, keepEvery)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
           const cost = costSum / N;
           const quality = (useAccuracy ? correct : agree) / N;
           while (top > 0 && sQuality[top - 1] <= quality) top--;
@@ -354,8 +395,6 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
             sQuality[top] = quality;
             sThreshold[top] = threshold === null ? NaN : threshold;
             top++;
-            // Drop what the stack no longer holds, so the arrays stay as long as the frontier.
-            sCost.length = sQuality.length = sThreshold.length = top;
           }
         },
       },
@@ -369,9 +408,14 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
       },
     );
     curves.push({ kind, totalPoints: total, points, thinned: points.length < total });
+    // The stack holds this curve's own frontier, cost descending from the bottom.
+    const list: CandidateList = { kind, cost: [], quality: [], threshold: [] };
     for (let t = top - 1; t >= 0; t--) {
-      candidates.push({ kind, threshold: Number.isNaN(sThreshold[t]) ? null : sThreshold[t], meanCost: sCost[t], quality: sQuality[t] });
+      list.cost.push(sCost[t]);
+      list.quality.push(sQuality[t]);
+      list.threshold.push(Number.isNaN(sThreshold[t]) ? null : sThreshold[t]);
     }
+    candidates.push(list);
     grid.push(...probed);
     if (chosen && chooser) chosen[kind] = chooser.threshold;
   }
@@ -416,14 +460,17 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
     }
   }
   const patiencePoints: CurvePoint[] = [];
+  const patienceCandidates: { t: number; cost: number; quality: number }[] = [];
   for (let t = 1; t <= T; t++) {
     const hist = pHist.subarray((t - 1) * E, t * E);
     const point = toPoint(rec, t, pCorrect[t], pAgree[t], histogramCost(hist, exitMacs), hist, baselineMacs);
     patiencePoints.push(point);
     const { threshold: _t, ...outcome } = point;
     grid.push({ kind: 'patience', threshold: t, ...outcome });
-    candidates.push({ kind: 'patience', threshold: t, meanCost: point.meanCost, quality: (useAccuracy ? pCorrect[t] : pAgree[t]) / N });
+    patienceCandidates.push({ t, cost: point.meanCost, quality: (useAccuracy ? pCorrect[t] : pAgree[t]) / N });
   }
+  patienceCandidates.sort((a, b) => a.cost - b.cost || b.quality - a.quality || a.t - b.t);
+  candidates.push({ kind: 'patience', cost: patienceCandidates.map((c) => c.cost), quality: patienceCandidates.map((c) => c.quality), threshold: patienceCandidates.map((c) => c.t) });
   curves.push({ kind: 'patience', totalPoints: patiencePoints.length, points: patiencePoints, thinned: false });
   if (chosen && subset) {
     // The full model (t = 0) first, then t = E-1 .. 1: equal cost goes to the more conservative setting.
@@ -435,11 +482,11 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
     }
     chosen.patience = chooser.threshold;
   }
-  return { curves, frontier: paretoFrontier(candidates), grid, chosen };
+  return { curves, frontier: mergeFrontiers(candidates), grid, chosen };
 }
 
 /** The exact curves and the frontier (analysePolicies without the rest). */
-export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, maxPoints = 400): CurveSet {
+export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, maxPoints = DEFAULT_CURVE_POINTS): CurveSet {
   const { curves, frontier } = analysePolicies(rec, exitMacs, baselineMacs, { maxPoints });
   return { curves, frontier };
 }

@@ -1,4 +1,4 @@
-import { Curve, DEFAULT_CURVE_POINTS, FrontierCandidate, analysePolicies, thinPoints } from './analysis/curves';
+import { Curve, FrontierCandidate, analysePolicies } from './analysis/curves';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
@@ -107,10 +107,7 @@ export interface Report {
     entropy: Curve;
     margin: Curve;
     patience: Curve;
-    /** The frontier's points: all of them, or evenly spaced ones when there are more than the curves' cap. */
     frontier: FrontierCandidate[];
-    /** How many points the exact frontier has (absent in reports from before it was thinned). */
-    frontierTotalPoints?: number;
     /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
     quality: 'accuracy' | 'agreement';
   };
@@ -245,8 +242,7 @@ export function analyze(input: AnalysisInput): AnalysisResult {
       entropy: byKind.entropy,
       margin: byKind.margin,
       patience: byKind.patience,
-      frontier: thinPoints(policies.frontier, input.maxCurvePoints ?? DEFAULT_CURVE_POINTS),
-      frontierTotalPoints: policies.frontier.length,
+      frontier: policies.frontier,
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,

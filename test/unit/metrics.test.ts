@@ -6,13 +6,11 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetrics';
-import { exactCurves } from '../../src/core/analysis/curves';
 import { overthinking } from '../../src/core/analysis/overthinking';
 import { patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
 import { seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
-import { analyze } from '../../src/core/report';
 import { close } from './helpers';
 
 /** Records from logits[k][n] = C values, and labels. */
@@ -252,32 +250,3 @@ describe('suggestions and the calibration split', () => {
   });
 });
 
-describe('report thinning', () => {
-  it('keeps at most the cap of frontier points, evenly, with the first and the last, and says how many there were', () => {
-    const n = 400;
-    const logits: number[][][] = [[], [], [], []];
-    const labels: number[] = [];
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-    for (let i = 0; i < n; i++) {
-      const y = Math.floor(rand() * 3);
-      labels.push(y);
-      for (let k = 0; k < 4; k++) logits[k].push(Array.from({ length: 3 }, (_, c) => rand() * 2 + (c === y ? k * rand() : 0)));
-    }
-    const rec = records(logits, labels);
-    const macs = [1, 2, 3, 4];
-    const full = exactCurves(rec, macs, 4, 1e9).frontier;
-    assert.ok(full.length > 12, `the exact frontier has ${full.length} points`);
-    const { curves } = analyze({ records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd'], exitMacs: macs, baselineMacs: 4, maxAccuracyDrop: 0.01, maxCurvePoints: 12 });
-    assert.equal(curves.frontierTotalPoints, full.length);
-    assert.ok(curves.frontier.length <= 12 && curves.frontier.length >= 11);
-    assert.deepEqual(curves.frontier[0], full[0]);
-    assert.deepEqual(curves.frontier.at(-1), full.at(-1));
-    // Every kept point is a frontier point, in the same order.
-    let at = 0;
-    for (const f of curves.frontier) {
-      while (at < full.length && JSON.stringify(full[at]) !== JSON.stringify(f)) at++;
-      assert.ok(at < full.length, 'kept points appear in the exact frontier, in order');
-    }
-  });
-});

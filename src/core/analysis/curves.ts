@@ -133,7 +133,7 @@ export function sweepScorePolicy(
     }
   }
   // Per event: its value, and in the payload what it changes when it fires: the sample moves
-  // from exit \`from\` to exit \`to\`, which changes correctness and agreement by -1, 0 or +1.
+  // from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
   const keys = allocateKeys(count);
   const tos = new Int32Array(E);
   let i = 0;
@@ -283,20 +283,14 @@ function toPoint(rec: ExitRecords, threshold: number | null, correct: number, ag
 /** Points kept per curve (and on the frontier) in the report. */
 export const DEFAULT_CURVE_POINTS = 400;
 
-/** Index spacing that keeps at most \`maxPoints\` of \`count\` points, evenly (1: keep all). */
+/** Index spacing that keeps at most `maxPoints` of `count` points, evenly (1: keep all). */
 function spacingFor(count: number, maxPoints: number): number {
   return count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
 }
 
-/** Whether point \`index\` of \`count\` is kept at this spacing: the first, the last, and one per step. */
+/** Whether point `index` of `count` is kept at this spacing: the first, the last, and one per step. */
 function keepPoint(index: number, count: number, spacing: number): boolean {
   return spacing === 1 || index === 0 || index === count - 1 || Math.floor(index / spacing) !== Math.floor((index - 1) / spacing);
-}
-
-/** At most \`maxPoints\` of the points, evenly spaced by index, always with the first and the last. */
-export function thinPoints<T>(points: readonly T[], maxPoints: number): T[] {
-  const spacing = spacingFor(points.length, maxPoints);
-  return points.filter((_, i) => keepPoint(i, points.length, spacing));
 }
 
 /** Slack on the accuracy target, so that a point exactly at the target is not lost to rounding. */
@@ -347,7 +341,7 @@ export interface PolicyAnalysisOptions {
 
 /**
  * Everything the policies need from the records, in one sweep per score policy and one pass
- * for patience: the exact curves (thinned to at most \`maxPoints\` per curve for the report),
+ * for patience: the exact curves (thinned to at most `maxPoints` per curve for the report),
  * the Pareto frontier across all of them (from every point, not the thinned ones), the
  * default grid, and with a subset, the threshold each policy would choose on it.
  */

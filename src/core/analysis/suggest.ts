@@ -69,7 +69,7 @@ export function targetFor(set: SampleSet, maxAccuracyDrop: number): number {
  * Per-exit confidence thresholds by coordinate descent: for each exit in turn, every distinct
  * calibration confidence is tried as τ_k with the others fixed (an exact sweep), keeping the
  * cheapest vector that meets the target (equal cost: higher quality, then the higher τ_k).
- * Two passes, starting from \`start\` at every exit.
+ * Two passes, starting from `start` at every exit.
  */
 export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2): (number | null)[] {
   const { exitCount: E, labels, pred, conf } = set.rec;

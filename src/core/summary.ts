@@ -146,8 +146,8 @@ export function markdownSummary(r: Report): string {
   const parts: string[] = [];
   parts.push(`# Exit Lens report`);
   parts.push('');
-  parts.push(`- Source: `${source(r)}``);
-  parts.push(`- Samples: `${r.samples.path}`, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`);
+  parts.push(`- Source: \`${source(r)}\``);
+  parts.push(`- Samples: \`${r.samples.path}\`, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`);
   parts.push(`- Exits: ${r.exitCount}, classes: ${r.classCount}`);
   parts.push(`- Execution provider: ${providerLine(r)}`);
   parts.push(`- Suggestions fitted on: ${calibrationLine(r)}`);

@@ -22,18 +22,23 @@ export interface ExitRecords {
   labels: Int32Array | null;
 }
 
+/**
+ * Records live on SharedArrayBuffers, so that worker threads (analysis/parallel.ts) read them
+ * without copies.
+ */
 export function allocateRecords(sampleCount: number, exitCount: number, classCount: number, labels: Int32Array | null): ExitRecords {
   const size = sampleCount * exitCount;
+  const shared = (bytesPerElement: number) => new SharedArrayBuffer(size * bytesPerElement);
   return {
     sampleCount,
     exitCount,
     classCount,
-    pred: new Int32Array(size),
-    conf: new Float64Array(size),
-    margin: new Float64Array(size),
-    entropy: new Float64Array(size),
-    logpLabel: new Float64Array(size).fill(NaN),
-    finite: new Uint8Array(size),
+    pred: new Int32Array(shared(4)),
+    conf: new Float64Array(shared(8)),
+    margin: new Float64Array(shared(8)),
+    entropy: new Float64Array(shared(8)),
+    logpLabel: new Float64Array(shared(8)).fill(NaN),
+    finite: new Uint8Array(shared(1)),
     labels,
   };
 }

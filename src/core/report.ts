@@ -1,4 +1,4 @@
-import { Curve, FrontierCandidate, analysePolicies } from './analysis/curves';
+import { Curve, FrontierCandidate, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
@@ -148,6 +148,8 @@ export interface AnalysisInput {
   baselineMacs: number;
   maxAccuracyDrop: number;
   maxCurvePoints?: number;
+  /** How the score-policy sweeps run: inline by default, or analysis/parallel.ts's parallelRunner. */
+  runner?: ScorePolicyRunner;
 }
 
 export interface AnalysisResult {
@@ -169,7 +171,7 @@ function rightThenWrong(rec: ExitRecords, k: number): number | null {
   return count / N;
 }
 
-export function analyze(input: AnalysisInput): AnalysisResult {
+export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   const { records, exitMacs, baselineMacs } = input;
   const warnings: ReportWarning[] = [];
   const metrics = exitMetrics(records);
@@ -230,7 +232,7 @@ export function analyze(input: AnalysisInput): AnalysisResult {
     warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
-  const policies = analysePolicies(records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined });
+  const policies = await analysePoliciesWith(input.runner ?? inlineRunner, records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined });
   const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
   const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen) : [];
   return {

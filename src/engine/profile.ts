@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
+import { parallelRunner } from '../core/analysis/parallel';
 import { DRILLDOWN_LIMIT, Drilldown, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
 import { readLogitsFile } from '../core/logitsFile';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
@@ -20,6 +21,15 @@ export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_BATCH = 64;
 export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
 
+
+/** The analysis' policy sweeps on worker threads where that pays, saying so in the log. */
+function sweepRunner(emit: Emit, id: string) {
+  return parallelRunner({
+    onDone: ({ onWorkers, inline }) => {
+      if (onWorkers > 0) emit({ type: 'log', id, level: 'info', message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.` });
+    },
+  });
+}
 
 class Progress {
   private start = Date.now();
@@ -362,7 +372,8 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     throwIfCancelled(signal);
     const tAnalysis = Date.now();
     emit({ type: 'progress', id: req.id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
-    const result = analyze({
+    const result = await analyze({
+      runner: sweepRunner(emit, req.id),
       records,
       calibration: calibRecords,
       exitNames: plan.names,
@@ -464,7 +475,7 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
   }
   const baselineMacs = exitMacs[E - 1];
   const tAnalysis = Date.now();
-  const result = analyze({ records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
+  const result = await analyze({ runner: sweepRunner(emit, req.id), records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
   if (result.calibration.source === 'file') result.calibration.path = calib!.source.path;
   const report: Report = {
     schemaVersion: SCHEMA_VERSION,

@@ -227,7 +227,7 @@ export interface FrontierCandidate {
 }
 
 /** One curve's candidates for the frontier, by ascending cost (equal cost: higher quality first). */
-interface CandidateList {
+export interface CandidateList {
   kind: PolicyKind;
   cost: number[];
   quality: number[];
@@ -339,6 +339,99 @@ export interface PolicyAnalysisOptions {
   subset?: { mask: Uint8Array; target: number };
 }
 
+/** What one score policy's sweep contributes; plain data, so that it can come from a worker thread. */
+export interface ScorePolicyPart {
+  curve: Curve;
+  /** The curve's own frontier, by ascending cost. */
+  candidates: CandidateList;
+  grid: GridPolicy[];
+  /** The threshold chosen on the subset, when there is one. */
+  chosen: number | null;
+}
+
+export interface ScorePolicyTask {
+  rec: ExitRecords;
+  kind: ScorePolicy;
+  exitMacs: readonly number[];
+  baselineMacs: number;
+  maxPoints: number;
+  subset: { mask: Uint8Array; target: number } | null;
+}
+
+/** One score policy: its exact curve (thinned for the report), own frontier, grid and subset choice. */
+export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
+  const { rec, kind, exitMacs, baselineMacs, maxPoints, subset } = task;
+  const N = rec.sampleCount;
+  const useAccuracy = rec.labels !== null;
+  let subsetCount = 0;
+  if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
+  let keepEvery = 1;
+  let total = 0;
+  const points: CurvePoint[] = [];
+  // Frontier of this curve, kept as a stack (points arrive with non-increasing cost, so a
+  // new point removes the ones it dominates from the top).
+  const sCost: number[] = [];
+  const sQuality: number[] = [];
+  const sThreshold: number[] = [];
+  let top = 0;
+  const chooser = subset ? new TargetChooser(subsetCount, useAccuracy, subset.target) : null;
+  const thresholds = DEFAULT_GRID[kind];
+  const grid: GridPolicy[] = new Array(thresholds.length);
+  sweepScorePolicy(
+    rec,
+    kind,
+    exitMacs,
+    {
+      start(count) {
+        total = count;
+        keepEvery = spacingFor(count, maxPoints);
+      },
+      point(index, threshold, correct, agree, costSum, hist) {
+        if (keepPoint(index, total, keepEvery)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
+        const cost = costSum / N;
+        const quality = (useAccuracy ? correct : agree) / N;
+        while (top > 0 && sQuality[top - 1] <= quality) top--;
+        if (top === 0 || sCost[top - 1] !== cost) {
+          sCost[top] = cost;
+          sQuality[top] = quality;
+          sThreshold[top] = threshold === null ? NaN : threshold;
+          top++;
+        }
+      },
+    },
+    chooser && subset ? { mask: subset.mask, visitor: chooser } : undefined,
+    {
+      thresholds,
+      visit(probe, correct, agree, costSum, hist) {
+        const { threshold: _t, ...outcome } = toPoint(rec, null, correct, agree, costSum, hist, baselineMacs);
+        grid[probe] = { kind, threshold: thresholds[probe], ...outcome };
+      },
+    },
+  );
+  // The stack holds this curve's own frontier, cost descending from the bottom.
+  const candidates: CandidateList = { kind, cost: [], quality: [], threshold: [] };
+  for (let t = top - 1; t >= 0; t--) {
+    candidates.cost.push(sCost[t]);
+    candidates.quality.push(sQuality[t]);
+    candidates.threshold.push(Number.isNaN(sThreshold[t]) ? null : sThreshold[t]);
+  }
+  return { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
+}
+
+/** Runs the three score policies' parts: inline, or partly on a worker thread (parallel.ts). */
+export type ScorePolicyRunner = (tasks: ScorePolicyTask[]) => Promise<ScorePolicyPart[]>;
+
+function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions): ScorePolicyTask[] {
+  const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
+  const subset = options.subset ?? null;
+  return SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
+}
+
+const SCORE_POLICIES = ['confidence', 'entropy', 'margin'] as const;
+
+/** The sweeps one after another on this thread. */
+export const inlineRunner: ScorePolicyRunner = (tasks) => Promise.resolve(tasks.map(scorePolicyPart));
+
 /**
  * Everything the policies need from the records, in one sweep per score policy and one pass
  * for patience: the exact curves (thinned to at most `maxPoints` per curve for the report),
@@ -346,10 +439,15 @@ export interface PolicyAnalysisOptions {
  * default grid, and with a subset, the threshold each policy would choose on it.
  */
 export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): PolicyAnalysis {
-  const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
-  const curves: Curve[] = [];
-  const candidates: CandidateList[] = [];
-  const grid: GridPolicy[] = [];
+  return finishPolicies(rec, exitMacs, baselineMacs, options, policyTasks(rec, exitMacs, baselineMacs, options).map(scorePolicyPart));
+}
+
+/** analysePolicies with the score-policy sweeps run by `runner` (for instance on two threads). */
+export async function analysePoliciesWith(runner: ScorePolicyRunner, rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): Promise<PolicyAnalysis> {
+  return finishPolicies(rec, exitMacs, baselineMacs, options, await runner(policyTasks(rec, exitMacs, baselineMacs, options)));
+}
+
+function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[]): PolicyAnalysis {
   const N = rec.sampleCount;
   const E = rec.exitCount;
   const useAccuracy = rec.labels !== null;
@@ -357,62 +455,10 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
   let subsetCount = 0;
   if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
   const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
-  for (const kind of ['confidence', 'entropy', 'margin'] as const) {
-    let keepEvery = 1;
-    let total = 0;
-    const points: CurvePoint[] = [];
-    // Frontier of this curve, kept as a stack (points arrive with
-    // non-increasing cost, so a new point removes the ones it dominates from the top).
-    const sCost: number[] = [];
-    const sQuality: number[] = [];
-    const sThreshold: number[] = [];
-    let top = 0;
-    const chooser = subset ? new TargetChooser(subsetCount, useAccuracy, subset.target) : null;
-    const thresholds = DEFAULT_GRID[kind];
-    const probed: GridPolicy[] = new Array(thresholds.length);
-    sweepScorePolicy(
-      rec,
-      kind,
-      exitMacs,
-      {
-        start(count) {
-          total = count;
-          keepEvery = spacingFor(count, maxPoints);
-        },
-        point(index, threshold, correct, agree, costSum, hist) {
-          if (keepPoint(index, total, keepEvery)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
-          const cost = costSum / N;
-          const quality = (useAccuracy ? correct : agree) / N;
-          while (top > 0 && sQuality[top - 1] <= quality) top--;
-          if (top === 0 || sCost[top - 1] !== cost) {
-            sCost[top] = cost;
-            sQuality[top] = quality;
-            sThreshold[top] = threshold === null ? NaN : threshold;
-            top++;
-          }
-        },
-      },
-      chooser && subset ? { mask: subset.mask, visitor: chooser } : undefined,
-      {
-        thresholds,
-        visit(probe, correct, agree, costSum, hist) {
-          const { threshold: _t, ...outcome } = toPoint(rec, null, correct, agree, costSum, hist, baselineMacs);
-          probed[probe] = { kind, threshold: thresholds[probe], ...outcome };
-        },
-      },
-    );
-    curves.push({ kind, totalPoints: total, points, thinned: points.length < total });
-    // The stack holds this curve's own frontier, cost descending from the bottom.
-    const list: CandidateList = { kind, cost: [], quality: [], threshold: [] };
-    for (let t = top - 1; t >= 0; t--) {
-      list.cost.push(sCost[t]);
-      list.quality.push(sQuality[t]);
-      list.threshold.push(Number.isNaN(sThreshold[t]) ? null : sThreshold[t]);
-    }
-    candidates.push(list);
-    grid.push(...probed);
-    if (chosen && chooser) chosen[kind] = chooser.threshold;
-  }
+  const curves = parts.map((p) => p.curve);
+  const candidates = parts.map((p) => p.candidates);
+  const grid = parts.flatMap((p) => p.grid);
+  if (chosen) SCORE_POLICIES.forEach((kind, i) => (chosen[kind] = parts[i].chosen));
   // Patience t = 1..E-1 in one pass: the counter rises by one at a time from 0, so the first
   // exit where it equals t is where it first climbs to t.
   const T = E - 1;

@@ -1,4 +1,4 @@
-// Builds: the extension host, the engine worker and its sweep worker thread (node, cjs; vscode and onnxruntime-node
+// Builds: the extension host, the engine worker and its analysis worker thread (node, cjs; vscode and onnxruntime-node
 // stay external), the CLI (node, cjs), and the webview (browser, esm).
 // Flags: --watch rebuilds on change; --production minifies and drops source maps.
 import * as esbuild from 'esbuild';
@@ -27,8 +27,8 @@ const node = {
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
   { ...node, entryPoints: { engine: 'src/engine/worker.ts' }, outdir: 'dist' },
-  // Worker thread for the analysis' parallel sweeps (src/core/analysis/parallel.ts loads it from beside the bundle).
-  { ...node, entryPoints: { sweepWorker: 'src/core/analysis/sweepWorker.ts' }, outdir: 'dist' },
+  // Worker thread for the analysis' parallel record filling and sweeps (src/core/analysis/parallel.ts loads it from beside the bundle).
+  { ...node, entryPoints: { analysisWorker: 'src/core/analysis/analysisWorker.ts' }, outdir: 'dist' },
   { ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
 ];
 if (fs.existsSync('webview/main.ts')) {

@@ -1,7 +1,8 @@
 import { ExitLensError, throwIfCancelled } from './errors';
 import { ArrayEntry, ArrayFile, openArrayFile } from './npy/arrayFile';
 import { bytesToTyped, halfToFloat, isFloatDtype } from './npy/npy';
-import { ExitRecords, allocateRecords, fillExitRecords } from './records';
+import { FillPool, ParallelOptions, ParallelStats, fillPool } from './analysis/parallel';
+import { ExitRecords, allocateRecords } from './records';
 import { findLabelArray, readLabels } from './samples';
 
 /**
@@ -26,11 +27,14 @@ export interface LogitsOptions {
   chunk?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** When the records are filled on two threads (analysis/parallel.ts), and how that went. */
+  parallel?: ParallelOptions;
+  onParallel?: (stats: ParallelStats) => void;
 }
 
 const HELP = 'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
 
-function toFloats(bytes: Uint8Array, entry: ArrayEntry): ArrayLike<number> {
+function toFloats(bytes: Uint8Array, entry: ArrayEntry): Float32Array | Float64Array {
   const t = bytesToTyped(bytes, entry.header.dtype);
   if (entry.header.dtype !== 'float16') return t as Float32Array | Float64Array;
   const out = new Float32Array(t.length);
@@ -128,6 +132,7 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
 /** Reads a logits file into exit records, streaming the logits in chunks. */
 export async function readLogitsFile(filePath: string, opts: LogitsOptions = {}): Promise<{ source: LogitsSource; records: ExitRecords }> {
   const file = await openArrayFile(filePath);
+  let pool: FillPool | null = null;
   try {
     const p = plan(file, opts);
     const { sampleCount: N, classCount: C } = p.source;
@@ -137,6 +142,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
     }
     const labels = p.labels ? await readLabels(p.labels, C) : null;
     const rec = allocateRecords(N, E, C, labels);
+    pool = fillPool(rec, opts.parallel);
     const chunk = Math.max(1, opts.chunk ?? Math.max(1, Math.floor((4 << 20) / (C * 4))));
     const itemBytes = (p.stacked ?? p.perExit[0]).header.dataBytes / (N * E * C);
     const total = N * E;
@@ -148,7 +154,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
           for (let n = 0; n < N; n += chunk) {
             throwIfCancelled(opts.signal);
             const rows = Math.min(chunk, N - n);
-            fillExitRecords(rec, toFloats(await reader.readRows(rows), p.stacked), 0, C, rows, n, k);
+            await pool.fill(toFloats(await reader.readRows(rows), p.stacked), 0, C, rows, n, k);
             done += rows;
             opts.onProgress?.(done, total);
           }
@@ -163,7 +169,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
           throwIfCancelled(opts.signal);
           const rows = Math.min(chunk, N - n);
           const z = toFloats(await reader.readRows(rows), p.stacked);
-          for (let k = 0; k < E; k++) fillExitRecords(rec, z, k * C, E * C, rows, n, k);
+          await pool.fill(z, 0, E * C, rows, n, 0, E);
           done += rows * E;
           opts.onProgress?.(done, total);
         }
@@ -178,7 +184,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
           for (let n = 0; n < N; n += chunk) {
             throwIfCancelled(opts.signal);
             const rows = Math.min(chunk, N - n);
-            fillExitRecords(rec, toFloats(await reader.readRows(rows), entry), 0, C, rows, n, k);
+            await pool.fill(toFloats(await reader.readRows(rows), entry), 0, C, rows, n, k);
             done += rows;
             opts.onProgress?.(done, total);
           }
@@ -187,8 +193,11 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
         }
       }
     }
+    const stats = await pool.finish();
+    opts.onParallel?.(stats);
     return { source: p.source, records: rec };
   } finally {
+    pool?.close();
     await file.close();
   }
 }

@@ -450,6 +450,9 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
     exits: req.exits,
     signal,
     onProgress: (done, total) => emit({ type: 'progress', id: req.id, phase: 'loading', done, total, samplesPerSecond: null, etaSeconds: null }),
+    onParallel: ({ onWorkers, inline }) => {
+      if (onWorkers > 0) emit({ type: 'log', id: req.id, level: 'info', message: `Reading logits: ${onWorkers} of ${onWorkers + inline} chunks turned into records on a worker thread.` });
+    },
   });
   const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal }) : null;
   if (calib && (calib.source.exitNames.length !== main.source.exitNames.length || calib.source.classCount !== main.source.classCount)) {

@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 import { analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
 import { ParallelStats, parallelRunner } from '../../src/core/analysis/parallel';
 import { mulberry32, subsetRecords } from '../../src/core/analysis/split';
+import { readLogitsFile } from '../../src/core/logitsFile';
 import { allocateRecords, fillExitRecords } from '../../src/core/records';
+import { fixture } from './helpers';
 
 function randomRecords(N: number, E: number, C: number, seed: number) {
   const rand = mulberry32(seed);
@@ -37,7 +39,25 @@ describe('parallel sweeps', () => {
     const onDone = (s: ParallelStats) => seen.push(s);
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: 0, cores: 2, onDone }), copy, [1, 2, 3, 4], 4), want);
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: 1e9, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
+    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
     assert.deepEqual(seen, [{ onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }]);
   });
+});
+
+describe('records filled on two threads', () => {
+  const cases: [string, string | undefined, number][] = [
+    ['logits_random.npz', undefined, 37], // [E, N, C]
+    ['logits_random_perarray.npz', undefined, 37], // one [N, C] array per exit
+    ['logits_unlabelled.npz', 'exit_logits:NEC', 1], // read as [N, E, C] (3 samples of 80 exits): every exit of a chunk at once
+  ];
+  for (const [name, exits, chunk] of cases) {
+    it(`${name}${exits ? ` as ${exits}` : ''}: the same records as on one thread, with chunks done by the worker`, async () => {
+      const one = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minRecords: Infinity } });
+      let stats: ParallelStats | null = null;
+      const two = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minRecords: 0, cores: 2 }, onParallel: (s) => (stats = s) });
+      assert.ok(stats!.onWorkers > 0 && stats!.inline > 0, `both threads filled chunks: ${JSON.stringify(stats)}`);
+      for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const) assert.deepEqual(two.records[key], one.records[key], key);
+      assert.deepEqual(two.records.labels, one.records.labels);
+    });
+  }
 });

@@ -3,20 +3,35 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ExitRecords } from '../records';
-import { ScorePolicyPart, ScorePolicyRunner, ScorePolicyTask, scorePolicyPart } from './curves';
+import { FillChunk, WorkerData, fillChunk } from './chunks';
+import { ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
 
 /**
- * The three score-policy sweeps are independent, so on a machine with more than one core they
- * run side by side: the first on this thread, the others on worker threads that read the same
- * records (allocated on SharedArrayBuffers, so nothing is copied). Small inputs run inline,
- * where starting a worker would cost more than it saves. A worker that cannot start or fails
- * is not fatal: its sweeps run here instead.
+ * The analysis uses a second core where it pays, with worker threads that read and write the
+ * same records (allocated on SharedArrayBuffers, so nothing is copied):
+ * - the three score-policy sweeps are independent: the first runs on this thread, the others
+ *   on workers;
+ * - reading a logits file, every other chunk of logits is turned into records on a worker.
+ * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker
+ * that cannot start or fails is never fatal: its work is done here instead.
  */
 export const PARALLEL_MIN_RECORDS = 2_000_000;
 
-/** The worker script: sweepWorker.js beside the bundle, or the TypeScript source (tests, under tsx). */
+export interface ParallelOptions {
+  /** Sample-exit records below which everything runs on this thread. */
+  minRecords?: number;
+  cores?: number;
+}
+
+/** How a run went: pieces of work done by workers, and by this thread (including a failed worker's). */
+export interface ParallelStats {
+  onWorkers: number;
+  inline: number;
+}
+
+/** The worker script: analysisWorker.js beside the bundle, or the TypeScript source (tests, under tsx). */
 function workerScript(): string | null {
-  for (const name of ['sweepWorker.js', 'sweepWorker.ts']) {
+  for (const name of ['analysisWorker.js', 'analysisWorker.ts']) {
     const file = path.join(__dirname, name);
     if (fs.existsSync(file)) return file;
   }
@@ -24,58 +39,124 @@ function workerScript(): string | null {
 }
 
 function isShared(rec: ExitRecords): boolean {
-  return [rec.pred, rec.conf, rec.margin, rec.entropy].every((a) => a.buffer instanceof SharedArrayBuffer);
+  return [rec.pred, rec.conf, rec.margin, rec.entropy, rec.logpLabel, rec.finite].every((a) => a.buffer instanceof SharedArrayBuffer);
 }
 
-function runOnWorker(script: string, tasks: ScorePolicyTask[]): Promise<ScorePolicyPart[] | null> {
+/** A worker for this job, or null when the work should stay on this thread. */
+function startWorker(rec: ExitRecords, data: WorkerData, options: ParallelOptions): Worker | null {
+  const cores = options.cores ?? os.availableParallelism();
+  const script = workerScript();
+  if (cores < 2 || rec.sampleCount * rec.exitCount < (options.minRecords ?? PARALLEL_MIN_RECORDS) || !script || !isShared(rec)) return null;
+  try {
+    // The TypeScript source (tests) runs through tsx's require hook; loader flags do not reach workers.
+    return script.endsWith('.ts')
+      ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, workerData: data })
+      : new Worker(script, { workerData: data });
+  } catch {
+    return null;
+  }
+}
+
+/** The first message of a worker, or null if it fails or exits first; the worker is stopped either way. */
+function firstMessage<T>(worker: Worker): Promise<T | null> {
   return new Promise((resolve) => {
-    let worker: Worker;
-    try {
-      // The TypeScript source (tests) runs through tsx's require hook; loader flags do not reach workers.
-      worker = script.endsWith('.ts')
-        ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, workerData: tasks })
-        : new Worker(script, { workerData: tasks });
-    } catch {
-      resolve(null);
-      return;
-    }
-    const finish = (parts: ScorePolicyPart[] | null) => {
-      resolve(parts);
+    const finish = (value: T | null) => {
+      resolve(value);
       void worker.terminate();
     };
-    worker.once('message', (parts: ScorePolicyPart[]) => finish(parts));
+    worker.once('message', (m: T) => finish(m));
     worker.once('error', () => finish(null));
     worker.once('exit', () => finish(null));
   });
 }
 
-/** How a run went: sweeps done by workers, and by this thread (including a failed worker's). */
-export interface ParallelStats {
-  onWorkers: number;
-  inline: number;
-}
-
-export interface ParallelOptions {
-  minRecords?: number;
-  cores?: number;
-  onDone?: (stats: ParallelStats) => void;
-}
-
-export function parallelRunner(options: ParallelOptions = {}): ScorePolicyRunner {
-  const minRecords = options.minRecords ?? PARALLEL_MIN_RECORDS;
-  const cores = options.cores ?? os.availableParallelism();
+export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void } = {}): ScorePolicyRunner {
   return async (tasks) => {
     const rec = tasks[0]?.rec;
-    const script = workerScript();
-    if (!rec || tasks.length < 2 || cores < 2 || rec.sampleCount * rec.exitCount < minRecords || !script || !isShared(rec)) {
-      options.onDone?.({ onWorkers: 0, inline: tasks.length });
-      return tasks.map(scorePolicyPart);
-    }
-    const remote = tasks.slice(1).map((task) => runOnWorker(script, [task]));
-    const first = scorePolicyPart(tasks[0]);
+    const workers = rec && tasks.length > 1 ? tasks.slice(1).map((task) => startWorker(rec, { job: 'sweeps', tasks: [task] }, options)) : [];
+    const remote = workers.map((w) => (w ? firstMessage<ScorePolicyPart[]>(w) : Promise.resolve(null)));
+    const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
     const rest = await Promise.all(remote);
     const onWorkers = rest.filter((parts) => parts !== null).length;
     options.onDone?.({ onWorkers, inline: tasks.length - onWorkers });
-    return [first, ...rest.map((parts, i) => (parts ? parts[0] : scorePolicyPart(tasks[i + 1])))];
+    return [...first, ...rest.map((parts, i) => (parts ? parts[0] : scorePolicyPart(tasks[i + 1])))];
+  };
+}
+
+/** Fills records from chunks of logits, alternating between this thread and a worker. */
+export interface FillPool {
+  /**
+   * Fills (or hands over) one chunk: `rows` samples from `firstSample`, for `exitCount` exits
+   * from `exit`, whose logits start at offset + i * stride + j * C; resolves when the pool can
+   * take another chunk.
+   */
+  fill(logits: Float32Array | Float64Array, offset: number, stride: number, rows: number, firstSample: number, exit: number, exitCount?: number): Promise<void>;
+  /** Resolves once every chunk is in the records; stops the worker. */
+  finish(): Promise<ParallelStats>;
+  /** Stops the worker without waiting (after an error or a cancel). */
+  close(): void;
+}
+
+const MAX_IN_FLIGHT = 2;
+
+export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillPool {
+  let worker = startWorker(rec, { job: 'fill', rec }, options);
+  // Chunks the worker has not confirmed, kept so that they can be filled here if it fails.
+  const pending = new Map<number, FillChunk>();
+  const waiters: (() => void)[] = [];
+  let nextId = 0;
+  let turn = 0;
+  const stats: ParallelStats = { onWorkers: 0, inline: 0 };
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  const fillHere = (c: FillChunk) => {
+    fillChunk(rec, c);
+    stats.inline++;
+  };
+  const fail = () => {
+    if (!worker) return;
+    void worker.terminate();
+    worker = null;
+    for (const c of pending.values()) fillHere(c);
+    pending.clear();
+    wake();
+  };
+  if (worker) {
+    worker.on('message', (id: number) => {
+      if (pending.delete(id)) stats.onWorkers++;
+      wake();
+    });
+    worker.once('error', fail);
+    worker.once('exit', fail);
+  }
+  const drain = async (limit: number) => {
+    while (worker && pending.size > limit) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  return {
+    async fill(logits, offset, stride, rows, firstSample, exit, exitCount = 1) {
+      const chunk: FillChunk = { id: nextId++, logits, offset, stride, rows, firstSample, exit, exitCount };
+      if (worker && turn++ % 2 === 0) {
+        pending.set(chunk.id, chunk);
+        worker.postMessage(chunk);
+        await drain(MAX_IN_FLIGHT - 1);
+      } else fillHere(chunk);
+    },
+    async finish() {
+      await drain(0);
+      if (worker) {
+        worker.removeAllListeners();
+        void worker.terminate();
+        worker = null;
+      }
+      return stats;
+    },
+    close() {
+      if (worker) {
+        worker.removeAllListeners();
+        void worker.terminate();
+        worker = null;
+      }
+    },
   };
 }

@@ -1,0 +1,19 @@
+/**
+ * Worker thread for parallel.ts. With `{ job: 'sweeps', tasks }` it runs those score-policy
+ * sweeps and posts their parts back; with `{ job: 'fill', rec }` it fills the shared records
+ * from each chunk of logits it is sent and answers with the chunk's id.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { FillChunk, WorkerData, fillChunk } from './chunks';
+import { scorePolicyPart } from './curves';
+
+const data = workerData as WorkerData;
+if (data.job === 'sweeps') {
+  parentPort?.postMessage(data.tasks.map(scorePolicyPart));
+} else {
+  const rec = data.rec;
+  parentPort?.on('message', (c: FillChunk) => {
+    fillChunk(rec, c);
+    parentPort?.postMessage(c.id);
+  });
+}

@@ -1,0 +1,21 @@
+import { ExitRecords, fillExitRecords } from '../records';
+import type { ScorePolicyTask } from './curves';
+
+/** What parallel.ts hands a worker thread (analysisWorker.ts). */
+export type WorkerData = { job: 'sweeps'; tasks: ScorePolicyTask[] } | { job: 'fill'; rec: ExitRecords };
+
+/** A chunk of logits to turn into records: exits exit..exit+exitCount-1 of rows samples from firstSample. */
+export interface FillChunk {
+  id: number;
+  logits: Float32Array | Float64Array;
+  offset: number;
+  stride: number;
+  rows: number;
+  firstSample: number;
+  exit: number;
+  exitCount: number;
+}
+
+export function fillChunk(rec: ExitRecords, c: FillChunk): void {
+  for (let j = 0; j < c.exitCount; j++) fillExitRecords(rec, c.logits, c.offset + j * rec.classCount, c.stride, c.rows, c.firstSample, c.exit + j);
+}

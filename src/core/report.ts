@@ -1,5 +1,6 @@
 import { Curve, FrontierCandidate, exactCurves } from './analysis/curves';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
+import { frontierForReport } from './analysis/frontierPoints';
 import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy, gridPolicies } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit, subsetRecords } from './analysis/split';
@@ -107,7 +108,10 @@ export interface Report {
     entropy: Curve;
     margin: Curve;
     patience: Curve;
+    /** The Pareto frontier over every exact point, at most MAX_FRONTIER_POINTS of it (frontierForReport). */
     frontier: FrontierCandidate[];
+    /** How many points the whole frontier has (absent in reports written before it was thinned). */
+    frontierTotalPoints?: number;
     /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
     quality: 'accuracy' | 'agreement';
   };
@@ -148,6 +152,7 @@ export interface AnalysisInput {
   baselineMacs: number;
   maxAccuracyDrop: number;
   maxCurvePoints?: number;
+  maxFrontierPoints?: number;
 }
 
 export interface AnalysisResult {
@@ -235,7 +240,8 @@ export function analyze(input: AnalysisInput): AnalysisResult {
       entropy: byKind.entropy,
       margin: byKind.margin,
       patience: byKind.patience,
-      frontier,
+      frontier: frontierForReport(frontier, input.maxFrontierPoints),
+      frontierTotalPoints: frontier.length,
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,

@@ -56,10 +56,13 @@ ${opts.tail ?? ''}</body>
 /**
  * A self-contained HTML report: open it in any browser, no network, no extension.
  * The per-sample records, when the report has them, are not in the boot JSON but in their own
- * JSON element (id `exit-lens-records`) after the app, whose script is `async`: browsers read
- * HTML at some tens of MB/s, and 10^5 samples' records are tens of MB that no view draws, so
- * the report renders while they are still being read. The whole report is the boot JSON's
- * `report` with `records` set to that element's JSON.
+ * JSON element (id `exit-lens-records`) after the app: browsers read HTML at some tens of MB/s,
+ * and 10^5 samples' records are tens of MB that no view draws, so the report renders while
+ * they are still being read. The whole report is the boot JSON's `report` with `records` set
+ * to that element's JSON. The app runs as a classic script, which the browser runs as soon as
+ * it has read it (a module script waits for the parser to pause, after another chunk of
+ * records); the bundle has no import or export, and the wrapper keeps it strict and out of
+ * the global scope as a module would.
  */
 export function staticReportHtml(report: Report, webviewJs: string, reportCss: string): string {
   const n = nonce();
@@ -71,7 +74,7 @@ export function staticReportHtml(report: Report, webviewJs: string, reportCss: s
     title: `Exit Lens report · ${(report.model?.path ?? report.logitsFile ?? '').split(/[\\/]/).pop()}`,
     styles: `<style>${STATIC_THEME}\n${reportCss.replace(/<\/(style)/gi, '<\\/$1')}</style>`,
     boot: { view: 'static', runId: 'static', report: rest },
-    script: `<script type="module" async nonce="${n}">${js}</script>`,
+    script: `<script nonce="${n}">(function () {\n'use strict';\n${js}\n}).call(undefined);</script>`,
     tail: records ? `<script type="application/json" id="exit-lens-records" nonce="${n}">${scriptJson(records)}</script>\n` : undefined,
   });
 }

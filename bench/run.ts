@@ -8,9 +8,10 @@
  * Measured so far: analysis at scale (full analysis of a logits file against one bare pass
  * that reads it and computes every sample-exit softmax once, at N = 1e4, 1e5, 1e6 with
  * E = 12, C = 10, and C = 1000 at N = 1e5; the log-log scaling slope; peak memory), the
- * bundled host script and VSIX sizes, and whether loading the extension loads ONNX Runtime.
- * Not yet measured: profiling overhead against a bare ONNX Runtime loop, streaming memory on
- * a 2 GB sample set, and the webview's render and update times (see docs/benchmarks.md).
+ * report webview's first render and threshold updates with 1e5 per-sample records in headless
+ * Chromium (bench/webview.ts), the bundled host script and VSIX sizes, and whether loading the
+ * extension loads ONNX Runtime. Not yet measured: profiling overhead against a bare ONNX
+ * Runtime loop, and streaming memory on a 2 GB sample set (see docs/benchmarks.md).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,6 +22,7 @@ import { mulberry32 } from '../src/core/analysis/split';
 import { openArrayFile } from '../src/core/npy/arrayFile';
 import { runAnalyze } from '../src/engine/profile';
 import { writeNpz } from './npzWriter';
+import { webviewBenchmark, webviewRows } from './webview';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -173,6 +175,9 @@ async function main(): Promise<void> {
     analysis.scalingSlope = fitSlope(scaling);
     rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
     results.analysis = analysis;
+    const webview = await webviewBenchmark({ quick, tmp, makeLogits });
+    results.webview = webview;
+    rows.push(...webviewRows(webview));
     const extensionKB = sizeKB(path.join(ROOT, 'dist', 'extension.js'));
     const vsixKB = sizeKB(path.join(ROOT, '.tmp', 'exit-lens-linux-x64.vsix'));
     results.bundle = { extensionKB, vsixMB: vsixKB === null ? null : vsixKB / 1024, activationLoadsOnnxRuntime: activationLoadsOrt() };

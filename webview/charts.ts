@@ -38,6 +38,8 @@ export interface LineChartSpec {
   yDomain?: [number, number];
   /** Logarithmic x axis (speed-ups span 1× to the cost ratio of the first exit). */
   xLog?: boolean;
+  /** The container's width, when the caller has read it (see svgIn). */
+  width?: number;
 }
 
 export interface LineChart {
@@ -45,8 +47,12 @@ export interface LineChart {
   setMarker(m: Marker): void;
 }
 
-function svgIn(container: HTMLElement, ariaLabel: string, height: number) {
-  const width = Math.max(220, container.clientWidth || 480);
+/**
+ * A fresh chart SVG in the container. Pass `knownWidth` when drawing several charts at once:
+ * reading clientWidth after another chart was added forces a layout per chart.
+ */
+function svgIn(container: HTMLElement, ariaLabel: string, height: number, knownWidth?: number) {
+  const width = Math.max(220, (knownWidth ?? container.clientWidth) || 480);
   d3.select(container).selectAll('svg').remove();
   const svg = d3
     .select(container)
@@ -66,8 +72,49 @@ function padDomain([lo, hi]: [number, number], pad = 0.04): [number, number] {
   return [lo - d, hi + d];
 }
 
+/**
+ * The points of a line at the chart's resolution: within each run of points that fall in one
+ * pixel column, the first, lowest, highest and last (in their order), so the drawn line is the
+ * same; points outside the domain are kept as the gaps they make. A Pareto frontier over 10^5
+ * samples has tens of thousands of points for a few hundred columns.
+ */
+export function atPixelResolution(points: [number, number][], column: (p: [number, number]) => number, drawable: (p: [number, number]) => boolean): [number, number][] {
+  const out: [number, number][] = [];
+  let col = NaN;
+  let first = -1;
+  let lo = -1;
+  let hi = -1;
+  let last = -1;
+  const flush = () => {
+    if (first < 0) return;
+    for (const i of [...new Set([first, lo, hi, last])].sort((a, b) => a - b)) out.push(points[i]);
+    first = -1;
+  };
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i];
+    if (!drawable(p)) {
+      flush();
+      out.push(p);
+      col = NaN;
+      continue;
+    }
+    const c = Math.round(column(p));
+    if (c !== col) {
+      flush();
+      col = c;
+      first = lo = hi = last = i;
+      continue;
+    }
+    last = i;
+    if (p[1] < points[lo][1]) lo = i;
+    if (p[1] > points[hi][1]) hi = i;
+  }
+  flush();
+  return out;
+}
+
 export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChart {
-  const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 240);
+  const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 240, spec.width);
   const all = spec.series.flatMap((s) => s.points).concat((spec.markers ?? []).map((m) => [m.x, m.y] as [number, number]));
   const xs = all.map((p) => p[0]).filter(Number.isFinite);
   const ys = all.map((p) => p[1]).filter(Number.isFinite);
@@ -113,8 +160,9 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
   for (const s of spec.series) {
     const g = svg.append('g').attr('class', `series ${s.cls}`);
     g.append('title').text(s.name);
+    const drawn = s.points.length > 4 * width ? atPixelResolution(s.points, (p) => x(p[0]), inDomain) : s.points;
     g.append('path')
-      .datum(s.points)
+      .datum(drawn)
       .attr('class', `line ${s.dashed ? 'dashed' : ''}`)
       .attr('d', line)
       .style('stroke-width', `${s.width ?? 1.5}px`);
@@ -154,8 +202,8 @@ export interface Bar {
   title?: string;
 }
 
-export function barChart(container: HTMLElement, spec: { ariaLabel: string; yLabel: string; bars: Bar[]; height?: number; format?: (v: number) => string; yMax?: number }): void {
-  const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 200);
+export function barChart(container: HTMLElement, spec: { ariaLabel: string; yLabel: string; bars: Bar[]; height?: number; format?: (v: number) => string; yMax?: number; width?: number }): void {
+  const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 200, spec.width);
   const x = d3
     .scaleBand()
     .domain(spec.bars.map((b) => b.label))
@@ -189,10 +237,10 @@ export interface StackPart {
 }
 
 /** One horizontal 100% bar per row, e.g. right→right / right→wrong / … between exits k and k+1. */
-export function stackedBars(container: HTMLElement, spec: { ariaLabel: string; rows: { label: string; parts: StackPart[] }[]; rowHeight?: number }): void {
+export function stackedBars(container: HTMLElement, spec: { ariaLabel: string; rows: { label: string; parts: StackPart[] }[]; rowHeight?: number; width?: number }): void {
   const rowHeight = spec.rowHeight ?? 22;
   const height = MARGIN.top + spec.rows.length * (rowHeight + 6) + 4;
-  const { svg, width } = svgIn(container, spec.ariaLabel, height);
+  const { svg, width } = svgIn(container, spec.ariaLabel, height, spec.width);
   const left = 64;
   const x = d3.scaleLinear().domain([0, 1]).range([left, width - MARGIN.right]);
   spec.rows.forEach((row, i) => {

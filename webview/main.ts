@@ -33,6 +33,7 @@ declare function acquireVsCodeApi(): VsCodeApi;
 const vscode: VsCodeApi | null = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : null;
 const bootNode = document.getElementById('exit-lens-boot');
 const boot: Boot = bootNode?.textContent ? (JSON.parse(bootNode.textContent) as Boot) : { view: 'panel' };
+performance.mark('exit-lens:boot-parsed');
 const root = document.getElementById('app') ?? document.body;
 let state: PageState = vscode?.getState() ?? {};
 let current: { runId: string; report: Report } | null = null;

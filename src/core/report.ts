@@ -1,5 +1,6 @@
 import { Curve, FrontierCandidate, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
+import { frontierForReport } from './analysis/frontierPoints';
 import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
@@ -107,7 +108,10 @@ export interface Report {
     entropy: Curve;
     margin: Curve;
     patience: Curve;
+    /** The Pareto frontier over every exact point, at most MAX_FRONTIER_POINTS of it (frontierForReport). */
     frontier: FrontierCandidate[];
+    /** How many points the whole frontier has (absent in reports written before it was thinned). */
+    frontierTotalPoints?: number;
     /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
     quality: 'accuracy' | 'agreement';
   };
@@ -148,6 +152,7 @@ export interface AnalysisInput {
   baselineMacs: number;
   maxAccuracyDrop: number;
   maxCurvePoints?: number;
+  maxFrontierPoints?: number;
   /** How the score-policy sweeps run: inline by default, or analysis/parallel.ts's parallelRunner. */
   runner?: ScorePolicyRunner;
 }
@@ -244,7 +249,8 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
       entropy: byKind.entropy,
       margin: byKind.margin,
       patience: byKind.patience,
-      frontier: policies.frontier,
+      frontier: frontierForReport(policies.frontier, input.maxFrontierPoints),
+      frontierTotalPoints: policies.frontier.length,
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,

@@ -2,7 +2,8 @@
  * The report app in a real browser (Debian's Chromium), through the self-contained HTML
  * export: the per-exit table shows the JSON report's figures, the threshold controls move the
  * operating point with no recomputation, nothing violates the CSP, names from the model are
- * rendered as text, and it reads in a light and a dark colour scheme (screenshots saved).
+ * rendered as text, it reads in a light and a dark colour scheme (screenshots saved), and
+ * per-sample records sit after the app in their own element.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -105,6 +106,26 @@ describe('the report app (static HTML export) in Chromium', () => {
     assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px at 360px`);
     await narrow.page.screenshot({ path: path.join(ARTIFACTS, 'static-report-narrow.png'), fullPage: true });
     await narrow.page.close();
+  });
+
+  it('per-sample records (--records) follow the app in their own element; the report renders the same', async () => {
+    const file = path.join(dir, 'records.html');
+    const code = await cli(['profile', path.join(EXAMPLE, 'model.onnx'), '--samples', path.join(EXAMPLE, 'test.npz'), '--calib', path.join(EXAMPLE, 'calib.npz'), '--ep', 'cpu', '--records', '--html', file, '--quiet']);
+    assert.equal(code, 0);
+    const { page, problems } = await open(file);
+    const layout = await page.evaluate(() => {
+      const boot = JSON.parse(document.getElementById('exit-lens-boot')!.textContent!);
+      const node = document.getElementById('exit-lens-records')!;
+      const records = JSON.parse(node.textContent!);
+      const scripts = Array.from(document.querySelectorAll('script'));
+      return { bootHasRecords: 'records' in boot.report, recordsAfterApp: scripts.indexOf(node as HTMLScriptElement) === scripts.length - 1, pred: records.pred.length, labels: records.labels.length, conf: records.conf.length };
+    });
+    const N = report.samples.sampleCount;
+    assert.deepEqual(layout, { bootHasRecords: false, recordsAfterApp: true, pred: N * report.exitCount, labels: N, conf: N * report.exitCount });
+    const rows = await page.$$eval('#section-exits table.data tbody tr', (trs) => trs.length);
+    assert.equal(rows, report.exitCount);
+    assert.deepEqual(problems, []);
+    await page.close();
   });
 
   it('names from the model are rendered as text, never as markup', async () => {

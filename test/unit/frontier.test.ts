@@ -1,0 +1,62 @@
+/**
+ * The Pareto frontier a report keeps (frontierForReport): small frontiers whole, large ones
+ * thinned along their length with both ends, and no dropped point far from a kept one.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { FrontierCandidate } from '../../src/core/analysis/curves';
+import { frontierForReport } from '../../src/core/analysis/frontierPoints';
+import { runAnalyze } from '../../src/engine/profile';
+import { fixture } from './helpers';
+
+const point = (meanCost: number, quality: number, threshold = meanCost): FrontierCandidate => ({ kind: 'confidence', threshold, meanCost, quality });
+
+describe('the frontier a report keeps', () => {
+  it('keeps a frontier of at most maxPoints whole', () => {
+    const f = [point(0.2, 0.5), point(0.5, 0.7), point(1, 0.9)];
+    assert.deepEqual(frontierForReport(f, 3), f);
+  });
+
+  it('keeps the first point of each step along the frontier, and the last (worked by hand)', () => {
+    // Costs e^0..e^4 and qualities 0..1: scaled log cost and quality are both 0, .25, .5, .75, 1,
+    // so positions are 0, .5, 1, 1.5, 2. maxPoints 3 gives 2 steps of length 1: points 0 and 1
+    // fall in step 0, points 2 and 3 in step 1; keep 0, 2, and the last, 4.
+    const f = [0, 1, 2, 3, 4].map((i) => point(Math.exp(i), i / 4));
+    assert.deepEqual(frontierForReport(f, 3), [f[0], f[2], f[4]]);
+  });
+
+  it('thins a long frontier to at most maxPoints, in order, ends kept, no point dropped far from a kept one', () => {
+    // A staircase crowded at low cost, as exact curves make it: 20,000 points.
+    const n = 20000;
+    const f = Array.from({ length: n }, (_, i) => point(0.08 + 0.92 * (i / (n - 1)) ** 3, 0.3 + 0.6 * Math.sqrt(i / (n - 1))));
+    const max = 500;
+    const kept = frontierForReport(f, max);
+    assert.ok(kept.length <= max && kept.length > max / 2, `${kept.length} points`);
+    assert.equal(kept[0], f[0]);
+    assert.equal(kept[kept.length - 1], f[n - 1]);
+    const index = kept.map((p) => f.indexOf(p));
+    for (let i = 1; i < index.length; i++) assert.ok(index[i] > index[i - 1], 'kept points are the frontier\'s own, in order');
+    // Distance along the frontier, computed here on its own: scaled log cost plus scaled quality.
+    const lc = (p: FrontierCandidate) => (Math.log(p.meanCost) - Math.log(0.08)) / (Math.log(1) - Math.log(0.08));
+    const q = (p: FrontierCandidate) => (p.quality - 0.3) / 0.6;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      while (k + 1 < index.length && index[k + 1] <= i) k++;
+      const gap = lc(f[i]) + q(f[i]) - (lc(f[index[k]]) + q(f[index[k]]));
+      assert.ok(gap >= 0 && gap < 2 / (max - 1) + 1e-12, `point ${i} is ${gap} from the kept point before it`);
+    }
+  });
+
+  it('a zero-cost first point scales cost linearly instead of on a log scale', () => {
+    const f = Array.from({ length: 100 }, (_, i) => point(i / 99, i / 99));
+    const kept = frontierForReport(f, 10);
+    assert.ok(kept.length <= 10);
+    assert.equal(kept[0], f[0]);
+    assert.equal(kept[kept.length - 1], f[99]);
+  });
+
+  it('a report carries the whole frontier\'s size beside the points it keeps', async () => {
+    const r = await runAnalyze({ type: 'analyze', id: 'f', logitsPath: fixture('logits_ties.npz') }, () => undefined);
+    assert.ok(r.curves.frontierTotalPoints !== undefined && r.curves.frontierTotalPoints >= r.curves.frontier.length);
+  });
+});

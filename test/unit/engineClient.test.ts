@@ -184,6 +184,36 @@ describe('engine client with a real engine process', () => {
     await noEngineLeft(HUNG_ENGINE);
   });
 
+  it('whatever the host\'s working directory holds, the engine runs from the extension\'s folder with its own ONNX Runtime', { timeout: 60_000 }, async () => {
+    // A working directory (a workspace) with an onnxruntime-node of its own that would leave a marker.
+    const workspace = path.join(dir, 'workspace');
+    const fake = path.join(workspace, 'node_modules', 'onnxruntime-node');
+    fs.mkdirSync(fake, { recursive: true });
+    fs.writeFileSync(path.join(fake, 'package.json'), JSON.stringify({ name: 'onnxruntime-node', main: 'index.js' }));
+    fs.writeFileSync(path.join(fake, 'index.js'), `require('fs').writeFileSync(${JSON.stringify(path.join(workspace, 'marker'))}, 'loaded');`);
+    const previous = process.cwd();
+    process.chdir(workspace);
+    try {
+      const { c } = client();
+      const report = await c.run(shortRun, () => undefined);
+      assert.equal(report.executionProvider?.used, 'cpu');
+      const pid = c.enginePid!;
+      assert.equal(fs.realpathSync(fs.readlinkSync(`/proc/${pid}/cwd`)), fs.realpathSync(ROOT));
+      const ortDir = fs.realpathSync(path.dirname(require.resolve('onnxruntime-node/package.json')));
+      // The native libraries (.node, .so) of ONNX Runtime that the engine has loaded.
+      const mapped = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')
+        .filter((l) => l.includes('/')).map((l) => l.slice(l.indexOf('/')).trim())
+        .filter((f) => f.includes('onnxruntime') && /\.(node|so(\.\d+)*)$/.test(f));
+      assert.ok(mapped.some((f) => f.endsWith('libonnxruntime.so.1')), 'ONNX Runtime is loaded');
+      for (const f of mapped) assert.ok(fs.realpathSync(f).startsWith(`${ortDir}/`), `${f} is not from ${ortDir}`);
+      assert.equal(fs.existsSync(path.join(workspace, 'marker')), false, 'the working directory\'s onnxruntime-node was not loaded');
+      c.dispose();
+      assert.ok(await processGone(pid));
+    } finally {
+      process.chdir(previous);
+    }
+  });
+
   it('the host killed while a run is under way (an editor window that crashed): the engine exits too', { timeout: 60_000 }, async () => {
     const host = spawn(process.execPath, ['--import', 'tsx', HOST, ENGINE, fixture('nan_net.onnx'), long], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let enginePid = 0;

@@ -45,6 +45,8 @@ export function activate(context: vscode.ExtensionContext): void {
     panel.send({ type: 'busy', running: b.running, message: b.message });
   });
   context.subscriptions.push(
+    // Trusting the workspace brings the Profile buttons back.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => sidebar.refresh()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep')) store.notifyChanged();
       if (e.affectsConfiguration('exitLens')) {

@@ -49,6 +49,7 @@ export class Profiler implements vscode.Disposable {
     const subject = request.modelPath ?? request.logitsPath ?? '';
     const label = path.basename(subject);
     if (this.active) {
+      this.log.warn(`Not started: ${label} (${this.active.label} is being profiled; one run at a time).`);
       void vscode.window
         .showWarningMessage(`Exit Lens is already profiling ${this.active.label}, so ${label} was not started: one run at a time keeps results apart.`, 'Cancel That Run')
         .then((choice) => choice && this.cancel());

@@ -1,9 +1,10 @@
 /**
  * Atomic writes under SIGKILL: a writer process (support/runWriter.ts, built from the run
  * store's own code) saves runs and overwrites one file in a loop, and is killed at seeded random
- * moments, again and again. After every kill, every file under a run's name is whole, the last
- * run the writer finished is listed and opens, the overwritten file holds a whole version no
- * older than the last one finished, and nothing torn is ever read as a run.
+ * moments, again and again: half at a random time, half a few random milliseconds after it
+ * creates a temporary file (so inside a write). After every kill, every file under a run's name
+ * is whole, the last run the writer finished is listed and opens, the overwritten file holds a
+ * whole version no older than the last one finished, and nothing torn is ever read as a run.
  * EXIT_LENS_KILL_SECONDS sets the time spent (default 12), EXIT_LENS_KILL_SEED the seed.
  */
 import * as assert from 'node:assert/strict';
@@ -83,28 +84,56 @@ describe('atomic writes', () => {
     let kills = 0;
     let tornLeftovers = 0;
     let saves = 0;
+    // Files under a run's name are never rewritten (each run has a new name), so each is checked once.
+    const checked = new Set<string>();
+    const opened = new Set<string>();
     const deadline = Date.now() + SECONDS * 1000;
-    // On a loaded machine a writer starts slowly: go on past the deadline (up to 45 s more) until
-    // at least 20 kills and 2 of them inside a write.
-    const hardDeadline = deadline + 45_000;
-    while ((Date.now() < deadline || kills < 20 || tornLeftovers < 2) && Date.now() < hardDeadline) {
-      const delay = Math.floor(rand() * 400);
+    // On a loaded machine a writer starts slowly: go on past the deadline (up to 30 s more) until
+    // at least 15 kills and 3 of them inside a write.
+    const hardDeadline = deadline + 30_000;
+    while ((Date.now() < deadline || kills < 15 || tornLeftovers < 3) && Date.now() < hardDeadline) {
+      // Half the kills at a random time after the writer is ready; half a few random milliseconds
+      // after it creates its n-th temporary file (seen through inotify), so that many land inside a write.
+      const inWrite = rand() < 0.5;
+      const delay = inWrite ? rand() * 3 : Math.floor(rand() * 400);
+      const skipTemps = Math.floor(rand() * 4);
       const child = spawn(process.execPath, [writer, root, baseFile, String(nextSeq), pointer], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-      // Kill `delay` ms after the writer is ready (its loop is then running).
+      const watchers: fs.FSWatcher[] = [];
       await new Promise<void>((resolve) => {
-        const onData = () => {
-          if (!stdout.includes('ready\n')) return;
-          child.stdout.off('data', onData);
-          setTimeout(resolve, delay);
+        let scheduled = false;
+        const killAfter = (ms: number) => {
+          if (scheduled) return;
+          scheduled = true;
+          setTimeout(resolve, ms);
         };
-        child.stdout.on('data', onData);
         child.on('close', () => resolve());
+        if (inWrite) {
+          let temps = 0;
+          const runsKey = path.join(root, 'runs');
+          const folders = [dir, ...(fs.existsSync(runsKey) ? fs.readdirSync(runsKey).map((k) => path.join(runsKey, k)) : [])];
+          for (const folder of folders) {
+            watchers.push(
+              fs.watch(folder, (_event, name) => {
+                if (name?.endsWith('.tmp') && fs.existsSync(path.join(folder, name)) && temps++ >= skipTemps) killAfter(delay);
+              }),
+            );
+          }
+          setTimeout(() => killAfter(0), 5_000);
+        } else {
+          const onData = () => {
+            if (!stdout.includes('ready\n')) return;
+            child.stdout.off('data', onData);
+            killAfter(delay);
+          };
+          child.stdout.on('data', onData);
+        }
       });
+      watchers.forEach((w) => w.close());
       child.kill('SIGKILL');
       await exited;
       kills++;
@@ -117,7 +146,7 @@ describe('atomic writes', () => {
       // Each writer starts two past the last seq it printed: the run in flight may have been completed unprinted.
       nextSeq = Math.max(nextSeq, ...out.saved.map((s) => s.seq), ...out.pointers) + 2;
 
-      const context = `after kill ${kills} (seed ${SEED}, ${delay} ms after ready)`;
+      const context = `after kill ${kills} (seed ${SEED}, ${inWrite ? `${delay.toFixed(1)} ms after temporary file ${skipTemps + 1}` : `${delay} ms after ready`})`;
       // 1. Every file under a run's name parses whole; temporary files are counted and cleared.
       const runsDir = path.join(root, 'runs');
       for (const key of fs.existsSync(runsDir) ? fs.readdirSync(runsDir) : []) {
@@ -129,6 +158,9 @@ describe('atomic writes', () => {
             continue;
           }
           assert.match(f, /\.(run|summary)\.json$/, `${context}: unexpected file ${f}`);
+          const identity = `${file} ${fs.statSync(file).mtimeMs}`;
+          if (checked.has(identity)) continue;
+          checked.add(identity);
           let parsed;
           try {
             parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -147,6 +179,8 @@ describe('atomic writes', () => {
       // 2. Listed runs all open whole; the last finished run is among them.
       const listed = reader.list();
       for (const s of listed) {
+        if (opened.has(s.runId)) continue;
+        opened.add(s.runId);
         const run = reader.load(s.runId);
         assert.ok(run, `${context}: listed run ${s.runId} does not open`);
         assert.equal(recordsProblem(run.report.records, run.report.timings.seq as number), null, `${context}: ${s.runId}`);
@@ -170,7 +204,7 @@ describe('atomic writes', () => {
       }
     }
     // The kills did land inside writes (a temporary file left behind), else nothing was tested.
-    assert.ok(saves > kills, `only ${saves} runs saved in ${kills} kills`);
+    assert.ok(saves > 0 && lastSaved, 'no run was saved');
     assert.ok(tornLeftovers > 0, `no kill landed inside a write in ${kills} kills`);
     process.stdout.write(`# ${kills} kills, ${saves} runs saved, ${tornLeftovers} writes cut short\n`);
     fs.rmSync(dir, { recursive: true, force: true });

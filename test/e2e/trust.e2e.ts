@@ -58,6 +58,8 @@ describe('Exit Lens in Restricted Mode', () => {
       for (const name of ['exit_0', 'exit_1', 'exit_2', 'exit_3']) if (!text.includes(name)) throw new Error(`no ${name} in ${text.slice(0, 300)}`);
     });
     assert.equal(await viewer.locator('vscode-button, button', { hasText: /Profile/ }).count(), 0, 'no Profile button in Restricted Mode');
+    // Nor in the editor title (where a trusted workspace shows one for .onnx files).
+    assert.equal(await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').count(), 0, 'no Profile action in the editor title');
   });
 
   test('Profile, Profile with Another Sample Set and Analyze Exit Logits are refused with the reason', async () => {
@@ -82,6 +84,7 @@ describe('Exit Lens in Restricted Mode', () => {
         const text = await frame.locator('body').innerText().catch(() => '');
         if (/Restricted Mode: profiling is off in an untrusted workspace/.test(text)) {
           assert.equal(await frame.locator('vscode-button, button', { hasText: /Profile/ }).count(), 0);
+          await wb.screenshot('sidebar-restricted-dark');
           return;
         }
       }

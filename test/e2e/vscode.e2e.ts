@@ -156,6 +156,8 @@ describe('Exit Lens in VS Code', () => {
 
   test('Profile Model Exits from the command palette: the report shows the CLI\'s per-exit accuracies', async () => {
     await wb.openFile('model.onnx');
+    // A trusted workspace offers Profile in the editor title of an .onnx file (Restricted Mode does not: trust.e2e.ts).
+    await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').first().waitFor({ timeout: 30_000 });
     await wb.runCommand('Exit Lens: Profile Model Exits');
     const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
     const rows = report.locator('#section-exits table.data tbody tr');

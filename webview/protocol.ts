@@ -26,8 +26,8 @@ export interface ModelEntry {
 }
 
 export type SidebarState =
-  | { kind: 'model'; modelPath: string; label: string; source: string; latest: RunSummary | null; report: Report | null; running: boolean }
-  | { kind: 'workspace'; models: ModelEntry[]; running: boolean }
+  | { kind: 'model'; modelPath: string; label: string; source: string; latest: RunSummary | null; report: Report | null; running: boolean; trusted: boolean }
+  | { kind: 'workspace'; models: ModelEntry[]; running: boolean; trusted: boolean }
   | { kind: 'empty'; trusted: boolean }
   | { kind: 'untrusted' };
 

@@ -39,6 +39,9 @@ function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElemen
   return box;
 }
 
+/** Said instead of a Profile button in Restricted Mode (the host refuses to profile there anyway). */
+const RESTRICTED_NOTE = 'Restricted Mode: profiling is off in an untrusted workspace (loading a model runs native code). Existing reports still open.';
+
 export function renderSidebar(root: HTMLElement, state: SidebarState, post: (m: FromWebview) => void): void {
   root.replaceChildren();
   root.classList.add('sidebar');
@@ -65,6 +68,10 @@ export function renderSidebar(root: HTMLElement, state: SidebarState, post: (m: 
     root.append(h);
     if (state.latest) root.append(runSummary(state.latest, post));
     else root.append(el('p', { class: 'note' }, 'No profile of this model yet.'));
+    if (!state.trusted) {
+      root.append(el('p', { class: 'note restricted' }, RESTRICTED_NOTE));
+      return;
+    }
     const actions = el('div', { class: 'actions' });
     actions.append(button(state.running ? 'Profiling…' : 'Profile', () => post({ type: 'profile', modelPath: state.modelPath }), state.latest ? 'secondary' : 'primary'));
     root.append(actions);
@@ -72,14 +79,17 @@ export function renderSidebar(root: HTMLElement, state: SidebarState, post: (m: 
   }
   root.append(el('h2', {}, 'Models in this workspace'));
   if (state.models.length === 0) root.append(el('p', { class: 'note' }, 'No .onnx models found.'));
+  if (!state.trusted) root.append(el('p', { class: 'note restricted' }, RESTRICTED_NOTE));
   for (const m of state.models) {
     const box = el('div', { class: 'model-entry' });
     box.append(el('h3', { title: m.modelPath }, m.label));
     if (m.runs[0]) box.append(runSummary(m.runs[0], post));
     else box.append(el('p', { class: 'note' }, 'Not profiled yet.'));
-    const actions = el('div', { class: 'actions' });
-    actions.append(button('Profile', () => post({ type: 'profile', modelPath: m.modelPath }), 'secondary'));
-    box.append(actions);
+    if (state.trusted) {
+      const actions = el('div', { class: 'actions' });
+      actions.append(button('Profile', () => post({ type: 'profile', modelPath: m.modelPath }), 'secondary'));
+      box.append(actions);
+    }
     if (m.runs.length > 1) box.append(el('div', { class: 'note' }, `${m.runs.length} runs kept`));
     root.append(box);
   }

@@ -16,6 +16,7 @@ export type ExitLensErrorCode =
   | 'provider-unavailable'
   | 'inference-failed'
   | 'cancelled'
+  | 'engine-busy'
   | 'bad-argument'
   | 'internal';
 

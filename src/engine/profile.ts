@@ -79,6 +79,19 @@ function padRows(data: NumericArray[], rows: number, target: number): NumericArr
   });
 }
 
+/**
+ * ONNX Runtime's run error in a line: the failing node and its status, without the source file,
+ * function and assertion it quotes ("Non-zero status code returned while running Add node.
+ * Name:'/Add' Status Message: /onnxruntime_src/...h:583 void ...() axis == 1 was false. <why>").
+ */
+export function ortRunMessage(err: unknown): string {
+  const first = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
+  const node = /running (\S+) node\. Name:'([^']*)' Status Message: (.*)$/.exec(first);
+  if (!node) return first;
+  const status = node[3].replace(/^\S*onnxruntime\S*:\d+ .*? was false\.\s*/, '').trim();
+  return `${node[1]} node "${node[2]}": ${status || node[3]}`;
+}
+
 function logitsOf(t: ort.Tensor): ArrayLike<number> {
   const d = t.data;
   if (t.type === 'float16' && d instanceof Uint16Array) {
@@ -222,12 +235,20 @@ async function inferRecords(
       const feeds = feedsFor(o, binding, fixed && rows < fixed ? padRows(data, rows, fixed) : data, fed);
       let out: ort.InferenceSession.OnnxValueMapType;
       try {
-        out = await session.run(feeds, plan.fetches);
+        // Its error is thrown and reported below; ORT need not print it to stderr as well.
+        out = await session.run(feeds, plan.fetches, { logSeverityLevel: 4 });
       } catch (err) {
+        const batchNo = Math.floor(n / step) + 1;
+        // A short last batch failing after full ones: a shape in the graph is tied to a batch size.
+        const shortAfterFull = !fixed && n > 0 && rows < step;
         throw new ExitLensError(
           'inference-failed',
-          `ONNX Runtime failed on samples ${n}..${n + rows - 1}: ${(err as Error).message.split('\n')[0]}`,
-          fixed ? 'Check the sample set against the model inputs.' : 'If the model only works at a fixed batch size, set --batch to it (e.g. --batch 1).',
+          `ONNX Runtime failed on samples ${n}..${n + rows - 1} (batch ${batchNo}, ${rows} sample${rows === 1 ? '' : 's'}${n > 0 ? `; the batches before it had ${step} and ran` : ''}): ${ortRunMessage(err)}`,
+          fixed
+            ? 'Check the sample set against the model inputs.'
+            : shortAfterFull
+              ? `The model seems to accept only some batch sizes (a shape fixed at export): re-export it with a dynamic batch axis, or set the batch size to 1, or to one that divides ${N} so that no batch is short (--batch, or the exitLens.batchSize setting).`
+              : 'If the model only works at a fixed batch size, set the batch size to it (--batch, or the exitLens.batchSize setting; e.g. 1).',
         );
       }
       if (plan.layout.kind === 'per-output') {

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { describeError } from '../core/errors';
 import { handleRequest } from './profile';
 import { EngineEvent, isEngineRequest } from './protocol';
@@ -6,8 +7,11 @@ import { EngineEvent, isEngineRequest } from './protocol';
  * The engine as a child process: the extension forks this script (Node, or the editor's own
  * runtime with ELECTRON_RUN_AS_NODE=1) so that a native crash, an out-of-memory or a hang in
  * ONNX Runtime ends this process only. Requests and events are the typed messages of protocol.ts.
+ *
+ * One request runs at a time: a request that arrives while another runs is refused with an
+ * `engine-busy` error naming the run in progress, so the events and results of two runs never mix.
  */
-const runs = new Map<string, AbortController>();
+let active: { id: string; subject: string; controller: AbortController } | null = null;
 
 function send(event: EngineEvent): void {
   process.send?.(event);
@@ -19,14 +23,28 @@ process.on('message', (message: unknown) => {
     return;
   }
   if (message.type === 'cancel') {
-    runs.get(message.id)?.abort();
+    if (active?.id === message.id) active.controller.abort();
     return;
   }
-  const controller = new AbortController();
-  runs.set(message.id, controller);
-  handleRequest(message, send, controller.signal)
+  const subject = path.basename(message.type === 'profile' ? message.modelPath : message.logitsPath);
+  if (active) {
+    send({
+      type: 'error',
+      id: message.id,
+      code: 'engine-busy',
+      message: `The engine is already running ${active.subject} and runs one request at a time, so ${subject} was not started.`,
+      hint: 'Wait for that run to finish or cancel it, then start this one again.',
+      userError: true,
+    });
+    return;
+  }
+  const run = { id: message.id, subject, controller: new AbortController() };
+  active = run;
+  handleRequest(message, send, run.controller.signal)
     .catch((err) => send({ type: 'error', id: message.id, code: 'internal', message: describeError(err), userError: false }))
-    .finally(() => runs.delete(message.id));
+    .finally(() => {
+      if (active === run) active = null;
+    });
 });
 
 process.on('disconnect', () => process.exit(0));

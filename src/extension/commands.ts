@@ -5,7 +5,7 @@ import { readWebviewAssets, staticReportHtml } from '../core/htmlExport';
 import { markdownSummary } from '../core/summary';
 import { ortBinaryDir } from '../engine/providers';
 import type { ExportFormat, FromWebview } from '../../webview/protocol';
-import { Profiler } from './profiler';
+import { Profiler, refuseInRestrictedMode } from './profiler';
 import { ReportPanel } from './reportPanel';
 import { RunStore, writeFileAtomic } from './runStore';
 import { configFor } from './settings';
@@ -78,10 +78,7 @@ export function registerCommands(deps: Deps): (m: FromWebview) => Promise<void> 
   }
 
   async function profile(arg?: vscode.Uri | string, ask = false): Promise<void> {
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showWarningMessage('Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.');
-      return;
-    }
+    if (refuseInRestrictedMode()) return;
     const modelPath = typeof arg === 'string' ? arg : await chooseModel(arg);
     if (!modelPath) return;
     const sets = await chooseSamples(modelPath, ask);
@@ -158,6 +155,7 @@ export function registerCommands(deps: Deps): (m: FromWebview) => Promise<void> 
   }
 
   async function analyzeLogits(arg?: vscode.Uri): Promise<void> {
+    if (refuseInRestrictedMode()) return;
     const logitsPath = arg?.fsPath.toLowerCase().endsWith('.npz') ? arg.fsPath : await pickWorkspaceFile('**/*.npz', 'Exit Lens: exit logits file (exit_logits [E,N,C] or exit_0 … arrays, plus labels)');
     if (!logitsPath) return;
     const calib = await pickWorkspaceFile('**/*.npz', 'Exit Lens: calibration logits for the suggested thresholds', [{ label: 'No calibration set', description: 'fit the suggestions on a seeded half of the file' }]);

@@ -1,5 +1,5 @@
 import { ChildProcess, fork } from 'node:child_process';
-import * as vscode from 'vscode';
+import * as path from 'node:path';
 import type { Report } from '../core/report';
 import { AnalyzeRequest, EngineEvent, ProfileRequest, isEngineEvent } from '../engine/protocol';
 
@@ -7,67 +7,154 @@ import { AnalyzeRequest, EngineEvent, ProfileRequest, isEngineEvent } from '../e
  * Runs the engine in a child process: the editor's own runtime run as Node
  * (process.execPath with ELECTRON_RUN_AS_NODE=1), so a native crash, an out-of-memory or a
  * hang in ONNX Runtime ends that process only.
+ *
+ * What is run is fixed by the extension, never by a setting or the workspace: the engine script
+ * of the extension's own dist/ folder, with the extension's folder as working directory, so
+ * ONNX Runtime and its provider libraries resolve from the extension's node_modules.
+ *
+ * No `vscode` import: the extension passes its log channel and cancellation tokens in, and the
+ * tests drive a real engine process with the same class.
  */
-export class EngineClient implements vscode.Disposable {
+export interface EngineLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** A vscode.CancellationToken, or anything with the same event. */
+export interface CancelSignal {
+  onCancellationRequested(listener: () => void): unknown;
+}
+
+export interface EngineClientOptions {
+  /** Runtime flags for the engine process (e.g. a heap limit); default: those of this process. */
+  execArgv?: string[];
+  /** How long a cancelled run may take to stop before its engine process is killed; default 10 s. */
+  cancelGraceMs?: number;
+}
+
+interface PendingRun {
+  child: ChildProcess;
+  onEvent: (e: EngineEvent) => void;
+  resolve: (r: Report) => void;
+  reject: (e: Error) => void;
+}
+
+/** Signs in the engine's stderr that it died of memory exhaustion (V8's heap limit, or a failed native allocation). */
+const OUT_OF_MEMORY = /JavaScript heap out of memory|Reached heap limit|Allocation failed|std::bad_alloc|out of memory/i;
+const STDERR_TAIL = 8192;
+
+function engineError(message: string, code: string): Error {
+  const err = new Error(message);
+  (err as Error & { code?: string }).code = code;
+  return err;
+}
+
+export class EngineClient {
   private child: ChildProcess | null = null;
-  private readonly pending = new Map<string, { onEvent: (e: EngineEvent) => void; resolve: (r: Report) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<string, PendingRun>();
   private nextId = 1;
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly log: vscode.LogOutputChannel) {}
+  /** `script` is the extension's dist/engine.js. */
+  constructor(
+    private readonly script: string,
+    private readonly log: EngineLog,
+    private readonly options: EngineClientOptions = {},
+  ) {}
+
+  /** The engine process's id while one runs (for the log and the tests). */
+  get enginePid(): number | undefined {
+    return this.child?.pid;
+  }
 
   private ensureChild(): ChildProcess {
     if (this.child && this.child.connected) return this.child;
-    const script = vscode.Uri.joinPath(this.extensionUri, 'dist', 'engine.js').fsPath;
-    const child = fork(script, [], {
+    const child = fork(this.script, [], {
       execPath: process.execPath,
+      execArgv: this.options.execArgv ?? process.execArgv,
+      // The extension's folder, not the workspace or the editor's: nothing resolves from a folder the workspace controls.
+      cwd: path.dirname(path.dirname(this.script)),
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
+    let stderrTail = '';
     child.stdout?.on('data', (d: Buffer) => this.log.info(d.toString().trimEnd()));
-    child.stderr?.on('data', (d: Buffer) => this.log.warn(d.toString().trimEnd()));
+    child.stderr?.on('data', (d: Buffer) => {
+      const text = d.toString();
+      stderrTail = (stderrTail + text).slice(-STDERR_TAIL);
+      this.log.warn(text.trimEnd());
+    });
+    // A send to an engine that has just died: its runs are settled by 'close' below.
+    child.on('error', (err) => this.log.error(`Engine process: ${err.message}`));
     child.on('message', (m: unknown) => {
       if (!isEngineEvent(m)) {
         this.log.error(`Ignored a malformed message from the engine: ${JSON.stringify(m)?.slice(0, 200)}`);
         return;
       }
-      const run = this.pending.get(m.id);
       if (m.type === 'log') this.log[m.level === 'warn' ? 'warn' : m.level === 'error' ? 'error' : 'info'](m.message);
-      if (!run) return;
+      const run = this.pending.get(m.id);
+      if (!run || run.child !== child) return;
       run.onEvent(m);
       if (m.type === 'result') {
         this.pending.delete(m.id);
         run.resolve(m.report);
       } else if (m.type === 'error') {
         this.pending.delete(m.id);
-        const err = new Error(m.hint ? `${m.message}\n${m.hint}` : m.message);
-        (err as Error & { code?: string }).code = m.code;
-        run.reject(err);
+        run.reject(engineError(m.hint ? `${m.message}\n${m.hint}` : m.message, m.code));
       }
     });
-    child.on('exit', (code, signal) => {
+    child.on('exit', () => {
       if (this.child === child) this.child = null;
-      const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      if (this.pending.size) this.log.error(`The engine process ${why}.`);
-      for (const [, run] of this.pending) {
-        const err = new Error(`The profiling engine ${why} (a crash or out-of-memory in ONNX Runtime). See "Exit Lens: Show Log"; earlier reports are untouched.`);
-        (err as Error & { code?: string }).code = 'engine-exited';
-        run.reject(err);
+    });
+    // 'close' comes after the exit and the last of stderr, so the reason can be read from it.
+    child.on('close', (code, signal) => {
+      if (this.child === child) this.child = null;
+      const runs = [...this.pending].filter(([, run]) => run.child === child);
+      if (!runs.length) return;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const oom = OUT_OF_MEMORY.test(stderrTail);
+      this.log.error(`The engine process (pid ${child.pid}) ${oom ? `ran out of memory and ${how}` : how} during ${runs.map(([id]) => id).join(', ')}.`);
+      const message = oom
+        ? `The profiling engine ran out of memory and ${how}. Try a smaller batch size or sample set. See "Exit Lens: Show Log"; earlier reports are untouched.`
+        : `The profiling engine ${how} (a crash or out-of-memory in ONNX Runtime). See "Exit Lens: Show Log"; earlier reports are untouched.`;
+      for (const [id, run] of runs) {
+        this.pending.delete(id);
+        run.reject(engineError(message, oom ? 'engine-out-of-memory' : 'engine-exited'));
       }
-      this.pending.clear();
     });
     this.child = child;
     return child;
   }
 
-  run(request: Omit<ProfileRequest, 'id'> | Omit<AnalyzeRequest, 'id'>, onEvent: (e: EngineEvent) => void, token?: vscode.CancellationToken): Promise<Report> {
+  run(request: Omit<ProfileRequest, 'id'> | Omit<AnalyzeRequest, 'id'>, onEvent: (e: EngineEvent) => void, token?: CancelSignal): Promise<Report> {
     const id = `run-${this.nextId++}`;
     const child = this.ensureChild();
     return new Promise<Report>((resolve, reject) => {
-      this.pending.set(id, { onEvent, resolve, reject });
-      token?.onCancellationRequested(() => child.send({ type: 'cancel', id }));
+      this.pending.set(id, { child, onEvent, resolve, reject });
+      token?.onCancellationRequested(() => this.cancel(id, child));
       child.send({ ...request, id });
     });
+  }
+
+  /**
+   * Asks the engine to stop the run (it stops between batches); an engine that has not stopped
+   * within the grace period (stuck in a native call) is killed, so a cancelled run never keeps running.
+   */
+  private cancel(id: string, child: ChildProcess): void {
+    if (!this.pending.has(id)) return;
+    if (child.connected) child.send({ type: 'cancel', id });
+    const grace = this.options.cancelGraceMs ?? 10_000;
+    const timer = setTimeout(() => {
+      const run = this.pending.get(id);
+      if (!run) return;
+      this.pending.delete(id);
+      this.log.warn(`The engine did not stop ${id} within ${grace / 1000} s of the cancel; its process (pid ${child.pid}) is killed.`);
+      if (this.child === child) this.child = null;
+      child.kill('SIGKILL');
+      run.reject(engineError(`The run was cancelled; the engine did not stop within ${grace / 1000} s and was ended. Nothing was written.`, 'cancelled'));
+    }, grace);
+    timer.unref();
   }
 
   dispose(): void {

@@ -19,7 +19,7 @@ import { StatusBar } from './statusBar';
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Exit Lens', { log: true });
   const store = new RunStore(() => ({ root: runsFolder(context), keep: runsToKeep() }), log);
-  const engine = new EngineClient(context.extensionUri, log);
+  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engine.js').fsPath, log);
   const status = new StatusBar();
   const profiler = new Profiler(engine, store, status, log);
   context.subscriptions.push(log, store, engine, status, profiler);
@@ -45,6 +45,8 @@ export function activate(context: vscode.ExtensionContext): void {
     panel.send({ type: 'busy', running: b.running, message: b.message });
   });
   context.subscriptions.push(
+    // Trusting the workspace brings the Profile buttons back.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => sidebar.refresh()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep')) store.notifyChanged();
       if (e.affectsConfiguration('exitLens')) {

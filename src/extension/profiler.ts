@@ -12,6 +12,13 @@ import { StatusBar } from './statusBar';
  * notification (samples/s, ETA, Cancel), the provider in the status bar, and the run
  * stored only when it finished. A second request while one runs is refused with a message.
  */
+/** In Restricted Mode: says why nothing runs and returns true. The engine is never started then. */
+export function refuseInRestrictedMode(): boolean {
+  if (vscode.workspace.isTrusted) return false;
+  void vscode.window.showWarningMessage('Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.');
+  return true;
+}
+
 export interface RunOutcome {
   summary: RunSummary;
 }
@@ -42,15 +49,13 @@ export class Profiler implements vscode.Disposable {
     const subject = request.modelPath ?? request.logitsPath ?? '';
     const label = path.basename(subject);
     if (this.active) {
+      this.log.warn(`Not started: ${label} (${this.active.label} is being profiled; one run at a time).`);
       void vscode.window
-        .showWarningMessage(`Exit Lens is already profiling ${this.active.label}; one run at a time keeps results apart.`, 'Cancel That Run')
+        .showWarningMessage(`Exit Lens is already profiling ${this.active.label}, so ${label} was not started: one run at a time keeps results apart.`, 'Cancel That Run')
         .then((choice) => choice && this.cancel());
       return undefined;
     }
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showWarningMessage('Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.');
-      return undefined;
-    }
+    if (refuseInRestrictedMode()) return undefined;
     const settings = profileSettings();
     const full: RunRequest = {
       ...request,

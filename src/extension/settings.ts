@@ -1,67 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { ModelConfig, WORKSPACE_FILE, modelEntries } from './modelConfig';
+
+export { WORKSPACE_FILE } from './modelConfig';
+export type { ModelConfig } from './modelConfig';
 
 /**
- * Settings and the team file `.vscode/exit-lens.json`, which ties models to their sample
- * sets, calibration sets, exit mappings and the Python files that define them:
- *
- *   { "models": [ { "model": "models/sdn.onnx", "samples": "data/test.npz",
- *                   "calib": "data/calib.npz", "exits": "exit_0,exit_1,logits",
- *                   "labels": "y", "sources": ["src/sdn.py"] } ] }
- *
- * Paths are relative to the workspace folder. The `exitLens.models` setting takes the same
- * entries and wins for the same model.
+ * The extension's settings, and the models of the team file `.vscode/exit-lens.json` and the
+ * `exitLens.models` setting (modelConfig.ts reads their entries). No setting names a program,
+ * a library or a command: the engine, Node and ONNX Runtime always come from the extension
+ * itself (test/unit/settings.test.ts keeps it so).
  */
-export interface ModelConfig {
-  model: string;
-  samples?: string;
-  calib?: string;
-  exits?: string;
-  labels?: string;
-  sources?: string[];
-  /** Where this entry came from, for messages. */
-  origin: string;
-}
-
-export const WORKSPACE_FILE = path.join('.vscode', 'exit-lens.json');
-
-interface RawEntry {
-  model?: unknown;
-  samples?: unknown;
-  calib?: unknown;
-  exits?: unknown;
-  labels?: unknown;
-  sources?: unknown;
-}
-
-function resolveIn(folder: string, p: unknown): string | undefined {
-  if (typeof p !== 'string' || !p.trim()) return undefined;
-  return path.resolve(folder, p);
-}
-
-function entries(raw: unknown, folder: string, origin: string, log?: vscode.LogOutputChannel): ModelConfig[] {
-  if (!Array.isArray(raw)) return [];
-  const out: ModelConfig[] = [];
-  for (const e of raw as RawEntry[]) {
-    const model = resolveIn(folder, e?.model);
-    if (!model) {
-      log?.warn(`${origin}: an entry without "model" was skipped.`);
-      continue;
-    }
-    out.push({
-      model,
-      samples: resolveIn(folder, e.samples),
-      calib: resolveIn(folder, e.calib),
-      exits: typeof e.exits === 'string' ? e.exits : undefined,
-      labels: typeof e.labels === 'string' ? e.labels : undefined,
-      sources: Array.isArray(e.sources) ? e.sources.map((s) => resolveIn(folder, s)).filter((s): s is string => Boolean(s)) : undefined,
-      origin,
-    });
-  }
-  return out;
-}
-
 export function modelConfigs(log?: vscode.LogOutputChannel): ModelConfig[] {
   const byModel = new Map<string, ModelConfig>();
   for (const folder of vscode.workspace.workspaceFolders ?? []) {
@@ -70,13 +20,13 @@ export function modelConfigs(log?: vscode.LogOutputChannel): ModelConfig[] {
     if (fs.existsSync(file)) {
       try {
         const parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
-        for (const c of entries(parsed?.models, root, file, log)) byModel.set(c.model, c);
+        for (const c of modelEntries(parsed?.models, root, file, log)) byModel.set(c.model, c);
       } catch (err) {
         log?.warn(`${file} is not valid JSON and was ignored: ${(err as Error).message}`);
       }
     }
     const fromSettings = vscode.workspace.getConfiguration('exitLens', folder.uri).get<unknown>('models');
-    for (const c of entries(fromSettings, root, 'setting exitLens.models', log)) byModel.set(c.model, { ...byModel.get(c.model), ...c });
+    for (const c of modelEntries(fromSettings, root, 'setting exitLens.models', log)) byModel.set(c.model, { ...byModel.get(c.model), ...c });
   }
   return [...byModel.values()];
 }

@@ -115,7 +115,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   private modelState(modelPath: string, source: string): SidebarState {
-    return { kind: 'model', modelPath, label: path.basename(modelPath), source, latest: this.store.latest(modelPath), report: null, running: this.running };
+    return { kind: 'model', modelPath, label: path.basename(modelPath), source, latest: this.store.latest(modelPath), report: null, running: this.running, trusted: vscode.workspace.isTrusted };
   }
 
   async compute(): Promise<SidebarState> {
@@ -155,7 +155,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
     }
     if (models.size === 0) return vscode.workspace.isTrusted ? { kind: 'empty', trusted: true } : { kind: 'untrusted' };
     const list = [...models.values()].sort((a, b) => (b.runs[0]?.createdAt ?? '').localeCompare(a.runs[0]?.createdAt ?? '') || a.label.localeCompare(b.label));
-    return { kind: 'workspace', models: list, running: this.running };
+    return { kind: 'workspace', models: list, running: this.running, trusted: vscode.workspace.isTrusted };
   }
 
   dispose(): void {

@@ -15,6 +15,7 @@ import { main } from '../../src/cli';
 import type { Report } from '../../src/core/report';
 import { macs, pct } from '../../src/core/summary';
 import { ROOT, THEMES, VSIX, Workbench, retry } from './harness';
+import { cpuSeconds, engineProcesses, hostileMarkers, hostileWorkspace, mappedLibraries, processArgs, processCwd, processRunning, processesMapping } from './processes';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'sdn-digits');
 
@@ -36,6 +37,22 @@ function writeLargeNpy(file: string, rows: number): void {
   fs.closeSync(fd);
 }
 
+/**
+ * A .npy of `rows` all-zero samples for the example model, written as a sparse file (a header,
+ * then a hole): gigabytes long at no cost, for a run that cannot end while a test works beside it.
+ */
+function writeSparseNpy(file: string, rows: number): void {
+  let dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, 1, 8, 8), }`;
+  while ((10 + dict.length + 1) % 64) dict += ' ';
+  dict += '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(dict.length, 8);
+  const header = Buffer.concat([head, Buffer.from(dict, 'latin1')]);
+  fs.writeFileSync(file, header);
+  fs.truncateSync(file, header.length + rows * 64 * 4);
+}
+
 /** The sidebar view's webview (the report panel's tab title also starts with "Exit Lens"). */
 async function sidebarFrame(wb: Workbench) {
   return retry('find the sidebar webview', 30_000, async () => {
@@ -55,14 +72,14 @@ async function pickIn(wb: Workbench, title: string, label: string): Promise<void
   await wb.page.keyboard.press('Enter');
 }
 
-/** Starts profiling model.onnx on the large set and waits until inference is under way; returns the progress toast. */
-async function startLongRun(wb: Workbench) {
+/** Starts profiling model.onnx on a large set and waits until inference is under way; returns the progress toast. */
+async function startLongRun(wb: Workbench, samples = 'large.npy', rows = 400_000) {
   await wb.runCommand('Notifications: Clear All Notifications');
   await retry('start a run on the large sample set', 90_000, async () => {
     await wb.openFile('model.onnx');
     await wb.runCommand('Exit Lens: Profile Model Exits with Another Sample Set…');
     try {
-      await pickIn(wb, 'sample set for model.onnx', 'large.npy');
+      await pickIn(wb, 'sample set for model.onnx', samples);
       await pickIn(wb, 'calibration set', 'No calibration set');
     } catch (err) {
       await wb.page.keyboard.press('Escape');
@@ -72,9 +89,16 @@ async function startLongRun(wb: Workbench) {
   const toast = wb.page.locator('.notification-toast', { hasText: 'Exit Lens: profiling model.onnx' });
   await toast.waitFor({ timeout: 60_000 });
   await retry('see inference progress', 60_000, async () => {
-    if (!/inference \d+\/400000/.test(await toast.innerText())) throw new Error(await toast.innerText());
+    if (!new RegExp(`inference \\d+/${rows}`).test(await toast.innerText())) throw new Error(await toast.innerText());
   });
   return toast;
+}
+
+/** The installed extension's folder. */
+function installedExtension(wb: Workbench): string {
+  const dir = fs.readdirSync(wb.extensionsDir).find((d) => d.startsWith('exit-lens.exit-lens-'));
+  assert.ok(dir, 'the extension is installed');
+  return fs.realpathSync(path.join(wb.extensionsDir, dir));
 }
 
 function storedRuns(runsDir: string): string[] {
@@ -95,17 +119,19 @@ describe('Exit Lens in VS Code', () => {
     runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-runs-'));
     for (const f of ['model.onnx', 'model.py', 'test.npz', 'calib.npz', 'test_logits.npz']) fs.copyFileSync(path.join(EXAMPLE, f), path.join(workspace, f));
     fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'truncated.onnx'), path.join(workspace, 'broken.onnx'));
+    for (const f of ['batch_bound.onnx', 'batch_bound_samples.npz']) fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', f), path.join(workspace, f));
     writeLargeNpy(path.join(workspace, 'large.npy'), 400_000);
-    fs.mkdirSync(path.join(workspace, '.vscode'));
-    fs.writeFileSync(
-      path.join(workspace, '.vscode', 'exit-lens.json'),
-      JSON.stringify({
-        models: [
-          { model: 'model.onnx', samples: 'test.npz', calib: 'calib.npz', sources: ['model.py'] },
-          { model: 'broken.onnx', samples: 'test.npz' },
-        ],
-      }),
-    );
+    // 4 million rows (1 GB, sparse): minutes at batch size 8, so it is still running whatever the UI steps beside it take.
+    writeSparseNpy(path.join(workspace, 'huge.npy'), 4_000_000);
+    // The team file, and settings and files that try to point Exit Lens at a workspace engine,
+    // Node or ONNX Runtime library (none of which may ever be used).
+    hostileWorkspace(workspace, {
+      models: [
+        { model: 'model.onnx', samples: 'test.npz', calib: 'calib.npz', sources: ['model.py'] },
+        { model: 'broken.onnx', samples: 'test.npz' },
+        { model: 'batch_bound.onnx', samples: 'batch_bound_samples.npz' },
+      ],
+    });
     // The CLI's figures for the same model and sets: what the views must show.
     const json = path.join(runsDir, 'cli.json');
     const code = await main(['profile', path.join(workspace, 'model.onnx'), '--samples', path.join(workspace, 'test.npz'), '--calib', path.join(workspace, 'calib.npz'), '--ep', 'cpu', '--json', json, '--quiet'], { out: () => undefined, err: () => undefined, isTTY: false });
@@ -130,6 +156,8 @@ describe('Exit Lens in VS Code', () => {
 
   test('Profile Model Exits from the command palette: the report shows the CLI\'s per-exit accuracies', async () => {
     await wb.openFile('model.onnx');
+    // A trusted workspace offers Profile in the editor title of an .onnx file (Restricted Mode does not: trust.e2e.ts).
+    await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').first().waitFor({ timeout: 30_000 });
     await wb.runCommand('Exit Lens: Profile Model Exits');
     const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
     const rows = report.locator('#section-exits table.data tbody tr');
@@ -149,6 +177,24 @@ describe('Exit Lens in VS Code', () => {
     await wb.page.locator('.statusbar-item', { hasText: 'Exit Lens: CPU' }).waitFor({ timeout: 10_000 });
     await report.locator('.chart').first().waitFor();
     await wb.screenshot('report-dark');
+  });
+
+  test('workspace settings and files do not change what the engine runs or loads', async () => {
+    const extension = installedExtension(wb);
+    const engines = engineProcesses(wb.extensionsDir);
+    assert.equal(engines.length, 1, 'the engine of the first profile');
+    const args = processArgs(engines[0])!;
+    // The editor's own runtime running the extension's own engine script, from the extension's folder.
+    assert.equal(fs.realpathSync(args[args.length - 1]), path.join(extension, 'dist', 'engine.js'));
+    assert.ok(!args.some((a) => a.includes(workspace)), `engine arguments: ${args.join(' ')}`);
+    assert.ok(!fs.realpathSync(`/proc/${engines[0]}/exe`).startsWith(fs.realpathSync(workspace)));
+    assert.equal(fs.realpathSync(processCwd(engines[0])!), extension);
+    // ONNX Runtime (the binding and libonnxruntime) was loaded from the extension's node_modules only.
+    const ort = mappedLibraries(engines[0], 'onnxruntime');
+    assert.ok(ort.some((f) => f.endsWith('libonnxruntime.so.1')), `mapped: ${ort.join(', ')}`);
+    for (const f of ort) assert.ok(fs.realpathSync(f).startsWith(`${extension}/`), `${f} is not the extension's`);
+    assert.deepEqual(processesMapping(workspace, ''), [], 'no process has a workspace file mapped');
+    assert.deepEqual(hostileMarkers(workspace), [], 'no workspace engine, Node or onnxruntime-node was run');
   });
 
   test('the Python model code: CodeLens on each exit head and the sidebar summary', async () => {
@@ -183,9 +229,11 @@ describe('Exit Lens in VS Code', () => {
     await wb.screenshot('sidebar-codelens-dark');
   });
 
-  test('a long run can be cancelled: nothing is stored and the UI is idle again', async () => {
+  test('a long run can be cancelled: nothing is stored, the UI is idle again and one idle engine is left', async () => {
     const before = storedRuns(runsDir);
     const toast = await startLongRun(wb);
+    const engines = engineProcesses(wb.extensionsDir);
+    assert.equal(engines.length, 1, 'one engine runs the long run');
     await toast.hover();
     await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
     await wb.waitForNotification(/cancelled; nothing was stored/, 30_000);
@@ -196,6 +244,33 @@ describe('Exit Lens in VS Code', () => {
       if (items.length !== 1 || /%/.test(items[0])) throw new Error(`status bar: ${JSON.stringify(items)}`);
     });
     assert.equal(await wb.page.locator('.statusbar-item .codicon-modifier-spin').count(), 0, 'no spinner left in the status bar');
+    // The engine stopped the run and waits, idle, for the next one: still the one process, using no CPU.
+    assert.deepEqual(engineProcesses(wb.extensionsDir), engines);
+    await retry('see the engine idle', 30_000, async () => {
+      const cpu0 = cpuSeconds(engines[0]);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const used = cpuSeconds(engines[0]) - cpu0;
+      if (used > 0.5) throw new Error(`the engine used ${used.toFixed(2)} CPU s in 2 s`);
+    });
+  });
+
+  test('while a run is under way a second profile is refused, for the same model or another, and the refusal can cancel the run', async () => {
+    const before = storedRuns(runsDir);
+    await startLongRun(wb, 'huge.npy', 4_000_000);
+    const engines = engineProcesses(wb.extensionsDir);
+    assert.equal(engines.length, 1);
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    await wb.waitForNotification(/already profiling model\.onnx, so model\.onnx was not started: one run at a time keeps results apart/, 30_000);
+    await wb.openFile('batch_bound.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    await wb.waitForNotification(/already profiling model\.onnx, so batch_bound\.onnx was not started/, 30_000);
+    assert.deepEqual(engineProcesses(wb.extensionsDir), engines, 'no second engine was started');
+    const refusal = wb.page.locator('.notification-toast', { hasText: 'so batch_bound.onnx was not started' });
+    await refusal.hover();
+    await refusal.locator('.monaco-button', { hasText: 'Cancel That Run' }).click();
+    await wb.waitForNotification(/the run of model\.onnx was cancelled; nothing was stored/, 30_000);
+    assert.deepEqual(storedRuns(runsDir), before, 'neither the long run nor a refused one stored anything');
+    assert.deepEqual(engineProcesses(wb.extensionsDir), engines);
   });
 
   test('a killed engine process is reported, earlier runs are kept, and the next profile works', async () => {
@@ -210,11 +285,18 @@ describe('Exit Lens in VS Code', () => {
     const text = await wb.waitForNotification(/engine was killed by SIGKILL/, 30_000);
     assert.match(text, /earlier reports are untouched/);
     assert.deepEqual(storedRuns(runsDir), before);
+    // The killed engine is gone (reaped, not a zombie) and no other engine was left or started.
+    assert.equal(processRunning(engines[0]), false, `engine ${engines[0]} is still there`);
+    assert.equal(fs.existsSync(`/proc/${engines[0]}`), false, `engine ${engines[0]} was not reaped`);
+    assert.deepEqual(engineProcesses(wb.extensionsDir), []);
     // The next profile starts a new engine and works.
     await wb.runCommand('Exit Lens: Profile Model Exits');
     await retry('see a new run stored', 120_000, async () => {
       if (storedRuns(runsDir).length !== before.length + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
     });
+    const after = engineProcesses(wb.extensionsDir);
+    assert.equal(after.length, 1, 'one new engine');
+    assert.notEqual(after[0], engines[0]);
   });
 
   test('a broken model gets a clear error message', async () => {
@@ -223,6 +305,28 @@ describe('Exit Lens in VS Code', () => {
     await wb.runCommand('Exit Lens: Profile Model Exits');
     const text = await wb.waitForNotification(/Exit Lens:.*(not a readable ONNX model|truncated|does not hold an ONNX graph)/, 90_000);
     assert.match(text, /broken\.onnx/);
+  });
+
+  test('a model whose shapes break at its second batch: the samples and the node named, earlier runs kept, the next profile works', async () => {
+    await wb.runCommand('Notifications: Clear All Notifications');
+    const before = storedRuns(runsDir);
+    assert.ok(before.length > 0);
+    // exitLens.batchSize is 8 here: batch_bound.onnx runs samples 0..7 and fails on 8..11 (see make_fixtures.py).
+    await wb.openFile('batch_bound.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    const text = await wb.waitForNotification(/ONNX Runtime failed on samples/, 90_000);
+    assert.match(text, /samples 8\.\.11 \(batch 2, 4 samples; the batches before it had 8 and ran\): Add node "\/Add"/);
+    assert.deepEqual(storedRuns(runsDir), before, 'nothing stored, nothing removed');
+    // The engine survived the failure: the next profile runs in it and is stored.
+    const engines = engineProcesses(wb.extensionsDir);
+    assert.equal(engines.length, 1);
+    await wb.openFile('model.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    await retry('see a new run stored', 120_000, async () => {
+      if (storedRuns(runsDir).length !== before.length + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
+    });
+    assert.deepEqual(engineProcesses(wb.extensionsDir), engines);
+    for (const run of before) assert.ok(storedRuns(runsDir).includes(run), `${run} was kept`);
   });
 
   test('the report panel comes back after a window reload', async () => {

@@ -157,4 +157,23 @@ describe('a failure inside a run', () => {
     assert.match(err, /ONNX Runtime failed on samples 4\.\.7/);
     assert.equal(fs.existsSync(json), false);
   });
+
+  it('a model whose shapes break only at its second batch: the samples and the failing node named, exit code 2, nothing written', async () => {
+    const dir = tmpDir();
+    const json = path.join(dir, 'out.json');
+    const md = path.join(dir, 'out.md');
+    // batch_bound.onnx (make_fixtures.py) works at batch sizes 1 and 8 only. Its 12 samples at
+    // --batch 8: batch 1 is samples 0..7 (runs), batch 2 is samples 8..11, four rows (fails).
+    const failed = await run(['profile', fixture('batch_bound.onnx'), '--samples', fixture('batch_bound_samples.npz'), '--batch', '8', '--ep', 'cpu', '--json', json, '--markdown', md, '--quiet']);
+    assert.equal(failed.code, EXIT_USER, failed.err);
+    assert.match(failed.err, /ONNX Runtime failed on samples 8\.\.11 \(batch 2, 4 samples; the batches before it had 8 and ran\): Add node "\/Add"/);
+    assert.match(failed.err, /set the batch size to 1/);
+    // ONNX Runtime's own source paths and assertion text are left out of the message.
+    assert.doesNotMatch(failed.err, /onnxruntime_src|was false/);
+    assert.deepEqual(fs.readdirSync(dir), [], 'nothing written');
+    // The same command at --batch 1 succeeds: the model and samples are sound, only the batch shape broke.
+    const ok = await run(['profile', fixture('batch_bound.onnx'), '--samples', fixture('batch_bound_samples.npz'), '--batch', '1', '--ep', 'cpu', '--json', json, '--quiet']);
+    assert.equal(ok.code, EXIT_OK, ok.err);
+    assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).samples.sampleCount, 12);
+  });
 });

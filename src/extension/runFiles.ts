@@ -1,0 +1,193 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Report } from '../core/report';
+import { thresholdText } from '../core/summary';
+import type { RunSummary } from '../../webview/protocol';
+
+/**
+ * The stored-runs folder on disk, without the editor: one folder per model under <root>/runs,
+ * each run as <stamp>.run.json (the request and the report) beside <stamp>.summary.json (what
+ * lists and the sidebar need). Every file is written to a temporary name in the same folder
+ * and renamed into place, so a crash or a kill never leaves a half-written run under a run's
+ * name. A file that cannot be read, or comes from a newer Exit Lens, is skipped and reported
+ * through `onSkip`; the other runs still list and open. RunStore adds the editor's events and
+ * warnings on top.
+ */
+export const RUN_FORMAT = 'exit-lens-run';
+export const RUN_VERSION = 1;
+
+export interface RunRequest {
+  modelPath: string | null;
+  logitsPath: string | null;
+  samplesPath: string;
+  calibPath: string | null;
+  labelName?: string;
+  exits?: string;
+  executionProviders?: string[];
+  batchSize?: number;
+  maxAccuracyDrop?: number;
+}
+
+export interface StoredRun {
+  format: typeof RUN_FORMAT;
+  version: number;
+  runId: string;
+  createdAt: string;
+  request: RunRequest;
+  report: Report;
+}
+
+const RUN_ID = /^[A-Za-z0-9._-]{1,120}\/[0-9A-Za-z-]{1,60}$/;
+
+/** A run id is <model key>/<stamp>; it names a file under the runs folder and never leaves it. */
+export function isRunId(id: string): boolean {
+  if (!RUN_ID.test(id)) return false;
+  const key = id.slice(0, id.indexOf('/'));
+  return key !== '.' && key !== '..';
+}
+
+/** Writes a file atomically: temporary name in the same folder, then rename. */
+export function writeFileAtomic(file: string, content: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  try {
+    fs.writeFileSync(tmp, content);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export function modelKey(modelOrLogitsPath: string): string {
+  const base = path.basename(modelOrLogitsPath).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60) || 'model';
+  const hash = crypto.createHash('sha1').update(path.resolve(modelOrLogitsPath)).digest('hex').slice(0, 10);
+  return `${base}-${hash}`;
+}
+
+export function summarize(runId: string, report: Report, request: RunRequest): RunSummary {
+  const labelled = report.samples.labelled;
+  const best = report.suggestions.find((s) => s.best);
+  return {
+    runId,
+    modelPath: request.modelPath ?? request.logitsPath,
+    samplesPath: report.samples.path,
+    createdAt: report.createdAt,
+    provider: report.executionProvider?.used ?? null,
+    exitQuality: report.exits.map((e) => (labelled ? (e.accuracy ?? 0) : e.agreement)),
+    quality: labelled ? 'accuracy' : 'agreement',
+    destructiveRate: report.overthinking?.destructiveRate ?? null,
+    best: best
+      ? { policy: best.policy, threshold: thresholdText(best.threshold), speedup: best.test.speedup, accuracy: labelled ? best.test.accuracy : best.test.agreement }
+      : null,
+  };
+}
+
+/** Why a parsed file is not a run this version can show, or null when it is. */
+function formatProblem(parsed: unknown): string | null {
+  const v = parsed as { format?: unknown; version?: unknown } | null;
+  if (!v || typeof v !== 'object' || v.format !== RUN_FORMAT) return 'it is not an Exit Lens run';
+  if (typeof v.version !== 'number' || !Number.isInteger(v.version) || v.version < 1) return `its format version ${JSON.stringify(v.version)} is not valid`;
+  if (v.version > RUN_VERSION) return `it was written by a newer Exit Lens (run format ${v.version}; this version reads ${RUN_VERSION})`;
+  return null;
+}
+
+export class RunFiles {
+  /**
+   * `locate` is asked on every use (the folder setting may change); `onSkip` hears of every
+   * file skipped, with its full path and why.
+   */
+  constructor(
+    private readonly locate: () => { root: string; keep: number },
+    private readonly onSkip: (file: string, why: string) => void,
+  ) {}
+
+  get root(): string {
+    return this.locate().root;
+  }
+
+  private runsDir(): string {
+    return path.join(this.root, 'runs');
+  }
+
+  save(request: RunRequest, report: Report): RunSummary {
+    const subject = request.modelPath ?? request.logitsPath ?? report.samples.path;
+    const key = modelKey(subject);
+    const stamp = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 17)}-${crypto.randomBytes(3).toString('hex')}`;
+    const runId = `${key}/${stamp}`;
+    const run: StoredRun = { format: RUN_FORMAT, version: RUN_VERSION, runId, createdAt: report.createdAt, request, report };
+    const summary = summarize(runId, report, request);
+    const dir = path.join(this.runsDir(), key);
+    // The run first, the summary last: a listed run always has its report.
+    writeFileAtomic(path.join(dir, `${stamp}.run.json`), JSON.stringify(run));
+    writeFileAtomic(path.join(dir, `${stamp}.summary.json`), JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, summary }));
+    this.prune(dir);
+    return summary;
+  }
+
+  private prune(dir: string): void {
+    const keep = this.locate().keep;
+    const summaries = fs.readdirSync(dir).filter((f) => f.endsWith('.summary.json')).sort();
+    for (const f of summaries.slice(0, Math.max(0, summaries.length - keep))) {
+      const stamp = f.slice(0, -'.summary.json'.length);
+      // The summary first: a run is never listed without its report.
+      fs.rmSync(path.join(dir, f), { force: true });
+      fs.rmSync(path.join(dir, `${stamp}.run.json`), { force: true });
+    }
+  }
+
+  /** Every readable run, newest first; optionally only one model's. Unreadable files are skipped. */
+  list(modelPath?: string): RunSummary[] {
+    const base = this.runsDir();
+    if (!fs.existsSync(base)) return [];
+    const dirs = modelPath ? [modelKey(modelPath)] : fs.readdirSync(base);
+    const out: RunSummary[] = [];
+    for (const d of dirs) {
+      const dir = path.join(base, d);
+      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) continue;
+      for (const f of fs.readdirSync(dir)) {
+        if (!f.endsWith('.summary.json')) continue;
+        const file = path.join(dir, f);
+        try {
+          const parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+          const problem = formatProblem(parsed);
+          if (problem) throw new Error(problem);
+          const s = parsed.summary as RunSummary;
+          if (!s || typeof s.runId !== 'string' || !isRunId(s.runId) || !Array.isArray(s.exitQuality) || typeof s.createdAt !== 'string') {
+            throw new Error('its summary is incomplete');
+          }
+          if (s.runId !== `${d}/${f.slice(0, -'.summary.json'.length)}`) throw new Error(`it names another run (${s.runId})`);
+          out.push(s);
+        } catch (err) {
+          this.onSkip(file, (err as Error).message);
+        }
+      }
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
+  latest(modelPath: string): RunSummary | null {
+    return this.list(modelPath)[0] ?? null;
+  }
+
+  /** The stored run, or null when it is gone or cannot be shown (then `onSkip` says why). */
+  load(runId: string): StoredRun | null {
+    if (!isRunId(runId)) return null;
+    const file = path.join(this.runsDir(), `${runId}.run.json`);
+    if (!fs.existsSync(file)) return null;
+    try {
+      const run = JSON.parse(fs.readFileSync(file, 'utf8')) as StoredRun;
+      const problem = formatProblem(run);
+      if (problem) throw new Error(problem);
+      if (run.report?.schemaVersion !== 1) throw new Error(`its report schema ${JSON.stringify(run.report?.schemaVersion)} is not supported`);
+      if (!Array.isArray(run.report.exits) || !run.report.samples || typeof run.report.exitCount !== 'number' || !run.request) {
+        throw new Error('its report is incomplete');
+      }
+      return run;
+    } catch (err) {
+      this.onSkip(file, (err as Error).message);
+      return null;
+    }
+  }
+}

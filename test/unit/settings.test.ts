@@ -1,0 +1,75 @@
+/**
+ * What a workspace can set: no setting names a program, a library or a command, the team file's
+ * model entries keep only the fields Exit Lens knows, and an execution provider is a name from a
+ * fixed list, never a path. (The end-to-end tests check the whole chain: with such settings and
+ * files in the workspace, the engine still runs the extension's own script and ONNX Runtime.)
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { KNOWN_PROVIDERS, parseProviders } from '../../src/engine/providers';
+import { modelEntries } from '../../src/extension/modelConfig';
+
+const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+const settings = pkg.contributes.configuration.properties as Record<string, { type: string; scope?: string; description?: string; markdownDescription?: string; items?: { enum?: string[] } }>;
+
+describe('settings and the team file', () => {
+  it('every setting is audited, and none names a program, a library or a command', () => {
+    // What a workspace value of each setting can do (checked when the setting was added):
+    const audited: Record<string, string> = {
+      'exitLens.executionProviders': 'picks providers by name from a fixed list; the engine refuses any other value',
+      'exitLens.batchSize': 'a number',
+      'exitLens.maxAccuracyDrop': 'a number',
+      'exitLens.runsFolder': 'where run files (JSON) are written and read; nothing there is run',
+      'exitLens.runsToKeep': 'a number',
+      'exitLens.models': 'model and sample files, run only in a trusted workspace',
+    };
+    assert.deepEqual(
+      Object.keys(settings).sort(),
+      Object.keys(audited).sort(),
+      'A new setting must be audited here. One that names a program, a library or a command must have "scope": "machine" or "application", so that no workspace can set it.',
+    );
+    for (const [name, s] of Object.entries(settings)) {
+      const text = `${name} ${s.description ?? ''} ${s.markdownDescription ?? ''}`;
+      if (/executable|program|binary|librar|\.so\b|\.dll|\.dylib|command|interpreter|engine|node ?path|python path/i.test(text)) {
+        assert.ok(s.scope === 'machine' || s.scope === 'application', `${name} names code to run, so it must be machine- or application-scoped`);
+      }
+    }
+    assert.deepEqual(settings['exitLens.executionProviders'].items?.enum, [...KNOWN_PROVIDERS]);
+  });
+
+  it('an execution provider given as a library path, or any name off the list, is refused', () => {
+    for (const bad of ['./evil/libonnxruntime_providers_cuda.so', '/tmp/libcustom.so', '${workspaceFolder}/evil', 'cuda;touch x', 'dnnl']) {
+      assert.throws(() => parseProviders(['cpu', bad]), /Unknown execution provider/, bad);
+    }
+    assert.deepEqual(parseProviders(['CUDA', ' cpu ']), ['cuda', 'cpu']);
+  });
+
+  it('team-file entries keep only the model, its sets, mapping, labels and sources; other fields are dropped', () => {
+    const folder = path.resolve('/work/project');
+    const raw = [
+      { model: 'm.onnx', samples: 'data/t.npz', calib: 'c.npz', exits: 'a,b', labels: 'y', sources: ['m.py'], engine: 'evil/engine.js', onnxruntime: 'evil/libonnxruntime.so.1', command: 'evil/node', env: { LD_PRELOAD: 'evil.so' } },
+      { samples: 'no-model.npz' },
+    ];
+    const warnings: string[] = [];
+    const entries = modelEntries(raw, folder, 'exit-lens.json', { warn: (m) => warnings.push(m) });
+    assert.deepEqual(entries, [
+      {
+        model: path.join(folder, 'm.onnx'),
+        samples: path.join(folder, 'data', 't.npz'),
+        calib: path.join(folder, 'c.npz'),
+        exits: 'a,b',
+        labels: 'y',
+        sources: [path.join(folder, 'm.py')],
+        origin: 'exit-lens.json',
+      },
+    ]);
+    assert.deepEqual(warnings, ['exit-lens.json: an entry without "model" was skipped.']);
+  });
+
+  it('the extension declares limited support for untrusted workspaces', () => {
+    assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+    assert.match(pkg.capabilities.untrustedWorkspaces.description, /Profiling .* off in Restricted Mode/);
+  });
+});

@@ -1,6 +1,6 @@
 import { ExitLensError } from './errors';
 import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from './npy/arrayFile';
-import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isIntegerDtype } from './npy/npy';
+import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isIntegerDtype, typedView } from './npy/npy';
 import { Dim, TensorInfo, formatShape } from './onnx/model';
 
 /** Array names read as labels when none is configured. */
@@ -165,7 +165,8 @@ export async function readLabels(entry: ArrayEntry, classCount: number): Promise
 
 /** Converts a row block from the array's dtype to the typed array the model input needs. */
 export function convertForInput(bytes: Uint8Array, from: NpyDtype, to: string): NumericArray {
-  const src = bytesToTyped(bytes, from);
+  // A batch already in the model's dtype goes to ONNX Runtime as read: no copy.
+  const src = typedView(bytes, from);
   if (from === to || (to === 'bool' && from === 'uint8')) return src;
   const n = src.length;
   const get = (i: number) => elementAsNumber(src, from, i);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
 import { openArrayFile } from '../../src/core/npy/arrayFile';
-import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader } from '../../src/core/npy/npy';
+import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader, typedView } from '../../src/core/npy/npy';
 import { fixture, tmpDir } from './helpers';
 
 function npyBytes(dict: string, data: Uint8Array, version = 1): Buffer {
@@ -65,6 +65,24 @@ describe('.npy headers', () => {
     for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) assert.equal(halfToFloat(floatToHalf(v)), v);
     assert.equal(floatToHalf(1.0009765625 + 1e-9), floatToHalf(1.0009765625));
     assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
+  });
+});
+
+describe('typed views of row bytes', () => {
+  it('an aligned block is viewed in place, an unaligned one is copied, with the same values', () => {
+    const values = [1.5, -2, 3.25, 1e-30];
+    const aligned = new Uint8Array(new Float32Array(values).buffer);
+    const view = typedView(aligned, 'float32');
+    assert.deepEqual(Array.from(view as Float32Array), Array.from(new Float32Array(values)));
+    assert.equal(view.buffer, aligned.buffer, 'aligned: no copy');
+    const shifted = new Uint8Array(17);
+    shifted.set(aligned, 1);
+    const unaligned = shifted.subarray(1);
+    const copy = typedView(unaligned, 'float32');
+    assert.deepEqual(Array.from(copy as Float32Array), Array.from(new Float32Array(values)));
+    assert.notEqual(copy.buffer, shifted.buffer, 'unaligned: copied');
+    const ids = new Uint8Array(new BigInt64Array([5n, -1n]).buffer);
+    assert.deepEqual(Array.from(typedView(ids, 'int64') as BigInt64Array), [5n, -1n]);
   });
 });
 

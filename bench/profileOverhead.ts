@@ -70,6 +70,14 @@ export interface OverheadSide {
   medianSeconds: number;
   runs: number[];
   peakRssMB: number;
+  /** Where the fastest run's time went, in seconds (the profile's report timings; the bare loop's own). */
+  phases: Record<string, number>;
+}
+
+interface SideRun {
+  seconds: number;
+  maxRssMB: number;
+  phases: Record<string, number>;
 }
 
 export interface ModelOverhead {
@@ -91,15 +99,17 @@ export interface ProfileOverheadResult {
   rows: string[][];
 }
 
-function side(runs: { seconds: number; maxRssMB: number }[]): OverheadSide {
+function side(runs: SideRun[]): OverheadSide {
   const s = runs.map((r) => r.seconds);
   const sorted = [...s].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
+  const fastest = runs[s.indexOf(sorted[0])];
   return {
     seconds: sorted[0],
     medianSeconds: sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2,
     runs: s,
     peakRssMB: Math.max(...runs.map((r) => r.maxRssMB)),
+    phases: { ...fastest.phases, outsideSeconds: fastest.seconds - (fastest.phases.totalSeconds ?? 0) },
   };
 }
 
@@ -129,26 +139,26 @@ async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N:
   const modelPath = path.join(BENCH_MODELS, `${model}.onnx`);
   const out = (ext: string) => path.join(tmp, `${model}-report.${ext}`);
   const profileArgs = [path.join(ROOT, 'dist', 'cli.js'), 'profile', modelPath, '--samples', samples, '--batch', String(BATCH), '--json', out('json'), '--markdown', out('md'), '--html', out('html')];
-  const profileRuns: { seconds: number; maxRssMB: number }[] = [];
-  const bareRuns: { seconds: number; maxRssMB: number }[] = [];
+  const profileRuns: SideRun[] = [];
+  const bareRuns: SideRun[] = [];
   let provider = '';
   let threads = 0;
   let macsPerSample = 0;
   for (let r = 0; r < repeats; r++) {
     const p = runNodeChild(tmp, profileArgs, ROOT);
-    profileRuns.push(p);
+    const report = JSON.parse(fs.readFileSync(out('json'), 'utf8')) as { executionProvider: { used: string; threads: number }; baselineMacs: number; samples: { N: number }; timings: Record<string, number> };
+    if (report.samples.N !== N) throw new Error(`the profile of ${model} covered ${report.samples.N} samples, not ${N}`);
+    profileRuns.push({ seconds: p.seconds, maxRssMB: p.maxRssMB, phases: report.timings });
     if (r === 0) {
-      const report = JSON.parse(fs.readFileSync(out('json'), 'utf8')) as { executionProvider: { used: string; threads: number }; baselineMacs: number; samples: { N: number } };
-      if (report.samples.N !== N) throw new Error(`the profile of ${model} covered ${report.samples.N} samples, not ${N}`);
       // The bare loop runs on the provider and thread count the profile used.
       provider = report.executionProvider.used;
       threads = report.executionProvider.threads;
       macsPerSample = report.baselineMacs;
     }
     const b = runNodeChild(tmp, [bareLoop, modelPath, samples, provider, String(BATCH), String(threads)], ROOT);
-    const inside = JSON.parse(b.stdout.trim().split('\n').pop()!) as { prepareSeconds: number; loopSeconds: number; samples: number };
+    const inside = JSON.parse(b.stdout.trim().split('\n').pop()!) as { prepareSeconds: number; loopSeconds: number; runSeconds: number; samples: number };
     if (inside.samples !== N) throw new Error(`the bare loop over ${model} covered ${inside.samples} samples, not ${N}`);
-    bareRuns.push({ seconds: b.seconds - inside.prepareSeconds, maxRssMB: b.maxRssMB });
+    bareRuns.push({ seconds: b.seconds - inside.prepareSeconds, maxRssMB: b.maxRssMB, phases: { runSeconds: inside.runSeconds, totalSeconds: inside.loopSeconds } });
   }
   fs.rmSync(samples);
   const profile = side(profileRuns);
@@ -166,10 +176,10 @@ async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N:
   };
 }
 
-/** Measures both models; N = 2048 samples each (512 in quick mode). */
-export async function measureProfileOverhead(opts: { quick: boolean; tmp: string }): Promise<ProfileOverheadResult> {
-  const N = opts.quick ? 512 : 2048;
-  const repeats = opts.quick ? 2 : 3;
+/** Measures both models; N = 2048 samples each (512 in quick mode) unless given. */
+export async function measureProfileOverhead(opts: { quick: boolean; tmp: string; samples?: number; repeats?: number }): Promise<ProfileOverheadResult> {
+  const N = opts.samples ?? (opts.quick ? 512 : 2048);
+  const repeats = opts.repeats ?? (opts.quick ? 3 : 5);
   const bareLoop = await buildBareLoop(opts.tmp);
   const cnn = await measureModel('cnn', opts.tmp, bareLoop, N, repeats);
   const transformer = await measureModel('transformer', opts.tmp, bareLoop, N, repeats);

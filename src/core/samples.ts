@@ -219,15 +219,19 @@ export class BatchReader {
     return r;
   }
 
-  /** The next `count` rows of every input, converted to the model's dtypes. */
+  /**
+   * The next `count` rows of every input, converted to the model's dtypes. Every input's read
+   * is issued at once, so that all of them proceed while the caller runs the previous batch.
+   */
   async next(count: number): Promise<NumericArray[]> {
-    const out: NumericArray[] = [];
-    for (let i = 0; i < this.readers.length; i++) {
-      const b = this.binding.inputs[i];
-      const bytes = await this.readers[i].readRows(count);
-      out.push(convertForInput(bytes, b.array.header.dtype, b.input.dtype));
-    }
-    return out;
+    const reads = this.readers.map((r) => r.readRows(count));
+    // Settle every read before reporting a failure, so that none is left running.
+    const bytes = await Promise.allSettled(reads);
+    return bytes.map((b, i) => {
+      if (b.status === 'rejected') throw b.reason;
+      const input = this.binding.inputs[i];
+      return convertForInput(b.value, input.array.header.dtype, input.input.dtype);
+    });
   }
 
   async close(): Promise<void> {

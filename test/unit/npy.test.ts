@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
-import { openArrayFile } from '../../src/core/npy/arrayFile';
+import { openArrayFile, readWholeArray } from '../../src/core/npy/arrayFile';
+import { BatchReader, SampleBinding } from '../../src/core/samples';
 import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader, typedView } from '../../src/core/npy/npy';
 import { fixture, tmpDir } from './helpers';
 
@@ -127,5 +128,43 @@ describe('.npz containers', () => {
     const cut = path.join(dir, 'cut.npy');
     fs.writeFileSync(cut, data.subarray(0, data.length - 100));
     await assert.rejects(openArrayFile(cut), (e: unknown) => e instanceof ExitLensError && /truncated/.test(e.message));
+  });
+});
+
+describe('batches of several inputs', () => {
+  it('every input\'s rows come in file order, batch after batch, in the model\'s dtypes', async () => {
+    const f = await openArrayFile(fixture('cnn_samples.npz'));
+    try {
+      const x = f.arrays.find((a) => a.name === 'x')!;
+      const label = f.arrays.find((a) => a.name === 'label')!;
+      // Two model inputs read from one file: x as is, and the int64 label array cast to int32.
+      const binding: SampleBinding = {
+        inputs: [
+          { input: { name: 'x', dtype: 'float32', shape: ['batch', 3, 8, 8] }, array: x, rowShape: [3, 8, 8], cast: false },
+          { input: { name: 'k', dtype: 'int32', shape: ['batch'] }, array: label, rowShape: [], cast: true },
+        ],
+        labels: null,
+        sampleCount: 50,
+        fixedBatch: null,
+        unusedArrays: [],
+      };
+      const wholeX = bytesToTyped(await readWholeArray(x), 'float32') as Float32Array;
+      const wholeLabel = bytesToTyped(await readWholeArray(label), 'int64') as BigInt64Array;
+      const reader = await BatchReader.open(binding);
+      try {
+        const a = await reader.next(32);
+        const b = await reader.next(18);
+        assert.deepEqual(Array.from(a[0] as Float32Array), Array.from(wholeX.subarray(0, 32 * 192)));
+        assert.deepEqual(Array.from(b[0] as Float32Array), Array.from(wholeX.subarray(32 * 192)));
+        assert.ok(a[1] instanceof Int32Array);
+        assert.deepEqual(Array.from(a[1] as Int32Array), Array.from(wholeLabel.subarray(0, 32), Number));
+        assert.deepEqual(Array.from(b[1] as Int32Array), Array.from(wholeLabel.subarray(32), Number));
+        await assert.rejects(reader.next(1), ExitLensError, 'reading past the end fails with the project error');
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await f.close();
+    }
   });
 });

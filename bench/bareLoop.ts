@@ -7,7 +7,8 @@
  *
  * The session gets exactly the options of a profiling session (`sessionOptions`, the code the
  * engine itself uses) and fetches every output. Prints one JSON line: `prepareSeconds` (reading
- * the sample set into memory, which the caller subtracts from the process's wall time),
+ * the sample set into memory, which the caller subtracts from the process's wall time; its CPU
+ * time is `prepareCpuSeconds`),
  * `loopSeconds` (ONNX Runtime loaded, session created, every batch run, session released) and
  * `runSeconds` (the batches alone).
  */
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
   const threads = Number(threadsText);
 
   const tPrepare = performance.now();
+  const cpuPrepare = process.cpuUsage();
   const file = await openArrayFile(samplesPath);
   const arrays = new Map<string, { data: ort.Tensor.DataType; dtype: string; rowShape: number[]; rows: number }>();
   for (const a of file.arrays) {
@@ -30,6 +32,8 @@ async function main(): Promise<void> {
   }
   await file.close();
   const prepareSeconds = (performance.now() - tPrepare) / 1000;
+  const prepareCpu = process.cpuUsage(cpuPrepare);
+  const prepareCpuSeconds = (prepareCpu.user + prepareCpu.system) / 1e6;
 
   const t0 = performance.now();
   const o = loadOrt();
@@ -56,7 +60,7 @@ async function main(): Promise<void> {
   const runSeconds = (performance.now() - tRun) / 1000;
   await session.release();
   const loopSeconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${JSON.stringify({ prepareSeconds, loopSeconds, runSeconds, samples: N, check })}\n`);
+  process.stdout.write(`${JSON.stringify({ prepareSeconds, prepareCpuSeconds, loopSeconds, runSeconds, samples: N, check })}\n`);
 }
 
 main().catch((err) => {

@@ -4,19 +4,22 @@ import * as path from 'node:path';
 
 /**
  * Runs `node <args>` as a fresh child process and reports its wall time (spawn to exit, seen
- * from this process) and its own peak resident memory. The peak comes from inside the child:
+ * from this process), its CPU time and its own peak resident memory. The peak comes from inside the child:
  * a preloaded module writes `process.resourceUsage().maxRSS` on exit, so that the figure is
  * that process's own and nothing else's.
  */
 export interface ChildRun {
   seconds: number;
   maxRssMB: number;
+  /** User plus system CPU time of the child, all threads. */
+  cpuSeconds: number;
   stdout: string;
 }
 
 const PRELOAD = `'use strict';
 process.on('exit', () => {
-  require('node:fs').writeFileSync(process.env.EXIT_LENS_BENCH_RSS_OUT, String(process.resourceUsage().maxRSS));
+  const u = process.resourceUsage();
+  require('node:fs').writeFileSync(process.env.EXIT_LENS_BENCH_RSS_OUT, JSON.stringify({ maxRSS: u.maxRSS, cpu: u.userCPUTime + u.systemCPUTime }));
 });
 `;
 
@@ -37,6 +40,6 @@ export function runNodeChild(tmp: string, args: string[], cwd: string): ChildRun
   if (r.status !== 0) {
     throw new Error(`node ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${r.stderr}`);
   }
-  const maxRssKB = Number(fs.readFileSync(rssFile, 'utf8'));
-  return { seconds, maxRssMB: maxRssKB / 1024, stdout: r.stdout };
+  const usage = JSON.parse(fs.readFileSync(rssFile, 'utf8')) as { maxRSS: number; cpu: number };
+  return { seconds, maxRssMB: usage.maxRSS / 1024, cpuSeconds: usage.cpu / 1e6, stdout: r.stdout };
 }

@@ -83,6 +83,13 @@ interface SideRun {
 export interface ModelOverhead {
   ratio: number;
   medianRatio: number;
+  /**
+   * The batch loops alone: the profile's inference phase (reading, running, records) over the
+   * bare loop's runs, each side's fastest. The rest of the difference is fixed per run.
+   */
+  loopRatio: number;
+  /** Profile minus bare seconds not explained by the loops: start, costs, session, analysis, reports. */
+  fixedSeconds: number;
   profile: OverheadSide;
   bare: OverheadSide;
   samples: number;
@@ -163,9 +170,13 @@ async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N:
   fs.rmSync(samples);
   const profile = side(profileRuns);
   const bare = side(bareRuns);
+  const profileLoopSeconds = Math.min(...profileRuns.map((r) => r.phases.inferenceSeconds));
+  const bareLoopSeconds = Math.min(...bareRuns.map((r) => r.phases.runSeconds));
   return {
     ratio: profile.seconds / bare.seconds,
     medianRatio: profile.medianSeconds / bare.medianSeconds,
+    loopRatio: profileLoopSeconds / bareLoopSeconds,
+    fixedSeconds: profile.seconds - bare.seconds - (profileLoopSeconds - bareLoopSeconds),
     profile,
     bare,
     samples: N,
@@ -187,7 +198,7 @@ export async function measureProfileOverhead(opts: { quick: boolean; tmp: string
     `profile overhead, ${name} (N=${m.samples}, ${(m.macsPerSample / 1e6).toFixed(1)} MMACs)`,
     `${m.ratio.toFixed(3)}x bare loop`,
     `profile ${m.profile.seconds.toFixed(2)} s, bare ${m.bare.seconds.toFixed(2)} s (best of ${m.profile.runs.length})`,
-    `median ratio ${m.medianRatio.toFixed(3)}`,
+    `median ratio ${m.medianRatio.toFixed(2)}; batch loop ${m.loopRatio.toFixed(2)}x, fixed +${m.fixedSeconds.toFixed(2)} s`,
   ];
   return {
     cnn: cnn.ratio,

@@ -203,9 +203,19 @@ export function convertForInput(bytes: Uint8Array, from: NpyDtype, to: string): 
   throw new ExitLensError('internal', `No conversion from ${from} to ${to}.`);
 }
 
-/** Streams the bound inputs batch by batch. */
+/**
+ * Streams the bound inputs batch by batch. Batches are read into a small ring of buffers that
+ * is reused, so that streaming a large set touches the same memory over and over: a fresh
+ * buffer for every batch costs page faults and the kernel's zeroing of new pages while ONNX
+ * Runtime runs the previous batch, which made the batch loop 15-20% slower on a 2-core
+ * machine. A batch's arrays stay valid until `RING - 1` more batches have been asked for;
+ * hold rows longer only as copies.
+ */
 export class BatchReader {
+  static readonly RING = 3;
   private readers: RowReader[] = [];
+  private readonly ring: Uint8Array[][] = [];
+  private slot = 0;
   private constructor(private readonly binding: SampleBinding) {}
 
   static async open(binding: SampleBinding): Promise<BatchReader> {
@@ -224,7 +234,13 @@ export class BatchReader {
    * is issued at once, so that all of them proceed while the caller runs the previous batch.
    */
   async next(count: number): Promise<NumericArray[]> {
-    const reads = this.readers.map((r) => r.readRows(count));
+    const buffers = (this.ring[this.slot] ??= []);
+    this.slot = (this.slot + 1) % BatchReader.RING;
+    const reads = this.readers.map((r, i) => {
+      const want = count * this.binding.inputs[i].array.rowBytes;
+      if (!buffers[i] || buffers[i].length < want) buffers[i] = new Uint8Array(want);
+      return r.readRows(count, buffers[i]);
+    });
     // Settle every read before reporting a failure, so that none is left running.
     const bytes = await Promise.allSettled(reads);
     return bytes.map((b, i) => {

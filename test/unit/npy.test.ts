@@ -109,6 +109,31 @@ describe('.npz containers', () => {
     }
   });
 
+  it('rows read into a caller\'s buffer are the same bytes, at its start, from stored and deflated entries', async () => {
+    const stored = await openArrayFile(fixture('cnn_samples.npz'));
+    const deflated = await openArrayFile(fixture('cnn_samples_deflated.npz'));
+    try {
+      const rowBytes = 3 * 8 * 8 * 4;
+      const whole = Buffer.from(await readWholeArray(stored.arrays[0]));
+      for (const file of [stored, deflated]) {
+        const r = await file.arrays[0].open();
+        const into = new Uint8Array(20 * rowBytes).fill(7);
+        const first = await r.readRows(20, into);
+        assert.equal(first.buffer, into.buffer, 'read in place');
+        assert.ok(Buffer.from(first).equals(whole.subarray(0, 20 * rowBytes)));
+        // A shorter read reuses the same buffer; the bytes after it are left alone.
+        const second = await r.readRows(5, into);
+        assert.equal(second.length, 5 * rowBytes);
+        assert.ok(Buffer.from(second).equals(whole.subarray(20 * rowBytes, 25 * rowBytes)));
+        assert.ok(Buffer.from(into.subarray(5 * rowBytes)).equals(whole.subarray(5 * rowBytes, 20 * rowBytes)));
+        await r.close();
+      }
+    } finally {
+      await stored.close();
+      await deflated.close();
+    }
+  });
+
   it('a .npy file is one array named after the file', async () => {
     const f = await openArrayFile(fixture('cnn_inputs.npy'));
     try {

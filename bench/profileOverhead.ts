@@ -10,8 +10,10 @@
  *   the printed summary and writing the three report files.
  * - bare: bench/bareLoop.ts (bundled to plain JavaScript like the CLI, so neither side pays a
  *   TypeScript loader), minus the time it spends reading the sample set into memory first.
- * The two alternate (profile first, so that a cold cache counts against the profile) and
- * the fastest run of each side is kept: on a shared machine the noise only ever adds time.
+ * The two alternate, five times each (three in quick mode), profile first so that a cold
+ * cache counts against the profile, and the fastest run of each side is kept: on a shared
+ * machine the noise only ever adds time. Both sessions get their options from the engine's
+ * own `sessionOptions`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -7,11 +7,12 @@
  *
  * Measured so far: analysis at scale (full analysis of a logits file against one bare pass
  * that reads it and computes every sample-exit softmax once, at N = 1e4, 1e5, 1e6 with
- * E = 12, C = 10, and C = 1000 at N = 1e5; the log-log scaling slope; peak memory), the
- * report webview's first render and threshold updates with 1e5 per-sample records in headless
- * Chromium (bench/webview.ts), the bundled host script and VSIX sizes, and whether loading the
- * extension loads ONNX Runtime. Not yet measured: profiling overhead against a bare ONNX
- * Runtime loop, and streaming memory on a 2 GB sample set (see docs/benchmarks.md).
+ * E = 12, C = 10, and C = 1000 at N = 1e5; the log-log scaling slope; peak memory), profiling
+ * overhead against a bare ONNX Runtime loop (bench/profileOverhead.ts), peak memory while
+ * profiling a 2 GB sample set (bench/streaming.ts), the report webview's first render and
+ * threshold updates with 1e5 per-sample records in headless Chromium (bench/webview.ts), the
+ * bundled host script and VSIX sizes, and whether loading the extension loads ONNX Runtime
+ * (see docs/benchmarks.md).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,6 +23,8 @@ import { mulberry32 } from '../src/core/analysis/split';
 import { openArrayFile } from '../src/core/npy/arrayFile';
 import { runAnalyze } from '../src/engine/profile';
 import { writeNpz } from './npzWriter';
+import { measureProfileOverhead } from './profileOverhead';
+import { measureStreaming } from './streaming';
 import { webviewBenchmark, webviewRows } from './webview';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -175,6 +178,13 @@ async function main(): Promise<void> {
     analysis.scalingSlope = fitSlope(scaling);
     rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
     results.analysis = analysis;
+    const overhead = await measureProfileOverhead({ quick, tmp });
+    results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details };
+    (results.machine as { executionProvider: string }).executionProvider = overhead.details.cnn.executionProvider;
+    rows.push(...overhead.rows);
+    const streaming = await measureStreaming({ quick, tmp });
+    results.streaming = { peakRssMB: streaming.peakRssMB, samples: streaming.samples, inputGB: streaming.inputGB, seconds: streaming.seconds };
+    rows.push(...streaming.rows);
     const webview = await webviewBenchmark({ quick, tmp, makeLogits });
     results.webview = webview;
     rows.push(...webviewRows(webview));

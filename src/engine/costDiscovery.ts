@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError } from '../core/errors';
-import { encodeWithOutputs } from '../core/onnx/edit';
+import { withExtraOutputs } from '../core/onnx/edit';
 import { ModelInfo } from '../core/onnx/model';
 import { tensorsNeededForCost } from '../core/onnx/cost';
 import { loadOrt } from './providers';
@@ -64,16 +64,28 @@ export async function discoverShapes(
   model: ModelInfo,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the decoded ModelProto
   proto: any,
+  /** The model file's bytes, as decoded into `proto`. */
+  modelBytes: Uint8Array,
   feeds: Record<string, ort.Tensor>,
   batch: number,
-  threads: number,
 ): Promise<ShapeDiscovery> {
   const o = loadOrt();
   const need = tensorsNeededForCost(model).filter((t) => !model.inputs.some((i) => i.name === t));
-  const bytes = encodeWithOutputs(proto, need);
+  const bytes = withExtraOutputs(modelBytes, proto, need);
   return withTempModel(model, bytes, async (file) => {
     let session: ort.InferenceSession;
-    const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, graphOptimizationLevel: 'disabled', logSeverityLevel: 3 };
+    // One small run: one thread (no thread pool to start), no arena, no weight prepacking, so
+    // that this session costs as little as possible next to the profiling session.
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'disabled',
+      enableCpuMemArena: false,
+      enableMemPattern: false,
+      extra: { session: { disable_prepacking: '1' } },
+      logSeverityLevel: 3,
+    };
     try {
       session = typeof file === 'string' ? await o.InferenceSession.create(file, options) : await o.InferenceSession.create(file, options);
     } catch (err) {

@@ -327,7 +327,8 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
   const threads = req.threads ?? defaultThreads();
   const mapping = req.exits ? parseExitMapping(req.exits) : undefined;
   const modelPath = path.resolve(req.modelPath);
-  const proto = decodeModelProto(readModelFile(modelPath), modelPath);
+  const modelBytes = readModelFile(modelPath);
+  const proto = decodeModelProto(modelBytes, modelPath);
   const model = modelInfoFromProto(proto, modelPath);
   log(`Model ${modelPath}: ${model.nodeCount} nodes, ${model.parameterCount} parameters, opset ${model.opset}.`);
   const warnings: ReportWarning[] = [];
@@ -354,7 +355,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     if (main.binding.sampleCount < probeBatch) probeData = padRows(probeData, main.binding.sampleCount, probeBatch);
     const tCost = Date.now();
     emit({ type: 'progress', id: req.id, phase: 'costing', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
-    const discovery = await discoverShapes(model, proto, feedsFor(o, main.binding, probeData, probeBatch), probeBatch, threads);
+    const discovery = await discoverShapes(model, proto, modelBytes, feedsFor(o, main.binding, probeData, probeBatch), probeBatch);
     const layout = detectExits(model, mapping, discovery.outputShapes, probeBatch);
     const plan = planExits(model, layout, discovery.outputShapes);
     log(`Exits (${layout.orderedBy}): ${plan.names.join(', ')}; ${plan.classCount} classes.`);

@@ -89,6 +89,21 @@ export interface SessionSource {
   model: string | Uint8Array;
 }
 
+/**
+ * The options of every profiling session (also used by the benchmark's bare ONNX Runtime loop,
+ * so that its comparison runs with exactly the same settings).
+ */
+export function sessionOptions(provider: ProviderName, threads: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    // ORT prints its own provider-loading errors to stderr; the reason is kept here instead.
+    logSeverityLevel: provider === 'cpu' ? 3 : 4,
+  };
+}
+
 /** Tries the providers in order; the first that creates a session wins. */
 export async function createSessionWithFallback(
   source: SessionSource,
@@ -99,14 +114,7 @@ export async function createSessionWithFallback(
   const o = loadOrt();
   const attempts: ProviderAttempt[] = [];
   for (const provider of providers) {
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: [provider],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      // ORT prints its own provider-loading errors to stderr; the reason is kept here instead.
-      logSeverityLevel: provider === 'cpu' ? 3 : 4,
-    };
+    const options = sessionOptions(provider, threads);
     const missing = missingLibraryReason(provider);
     try {
       const session = typeof source.model === 'string'

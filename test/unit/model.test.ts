@@ -1,13 +1,18 @@
 /**
  * Reading ONNX models: inspection, exit detection and order, and static MAC counts checked
- * against hand calculations for a conv net and a transformer.
+ * against hand calculations for a conv net and a transformer, and the extra outputs the cost
+ * discovery adds to a model.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { exitCosts, nodeCosts, traceStackedExits } from '../../src/core/onnx/cost';
+import { withExtraOutputs } from '../../src/core/onnx/edit';
+import { GraphNode, ModelInfo, decodeModelProto, loadModelInfo, modelInfoFromProto } from '../../src/core/onnx/model';
 import { detectExits, parseExitMapping } from '../../src/core/onnx/exits';
-import { GraphNode, ModelInfo, loadModelInfo } from '../../src/core/onnx/model';
+import { ModelProto } from '../../src/core/onnx/schema';
 import { ExitLensError } from '../../src/core/errors';
+import { loadOrt } from '../../src/engine/providers';
 import { fixture } from './helpers';
 
 function syntheticModel(nodes: Omit<GraphNode, 'index' | 'domain'>[], initializers: Record<string, number[]>, outputs: string[]): ModelInfo {
@@ -165,5 +170,34 @@ describe('static cost (MACs per sample)', () => {
     const producers = tensors.map((t) => m.nodes.find((n) => n.outputs.includes(t))!.opType);
     assert.deepEqual(producers, ['Gemm', 'Gemm', 'Gemm']);
     assert.equal(traceStackedExits(m, 'exits', 4), null);
+  });
+});
+
+describe('extra outputs for the cost discovery', () => {
+  it('appends outputs to the file\'s bytes: decoders and ONNX Runtime read the model with them, nothing else changes', async () => {
+    const file = fixture('tiny_cnn.onnx');
+    const bytes = fs.readFileSync(file);
+    const proto = decodeModelProto(bytes, file);
+    const model = modelInfoFromProto(proto, file);
+    // conv1's output and an existing output (exit_0, which must not be added twice).
+    const conv1 = model.nodes.find((n) => n.opType === 'Conv')!.outputs[0];
+    const edited = withExtraOutputs(bytes, proto, [conv1, 'exit_0']);
+    assert.ok(Buffer.from(edited.subarray(0, bytes.length)).equals(bytes), 'the original bytes come first, unchanged');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a decoded protobuf message
+    const merged = ModelProto.decode(edited) as any;
+    assert.deepEqual(merged.graph.output.map((o: { name: string }) => o.name), ['exit_0', 'exit_1', 'exit_2', conv1]);
+    assert.equal(merged.graph.node.length, proto.graph.node.length);
+    assert.equal(merged.graph.initializer.length, proto.graph.initializer.length);
+    assert.equal(withExtraOutputs(bytes, proto, ['exit_1']), bytes, 'nothing to add: the same bytes');
+    const o = loadOrt();
+    const session = await o.InferenceSession.create(edited, { executionProviders: ['cpu'], graphOptimizationLevel: 'disabled' });
+    try {
+      const out = await session.run({ x: new o.Tensor('float32', new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8]) });
+      // conv1: 3 -> 8 channels, 3x3 with padding 1 on 8x8 inputs.
+      assert.deepEqual(out[conv1].dims, [2, 8, 8, 8]);
+      assert.deepEqual(out.exit_2.dims, [2, 4]);
+    } finally {
+      await session.release();
+    }
   });
 });

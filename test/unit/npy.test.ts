@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
-import { openArrayFile } from '../../src/core/npy/arrayFile';
-import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader } from '../../src/core/npy/npy';
+import { openArrayFile, readWholeArray } from '../../src/core/npy/arrayFile';
+import { BatchReader, SampleBinding } from '../../src/core/samples';
+import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader, typedView } from '../../src/core/npy/npy';
 import { fixture, tmpDir } from './helpers';
 
 function npyBytes(dict: string, data: Uint8Array, version = 1): Buffer {
@@ -68,6 +69,24 @@ describe('.npy headers', () => {
   });
 });
 
+describe('typed views of row bytes', () => {
+  it('an aligned block is viewed in place, an unaligned one is copied, with the same values', () => {
+    const values = [1.5, -2, 3.25, 1e-30];
+    const aligned = new Uint8Array(new Float32Array(values).buffer);
+    const view = typedView(aligned, 'float32');
+    assert.deepEqual(Array.from(view as Float32Array), Array.from(new Float32Array(values)));
+    assert.equal(view.buffer, aligned.buffer, 'aligned: no copy');
+    const shifted = new Uint8Array(17);
+    shifted.set(aligned, 1);
+    const unaligned = shifted.subarray(1);
+    const copy = typedView(unaligned, 'float32');
+    assert.deepEqual(Array.from(copy as Float32Array), Array.from(new Float32Array(values)));
+    assert.notEqual(copy.buffer, shifted.buffer, 'unaligned: copied');
+    const ids = new Uint8Array(new BigInt64Array([5n, -1n]).buffer);
+    assert.deepEqual(Array.from(typedView(ids, 'int64') as BigInt64Array), [5n, -1n]);
+  });
+});
+
 describe('.npz containers', () => {
   it('stored (np.savez) and deflated (np.savez_compressed) entries read identically, in any row chunking', async () => {
     const stored = await openArrayFile(fixture('cnn_samples.npz'));
@@ -84,6 +103,31 @@ describe('.npz containers', () => {
       await b.close();
       assert.ok(whole.equals(Buffer.concat(parts)));
       assert.equal(whole.length, 50 * 3 * 8 * 8 * 4);
+    } finally {
+      await stored.close();
+      await deflated.close();
+    }
+  });
+
+  it('rows read into a caller\'s buffer are the same bytes, at its start, from stored and deflated entries', async () => {
+    const stored = await openArrayFile(fixture('cnn_samples.npz'));
+    const deflated = await openArrayFile(fixture('cnn_samples_deflated.npz'));
+    try {
+      const rowBytes = 3 * 8 * 8 * 4;
+      const whole = Buffer.from(await readWholeArray(stored.arrays[0]));
+      for (const file of [stored, deflated]) {
+        const r = await file.arrays[0].open();
+        const into = new Uint8Array(20 * rowBytes).fill(7);
+        const first = await r.readRows(20, into);
+        assert.equal(first.buffer, into.buffer, 'read in place');
+        assert.ok(Buffer.from(first).equals(whole.subarray(0, 20 * rowBytes)));
+        // A shorter read reuses the same buffer; the bytes after it are left alone.
+        const second = await r.readRows(5, into);
+        assert.equal(second.length, 5 * rowBytes);
+        assert.ok(Buffer.from(second).equals(whole.subarray(20 * rowBytes, 25 * rowBytes)));
+        assert.ok(Buffer.from(into.subarray(5 * rowBytes)).equals(whole.subarray(5 * rowBytes, 20 * rowBytes)));
+        await r.close();
+      }
     } finally {
       await stored.close();
       await deflated.close();
@@ -109,5 +153,43 @@ describe('.npz containers', () => {
     const cut = path.join(dir, 'cut.npy');
     fs.writeFileSync(cut, data.subarray(0, data.length - 100));
     await assert.rejects(openArrayFile(cut), (e: unknown) => e instanceof ExitLensError && /truncated/.test(e.message));
+  });
+});
+
+describe('batches of several inputs', () => {
+  it('every input\'s rows come in file order, batch after batch, in the model\'s dtypes', async () => {
+    const f = await openArrayFile(fixture('cnn_samples.npz'));
+    try {
+      const x = f.arrays.find((a) => a.name === 'x')!;
+      const label = f.arrays.find((a) => a.name === 'label')!;
+      // Two model inputs read from one file: x as is, and the int64 label array cast to int32.
+      const binding: SampleBinding = {
+        inputs: [
+          { input: { name: 'x', dtype: 'float32', shape: ['batch', 3, 8, 8] }, array: x, rowShape: [3, 8, 8], cast: false },
+          { input: { name: 'k', dtype: 'int32', shape: ['batch'] }, array: label, rowShape: [], cast: true },
+        ],
+        labels: null,
+        sampleCount: 50,
+        fixedBatch: null,
+        unusedArrays: [],
+      };
+      const wholeX = bytesToTyped(await readWholeArray(x), 'float32') as Float32Array;
+      const wholeLabel = bytesToTyped(await readWholeArray(label), 'int64') as BigInt64Array;
+      const reader = await BatchReader.open(binding);
+      try {
+        const a = await reader.next(32);
+        const b = await reader.next(18);
+        assert.deepEqual(Array.from(a[0] as Float32Array), Array.from(wholeX.subarray(0, 32 * 192)));
+        assert.deepEqual(Array.from(b[0] as Float32Array), Array.from(wholeX.subarray(32 * 192)));
+        assert.ok(a[1] instanceof Int32Array);
+        assert.deepEqual(Array.from(a[1] as Int32Array), Array.from(wholeLabel.subarray(0, 32), Number));
+        assert.deepEqual(Array.from(b[1] as Int32Array), Array.from(wholeLabel.subarray(32), Number));
+        await assert.rejects(reader.next(1), ExitLensError, 'reading past the end fails with the project error');
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await f.close();
+    }
   });
 });

@@ -11,8 +11,11 @@ import { MAX_HEADER_BYTES, NpyHeader, parseNpyHeader } from './npy';
  * (including zip64, which numpy writes for large arrays) is read with yauzl.
  */
 export interface RowReader {
-  /** The next `count` rows' bytes (count × rowBytes), in file order. */
-  readRows(count: number): Promise<Uint8Array>;
+  /**
+   * The next `count` rows' bytes (count × rowBytes), in file order: fresh bytes, or, given
+   * `into` (at least that long), the start of `into` filled with them.
+   */
+  readRows(count: number, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -56,10 +59,10 @@ class FileRowReader implements RowReader {
   ) {
     this.position = start;
   }
-  async readRows(count: number): Promise<Uint8Array> {
+  async readRows(count: number, into?: Uint8Array): Promise<Uint8Array> {
     const want = count * this.rowBytes;
     if (this.position + want > this.end) throw unreadable(this.where, 'it ends before the rows its header announces');
-    const out = Buffer.allocUnsafe(want);
+    const out = into ? into.subarray(0, want) : Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
       const { bytesRead } = await this.handle.read(out, got, want - got, this.position + got);
@@ -109,7 +112,7 @@ class StreamRowReader implements RowReader {
     if (rest.length) this.chunks.push(rest);
     return result;
   }
-  async readRows(count: number): Promise<Uint8Array> {
+  async readRows(count: number, into?: Uint8Array): Promise<Uint8Array> {
     if (this.skip) {
       await this.fill(this.skip);
       this.take(this.skip);
@@ -118,7 +121,11 @@ class StreamRowReader implements RowReader {
     const want = count * this.rowBytes;
     await this.fill(want);
     // Copy so the caller's bytes do not pin the stream's larger chunk.
-    return Buffer.from(this.take(want));
+    const bytes = this.take(want);
+    if (!into) return Buffer.from(bytes);
+    const out = into.subarray(0, want);
+    out.set(bytes);
+    return out;
   }
   async close(): Promise<void> {
     this.stream.destroy();

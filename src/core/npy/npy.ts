@@ -170,6 +170,30 @@ export function bytesToTyped(bytes: Uint8Array, dtype: NpyDtype): NumericArray {
   return out;
 }
 
+/**
+ * The bytes as a typed array of `dtype`: a view on the same memory when their offset is a
+ * multiple of the item size (no copy), else a copy. For bytes the caller owns, e.g. a batch
+ * just read from a file.
+ */
+export function typedView(bytes: Uint8Array, dtype: NpyDtype): NumericArray {
+  const size = ITEM_SIZE[dtype];
+  if (bytes.byteOffset % size !== 0) return bytesToTyped(bytes, dtype);
+  const n = bytes.length / size;
+  const { buffer, byteOffset } = bytes;
+  switch (dtype) {
+    case 'float32': return new Float32Array(buffer, byteOffset, n);
+    case 'float64': return new Float64Array(buffer, byteOffset, n);
+    case 'float16': return new Uint16Array(buffer, byteOffset, n);
+    case 'int64': return new BigInt64Array(buffer, byteOffset, n);
+    case 'int32': return new Int32Array(buffer, byteOffset, n);
+    case 'int16': return new Int16Array(buffer, byteOffset, n);
+    case 'int8': return new Int8Array(buffer, byteOffset, n);
+    case 'uint16': return new Uint16Array(buffer, byteOffset, n);
+    case 'uint8':
+    case 'bool': return new Uint8Array(buffer, byteOffset, n);
+  }
+}
+
 /** Reads element i as a JS number (float16 decoded, int64 narrowed). */
 export function elementAsNumber(arr: NumericArray, dtype: NpyDtype, i: number): number {
   if (dtype === 'float16') return halfToFloat(arr[i] as number);

@@ -3,8 +3,8 @@ import * as protobuf from 'protobufjs/light';
 /**
  * The subset of onnx.proto (ONNX IR spec, onnx/onnx.proto3) that Exit Lens reads, as a
  * protobufjs JSON descriptor. Field numbers follow the spec; fields not listed are skipped
- * by the decoder and dropped when a model is re-encoded, so only fields that ONNX Runtime
- * needs to run the model may be left out: keep every field of the messages below.
+ * by the decoder. Models are never re-encoded from this subset (the cost discovery appends
+ * its extra outputs to the file's own bytes, see edit.ts), so nothing ONNX Runtime needs is lost.
  */
 const descriptor = {
   nested: {

@@ -1,0 +1,211 @@
+/**
+ * Profiling overhead (issue #4, target 1): `exit-lens profile` end to end against a bare
+ * onnxruntime-node loop over the same model, batches, execution provider and session options,
+ * on the two committed benchmark models (bench/models/).
+ *
+ * Both sides are fresh `node` processes timed from spawn to exit, so both include Node's
+ * start, loading ONNX Runtime and creating the session:
+ * - profile: `node dist/cli.js profile <model> --samples <set.npz> --json --markdown --html`,
+ *   i.e. reading the .npz, the cost discovery, inference, per-sample records, the analysis,
+ *   the printed summary and writing the three report files.
+ * - bare: bench/bareLoop.ts (bundled to plain JavaScript like the CLI, so neither side pays a
+ *   TypeScript loader), minus the time it spends reading the sample set into memory first.
+ * The two alternate, five times each (three in quick mode), profile first so that a cold
+ * cache counts against the profile, and the fastest run of each side is kept: on a shared
+ * machine the noise only ever adds time. Both sessions get their options from the engine's
+ * own `sessionOptions`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { build } from 'esbuild';
+import { mulberry32 } from '../src/core/analysis/split';
+import { runNodeChild } from './childRun';
+import { writeNpz } from './npzWriter';
+
+const ROOT = path.resolve(__dirname, '..');
+export const BENCH_MODELS = path.join(ROOT, 'bench', 'models');
+const BATCH = 64;
+const CLASSES = 10;
+
+export type BenchModel = 'cnn' | 'transformer';
+
+/** Seeded sample sets for the benchmark models: inputs named as the model inputs, plus labels. */
+export async function writeSampleSet(file: string, model: BenchModel, N: number, seed: number, rowsPerChunk = 4096): Promise<void> {
+  const rand = mulberry32(seed);
+  const input = model === 'cnn'
+    ? {
+      name: 'x',
+      descr: '<f4' as const,
+      shape: [N, 3, 32, 32],
+      fill(out: Float32Array | BigInt64Array | Int32Array) {
+        const z = out as Float32Array;
+        for (let i = 0; i < z.length; i++) z[i] = 2 * rand() - 1;
+      },
+    }
+    : {
+      name: 'ids',
+      descr: '<i8' as const,
+      shape: [N, 64],
+      fill(out: Float32Array | BigInt64Array | Int32Array) {
+        const z = out as BigInt64Array;
+        for (let i = 0; i < z.length; i++) z[i] = BigInt(Math.floor(rand() * 1000));
+      },
+    };
+  const labelRand = mulberry32(seed + 1);
+  await writeNpz(file, [
+    input,
+    {
+      name: 'label',
+      descr: '<i8',
+      shape: [N],
+      fill(out) {
+        const z = out as BigInt64Array;
+        for (let i = 0; i < z.length; i++) z[i] = BigInt(Math.floor(labelRand() * CLASSES));
+      },
+    },
+  ], rowsPerChunk);
+}
+
+export interface OverheadSide {
+  /** The fastest run, in seconds. */
+  seconds: number;
+  medianSeconds: number;
+  runs: number[];
+  peakRssMB: number;
+  /** Where the fastest run's time went, in seconds (the profile's report timings; the bare loop's own). */
+  phases: Record<string, number>;
+}
+
+interface SideRun {
+  seconds: number;
+  maxRssMB: number;
+  phases: Record<string, number>;
+}
+
+export interface ModelOverhead {
+  ratio: number;
+  medianRatio: number;
+  /**
+   * The batch loops alone: the profile's inference phase (reading, running, records) over the
+   * bare loop's runs, each side's fastest. The rest of the difference is fixed per run.
+   */
+  loopRatio: number;
+  /** Profile minus bare seconds not explained by the loops: start, costs, session, analysis, reports. */
+  fixedSeconds: number;
+  profile: OverheadSide;
+  bare: OverheadSide;
+  samples: number;
+  batchSize: number;
+  macsPerSample: number;
+  executionProvider: string;
+  threads: number;
+}
+
+export interface ProfileOverheadResult {
+  cnn: number;
+  transformer: number;
+  details: Record<BenchModel, ModelOverhead>;
+  rows: string[][];
+}
+
+function side(runs: SideRun[]): OverheadSide {
+  const s = runs.map((r) => r.seconds);
+  const sorted = [...s].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const fastest = runs[s.indexOf(sorted[0])];
+  return {
+    seconds: sorted[0],
+    medianSeconds: sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2,
+    runs: s,
+    peakRssMB: Math.max(...runs.map((r) => r.maxRssMB)),
+    phases: { ...fastest.phases, outsideSeconds: fastest.seconds - (fastest.phases.totalSeconds ?? 0) },
+  };
+}
+
+/**
+ * Bundles the bare loop like the CLI is bundled (CommonJS, onnxruntime-node left outside the
+ * bundle and loaded from this project's node_modules by its absolute path).
+ */
+async function buildBareLoop(tmp: string): Promise<string> {
+  const out = path.join(tmp, 'bareLoop.js');
+  const ortEntry = require.resolve('onnxruntime-node');
+  await build({
+    entryPoints: [path.join(ROOT, 'bench', 'bareLoop.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: out,
+    logLevel: 'error',
+    plugins: [{ name: 'ort-external', setup: (b) => b.onResolve({ filter: /^onnxruntime-node$/ }, () => ({ path: ortEntry, external: true })) }],
+  });
+  return out;
+}
+
+async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N: number, repeats: number): Promise<ModelOverhead> {
+  const samples = path.join(tmp, `${model}-samples.npz`);
+  await writeSampleSet(samples, model, N, model === 'cnn' ? 101 : 202);
+  const modelPath = path.join(BENCH_MODELS, `${model}.onnx`);
+  const out = (ext: string) => path.join(tmp, `${model}-report.${ext}`);
+  const profileArgs = [path.join(ROOT, 'dist', 'cli.js'), 'profile', modelPath, '--samples', samples, '--batch', String(BATCH), '--json', out('json'), '--markdown', out('md'), '--html', out('html')];
+  const profileRuns: SideRun[] = [];
+  const bareRuns: SideRun[] = [];
+  let provider = '';
+  let threads = 0;
+  let macsPerSample = 0;
+  for (let r = 0; r < repeats; r++) {
+    const p = runNodeChild(tmp, profileArgs, ROOT);
+    const report = JSON.parse(fs.readFileSync(out('json'), 'utf8')) as { executionProvider: { used: string; threads: number }; baselineMacs: number; samples: { N: number }; timings: Record<string, number> };
+    if (report.samples.N !== N) throw new Error(`the profile of ${model} covered ${report.samples.N} samples, not ${N}`);
+    profileRuns.push({ seconds: p.seconds, maxRssMB: p.maxRssMB, phases: report.timings });
+    if (r === 0) {
+      // The bare loop runs on the provider and thread count the profile used.
+      provider = report.executionProvider.used;
+      threads = report.executionProvider.threads;
+      macsPerSample = report.baselineMacs;
+    }
+    const b = runNodeChild(tmp, [bareLoop, modelPath, samples, provider, String(BATCH), String(threads)], ROOT);
+    const inside = JSON.parse(b.stdout.trim().split('\n').pop()!) as { prepareSeconds: number; loopSeconds: number; runSeconds: number; samples: number };
+    if (inside.samples !== N) throw new Error(`the bare loop over ${model} covered ${inside.samples} samples, not ${N}`);
+    bareRuns.push({ seconds: b.seconds - inside.prepareSeconds, maxRssMB: b.maxRssMB, phases: { runSeconds: inside.runSeconds, totalSeconds: inside.loopSeconds } });
+  }
+  fs.rmSync(samples);
+  const profile = side(profileRuns);
+  const bare = side(bareRuns);
+  const profileLoopSeconds = Math.min(...profileRuns.map((r) => r.phases.inferenceSeconds));
+  const bareLoopSeconds = Math.min(...bareRuns.map((r) => r.phases.runSeconds));
+  return {
+    ratio: profile.seconds / bare.seconds,
+    medianRatio: profile.medianSeconds / bare.medianSeconds,
+    loopRatio: profileLoopSeconds / bareLoopSeconds,
+    fixedSeconds: profile.seconds - bare.seconds - (profileLoopSeconds - bareLoopSeconds),
+    profile,
+    bare,
+    samples: N,
+    batchSize: BATCH,
+    macsPerSample,
+    executionProvider: provider,
+    threads,
+  };
+}
+
+/** Measures both models; N = 2048 samples each (512 in quick mode) unless given. */
+export async function measureProfileOverhead(opts: { quick: boolean; tmp: string; samples?: number; repeats?: number }): Promise<ProfileOverheadResult> {
+  const N = opts.samples ?? (opts.quick ? 512 : 2048);
+  const repeats = opts.repeats ?? (opts.quick ? 3 : 5);
+  const bareLoop = await buildBareLoop(opts.tmp);
+  const cnn = await measureModel('cnn', opts.tmp, bareLoop, N, repeats);
+  const transformer = await measureModel('transformer', opts.tmp, bareLoop, N, repeats);
+  const row = (name: string, m: ModelOverhead) => [
+    `profile overhead, ${name} (N=${m.samples}, ${(m.macsPerSample / 1e6).toFixed(1)} MMACs)`,
+    `${m.ratio.toFixed(3)}x bare loop`,
+    `profile ${m.profile.seconds.toFixed(2)} s, bare ${m.bare.seconds.toFixed(2)} s (best of ${m.profile.runs.length})`,
+    `median ratio ${m.medianRatio.toFixed(2)}; batch loop ${m.loopRatio.toFixed(2)}x, fixed +${m.fixedSeconds.toFixed(2)} s`,
+  ];
+  return {
+    cnn: cnn.ratio,
+    transformer: transformer.ratio,
+    details: { cnn, transformer },
+    rows: [row('CNN', cnn), row('transformer', transformer)],
+  };
+}

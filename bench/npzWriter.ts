@@ -8,7 +8,8 @@ import { Zip, ZipPassThrough } from 'fflate';
  */
 export interface NpzArraySpec {
   name: string;
-  descr: '<f4' | '<i8' | '<i4';
+  /** '<f2' arrays are filled as float32 and stored as IEEE half floats (round to nearest even). */
+  descr: '<f4' | '<f2' | '<i8' | '<i4';
   shape: number[];
   /** Fills `out` (a whole number of rows) with the rows starting at `row`. */
   fill(out: Float32Array | BigInt64Array | Int32Array, row: number, rows: number): void;
@@ -24,6 +25,33 @@ function npyHeader(descr: string, shape: number[]): Uint8Array {
   head.writeUInt16LE(dict.length, 8);
   head.write(dict, 10, 'latin1');
   return head;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The IEEE half-float bits nearest to v (ties to even), with overflow to infinity. */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp32 = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp32 === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const exp = exp32 - 127 + 15;
+  if (exp >= 0x1f) return sign | 0x7c00;
+  let shift = 13;
+  let h: number;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    shift = 14 - exp;
+    h = mant >>> shift;
+  } else h = (exp << 10) | (mant >>> 13);
+  const rem = mant & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  if (rem > half || (rem === half && h & 1)) h++; // a carry into the exponent is the right rounding
+  return sign | h;
 }
 
 export async function writeNpz(file: string, arrays: NpzArraySpec[], rowsPerChunk = 4096): Promise<void> {
@@ -57,9 +85,10 @@ export async function writeNpz(file: string, arrays: NpzArraySpec[], rowsPerChun
     const perRow = a.shape.slice(1).reduce((x, y) => x * y, 1);
     for (let r = 0; r < rows; r += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, rows - r);
-      const buf = a.descr === '<f4' ? new Float32Array(n * perRow) : a.descr === '<i8' ? new BigInt64Array(n * perRow) : new Int32Array(n * perRow);
+      const buf = a.descr === '<f4' || a.descr === '<f2' ? new Float32Array(n * perRow) : a.descr === '<i8' ? new BigInt64Array(n * perRow) : new Int32Array(n * perRow);
       a.fill(buf, r, n);
-      entry.push(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), r + n >= rows);
+      const bytes = a.descr === '<f2' ? Uint16Array.from(buf as Float32Array, floatToHalf) : buf;
+      entry.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), r + n >= rows);
       await pending;
     }
     if (rows === 0) entry.push(new Uint8Array(0), true);

@@ -87,7 +87,12 @@ export async function writeNpz(file: string, arrays: NpzArraySpec[], rowsPerChun
       const n = Math.min(rowsPerChunk, rows - r);
       const buf = a.descr === '<f4' || a.descr === '<f2' ? new Float32Array(n * perRow) : a.descr === '<i8' ? new BigInt64Array(n * perRow) : new Int32Array(n * perRow);
       a.fill(buf, r, n);
-      const bytes = a.descr === '<f2' ? Uint16Array.from(buf as Float32Array, floatToHalf) : buf;
+      let bytes: Float32Array | BigInt64Array | Int32Array | Uint16Array = buf;
+      if (a.descr === '<f2') {
+        const half = new Uint16Array(buf.length);
+        for (let i = 0; i < half.length; i++) half[i] = floatToHalf((buf as Float32Array)[i]);
+        bytes = half;
+      }
       entry.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), r + n >= rows);
       await pending;
     }

@@ -51,12 +51,12 @@ async function barePass(file: string): Promise<ChildResult> {
     for (let n = 0; n < a.rows; n += 8192) {
       const rows = Math.min(8192, a.rows - n);
       const bytes = await reader.readRows(rows);
-      let z = new Float32Array(bytes.buffer, bytes.byteOffset, rows * C);
+      let z: Float32Array;
       if (a.header.dtype === 'float16') {
         const half = new Uint16Array(bytes.buffer, bytes.byteOffset, rows * C);
         z = new Float32Array(rows * C);
         for (let i = 0; i < z.length; i++) z[i] = halfToFloat(half[i]);
-      }
+      } else z = new Float32Array(bytes.buffer, bytes.byteOffset, rows * C);
       for (let i = 0; i < rows; i++) {
         let max = -Infinity;
         for (let c = 0; c < C; c++) if (z[i * C + c] > max) max = z[i * C + c];

@@ -26,7 +26,7 @@ describe('parallel sweeps', () => {
     const options = { maxPoints: 50, subset: { mask, target: 0.3 } };
     const inline = analysePolicies(rec, [1, 2, 3, 4, 5], 5, options);
     let stats: ParallelStats | null = null;
-    const parallel = await analysePoliciesWith(parallelRunner({ minRecords: 0, cores: 2, onDone: (s) => (stats = s) }), rec, [1, 2, 3, 4, 5], 5, options);
+    const parallel = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, [1, 2, 3, 4, 5], 5, options);
     assert.deepEqual(stats, { onWorkers: 2, inline: 1 }, 'entropy and margin ran on worker threads');
     assert.deepEqual(parallel, inline);
     assert.ok(inline.chosen && inline.frontier.length > 1);
@@ -37,9 +37,9 @@ describe('parallel sweeps', () => {
     const want = await analysePoliciesWith(inlineRunner, rec, [1, 2, 3, 4], 4);
     const seen: ParallelStats[] = [];
     const onDone = (s: ParallelStats) => seen.push(s);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: 0, cores: 2, onDone }), copy, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minRecords: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
+    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone }), copy, [1, 2, 3, 4], 4), want);
+    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4), want);
+    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
     assert.deepEqual(seen, [{ onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }]);
   });
 });
@@ -52,9 +52,9 @@ describe('records filled on two threads', () => {
   ];
   for (const [name, exits, chunk] of cases) {
     it(`${name}${exits ? ` as ${exits}` : ''}: the same records as on one thread, with chunks done by the worker`, async () => {
-      const one = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minRecords: Infinity } });
+      const one = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minWork: Infinity } });
       let stats: ParallelStats | null = null;
-      const two = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minRecords: 0, cores: 2 }, onParallel: (s) => (stats = s) });
+      const two = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minWork: 0, cores: 2 }, onParallel: (s) => (stats = s) });
       assert.ok(stats!.onWorkers > 0 && stats!.inline > 0, `both threads filled chunks: ${JSON.stringify(stats)}`);
       for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const) assert.deepEqual(two.records[key], one.records[key], key);
       assert.deepEqual(two.records.labels, one.records.labels);

@@ -15,11 +15,14 @@ import { ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
  * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker
  * that cannot start or fails is never fatal: its work is done here instead.
  */
-export const PARALLEL_MIN_RECORDS = 2_000_000;
+export const PARALLEL_MIN_WORK = 2_000_000;
 
 export interface ParallelOptions {
-  /** Sample-exit records below which everything runs on this thread. */
-  minRecords?: number;
+  /**
+   * Work below which everything runs on this thread: sample-exit records for the sweeps,
+   * logits (records x classes) for filling the records.
+   */
+  minWork?: number;
   cores?: number;
 }
 
@@ -43,10 +46,11 @@ function isShared(rec: ExitRecords): boolean {
 }
 
 /** A worker for this job, or null when the work should stay on this thread. */
-function startWorker(rec: ExitRecords, data: WorkerData, options: ParallelOptions): Worker | null {
+function startWorker(rec: ExitRecords, work: number, data: WorkerData, options: ParallelOptions): Worker | null {
   const cores = options.cores ?? os.availableParallelism();
+  if (cores < 2 || work < (options.minWork ?? PARALLEL_MIN_WORK) || !isShared(rec)) return null;
   const script = workerScript();
-  if (cores < 2 || rec.sampleCount * rec.exitCount < (options.minRecords ?? PARALLEL_MIN_RECORDS) || !script || !isShared(rec)) return null;
+  if (!script) return null;
   try {
     // The TypeScript source (tests) runs through tsx's require hook; loader flags do not reach workers.
     return script.endsWith('.ts')
@@ -73,7 +77,7 @@ function firstMessage<T>(worker: Worker): Promise<T | null> {
 export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void } = {}): ScorePolicyRunner {
   return async (tasks) => {
     const rec = tasks[0]?.rec;
-    const workers = rec && tasks.length > 1 ? tasks.slice(1).map((task) => startWorker(rec, { job: 'sweeps', tasks: [task] }, options)) : [];
+    const workers = rec && tasks.length > 1 ? tasks.slice(1).map((task) => startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: [task] }, options)) : [];
     const remote = workers.map((w) => (w ? firstMessage<ScorePolicyPart[]>(w) : Promise.resolve(null)));
     const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
     const rest = await Promise.all(remote);
@@ -100,7 +104,7 @@ export interface FillPool {
 const MAX_IN_FLIGHT = 2;
 
 export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillPool {
-  let worker = startWorker(rec, { job: 'fill', rec }, options);
+  let worker = startWorker(rec, rec.sampleCount * rec.exitCount * rec.classCount, { job: 'fill', rec }, options);
   // Chunks the worker has not confirmed, kept so that they can be filled here if it fails.
   const pending = new Map<number, FillChunk>();
   const waiters: (() => void)[] = [];

@@ -17,22 +17,12 @@ import type { Report } from '../../src/core/report';
 import { runAnalyze } from '../../src/engine/profile';
 import { RunFiles } from '../../src/extension/runFiles';
 import { collect, fixture, tmpDir } from './helpers';
+import { mulberry32 } from '../../src/core/analysis/split';
 import { FILLER, RECORDS, fillerFor, recordsFor } from './support/runWriter';
 
 const SECONDS = Number(process.env.EXIT_LENS_KILL_SECONDS ?? 12);
 const SEED = Number(process.env.EXIT_LENS_KILL_SEED ?? 20260105);
 
-/** mulberry32: a small seeded generator, so a failing sequence of kills can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The records of `seq` exactly, or a description of how they differ. */
 function recordsProblem(records: { pred?: unknown; conf?: unknown } | undefined, seq: number): string | null {
@@ -75,7 +65,7 @@ describe('atomic writes', () => {
     const baseFile = path.join(dir, 'base.json');
     fs.writeFileSync(baseFile, JSON.stringify(base));
 
-    const rand = random(SEED);
+    const rand = mulberry32(SEED);
     const skipped: string[] = [];
     const reader = new RunFiles(() => ({ root, keep: 4 }), (file, why) => skipped.push(`${file}: ${why}`));
     let lastSaved: { seq: number; runId: string } | null = null;

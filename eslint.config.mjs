@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'examples/**', 'media/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'examples/**', 'media/**', 'src/**/*.generated.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -70,11 +70,14 @@ export function inputPreview(values: ArrayLike<number>, rowShape: readonly numbe
   }
   if (channels) {
     // Min-max scaling per image; nearest-neighbour downsampling to at most 64 px a side.
+    // Plain loops with the finiteness test written out (v - v is 0 only for finite v): this runs
+    // once per shown sample, mostly before the JIT has compiled it.
     let lo = Infinity;
     let hi = -Infinity;
-    for (let i = 0; i < values.length; i++) {
+    const count = values.length;
+    for (let i = 0; i < count; i++) {
       const v = values[i];
-      if (Number.isFinite(v)) {
+      if (v - v === 0) {
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
@@ -84,11 +87,15 @@ export function inputPreview(values: ArrayLike<number>, rowShape: readonly numbe
     const h = Math.ceil(height / step);
     const w = Math.ceil(width / step);
     const out = new Uint8Array(h * w * channels);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        for (let c = 0; c < channels; c++) {
-          const v = values[c * height * width + y * step * width + x * step];
-          out[(y * w + x) * channels + c] = Number.isFinite(v) ? Math.round((255 * (v - lo)) / span) : 0;
+    const plane = height * width;
+    for (let c = 0; c < channels; c++) {
+      let o = c;
+      for (let y = 0; y < h; y++) {
+        const row = c * plane + y * step * width;
+        for (let x = 0; x < w; x++) {
+          const v = values[row + x * step];
+          out[o] = v - v === 0 ? Math.round((255 * (v - lo)) / span) : 0;
+          o += channels;
         }
       }
     }

@@ -110,12 +110,20 @@ export async function createSessionWithFallback(
   providers: ProviderName[],
   threads: number,
   log?: (message: string) => void,
+  /** Try a provider even when its library is missing (to exercise ONNX Runtime's own failure). */
+  tryMissing = false,
 ): Promise<OpenedSession> {
   const o = loadOrt();
   const attempts: ProviderAttempt[] = [];
   for (const provider of providers) {
     const options = sessionOptions(provider, threads);
     const missing = missingLibraryReason(provider);
+    if (missing && !tryMissing) {
+      // ONNX Runtime could only fail to load it: say why without a doomed session attempt.
+      attempts.push({ provider, ok: false, reason: missing });
+      log?.(`Execution provider ${provider} skipped: ${missing}`);
+      continue;
+    }
     try {
       const session = typeof source.model === 'string'
         ? await o.InferenceSession.create(source.model, options)
@@ -125,9 +133,8 @@ export async function createSessionWithFallback(
       return { session, info: { used: provider, requested: [...providers], attempts, threads } };
     } catch (err) {
       const ortMessage = (err as Error).message.split('\n')[0];
-      const reason = missing ? `${missing} ONNX Runtime said: ${ortMessage}` : ortMessage;
-      attempts.push({ provider, ok: false, reason });
-      log?.(`Execution provider ${provider} failed: ${reason}`);
+      attempts.push({ provider, ok: false, reason: ortMessage });
+      log?.(`Execution provider ${provider} failed: ${ortMessage}`);
       if (provider === 'cpu') {
         // CPU failing means the model itself cannot be loaded.
         throw new ExitLensError(

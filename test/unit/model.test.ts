@@ -4,13 +4,17 @@
  * discovery adds to a model.
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs/light';
 import { describe, it } from 'node:test';
 import { exitCosts, nodeCosts, traceStackedExits } from '../../src/core/onnx/cost';
 import { withExtraOutputs } from '../../src/core/onnx/edit';
 import { GraphNode, ModelInfo, decodeModelProto, loadModelInfo, modelInfoFromProto } from '../../src/core/onnx/model';
 import { detectExits, parseExitMapping } from '../../src/core/onnx/exits';
-import { ModelProto } from '../../src/core/onnx/schema';
+import { FIELD, ModelProto } from '../../src/core/onnx/schema';
 import { ExitLensError } from '../../src/core/errors';
 import { loadOrt } from '../../src/engine/providers';
 import { fixture } from './helpers';
@@ -199,5 +203,72 @@ describe('extra outputs for the cost discovery', () => {
     } finally {
       await session.release();
     }
+  });
+});
+
+describe('the generated ONNX decoders', () => {
+  const subset = JSON.parse(fs.readFileSync(path.join(__dirname, '../../src/core/onnx/onnx-subset.json'), 'utf8'));
+  const reflected = protobuf.Root.fromJSON(subset).lookupType('onnx.ModelProto');
+  /** A decoded message as plain data: keys sorted, empty repeated fields dropped, int64 as decimal strings, bytes in base64. */
+  const plain = (m: unknown): unknown => {
+    if (m === null || typeof m !== 'object') return m;
+    if (m instanceof Uint8Array) return `bytes:${Buffer.from(m).toString('base64')}`;
+    if (typeof (m as { toNumber?: unknown }).toNumber === 'function' && 'low' in m) return `long:${String(m)}`;
+    if (Array.isArray(m)) return m.map(plain);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(m).sort()) {
+      const v = (m as Record<string, unknown>)[k];
+      if (Array.isArray(v) && v.length === 0) continue;
+      out[k] = plain(v);
+    }
+    return out;
+  };
+
+  it('are what scripts/gen-onnx-decoder.mjs writes from onnx-subset.json', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-gen-'));
+    try {
+      const out = path.join(dir, 'onnxDecode.js');
+      execFileSync(process.execPath, [path.join(__dirname, '../../scripts/gen-onnx-decoder.mjs'), out]);
+      assert.equal(fs.readFileSync(path.join(__dirname, '../../src/core/onnx/onnxDecode.generated.js'), 'utf8'), fs.readFileSync(out, 'utf8'), 'regenerate: node scripts/gen-onnx-decoder.mjs');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('decode every model as protobufjs reflection over the same descriptor does', () => {
+    const models = [
+      ...fs.readdirSync(fixture('.')).filter((f) => f.endsWith('.onnx')).map((f) => fixture(f)),
+      path.join(__dirname, '../../bench/models/cnn.onnx'),
+      path.join(__dirname, '../../bench/models/transformer.onnx'),
+      path.join(__dirname, '../../examples/sdn-digits/model.onnx'),
+    ];
+    assert.ok(models.length >= 5);
+    let compared = 0;
+    for (const file of models) {
+      const bytes = fs.readFileSync(file);
+      let expected: unknown;
+      let expectedInfo: ModelInfo;
+      try {
+        const r = reflected.decode(bytes);
+        expected = plain(r);
+        expectedInfo = modelInfoFromProto(r, file);
+      } catch {
+        assert.throws(() => ModelProto.decode(bytes), `${file}: reflection refuses it, so must the static decoder`);
+        continue;
+      }
+      const decoded = ModelProto.decode(bytes);
+      assert.deepEqual(plain(decoded), expected, file);
+      // What Exit Lens reads from it, oneof members (dimension values or names) included.
+      assert.deepEqual(modelInfoFromProto(decoded, file), expectedInfo, file);
+      compared++;
+    }
+    assert.ok(compared >= 5);
+  });
+
+  it('write the field numbers edit.ts uses', () => {
+    const types = subset.nested.onnx.nested;
+    assert.equal(FIELD.modelGraph, types.ModelProto.fields.graph.id);
+    assert.equal(FIELD.graphOutput, types.GraphProto.fields.output.id);
+    assert.equal(FIELD.valueInfoName, types.ValueInfoProto.fields.name.id);
   });
 });

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
 import { Report } from '../../src/core/report';
 import { runProfile } from '../../src/engine/profile';
+import { createSessionWithFallback } from '../../src/engine/providers';
 import { ProfileRequest } from '../../src/engine/protocol';
 import { close, collect, expected, fixture } from './helpers';
 
@@ -153,6 +154,22 @@ describe('execution providers', () => {
     assert.match(cuda.reason!, /CUDA|cuda/);
     assert.ok(r.warnings.some((w) => w.code === 'provider-fallback'));
     assert.ok(events.some((e) => e.type === 'provider' && e.info.used === 'cpu'));
+  });
+
+  it('a GPU provider whose library is missing is not attempted; one that fails in ONNX Runtime falls back with its words', async () => {
+    const logs: string[] = [];
+    const skipped = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, (m) => logs.push(m));
+    await skipped.session.release();
+    assert.equal(skipped.info.used, 'cpu');
+    assert.match(skipped.info.attempts[0].reason!, /libonnxruntime_providers_cuda\.so is not installed/);
+    assert.ok(logs.some((m) => /cuda skipped/.test(m)));
+    // Made to try anyway, ONNX Runtime's own failure is recorded and the CPU still runs.
+    const tried = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, undefined, true);
+    await tried.session.release();
+    assert.equal(tried.info.used, 'cpu');
+    assert.equal(tried.info.attempts[0].ok, false);
+    assert.doesNotMatch(tried.info.attempts[0].reason!, /is not installed/);
+    assert.ok(tried.info.attempts[0].reason!.length > 0);
   });
 
   it('CUDA alone, unavailable: a provider error that says how to fall back', async () => {

@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
     results.analysis = analysis;
     const overhead = await measureProfileOverhead({ quick, tmp });
-    results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details };
+    results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details, large: overhead.large };
     (results.machine as { executionProvider: string }).executionProvider = overhead.details.cnn.executionProvider;
     rows.push(...overhead.rows);
     const streaming = await measureStreaming({ quick, tmp });

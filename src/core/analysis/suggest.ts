@@ -71,6 +71,9 @@ export function targetFor(set: SampleSet, maxAccuracyDrop: number): number {
  * cheapest vector that meets the target (equal cost: higher quality, then the higher τ_k).
  * Two passes, starting from `start` at every exit.
  */
+/** Early exits up to which the fit keeps which exits fire as bits of one word per sample. */
+const FIRE_BITS = 31;
+
 export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2): (number | null)[] {
   const { exitCount: E, labels, pred, conf } = set.rec;
   const last = E - 1;
@@ -100,24 +103,59 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   const contExit = new Int32Array(M);
   const contRight = new Uint8Array(M);
   const exact = costsAreExact(exitMacs, M);
+  // With at most 31 early exits, which of them fire under the current thresholds is one bit
+  // per exit (bit j: conf_j >= τ_j), kept up to date as τ changes: a sample's exit before k
+  // and its exit after k are then its lowest set bits below and above k.
+  const fires = last <= FIRE_BITS ? new Uint32Array(M) : null;
+  if (fires) {
+    for (let i = 0; i < M; i++) {
+      const base = samples[i] * E;
+      let m = 0;
+      for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j]) m |= 1 << j;
+      fires[i] = m;
+    }
+  }
+  const hist = new Float64Array(E);
   for (let pass = 0; pass < passes; pass++) {
     for (let k = 0; k < last; k++) {
       // Samples that reach exit k, and their outcome if they do not exit there.
-      const hist = new Float64Array(E);
+      hist.fill(0);
       let good = 0;
-      for (let i = 0; i < M; i++) {
-        const base = samples[i] * E;
-        let e = -1;
-        for (let j = 0; j < k; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
-        reaches[i] = e < 0 ? 1 : 0;
-        if (e < 0) {
-          e = last;
-          for (let j = k + 1; j < last; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
-          contExit[i] = e;
-          contRight[i] = right[i * E + e];
+      if (fires) {
+        const below = (1 << k) - 1;
+        const aboveShift = k + 1;
+        for (let i = 0; i < M; i++) {
+          const m = fires[i];
+          const low = m & below;
+          let e: number;
+          if (low !== 0) {
+            e = 31 - Math.clz32(low & -low);
+            reaches[i] = 0;
+          } else {
+            const high = m >>> aboveShift;
+            e = high !== 0 ? aboveShift + 31 - Math.clz32(high & -high) : last;
+            reaches[i] = 1;
+            contExit[i] = e;
+            contRight[i] = right[i * E + e];
+          }
+          hist[e]++;
+          good += right[i * E + e];
         }
-        hist[e]++;
-        good += right[i * E + e];
+      } else {
+        for (let i = 0; i < M; i++) {
+          const base = samples[i] * E;
+          let e = -1;
+          for (let j = 0; j < k; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
+          reaches[i] = e < 0 ? 1 : 0;
+          if (e < 0) {
+            e = last;
+            for (let j = k + 1; j < last; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
+            contExit[i] = e;
+            contRight[i] = right[i * E + e];
+          }
+          hist[e]++;
+          good += right[i * E + e];
+        }
       }
       const cost = () => (exact ? costSum : histogramCost(hist, exitMacs));
       let costSum = histogramCost(hist, exitMacs);
@@ -142,6 +180,13 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
         if (changed) chooser.point(++index, v, good, good, cost());
       }
       if (chooser.found) tau[k] = chooser.threshold ?? Infinity;
+      if (fires) {
+        // Bit k again under the (possibly new) τ_k: set for the samples sorted before the first value below it.
+        const bit = 1 << k;
+        const t = tau[k];
+        for (let i = 0; i < M; i++) fires[i] &= ~bit;
+        for (let j = 0; j < M && values[j] >= t; j++) fires[order[j]] |= bit;
+      }
     }
   }
   return tau.map((t) => (Number.isFinite(t) ? t : null));

@@ -11,7 +11,8 @@ import { ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
  * same records (allocated on SharedArrayBuffers, so nothing is copied):
  * - the three score-policy sweeps are independent: the first runs on this thread, the others
  *   on workers;
- * - reading a logits file, every other chunk of logits is turned into records on a worker.
+ * - reading a logits file, chunks of logits are turned into records on a worker, and on this
+ *   thread when the worker has enough queued.
  * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker
  * that cannot start or fails is never fatal: its work is done here instead.
  */
@@ -87,7 +88,7 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
   };
 }
 
-/** Fills records from chunks of logits, alternating between this thread and a worker. */
+/** Fills records from chunks of logits, on a worker as far as it keeps up and on this thread otherwise. */
 export interface FillPool {
   /**
    * Fills (or hands over) one chunk: `rows` samples from `firstSample`, for `exitCount` exits
@@ -95,12 +96,18 @@ export interface FillPool {
    * take another chunk.
    */
   fill(logits: Float32Array | Float64Array, offset: number, stride: number, rows: number, firstSample: number, exit: number, exitCount?: number): Promise<void>;
+  /**
+   * Shared memory of `byteLength` bytes for a chunk's logits, which the worker reads without
+   * a copy; the memory of a chunk passed to `fill` is handed out again once it is filled.
+   */
+  buffer(byteLength: number): SharedArrayBuffer;
   /** Resolves once every chunk is in the records; stops the worker. */
   finish(): Promise<ParallelStats>;
   /** Stops the worker without waiting (after an error or a cancel). */
   close(): void;
 }
 
+/** Chunks handed to the worker and not yet confirmed, at most. */
 const MAX_IN_FLIGHT = 2;
 
 export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillPool {
@@ -109,14 +116,24 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
   const pending = new Map<number, FillChunk>();
   const waiters: (() => void)[] = [];
   let nextId = 0;
-  let turn = 0;
   const stats: ParallelStats = { onWorkers: 0, inline: 0 };
+  // Chunk memory from buffer(), free again by size once its chunk is done.
+  const ours = new WeakSet<SharedArrayBuffer>();
+  const free = new Map<number, SharedArrayBuffer[]>();
+  const release = (c: FillChunk) => {
+    const b = c.logits.buffer;
+    if (!(b instanceof SharedArrayBuffer) || !ours.has(b)) return;
+    const list = free.get(b.byteLength);
+    if (list) list.push(b);
+    else free.set(b.byteLength, [b]);
+  };
   const wake = () => {
     for (const w of waiters.splice(0)) w();
   };
   const fillHere = (c: FillChunk) => {
     fillChunk(rec, c);
     stats.inline++;
+    release(c);
   };
   const fail = () => {
     if (!worker) return;
@@ -128,7 +145,12 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
   };
   if (worker) {
     worker.on('message', (id: number) => {
-      if (pending.delete(id)) stats.onWorkers++;
+      const c = pending.get(id);
+      if (c) {
+        pending.delete(id);
+        stats.onWorkers++;
+        release(c);
+      }
       wake();
     });
     worker.once('error', fail);
@@ -138,13 +160,20 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
     while (worker && pending.size > limit) await new Promise<void>((resolve) => waiters.push(resolve));
   };
   return {
+    buffer(byteLength) {
+      const b = free.get(byteLength)?.pop() ?? new SharedArrayBuffer(byteLength);
+      ours.add(b);
+      return b;
+    },
     async fill(logits, offset, stride, rows, firstSample, exit, exitCount = 1) {
       const chunk: FillChunk = { id: nextId++, logits, offset, stride, rows, firstSample, exit, exitCount };
-      if (worker && turn++ % 2 === 0) {
+      // The worker takes every chunk it has room for; this thread, which also reads the file,
+      // fills the rest, so the two threads share the work as their speeds allow.
+      if (worker && pending.size < MAX_IN_FLIGHT) {
         pending.set(chunk.id, chunk);
         worker.postMessage(chunk);
-        await drain(MAX_IN_FLIGHT - 1);
       } else fillHere(chunk);
+      await Promise.resolve();
     },
     async finish() {
       await drain(0);

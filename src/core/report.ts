@@ -1,10 +1,10 @@
-import { Curve, FrontierCandidate, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
+import { Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { frontierForReport } from './analysis/frontierPoints';
 import { Overthinking, overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
-import { SampleSet, Suggestion, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
+import { SampleSet, Suggestion, fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
 import type { Drilldown } from './drilldown';
 import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
@@ -179,29 +179,6 @@ function rightThenWrong(rec: ExitRecords, k: number): number | null {
 export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   const { records, exitMacs, baselineMacs } = input;
   const warnings: ReportWarning[] = [];
-  const metrics = exitMetrics(records);
-  const exits: ExitReport[] = metrics.map((m) => ({
-    index: m.index,
-    name: input.exitNames[m.index],
-    accuracy: m.accuracy,
-    meanConfidence: m.meanConfidence,
-    meanEntropy: m.meanEntropy,
-    ece: m.ece,
-    nll: m.nll,
-    agreement: m.agreement,
-    macs: exitMacs[m.index],
-    relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
-    nonFiniteCount: m.nonFiniteCount,
-    destructiveRate: rightThenWrong(records, m.index),
-  }));
-  for (const m of metrics) {
-    if (m.nonFiniteCount > 0) {
-      warnings.push({
-        code: 'non-finite-logits',
-        message: `Exit ${m.index} (${input.exitNames[m.index]}) produced NaN or infinite logits for ${m.nonFiniteCount} of ${records.sampleCount} samples; those count as wrong predictions with confidence 0.`,
-      });
-    }
-  }
   if (!records.labels) {
     warnings.push({
       code: 'unlabelled',
@@ -237,12 +214,49 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
-  const policies = await analysePoliciesWith(input.runner ?? inlineRunner, records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined });
+  // What does not need the sweeps is computed on this thread while a worker runs some of them:
+  // the per-exit figures, overthinking, and with a split, the per-exit thresholds (which start
+  // from the confidence policy's choice on the split, from the first sweep).
+  let metrics: ExitMetrics[] = [];
+  let over: Overthinking | null = null;
+  let destructive: (number | null)[] = [];
+  let perExit: (number | null)[] | undefined;
+  const alongside = (done: (ScorePolicyPart | null)[]) => {
+    metrics = exitMetrics(records);
+    destructive = metrics.map((m) => rightThenWrong(records, m.index));
+    over = overthinking(records, exitMacs, baselineMacs);
+    const confidence = done[0];
+    if (mask && calibSet && confidence) perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
+  };
+  const policies = await analysePoliciesWith(input.runner ?? inlineRunner, records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined }, alongside);
+  const exits: ExitReport[] = metrics.map((m) => ({
+    index: m.index,
+    name: input.exitNames[m.index],
+    accuracy: m.accuracy,
+    meanConfidence: m.meanConfidence,
+    meanEntropy: m.meanEntropy,
+    ece: m.ece,
+    nll: m.nll,
+    agreement: m.agreement,
+    macs: exitMacs[m.index],
+    relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
+    nonFiniteCount: m.nonFiniteCount,
+    destructiveRate: destructive[m.index],
+  }));
+  const nonFinite: ReportWarning[] = [];
+  for (const m of metrics) {
+    if (m.nonFiniteCount > 0) {
+      nonFinite.push({
+        code: 'non-finite-logits',
+        message: `Exit ${m.index} (${input.exitNames[m.index]}) produced NaN or infinite logits for ${m.nonFiniteCount} of ${records.sampleCount} samples; those count as wrong predictions with confidence 0.`,
+      });
+    }
+  }
   const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
-  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen) : [];
+  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit) : [];
   return {
     exits,
-    overthinking: overthinking(records, exitMacs, baselineMacs),
+    overthinking: over,
     policies: policies.grid,
     curves: {
       confidence: byKind.confidence,
@@ -255,7 +269,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     },
     suggestions,
     calibration,
-    warnings,
+    warnings: [...nonFinite, ...warnings],
   };
 }
 

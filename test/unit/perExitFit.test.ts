@@ -64,7 +64,8 @@ describe('per-exit threshold fit', () => {
     ['5 exits, integer costs, labelled', 5, 3, true, [1, 2, 3, 4, 5]],
     ['6 exits, fractional costs, labelled', 6, 4, true, null],
     ['4 exits, unlabelled', 4, 3, false, null],
-    ['34 exits (more than one word of exit bits)', 34, 3, true, null],
+    ['32 exits (every bit of the words)', 32, 3, true, null],
+    ['34 exits (more than a word of exit bits)', 34, 3, true, null],
   ];
   for (const [name, E, C, labelled, costs] of cases) {
     it(`${name}: the same thresholds as the direct coordinate descent`, () => {

@@ -418,8 +418,12 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   return { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
 }
 
-/** Runs the three score policies' parts: inline, or partly on a worker thread (parallel.ts). */
-export type ScorePolicyRunner = (tasks: ScorePolicyTask[]) => Promise<ScorePolicyPart[]>;
+/**
+ * Runs the three score policies' parts: inline, or partly on a worker thread (parallel.ts).
+ * `whileWaiting`, if given, is called once on this thread with the parts done so far (null for
+ * the others), before the runner waits for any other thread: the caller's own work goes there.
+ */
+export type ScorePolicyRunner = (tasks: ScorePolicyTask[], whileWaiting?: (done: (ScorePolicyPart | null)[]) => void) => Promise<ScorePolicyPart[]>;
 
 function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions): ScorePolicyTask[] {
   const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
@@ -430,7 +434,11 @@ function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs
 const SCORE_POLICIES = ['confidence', 'entropy', 'margin'] as const;
 
 /** The sweeps one after another on this thread. */
-export const inlineRunner: ScorePolicyRunner = (tasks) => Promise.resolve(tasks.map(scorePolicyPart));
+export const inlineRunner: ScorePolicyRunner = (tasks, whileWaiting) => {
+  const parts = tasks.map(scorePolicyPart);
+  whileWaiting?.(parts);
+  return Promise.resolve(parts);
+};
 
 /**
  * Everything the policies need from the records, in one sweep per score policy and one pass
@@ -443,8 +451,15 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
 }
 
 /** analysePolicies with the score-policy sweeps run by `runner` (for instance on two threads). */
-export async function analysePoliciesWith(runner: ScorePolicyRunner, rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): Promise<PolicyAnalysis> {
-  return finishPolicies(rec, exitMacs, baselineMacs, options, await runner(policyTasks(rec, exitMacs, baselineMacs, options)));
+export async function analysePoliciesWith(
+  runner: ScorePolicyRunner,
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  options: PolicyAnalysisOptions = {},
+  whileWaiting?: (done: (ScorePolicyPart | null)[]) => void,
+): Promise<PolicyAnalysis> {
+  return finishPolicies(rec, exitMacs, baselineMacs, options, await runner(policyTasks(rec, exitMacs, baselineMacs, options), whileWaiting));
 }
 
 function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[]): PolicyAnalysis {

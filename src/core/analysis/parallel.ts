@@ -10,7 +10,7 @@ import { ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
  * The analysis uses a second core where it pays, with worker threads that read and write the
  * same records (allocated on SharedArrayBuffers, so nothing is copied):
  * - the three score-policy sweeps are independent: the first runs on this thread, the others
- *   on workers;
+ *   one after the other on a worker, while this thread goes on with the caller's other work;
  * - reading a logits file, chunks of logits are turned into records on a worker, and on this
  *   thread when the worker has enough queued.
  * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker
@@ -76,15 +76,18 @@ function firstMessage<T>(worker: Worker): Promise<T | null> {
 }
 
 export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void } = {}): ScorePolicyRunner {
-  return async (tasks) => {
+  return async (tasks, whileWaiting) => {
+    // Two threads: the first sweep and then the caller's other work here, the rest on one worker.
     const rec = tasks[0]?.rec;
-    const workers = rec && tasks.length > 1 ? tasks.slice(1).map((task) => startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: [task] }, options)) : [];
-    const remote = workers.map((w) => (w ? firstMessage<ScorePolicyPart[]>(w) : Promise.resolve(null)));
+    const rest = tasks.slice(1);
+    const worker = rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
+    const remote = worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
     const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
-    const rest = await Promise.all(remote);
-    const onWorkers = rest.filter((parts) => parts !== null).length;
+    whileWaiting?.([...first, ...rest.map(() => null)]);
+    const parts = await remote;
+    const onWorkers = parts ? parts.length : 0;
     options.onDone?.({ onWorkers, inline: tasks.length - onWorkers });
-    return [...first, ...rest.map((parts, i) => (parts ? parts[0] : scorePolicyPart(tasks[i + 1])))];
+    return [...first, ...(parts ?? rest.map(scorePolicyPart))];
   };
 }
 

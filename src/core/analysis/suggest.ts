@@ -1,5 +1,5 @@
 import { ExitRecords } from '../records';
-import { sortDescending } from './argsort';
+import { keyValue, sortDescending } from './argsort';
 import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOf, patienceExit, perExitThresholdExit, scoreExit } from './policies';
 
@@ -71,8 +71,8 @@ export function targetFor(set: SampleSet, maxAccuracyDrop: number): number {
  * cheapest vector that meets the target (equal cost: higher quality, then the higher τ_k).
  * Two passes, starting from `start` at every exit.
  */
-/** Early exits up to which the fit keeps which exits fire as bits of one word per sample. */
-const FIRE_BITS = 31;
+/** Exits up to which the fit keeps, per sample, which exits fire and are right as bits of two words. */
+const FIRE_BITS = 32;
 
 export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2): (number | null)[] {
   const { exitCount: E, labels, pred, conf } = set.rec;
@@ -80,13 +80,6 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   const samples = indicesOf(set);
   const M = samples.length;
   const tau = new Array<number>(Math.max(0, last)).fill(start ?? Infinity);
-  // right[i * E + e]: sample i (of the set) is right (or agrees, unlabelled) at exit e.
-  const right = new Uint8Array(M * E);
-  for (let i = 0; i < M; i++) {
-    const n = samples[i];
-    const want = labels ? labels[n] : pred[n * E + last];
-    for (let e = 0; e < E; e++) right[i * E + e] = pred[n * E + e] === want ? 1 : 0;
-  }
   // Per exit, the set's samples by descending confidence there (sorted once, reused by every pass).
   const byConf: Uint32Array[] = [];
   const sortedConf: Float64Array[] = [];
@@ -96,52 +89,104 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
     const keys = sortDescending(confAt);
     byConf.push(keys.pay);
     const values = new Float64Array(M);
-    for (let j = 0; j < M; j++) values[j] = confAt[keys.pay[j]];
+    for (let j = 0; j < M; j++) values[j] = keyValue(keys, j);
     sortedConf.push(values);
   }
-  const reaches = new Uint8Array(M);
-  const contExit = new Int32Array(M);
-  const contRight = new Uint8Array(M);
   const exact = costsAreExact(exitMacs, M);
-  // With at most 31 early exits, which of them fire under the current thresholds is one bit
-  // per exit (bit j: conf_j >= τ_j), kept up to date as τ changes: a sample's exit before k
-  // and its exit after k are then its lowest set bits below and above k.
-  const fires = last <= FIRE_BITS ? new Uint32Array(M) : null;
-  if (fires) {
-    for (let i = 0; i < M; i++) {
-      const base = samples[i] * E;
-      let m = 0;
-      for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j]) m |= 1 << j;
-      fires[i] = m;
-    }
-  }
   const hist = new Float64Array(E);
-  for (let pass = 0; pass < passes; pass++) {
-    for (let k = 0; k < last; k++) {
-      // Samples that reach exit k, and their outcome if they do not exit there.
-      hist.fill(0);
-      let good = 0;
-      if (fires) {
+  /** One coordinate step at exit k, from the initial counts: the sweep over τ_k, then τ_k set to the choice. */
+  const step = (k: number, good: number, leave: (j: number) => number, gain: (j: number) => number): void => {
+    const cost = () => (exact ? costSum : histogramCost(hist, exitMacs));
+    let costSum = histogramCost(hist, exitMacs);
+    const chooser = new TargetChooser(M, true, target);
+    chooser.point(0, null, good, good, cost());
+    const values = sortedConf[k];
+    let index = 0;
+    for (let j = 0; j < M; ) {
+      const v = values[j];
+      let changed = false;
+      for (; j < M && values[j] === v; j++) {
+        const from = leave(j);
+        if (from < 0) continue;
+        changed = true;
+        hist[from]--;
+        hist[k]++;
+        if (exact) costSum += exitMacs[k] - exitMacs[from];
+        good += gain(j);
+      }
+      if (changed) chooser.point(++index, v, good, good, cost());
+    }
+    if (chooser.found) tau[k] = chooser.threshold ?? Infinity;
+  };
+  if (E <= FIRE_BITS) {
+    // Up to 32 exits: per sample, which exits fire under the current thresholds (bit j:
+    // conf_j >= τ_j) and at which it is right (or agrees), one bit per exit, side by side. A
+    // sample's exit before k and its exit after k are the lowest fired bits below and above k.
+    const bits = new Uint32Array(2 * M);
+    for (let i = 0; i < M; i++) {
+      const n = samples[i];
+      const base = n * E;
+      const want = labels ? labels[n] : pred[base + last];
+      let fired = 0;
+      let right = 0;
+      for (let e = 0; e < E; e++) if (pred[base + e] === want) right |= 1 << e;
+      for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j]) fired |= 1 << j;
+      bits[2 * i] = fired;
+      bits[2 * i + 1] = right;
+    }
+    // By position in exit k's order: the exit a sample leaves to exit at k (-1: it does not reach k), and the change in right answers.
+    const leave = new Int32Array(M);
+    const gain = new Int8Array(M);
+    for (let pass = 0; pass < passes; pass++) {
+      for (let k = 0; k < last; k++) {
+        const order = byConf[k];
         const below = (1 << k) - 1;
-        const aboveShift = k + 1;
-        for (let i = 0; i < M; i++) {
-          const m = fires[i];
-          const low = m & below;
+        const above = k + 1;
+        hist.fill(0);
+        let good = 0;
+        for (let j = 0; j < M; j++) {
+          const i = order[j];
+          const fired = bits[2 * i];
+          const right = bits[2 * i + 1];
+          const low = fired & below;
           let e: number;
           if (low !== 0) {
             e = 31 - Math.clz32(low & -low);
-            reaches[i] = 0;
+            leave[j] = -1;
           } else {
-            const high = m >>> aboveShift;
-            e = high !== 0 ? aboveShift + 31 - Math.clz32(high & -high) : last;
-            reaches[i] = 1;
-            contExit[i] = e;
-            contRight[i] = right[i * E + e];
+            const high = fired >>> above;
+            e = high !== 0 ? above + 31 - Math.clz32(high & -high) : last;
+            leave[j] = e;
+            gain[j] = ((right >>> k) & 1) - ((right >>> e) & 1);
           }
           hist[e]++;
-          good += right[i * E + e];
+          good += (right >>> e) & 1;
         }
-      } else {
+        step(k, good, (j) => leave[j], (j) => gain[j]);
+        // Bit k again under the (possibly new) τ_k: set for the samples sorted before the first confidence below it.
+        const bit = 1 << k;
+        const t = tau[k];
+        const values = sortedConf[k];
+        for (let i = 0; i < M; i++) bits[2 * i] &= ~bit;
+        for (let j = 0; j < M && values[j] >= t; j++) bits[2 * order[j]] |= bit;
+      }
+    }
+  } else {
+    // right[i * E + e]: sample i (of the set) is right (or agrees, unlabelled) at exit e.
+    const right = new Uint8Array(M * E);
+    for (let i = 0; i < M; i++) {
+      const n = samples[i];
+      const want = labels ? labels[n] : pred[n * E + last];
+      for (let e = 0; e < E; e++) right[i * E + e] = pred[n * E + e] === want ? 1 : 0;
+    }
+    const reaches = new Uint8Array(M);
+    const contExit = new Int32Array(M);
+    const contRight = new Uint8Array(M);
+    for (let pass = 0; pass < passes; pass++) {
+      for (let k = 0; k < last; k++) {
+        // Samples that reach exit k, and their outcome if they do not exit there.
+        hist.fill(0);
+        let good = 0;
         for (let i = 0; i < M; i++) {
           const base = samples[i] * E;
           let e = -1;
@@ -156,36 +201,13 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
           hist[e]++;
           good += right[i * E + e];
         }
-      }
-      const cost = () => (exact ? costSum : histogramCost(hist, exitMacs));
-      let costSum = histogramCost(hist, exitMacs);
-      const chooser = new TargetChooser(M, true, target);
-      chooser.point(0, null, good, good, cost());
-      const order = byConf[k];
-      const values = sortedConf[k];
-      let index = 0;
-      for (let j = 0; j < M; ) {
-        const v = values[j];
-        let changed = false;
-        for (; j < M && values[j] === v; j++) {
-          const i = order[j];
-          if (!reaches[i]) continue;
-          changed = true;
-          const from = contExit[i];
-          hist[from]--;
-          hist[k]++;
-          if (exact) costSum += exitMacs[k] - exitMacs[from];
-          good += right[i * E + k] - contRight[i];
-        }
-        if (changed) chooser.point(++index, v, good, good, cost());
-      }
-      if (chooser.found) tau[k] = chooser.threshold ?? Infinity;
-      if (fires) {
-        // Bit k again under the (possibly new) τ_k: set for the samples sorted before the first value below it.
-        const bit = 1 << k;
-        const t = tau[k];
-        for (let i = 0; i < M; i++) fires[i] &= ~bit;
-        for (let j = 0; j < M && values[j] >= t; j++) fires[order[j]] |= bit;
+        const order = byConf[k];
+        step(
+          k,
+          good,
+          (j) => (reaches[order[j]] ? contExit[order[j]] : -1),
+          (j) => right[order[j] * E + k] - contRight[order[j]],
+        );
       }
     }
   }
@@ -215,6 +237,8 @@ export function suggestThresholds(
   baselineMacs: number,
   maxAccuracyDrop: number,
   chosen: Record<PolicyKind, number | null> | null = null,
+  /** The per-exit thresholds, when already fitted (fitPerExitThresholds from chosen.confidence). */
+  perExit?: (number | null)[],
 ): Suggestion[] {
   const target = targetFor(calib, maxAccuracyDrop);
   const labelled = calib.rec.labels !== null;
@@ -226,7 +250,7 @@ export function suggestThresholds(
     chosen = analysePolicies(calib.rec, exitMacs, baselineMacs, { maxPoints: 2, subset: { mask, target } }).chosen!;
   }
   const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (['confidence', 'entropy', 'margin', 'patience'] as const).map((policy) => ({ policy, threshold: chosen[policy] }));
-  picks.push({ policy: 'per-exit', threshold: fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
+  picks.push({ policy: 'per-exit', threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
   const out: Suggestion[] = picks.map(({ policy, threshold }) => ({
     policy,
     threshold,

@@ -226,12 +226,16 @@ export interface FrontierCandidate {
   quality: number;
 }
 
-/** One curve's candidates for the frontier, by ascending cost (equal cost: higher quality first). */
+/**
+ * One curve's candidates for the frontier, by ascending cost (equal cost: higher quality
+ * first); typed arrays, so that a worker thread hands them over as plain memory.
+ */
 export interface CandidateList {
   kind: PolicyKind;
-  cost: number[];
-  quality: number[];
-  threshold: (number | null)[];
+  cost: Float64Array;
+  quality: Float64Array;
+  /** NaN for no threshold (null: the full model). */
+  threshold: Float64Array;
 }
 
 /**
@@ -240,29 +244,34 @@ export interface CandidateList {
  * higher quality, then the earlier list), so of equal points the first list's wins.
  */
 function mergeFrontiers(lists: readonly CandidateList[]): FrontierCandidate[] {
-  const pos = lists.map(() => 0);
+  const L = lists.length;
+  const pos = new Int32Array(L);
+  const costs = lists.map((l) => l.cost);
+  const qualities = lists.map((l) => l.quality);
   const out: FrontierCandidate[] = [];
   let best = -Infinity;
   for (;;) {
     let pick = -1;
-    for (let l = 0; l < lists.length; l++) {
+    let cp = 0;
+    let qp = 0;
+    for (let l = 0; l < L; l++) {
       const i = pos[l];
-      if (i >= lists[l].cost.length) continue;
-      if (pick < 0) {
+      const cost = costs[l];
+      if (i >= cost.length) continue;
+      const c = cost[i];
+      if (pick < 0 || c < cp || (c === cp && qualities[l][i] > qp)) {
         pick = l;
-        continue;
+        cp = c;
+        qp = qualities[l][i];
       }
-      const j = pos[pick];
-      const c = lists[l].cost[i];
-      const cp = lists[pick].cost[j];
-      if (c < cp || (c === cp && lists[l].quality[i] > lists[pick].quality[j])) pick = l;
     }
     if (pick < 0) return out;
-    const list = lists[pick];
-    const i = pos[pick]++;
-    if (list.quality[i] > best) {
-      best = list.quality[i];
-      out.push({ kind: list.kind, threshold: list.threshold[i], meanCost: list.cost[i], quality: best });
+    pos[pick]++;
+    if (qp > best) {
+      best = qp;
+      const list = lists[pick];
+      const t = list.threshold[pos[pick] - 1];
+      out.push({ kind: list.kind, threshold: Number.isNaN(t) ? null : t, meanCost: cp, quality: best });
     }
   }
 }
@@ -370,9 +379,9 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   const points: CurvePoint[] = [];
   // Frontier of this curve, kept as a stack (points arrive with non-increasing cost, so a
   // new point removes the ones it dominates from the top).
-  const sCost: number[] = [];
-  const sQuality: number[] = [];
-  const sThreshold: number[] = [];
+  let sCost = new Float64Array(0);
+  let sQuality = new Float64Array(0);
+  let sThreshold = new Float64Array(0);
   let top = 0;
   const chooser = subset ? new TargetChooser(subsetCount, useAccuracy, subset.target) : null;
   const thresholds = DEFAULT_GRID[kind];
@@ -385,6 +394,9 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
       start(count) {
         total = count;
         keepEvery = spacingFor(count, maxPoints);
+        sCost = new Float64Array(count);
+        sQuality = new Float64Array(count);
+        sThreshold = new Float64Array(count);
       },
       point(index, threshold, correct, agree, costSum, hist) {
         if (keepPoint(index, total, keepEvery)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
@@ -409,11 +421,11 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     },
   );
   // The stack holds this curve's own frontier, cost descending from the bottom.
-  const candidates: CandidateList = { kind, cost: [], quality: [], threshold: [] };
-  for (let t = top - 1; t >= 0; t--) {
-    candidates.cost.push(sCost[t]);
-    candidates.quality.push(sQuality[t]);
-    candidates.threshold.push(Number.isNaN(sThreshold[t]) ? null : sThreshold[t]);
+  const candidates: CandidateList = { kind, cost: new Float64Array(top), quality: new Float64Array(top), threshold: new Float64Array(top) };
+  for (let t = top - 1, i = 0; t >= 0; t--, i++) {
+    candidates.cost[i] = sCost[t];
+    candidates.quality[i] = sQuality[t];
+    candidates.threshold[i] = sThreshold[t];
   }
   return { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
 }
@@ -459,21 +471,30 @@ export async function analysePoliciesWith(
   options: PolicyAnalysisOptions = {},
   whileWaiting?: (done: (ScorePolicyPart | null)[]) => void,
 ): Promise<PolicyAnalysis> {
-  return finishPolicies(rec, exitMacs, baselineMacs, options, await runner(policyTasks(rec, exitMacs, baselineMacs, options), whileWaiting));
+  // The patience pass needs no sweep: it runs on this thread while other threads sweep.
+  let patience: PatienceCounts | undefined;
+  const parts = await runner(policyTasks(rec, exitMacs, baselineMacs, options), (done) => {
+    whileWaiting?.(done);
+    patience = patienceCounts(rec, options.subset ?? null);
+  });
+  return finishPolicies(rec, exitMacs, baselineMacs, options, parts, patience);
 }
 
-function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[]): PolicyAnalysis {
+/** Per patience t = 1..E-1: exit histograms, right and agreeing counts, over all samples and over the subset. */
+interface PatienceCounts {
+  T: number;
+  pHist: Int32Array;
+  pCorrect: Float64Array;
+  pAgree: Float64Array;
+  sHist: Int32Array;
+  sCorrect: Float64Array;
+  sAgree: Float64Array;
+  sFinalCorrect: number;
+}
+
+function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): PatienceCounts {
   const N = rec.sampleCount;
   const E = rec.exitCount;
-  const useAccuracy = rec.labels !== null;
-  const subset = options.subset ?? null;
-  let subsetCount = 0;
-  if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
-  const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
-  const curves = parts.map((p) => p.curve);
-  const candidates = parts.map((p) => p.candidates);
-  const grid = parts.flatMap((p) => p.grid);
-  if (chosen) SCORE_POLICIES.forEach((kind, i) => (chosen[kind] = parts[i].chosen));
   // Patience t = 1..E-1 in one pass: the counter rises by one at a time from 0, so the first
   // exit where it equals t is where it first climbs to t.
   const T = E - 1;
@@ -514,6 +535,22 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
       }
     }
   }
+  return { T, pHist, pCorrect, pAgree, sHist, sCorrect, sAgree, sFinalCorrect };
+}
+
+function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[], patience?: PatienceCounts): PolicyAnalysis {
+  const N = rec.sampleCount;
+  const E = rec.exitCount;
+  const useAccuracy = rec.labels !== null;
+  const subset = options.subset ?? null;
+  let subsetCount = 0;
+  if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
+  const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
+  const curves = parts.map((p) => p.curve);
+  const candidates = parts.map((p) => p.candidates);
+  const grid = parts.flatMap((p) => p.grid);
+  if (chosen) SCORE_POLICIES.forEach((kind, i) => (chosen[kind] = parts[i].chosen));
+  const { T, pHist, pCorrect, pAgree, sHist, sCorrect, sAgree, sFinalCorrect } = patience ?? patienceCounts(rec, subset);
   const patiencePoints: CurvePoint[] = [];
   const patienceCandidates: { t: number; cost: number; quality: number }[] = [];
   for (let t = 1; t <= T; t++) {
@@ -525,7 +562,12 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     patienceCandidates.push({ t, cost: point.meanCost, quality: (useAccuracy ? pCorrect[t] : pAgree[t]) / N });
   }
   patienceCandidates.sort((a, b) => a.cost - b.cost || b.quality - a.quality || a.t - b.t);
-  candidates.push({ kind: 'patience', cost: patienceCandidates.map((c) => c.cost), quality: patienceCandidates.map((c) => c.quality), threshold: patienceCandidates.map((c) => c.t) });
+  candidates.push({
+    kind: 'patience',
+    cost: Float64Array.from(patienceCandidates, (c) => c.cost),
+    quality: Float64Array.from(patienceCandidates, (c) => c.quality),
+    threshold: Float64Array.from(patienceCandidates, (c) => c.t),
+  });
   curves.push({ kind: 'patience', totalPoints: patiencePoints.length, points: patiencePoints, thinned: false });
   if (chosen && subset) {
     // The full model (t = 0) first, then t = E-1 .. 1: equal cost goes to the more conservative setting.

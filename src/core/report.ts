@@ -1,7 +1,8 @@
 import { Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
-import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
+import { exitFigures } from './analysis/exitFigures';
+import { ExitMetrics } from './analysis/exitMetrics';
 import { frontierForReport } from './analysis/frontierPoints';
-import { Overthinking, overthinking } from './analysis/overthinking';
+import { Overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
 import { SampleSet, Suggestion, fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
@@ -167,15 +168,6 @@ export interface AnalysisResult {
   warnings: ReportWarning[];
 }
 
-/** Share of samples right at exit k and wrong at the final exit. */
-function rightThenWrong(rec: ExitRecords, k: number): number | null {
-  const { sampleCount: N, exitCount: E, labels, pred } = rec;
-  if (!labels) return null;
-  let count = 0;
-  for (let n = 0; n < N; n++) if (pred[n * E + k] === labels[n] && pred[n * E + E - 1] !== labels[n]) count++;
-  return count / N;
-}
-
 export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   const { records, exitMacs, baselineMacs } = input;
   const warnings: ReportWarning[] = [];
@@ -214,21 +206,24 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
-  // What does not need the sweeps is computed on this thread while a worker runs some of them:
-  // the per-exit figures, overthinking, and with a split, the per-exit thresholds (which start
-  // from the confidence policy's choice on the split, from the first sweep).
-  let metrics: ExitMetrics[] = [];
-  let over: Overthinking | null = null;
-  let destructive: (number | null)[] = [];
+  // What does not need the sweeps runs beside them, so that both threads stay busy: the per-exit
+  // figures and overthinking after the last sweep (on the worker), and with a split, the
+  // per-exit thresholds on this thread (they start from the confidence policy's choice on the
+  // split, from the first sweep).
   let perExit: (number | null)[] | undefined;
   const alongside = (done: (ScorePolicyPart | null)[]) => {
-    metrics = exitMetrics(records);
-    destructive = metrics.map((m) => rightThenWrong(records, m.index));
-    over = overthinking(records, exitMacs, baselineMacs);
     const confidence = done[0];
     if (mask && calibSet && confidence) perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
   };
-  const policies = await analysePoliciesWith(input.runner ?? inlineRunner, records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined }, alongside);
+  const policies = await analysePoliciesWith(
+    input.runner ?? inlineRunner,
+    records,
+    exitMacs,
+    baselineMacs,
+    { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true },
+    alongside,
+  );
+  const { metrics, destructive, overthinking: over } = policies.figures ?? exitFigures(records, exitMacs, baselineMacs);
   const exits: ExitReport[] = metrics.map((m) => ({
     index: m.index,
     name: input.exitNames[m.index],

@@ -1,6 +1,7 @@
 import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
 import { allocateKeys, keyValue, setKey, sortKeys } from './argsort';
+import { ExitFigures, exitFigures } from './exitFigures';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
 
 /**
@@ -339,6 +340,8 @@ export interface PolicyAnalysis extends CurveSet {
   grid: GridPolicy[];
   /** With a subset: per policy, the threshold chosen on the subset for the target (null: the full model). */
   chosen: Record<PolicyKind, number | null> | null;
+  /** The per-exit figures, when asked for (options.figures). */
+  figures?: ExitFigures;
 }
 
 export interface PolicyAnalysisOptions {
@@ -346,6 +349,8 @@ export interface PolicyAnalysisOptions {
   maxPoints?: number;
   /** The calibration split: samples with mask[n] = 1, and the quality target to choose thresholds for. */
   subset?: { mask: Uint8Array; target: number };
+  /** Also the per-exit figures (exitFigures.ts), computed beside the sweeps. */
+  figures?: boolean;
 }
 
 /** What one score policy's sweep contributes; plain data, so that it can come from a worker thread. */
@@ -356,6 +361,8 @@ export interface ScorePolicyPart {
   grid: GridPolicy[];
   /** The threshold chosen on the subset, when there is one. */
   chosen: number | null;
+  /** The per-exit figures, from the task that was asked for them. */
+  figures?: ExitFigures;
 }
 
 export interface ScorePolicyTask {
@@ -365,6 +372,8 @@ export interface ScorePolicyTask {
   baselineMacs: number;
   maxPoints: number;
   subset: { mask: Uint8Array; target: number } | null;
+  /** Also compute the per-exit figures (exitFigures.ts) after the sweep, on the same thread. */
+  figures?: boolean;
 }
 
 /** One score policy: its exact curve (thinned for the report), own frontier, grid and subset choice. */
@@ -427,7 +436,9 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     candidates.quality[i] = sQuality[t];
     candidates.threshold[i] = sThreshold[t];
   }
-  return { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
+  const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
+  if (task.figures) part.figures = exitFigures(rec, exitMacs, baselineMacs);
+  return part;
 }
 
 /**
@@ -440,7 +451,10 @@ export type ScorePolicyRunner = (tasks: ScorePolicyTask[], whileWaiting?: (done:
 function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions): ScorePolicyTask[] {
   const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
   const subset = options.subset ?? null;
-  return SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
+  const tasks: ScorePolicyTask[] = SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
+  // The per-exit figures go with the last sweep, which a parallel runner does not keep on this thread.
+  if (options.figures) tasks[tasks.length - 1].figures = true;
+  return tasks;
 }
 
 const SCORE_POLICIES = ['confidence', 'entropy', 'margin'] as const;
@@ -579,7 +593,10 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     }
     chosen.patience = chooser.threshold;
   }
-  return { curves, frontier: mergeFrontiers(candidates), grid, chosen };
+  const result: PolicyAnalysis = { curves, frontier: mergeFrontiers(candidates), grid, chosen };
+  const figures = parts.find((p) => p.figures)?.figures;
+  if (figures) result.figures = figures;
+  return result;
 }
 
 /** The exact curves and the frontier (analysePolicies without the rest). */

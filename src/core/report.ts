@@ -1,6 +1,6 @@
 import { Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
-import { exitFigures } from './analysis/exitFigures';
-import { ExitMetrics } from './analysis/exitMetrics';
+import { overthinkingFigures } from './analysis/exitFigures';
+import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { frontierForReport } from './analysis/frontierPoints';
 import { Overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
@@ -206,12 +206,14 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
-  // What does not need the sweeps runs beside them, so that both threads stay busy: the per-exit
-  // figures and overthinking after the last sweep (on the worker), and with a split, the
-  // per-exit thresholds on this thread (they start from the confidence policy's choice on the
-  // split, from the first sweep).
+  // What does not need the sweeps runs beside them, so that both threads stay busy: the
+  // overthinking figures after the last sweep (on the worker), and on this thread the per-exit
+  // metrics and, with a split, the per-exit thresholds (they start from the confidence
+  // policy's choice on the split, from the first sweep).
   let perExit: (number | null)[] | undefined;
+  let metrics: ExitMetrics[] = [];
   const alongside = (done: (ScorePolicyPart | null)[]) => {
+    metrics = exitMetrics(records);
     const confidence = done[0];
     if (mask && calibSet && confidence) perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
   };
@@ -223,7 +225,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true },
     alongside,
   );
-  const { metrics, destructive, overthinking: over } = policies.figures ?? exitFigures(records, exitMacs, baselineMacs);
+  const { destructive, overthinking: over } = policies.figures ?? overthinkingFigures(records, exitMacs, baselineMacs);
   const exits: ExitReport[] = metrics.map((m) => ({
     index: m.index,
     name: input.exitNames[m.index],

@@ -43,6 +43,27 @@ export function setKey(keys: SortedKeys, i: number, v: number, pay: number): voi
   keys.pay[i] = pay;
 }
 
+/**
+ * Stores the keys of values[0..count) (descending order) at positions 0..count-1, leaving
+ * the payloads as they are: setKey for a whole array at once.
+ */
+export function setKeys(keys: SortedKeys, values: Float64Array): void {
+  const { hi, lo, count } = keys;
+  const bits = new Uint32Array(values.buffer, values.byteOffset, 2 * count);
+  for (let i = 0; i < count; i++) {
+    if (values[i] === 0) values[i] = 0; // -0 -> +0
+    const h = bits[2 * i + HI];
+    const l = bits[2 * i + LO];
+    if (h & 0x80000000) {
+      hi[i] = h;
+      lo[i] = l;
+    } else {
+      hi[i] = ~(h ^ 0x80000000) >>> 0;
+      lo[i] = ~l >>> 0;
+    }
+  }
+}
+
 /** The value stored at position i. */
 export function keyValue(keys: SortedKeys, i: number): number {
   const h = keys.hi[i];

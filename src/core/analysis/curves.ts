@@ -1,7 +1,7 @@
 import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
-import { allocateKeys, keyValue, setKey, sortKeys } from './argsort';
-import { ExitFigures, exitFigures } from './exitFigures';
+import { allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
+import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
 
 /**
@@ -33,6 +33,8 @@ export interface Curve {
 export interface SweepVisitor {
   /** Called once before the points with how many there will be. */
   start?(pointCount: number): void;
+  /** If given and false for a point's counts, `point` is not called for it (its cost is not worked out). */
+  wants?(correct: number, agree: number): boolean;
   /** Called per point, in order of descending threshold (non-increasing cost). `hist` is live: copy it to keep it. */
   point(index: number, threshold: number | null, correct: number, agree: number, costSum: number, hist: Int32Array): void;
 }
@@ -75,8 +77,11 @@ class SweepState {
   /** Σ_k hist[k]·cost(k): incremental when costs are integers (exact), else from the histogram, so equal histograms cost the same. */
   cost(): number {
     if (this.exactCost) return this.costSum;
+    const hist = this.hist;
+    const macs = this.macs;
+    const E = hist.length;
     let c = 0;
-    for (let k = 0; k < this.hist.length; k++) c += this.hist[k] * this.macs[k];
+    for (let k = 0; k < E; k++) c += hist[k] * macs[k];
     return c;
   }
   reset(count: number, correct: number): void {
@@ -136,6 +141,8 @@ export function sweepScorePolicy(
   // Per event: its value, and in the payload what it changes when it fires: the sample moves
   // from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
   const keys = allocateKeys(count);
+  const values = new Float64Array(count);
+  const pay = keys.pay;
   const tos = new Int32Array(E);
   let i = 0;
   for (let n = 0; n < N; n++) {
@@ -159,11 +166,13 @@ export function sweepScorePolicy(
       const pb = pred[base + to];
       const dCorrect = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
       const dAgree = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
-      setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
+      values[i] = sign * src[base + to];
+      pay[i++] = from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag;
     }
   }
+  setKeys(keys, values);
   sortKeys(keys);
-  const { hi, lo, pay } = keys;
+  const { hi, lo } = keys;
   let distinct = 0;
   for (let j = 0; j < count; j++) if (j === 0 || hi[j] !== hi[j - 1] || lo[j] !== lo[j - 1]) distinct++;
 
@@ -214,7 +223,11 @@ export function sweepScorePolicy(
     }
     r++;
     visitor.point(r, sign * v, all.correct, all.agree, all.cost(), all.hist);
-    if (touched) subset!.visitor.point(++rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
+    if (touched) {
+      rs++;
+      const sv = subset!.visitor;
+      if (!sv.wants || sv.wants(part!.correct, part!.agree)) sv.point(rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
+    }
   }
   for (; p < probeOrder.length; p++) probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
 }
@@ -318,6 +331,10 @@ export class TargetChooser implements SweepVisitor {
   private bestCost = Infinity;
   private bestQuality = -Infinity;
   constructor(private readonly count: number, private readonly labelled: boolean, private readonly target: number) {}
+  /** Points below the target are never chosen. */
+  wants(correct: number, agree: number): boolean {
+    return (this.labelled ? correct : agree) / this.count >= this.target - TARGET_EPS;
+  }
   point(_index: number, threshold: number | null, correct: number, agree: number, costSum: number): void {
     const quality = (this.labelled ? correct : agree) / this.count;
     if (quality < this.target - TARGET_EPS) return;
@@ -340,8 +357,8 @@ export interface PolicyAnalysis extends CurveSet {
   grid: GridPolicy[];
   /** With a subset: per policy, the threshold chosen on the subset for the target (null: the full model). */
   chosen: Record<PolicyKind, number | null> | null;
-  /** The per-exit figures, when asked for (options.figures). */
-  figures?: ExitFigures;
+  /** The overthinking figures, when asked for (options.figures). */
+  figures?: OverthinkingFigures;
 }
 
 export interface PolicyAnalysisOptions {
@@ -349,7 +366,7 @@ export interface PolicyAnalysisOptions {
   maxPoints?: number;
   /** The calibration split: samples with mask[n] = 1, and the quality target to choose thresholds for. */
   subset?: { mask: Uint8Array; target: number };
-  /** Also the per-exit figures (exitFigures.ts), computed beside the sweeps. */
+  /** Also the overthinking figures (exitFigures.ts), computed beside the sweeps. */
   figures?: boolean;
 }
 
@@ -361,8 +378,8 @@ export interface ScorePolicyPart {
   grid: GridPolicy[];
   /** The threshold chosen on the subset, when there is one. */
   chosen: number | null;
-  /** The per-exit figures, from the task that was asked for them. */
-  figures?: ExitFigures;
+  /** The overthinking figures, from the task that was asked for them. */
+  figures?: OverthinkingFigures;
 }
 
 export interface ScorePolicyTask {
@@ -372,7 +389,7 @@ export interface ScorePolicyTask {
   baselineMacs: number;
   maxPoints: number;
   subset: { mask: Uint8Array; target: number } | null;
-  /** Also compute the per-exit figures (exitFigures.ts) after the sweep, on the same thread. */
+  /** Also compute the overthinking figures (exitFigures.ts) after the sweep, on the same thread. */
   figures?: boolean;
 }
 
@@ -437,7 +454,7 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     candidates.threshold[i] = sThreshold[t];
   }
   const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
-  if (task.figures) part.figures = exitFigures(rec, exitMacs, baselineMacs);
+  if (task.figures) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
   return part;
 }
 
@@ -452,7 +469,7 @@ function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs
   const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
   const subset = options.subset ?? null;
   const tasks: ScorePolicyTask[] = SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
-  // The per-exit figures go with the last sweep, which a parallel runner does not keep on this thread.
+  // The overthinking figures go with the last sweep, which a parallel runner does not keep on this thread.
   if (options.figures) tasks[tasks.length - 1].figures = true;
   return tasks;
 }

@@ -1,10 +1,8 @@
 import { ExitRecords } from '../records';
-import { ExitMetrics, exitMetrics } from './exitMetrics';
 import { Overthinking, overthinking } from './overthinking';
 
-/** What the report says per exit and about overthinking: plain data, so that it can come from a worker thread. */
-export interface ExitFigures {
-  metrics: ExitMetrics[];
+/** The report's overthinking figures: plain data, so that they can come from a worker thread. */
+export interface OverthinkingFigures {
   /** Per exit, the share of samples right there and wrong at the final exit (null without labels). */
   destructive: (number | null)[];
   overthinking: Overthinking | null;
@@ -19,7 +17,8 @@ export function rightThenWrong(rec: ExitRecords, k: number): number | null {
   return count / N;
 }
 
-export function exitFigures(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): ExitFigures {
-  const metrics = exitMetrics(rec);
-  return { metrics, destructive: metrics.map((m) => rightThenWrong(rec, m.index)), overthinking: overthinking(rec, exitMacs, baselineMacs) };
+export function overthinkingFigures(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): OverthinkingFigures {
+  const destructive: (number | null)[] = [];
+  for (let k = 0; k < rec.exitCount; k++) destructive.push(rightThenWrong(rec, k));
+  return { destructive, overthinking: overthinking(rec, exitMacs, baselineMacs) };
 }

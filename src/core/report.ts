@@ -1,7 +1,7 @@
 import { Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
 import { overthinkingFigures } from './analysis/exitFigures';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
-import { frontierForReport } from './analysis/frontierPoints';
+import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
 import { Overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
@@ -222,7 +222,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     records,
     exitMacs,
     baselineMacs,
-    { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true },
+    { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true, reportFrontierPoints: input.maxFrontierPoints ?? MAX_FRONTIER_POINTS },
     alongside,
   );
   const { destructive, overthinking: over } = policies.figures ?? overthinkingFigures(records, exitMacs, baselineMacs);
@@ -260,8 +260,8 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
       entropy: byKind.entropy,
       margin: byKind.margin,
       patience: byKind.patience,
-      frontier: frontierForReport(policies.frontier, input.maxFrontierPoints),
-      frontierTotalPoints: policies.frontier.length,
+      frontier: policies.frontier,
+      frontierTotalPoints: policies.frontierTotalPoints,
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,

@@ -2,6 +2,7 @@ import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
 import { allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
+import { frontierKeep } from './frontierPoints';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
 
 /**
@@ -257,12 +258,15 @@ export interface CandidateList {
  * without losing on the other, by ascending cost. The lists are merged by cost (equal cost:
  * higher quality, then the earlier list), so of equal points the first list's wins.
  */
-function mergeFrontiers(lists: readonly CandidateList[]): FrontierCandidate[] {
+function mergeFrontiers(lists: readonly CandidateList[]): MergedFrontier {
   const L = lists.length;
   const pos = new Int32Array(L);
   const costs = lists.map((l) => l.cost);
   const qualities = lists.map((l) => l.quality);
-  const out: FrontierCandidate[] = [];
+  let total = 0;
+  for (const l of lists) total += l.cost.length;
+  const out: MergedFrontier = { length: 0, list: new Uint8Array(total), index: new Int32Array(total), cost: new Float64Array(total), quality: new Float64Array(total) };
+  let m = 0;
   let best = -Infinity;
   for (;;) {
     let pick = -1;
@@ -279,15 +283,35 @@ function mergeFrontiers(lists: readonly CandidateList[]): FrontierCandidate[] {
         qp = qualities[l][i];
       }
     }
-    if (pick < 0) return out;
+    if (pick < 0) break;
     pos[pick]++;
     if (qp > best) {
       best = qp;
-      const list = lists[pick];
-      const t = list.threshold[pos[pick] - 1];
-      out.push({ kind: list.kind, threshold: Number.isNaN(t) ? null : t, meanCost: cp, quality: best });
+      out.list[m] = pick;
+      out.index[m] = pos[pick] - 1;
+      out.cost[m] = cp;
+      out.quality[m] = qp;
+      m++;
     }
   }
+  out.length = m;
+  return out;
+}
+
+/** The merged frontier, compactly: point i is point index[i] of list list[i]. */
+interface MergedFrontier {
+  length: number;
+  list: Uint8Array;
+  index: Int32Array;
+  cost: Float64Array;
+  quality: Float64Array;
+}
+
+/** Point i of a merged frontier as the report's object. */
+function frontierPoint(lists: readonly CandidateList[], f: MergedFrontier, i: number): FrontierCandidate {
+  const list = lists[f.list[i]];
+  const t = list.threshold[f.index[i]];
+  return { kind: list.kind, threshold: Number.isNaN(t) ? null : t, meanCost: f.cost[i], quality: f.quality[i] };
 }
 
 function toPoint(rec: ExitRecords, threshold: number | null, correct: number, agree: number, costSum: number, hist: ArrayLike<number>, baselineMacs: number, count = rec.sampleCount): CurvePoint {
@@ -359,6 +383,8 @@ export interface PolicyAnalysis extends CurveSet {
   chosen: Record<PolicyKind, number | null> | null;
   /** The overthinking figures, when asked for (options.figures). */
   figures?: OverthinkingFigures;
+  /** With options.reportFrontierPoints: how many points the whole frontier has. */
+  frontierTotalPoints?: number;
 }
 
 export interface PolicyAnalysisOptions {
@@ -368,6 +394,8 @@ export interface PolicyAnalysisOptions {
   subset?: { mask: Uint8Array; target: number };
   /** Also the overthinking figures (exitFigures.ts), computed beside the sweeps. */
   figures?: boolean;
+  /** Keep only the frontier points a report keeps (frontierPoints.ts, at most this many), and say how many there were. */
+  reportFrontierPoints?: number;
 }
 
 /** What one score policy's sweep contributes; plain data, so that it can come from a worker thread. */
@@ -610,7 +638,14 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     }
     chosen.patience = chooser.threshold;
   }
-  const result: PolicyAnalysis = { curves, frontier: mergeFrontiers(candidates), grid, chosen };
+  const merged = mergeFrontiers(candidates);
+  let frontier: FrontierCandidate[];
+  if (options.reportFrontierPoints !== undefined) {
+    const keep = frontierKeep(merged.cost, merged.quality, merged.length, options.reportFrontierPoints);
+    frontier = keep ? keep.map((i) => frontierPoint(candidates, merged, i)) : Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
+  } else frontier = Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
+  const result: PolicyAnalysis = { curves, frontier, grid, chosen };
+  if (options.reportFrontierPoints !== undefined) result.frontierTotalPoints = merged.length;
   const figures = parts.find((p) => p.figures)?.figures;
   if (figures) result.figures = figures;
   return result;

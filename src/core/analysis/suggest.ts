@@ -1,7 +1,7 @@
 import { ExitRecords } from '../records';
 import { keyValue, sortDescending } from './argsort';
 import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
-import { PolicyKind, PolicyOutcome, outcomeOf, patienceExit, perExitThresholdExit, scoreExit } from './policies';
+import { PolicyKind, PolicyOutcome, outcomeOfExits, patienceExit, perExitThresholdExit, scoreExit } from './policies';
 
 /**
  * Suggested thresholds (METRICS.md "Suggested thresholds"): fitted on a calibration split,
@@ -114,7 +114,10 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
         if (exact) costSum += exitMacs[k] - exitMacs[from];
         good += gain(j);
       }
-      if (changed) chooser.point(++index, v, good, good, cost());
+      if (changed) {
+        index++;
+        if (chooser.wants(good, good)) chooser.point(index, v, good, good, cost());
+      }
     }
     if (chooser.found) tau[k] = chooser.threshold ?? Infinity;
   };
@@ -214,19 +217,25 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   return tau.map((t) => (Number.isFinite(t) ? t : null));
 }
 
-function figures(set: SampleSet, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number): SplitFigures {
-  return { sampleCount: sizeOf(set), ...outcomeOf(set.rec, exitOf, exitMacs, baselineMacs, set.samples) };
-}
-
-function exitFunction(rec: ExitRecords, policy: SuggestionPolicy, threshold: number | null | (number | null)[]): (n: number) => number {
+function figures(set: SampleSet, policy: SuggestionPolicy, threshold: number | null | (number | null)[], exitMacs: readonly number[], baselineMacs: number): SplitFigures {
+  const rec = set.rec;
+  const M = sizeOf(set);
+  const samples = set.samples;
+  // Each sample's exit, in one loop per policy (a direct call the compiler can inline, not a callback per sample).
+  const exits = new Int32Array(M);
   if (policy === 'per-exit') {
     const t = (threshold as (number | null)[]).map((v) => (v === null ? Infinity : v));
-    return (n) => perExitThresholdExit(rec, n, t);
+    for (let i = 0; i < M; i++) exits[i] = perExitThresholdExit(rec, samples ? samples[i] : i, t);
+  } else if (threshold === null) {
+    exits.fill(rec.exitCount - 1);
+  } else if (policy === 'patience') {
+    const v = threshold as number;
+    for (let i = 0; i < M; i++) exits[i] = patienceExit(rec, samples ? samples[i] : i, v);
+  } else {
+    const v = threshold as number;
+    for (let i = 0; i < M; i++) exits[i] = scoreExit(rec, samples ? samples[i] : i, policy, v);
   }
-  if (threshold === null) return () => rec.exitCount - 1;
-  const v = threshold as number;
-  if (policy === 'patience') return (n) => patienceExit(rec, n, v);
-  return (n) => scoreExit(rec, n, policy, v);
+  return { sampleCount: M, ...outcomeOfExits(rec, exits, exitMacs, baselineMacs, samples) };
 }
 
 /** Suggestions for each policy and the per-exit vector; the cheapest on calibration is marked best. */
@@ -256,8 +265,8 @@ export function suggestThresholds(
     threshold,
     targetMetric,
     target,
-    calibration: figures(calib, exitFunction(calib.rec, policy, threshold), exitMacs, baselineMacs),
-    test: figures(test, exitFunction(test.rec, policy, threshold), exitMacs, baselineMacs),
+    calibration: figures(calib, policy, threshold, exitMacs, baselineMacs),
+    test: figures(test, policy, threshold, exitMacs, baselineMacs),
     best: false,
   }));
   let bestIndex = 0;

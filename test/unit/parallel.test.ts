@@ -66,7 +66,9 @@ describe('the analysis on two threads', () => {
     const inline = await analyze(input);
     let stats: ParallelStats | null = null;
     const parallel = await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }) });
-    assert.deepEqual(stats, { onWorkers: 2, inline: 1 });
+    assert.equal(stats!.onWorkers, 2);
+    assert.equal(stats!.inline, 1);
+    assert.ok(stats!.figures === 'here' || stats!.figures === 'worker');
     assert.deepEqual(parallel, inline);
     // The suggestions (per-exit fit included) are those fitted on their own, from the split alone.
     const split = seededSplit(rec.sampleCount);
@@ -74,6 +76,29 @@ describe('the analysis on two threads', () => {
     assert.ok(parallel.suggestions.some((s) => s.policy === 'per-exit' && Array.isArray(s.threshold) && s.threshold.some((t) => t !== null)));
     // A worker that is not available: everything on this thread, the same result.
     assert.deepEqual(await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 1 }) }), inline);
+  });
+});
+
+describe('the overthinking figures beside the sweeps', () => {
+  const rec = tiedRecords(3000, 5, 4, 31);
+  const costs = [1, 2, 3, 4, 5];
+  const options = { maxPoints: 30, figures: true };
+  it('are the same whichever thread works them out: the worker when this thread is busy', async () => {
+    const inline = analysePolicies(rec, costs, 5, options);
+    assert.ok(inline.figures && inline.figures.overthinking && inline.figures.destructive.length === 5);
+    let stats: ParallelStats | null = null;
+    // This thread stays busy long enough for the worker to finish its sweeps and take the figures.
+    const busy = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    const late = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options, busy);
+    assert.deepEqual(stats, { onWorkers: 2, inline: 1, figures: 'worker' });
+    assert.deepEqual(late, inline);
+    // Not busy: this thread takes them before the worker is done (or even started).
+    const early = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    assert.deepEqual(early, inline);
+    // No worker at all.
+    const alone = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here' });
+    assert.deepEqual(alone, inline);
   });
 });
 

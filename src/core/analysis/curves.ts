@@ -419,7 +419,15 @@ export interface ScorePolicyTask {
   subset: { mask: Uint8Array; target: number } | null;
   /** Also compute the overthinking figures (exitFigures.ts) after the sweep, on the same thread. */
   figures?: boolean;
+  /**
+   * With `figures`: a shared word that another thread may claim the figures by first (set to
+   * non-zero); this thread computes them only if it claims them itself.
+   */
+  claim?: Int32Array;
 }
+
+/** Claim values of ScorePolicyTask.claim: taken by the thread that runs the task, or by the one that started it. */
+export const FIGURES_HERE = 2;
 
 /** One score policy: its exact curve (thinned for the report), own frontier, grid and subset choice. */
 export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
@@ -482,7 +490,7 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     candidates.threshold[i] = sThreshold[t];
   }
   const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
-  if (task.figures) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
+  if (task.figures && (!task.claim || Atomics.compareExchange(task.claim, 0, 0, FIGURES_HERE - 1) === 0)) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
   return part;
 }
 

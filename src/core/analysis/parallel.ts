@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ExitRecords } from '../records';
 import { FillChunk, WorkerData, fillChunk } from './chunks';
-import { ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
+import { FIGURES_HERE, ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
+import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 
 /**
  * The analysis uses a second core where it pays, with worker threads that read and write the
@@ -31,6 +32,8 @@ export interface ParallelOptions {
 export interface ParallelStats {
   onWorkers: number;
   inline: number;
+  /** For sweeps asked for the overthinking figures: the thread that worked them out. */
+  figures?: 'worker' | 'here';
 }
 
 /** The worker script: analysisWorker.js beside the bundle, or the TypeScript source (tests, under tsx). */
@@ -79,15 +82,30 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
   return async (tasks, whileWaiting) => {
     // Two threads: the first sweep and then the caller's other work here, the rest on one worker.
     const rec = tasks[0]?.rec;
-    const rest = tasks.slice(1);
+    let rest = tasks.slice(1);
+    // The overthinking figures (asked of the last task) go to whichever thread is free first:
+    // the worker after its sweeps, or this one after the caller's work; a shared word says which.
+    const figuresTask = rest.find((t) => t.figures);
+    const claim = figuresTask && rec ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    if (claim) rest = rest.map((t) => (t.figures ? { ...t, claim } : t));
     const worker = rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
     const remote = worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
     const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
     whileWaiting?.([...first, ...rest.map(() => null)]);
+    let figuresHere: OverthinkingFigures | undefined;
+    if (figuresTask && claim && Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) figuresHere = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
     const parts = await remote;
     const onWorkers = parts ? parts.length : 0;
-    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers });
-    return [...first, ...(parts ?? rest.map(scorePolicyPart))];
+    const all = [...first, ...(parts ?? rest.map(scorePolicyPart))];
+    if (figuresTask) {
+      const i = all.findIndex((_, j) => j > 0 && rest[j - 1].figures);
+      const part = all[i];
+      if (figuresHere) part.figures = figuresHere;
+      // A worker that took them and then failed: they are worked out here.
+      else if (!part.figures) part.figures = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
+    }
+    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers, ...(figuresTask ? { figures: figuresHere || !parts ? 'here' : 'worker' } : {}) } as ParallelStats);
+    return all;
   };
 }
 

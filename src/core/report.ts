@@ -207,7 +207,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
   // What does not need the sweeps runs beside them, so that both threads stay busy: the
-  // overthinking figures after the last sweep (on the worker), and on this thread the per-exit
+  // overthinking figures (on the worker after its sweeps, or here, whichever is free first), and on this thread the per-exit
   // metrics and, with a split, the per-exit thresholds (they start from the confidence
   // policy's choice on the split, from the first sweep).
   let perExit: (number | null)[] | undefined;

@@ -12,6 +12,7 @@ import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
  * same records (allocated on SharedArrayBuffers, so nothing is copied):
  * - the three score-policy sweeps are independent: the first runs on this thread, the others
  *   one after the other on a worker, while this thread goes on with the caller's other work;
+ *   the overthinking figures go to whichever of the two is free first;
  * - reading a logits file, chunks of logits are turned into records on a worker, and on this
  *   thread when the worker has enough queued.
  * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker

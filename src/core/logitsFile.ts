@@ -1,6 +1,6 @@
 import { ExitLensError, throwIfCancelled } from './errors';
-import { ArrayEntry, ArrayFile, openArrayFile } from './npy/arrayFile';
-import { bytesToTyped, halfToFloat, isFloatDtype } from './npy/npy';
+import { ArrayEntry, ArrayFile, RowReader, openArrayFile } from './npy/arrayFile';
+import { halfToFloat, isFloatDtype, typedView } from './npy/npy';
 import { FillPool, ParallelOptions, ParallelStats, fillPool } from './analysis/parallel';
 import { ExitRecords, allocateRecords } from './records';
 import { findLabelArray, readLabels } from './samples';
@@ -34,12 +34,22 @@ export interface LogitsOptions {
 
 const HELP = 'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
 
-function toFloats(bytes: Uint8Array, entry: ArrayEntry): Float32Array | Float64Array {
-  const t = bytesToTyped(bytes, entry.header.dtype);
-  if (entry.header.dtype !== 'float16') return t as Float32Array | Float64Array;
-  const out = new Float32Array(t.length);
-  for (let i = 0; i < t.length; i++) out[i] = halfToFloat(t[i] as number);
-  return out;
+/**
+ * The next `rows` units of logits as floats, on shared memory, so that handing them to the
+ * worker thread that fills records copies nothing: float32 and float64 are read straight into
+ * it, float16 is converted into it.
+ */
+async function readFloats(pool: FillPool, reader: RowReader, rows: number, unitBytes: number, entry: ArrayEntry): Promise<Float32Array | Float64Array> {
+  const dtype = entry.header.dtype;
+  if (dtype === 'float16') {
+    const half = typedView(await reader.readRows(rows), 'float16');
+    const out = new Float32Array(pool.buffer(half.length * 4));
+    for (let i = 0; i < half.length; i++) out[i] = halfToFloat(half[i] as number);
+    return out;
+  }
+  const shared = pool.buffer(rows * unitBytes);
+  await reader.readRows(rows, new Uint8Array(shared));
+  return dtype === 'float64' ? new Float64Array(shared) : new Float32Array(shared);
 }
 
 interface Plan {
@@ -154,7 +164,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
           for (let n = 0; n < N; n += chunk) {
             throwIfCancelled(opts.signal);
             const rows = Math.min(chunk, N - n);
-            await pool.fill(toFloats(await reader.readRows(rows), p.stacked), 0, C, rows, n, k);
+            await pool.fill(await readFloats(pool, reader, rows, C * itemBytes, p.stacked), 0, C, rows, n, k);
             done += rows;
             opts.onProgress?.(done, total);
           }
@@ -168,7 +178,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
         for (let n = 0; n < N; n += chunk) {
           throwIfCancelled(opts.signal);
           const rows = Math.min(chunk, N - n);
-          const z = toFloats(await reader.readRows(rows), p.stacked);
+          const z = await readFloats(pool, reader, rows, p.stacked.rowBytes, p.stacked);
           await pool.fill(z, 0, E * C, rows, n, 0, E);
           done += rows * E;
           opts.onProgress?.(done, total);
@@ -184,7 +194,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
           for (let n = 0; n < N; n += chunk) {
             throwIfCancelled(opts.signal);
             const rows = Math.min(chunk, N - n);
-            await pool.fill(toFloats(await reader.readRows(rows), entry), 0, C, rows, n, k);
+            await pool.fill(await readFloats(pool, reader, rows, entry.rowBytes, entry), 0, C, rows, n, k);
             done += rows;
             opts.onProgress?.(done, total);
           }

@@ -1,10 +1,11 @@
-import { Curve, FrontierCandidate, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
+import { Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
+import { overthinkingFigures } from './analysis/exitFigures';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
-import { frontierForReport } from './analysis/frontierPoints';
-import { Overthinking, overthinking } from './analysis/overthinking';
+import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
+import { Overthinking } from './analysis/overthinking';
 import { GridPolicy } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
-import { SampleSet, Suggestion, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
+import { SampleSet, Suggestion, fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
 import type { Drilldown } from './drilldown';
 import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
@@ -167,41 +168,9 @@ export interface AnalysisResult {
   warnings: ReportWarning[];
 }
 
-/** Share of samples right at exit k and wrong at the final exit. */
-function rightThenWrong(rec: ExitRecords, k: number): number | null {
-  const { sampleCount: N, exitCount: E, labels, pred } = rec;
-  if (!labels) return null;
-  let count = 0;
-  for (let n = 0; n < N; n++) if (pred[n * E + k] === labels[n] && pred[n * E + E - 1] !== labels[n]) count++;
-  return count / N;
-}
-
 export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   const { records, exitMacs, baselineMacs } = input;
   const warnings: ReportWarning[] = [];
-  const metrics = exitMetrics(records);
-  const exits: ExitReport[] = metrics.map((m) => ({
-    index: m.index,
-    name: input.exitNames[m.index],
-    accuracy: m.accuracy,
-    meanConfidence: m.meanConfidence,
-    meanEntropy: m.meanEntropy,
-    ece: m.ece,
-    nll: m.nll,
-    agreement: m.agreement,
-    macs: exitMacs[m.index],
-    relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
-    nonFiniteCount: m.nonFiniteCount,
-    destructiveRate: rightThenWrong(records, m.index),
-  }));
-  for (const m of metrics) {
-    if (m.nonFiniteCount > 0) {
-      warnings.push({
-        code: 'non-finite-logits',
-        message: `Exit ${m.index} (${input.exitNames[m.index]}) produced NaN or infinite logits for ${m.nonFiniteCount} of ${records.sampleCount} samples; those count as wrong predictions with confidence 0.`,
-      });
-    }
-  }
   if (!records.labels) {
     warnings.push({
       code: 'unlabelled',
@@ -237,25 +206,67 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
-  const policies = await analysePoliciesWith(input.runner ?? inlineRunner, records, exitMacs, baselineMacs, { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined });
+  // What does not need the sweeps runs beside them, so that both threads stay busy: the
+  // overthinking figures (on the worker after its sweeps, or here, whichever is free first), and on this thread the per-exit
+  // metrics and, with a split, the per-exit thresholds (they start from the confidence
+  // policy's choice on the split, from the first sweep).
+  let perExit: (number | null)[] | undefined;
+  let metrics: ExitMetrics[] = [];
+  const alongside = (done: (ScorePolicyPart | null)[]) => {
+    metrics = exitMetrics(records);
+    const confidence = done[0];
+    if (mask && calibSet && confidence) perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
+  };
+  const policies = await analysePoliciesWith(
+    input.runner ?? inlineRunner,
+    records,
+    exitMacs,
+    baselineMacs,
+    { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true, reportFrontierPoints: input.maxFrontierPoints ?? MAX_FRONTIER_POINTS },
+    alongside,
+  );
+  const { destructive, overthinking: over } = policies.figures ?? overthinkingFigures(records, exitMacs, baselineMacs);
+  const exits: ExitReport[] = metrics.map((m) => ({
+    index: m.index,
+    name: input.exitNames[m.index],
+    accuracy: m.accuracy,
+    meanConfidence: m.meanConfidence,
+    meanEntropy: m.meanEntropy,
+    ece: m.ece,
+    nll: m.nll,
+    agreement: m.agreement,
+    macs: exitMacs[m.index],
+    relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
+    nonFiniteCount: m.nonFiniteCount,
+    destructiveRate: destructive[m.index],
+  }));
+  const nonFinite: ReportWarning[] = [];
+  for (const m of metrics) {
+    if (m.nonFiniteCount > 0) {
+      nonFinite.push({
+        code: 'non-finite-logits',
+        message: `Exit ${m.index} (${input.exitNames[m.index]}) produced NaN or infinite logits for ${m.nonFiniteCount} of ${records.sampleCount} samples; those count as wrong predictions with confidence 0.`,
+      });
+    }
+  }
   const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
-  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen) : [];
+  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit) : [];
   return {
     exits,
-    overthinking: overthinking(records, exitMacs, baselineMacs),
+    overthinking: over,
     policies: policies.grid,
     curves: {
       confidence: byKind.confidence,
       entropy: byKind.entropy,
       margin: byKind.margin,
       patience: byKind.patience,
-      frontier: frontierForReport(policies.frontier, input.maxFrontierPoints),
-      frontierTotalPoints: policies.frontier.length,
+      frontier: policies.frontier,
+      frontierTotalPoints: policies.frontierTotalPoints,
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,
     calibration,
-    warnings,
+    warnings: [...nonFinite, ...warnings],
   };
 }
 

@@ -1,7 +1,7 @@
 /** The radix key sort against a comparator sort: negatives, zeros, ties, extremes, clusters. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keyValue, sortDescending } from '../../src/core/analysis/argsort';
+import { LSD_MAX_KEYS, allocateKeys, keyValue, setKey, setKeys, sortDescending } from '../../src/core/analysis/argsort';
 import { mulberry32 } from '../../src/core/analysis/split';
 
 function check(values: Float64Array): void {
@@ -35,5 +35,32 @@ describe('sortDescending', () => {
   it('sorts only the first `count` values', () => {
     const keys = sortDescending(Float64Array.from([3, 1, 2, 9, 9]), 3);
     assert.deepEqual(Array.from(keys.pay), [0, 2, 1]);
+  });
+  it('setKeys stores the same keys as setKey, value by value', () => {
+    const rand = mulberry32(3);
+    const values = Float64Array.from([0, -0, 1, -1, 1e-300, -1e-300, Infinity, -Infinity, 2 ** -1074, ...Array.from({ length: 1000 }, () => (rand() - 0.5) * 10 ** Math.floor(rand() * 6))]);
+    const one = allocateKeys(values.length);
+    values.forEach((v, i) => setKey(one, i, v, i));
+    const all = allocateKeys(values.length);
+    setKeys(all, Float64Array.from(values));
+    assert.deepEqual(all.hi, one.hi);
+    assert.deepEqual(all.lo, one.lo);
+    assert.equal(keyValue(all, 1), 0);
+    assert.ok(Object.is(keyValue(all, 1), 0), '-0 is stored as +0');
+  });
+  it('sorts more keys than the LSD path takes (the MSD path) in order, with payloads intact', () => {
+    const rand = mulberry32(21);
+    const n = LSD_MAX_KEYS + 5000;
+    // Clusters of near-equal values, exact ties, and both signs.
+    const values = Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 0.5 : i % 7 === 0 ? 1 - rand() * 1e-12 : (rand() - 0.2) * 2));
+    const keys = sortDescending(values);
+    const seen = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = keyValue(keys, i);
+      if (i > 0) assert.ok(keyValue(keys, i - 1) >= v, `descending at ${i}`);
+      assert.equal(values[keys.pay[i]], v);
+      seen[keys.pay[i]] = 1;
+    }
+    assert.equal(seen.reduce((a, b) => a + b, 0), n);
   });
 });

@@ -5,7 +5,11 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrontierCandidate } from '../../src/core/analysis/curves';
+import { exactCurves } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
+import { mulberry32 } from '../../src/core/analysis/split';
+import { analyze } from '../../src/core/report';
+import { allocateRecords, fillExitRecords } from '../../src/core/records';
 import { runAnalyze } from '../../src/engine/profile';
 import { fixture } from './helpers';
 
@@ -58,5 +62,27 @@ describe('the frontier a report keeps', () => {
   it('a report carries the whole frontier\'s size beside the points it keeps', async () => {
     const r = await runAnalyze({ type: 'analyze', id: 'f', logitsPath: fixture('logits_ties.npz') }, () => undefined);
     assert.ok(r.curves.frontierTotalPoints !== undefined && r.curves.frontierTotalPoints >= r.curves.frontier.length);
+  });
+  it('the analysis keeps the same points as frontierForReport on the whole frontier (both labelled and not)', async () => {
+    for (const labelled of [true, false]) {
+      const N = 3000;
+      const E = 5;
+      const C = 4;
+      const rand = mulberry32(labelled ? 8 : 9);
+      const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
+      const rec = allocateRecords(N, E, C, labelled ? labels : null);
+      for (let k = 0; k < E; k++) {
+        const z = Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 40) / 8 + (i % C === labels[Math.floor(i / C)] ? k / 3 : 0));
+        fillExitRecords(rec, z, 0, C, N, 0, k);
+      }
+      const costs = [1, 2, 3, 4, 5].map((c) => c / 5);
+      const whole = exactCurves(rec, costs, 1).frontier;
+      assert.ok(whole.length > 40, `a frontier long enough to thin (${whole.length} points)`);
+      const r = await analyze({ records: rec, calibration: null, exitNames: ['0', '1', '2', '3', '4'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.01, maxFrontierPoints: 40 });
+      assert.deepEqual(r.curves.frontier, frontierForReport(whole, 40));
+      assert.equal(r.curves.frontierTotalPoints, whole.length);
+      const small = await analyze({ records: rec, calibration: null, exitNames: ['0', '1', '2', '3', '4'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.01, maxFrontierPoints: whole.length });
+      assert.deepEqual(small.curves.frontier, whole);
+    }
   });
 });

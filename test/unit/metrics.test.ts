@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetrics';
 import { overthinking } from '../../src/core/analysis/overthinking';
 import { patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
-import { seededSplit, subsetRecords } from '../../src/core/analysis/split';
+import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
 import { close } from './helpers';
@@ -199,6 +199,21 @@ describe('suggestions and the calibration split', () => {
     const all = new Set([...a.calibration, ...a.test]);
     assert.equal(all.size, 101);
     assert.notDeepEqual(Array.from(a.calibration), Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('the split is the seeded Fisher-Yates shuffle, cut at the fraction, each half in ascending order', () => {
+    for (const [n, seed, fraction] of [[101, 20190609, 0.5], [1000, 7, 0.3], [2, 1, 0.5]] as const) {
+      const rand = mulberry32(seed);
+      const idx = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [idx[i], idx[j]] = [idx[j], idx[i]];
+      }
+      const cut = Math.floor(n * fraction);
+      const split = seededSplit(n, seed, fraction);
+      assert.deepEqual(Array.from(split.calibration), idx.slice(0, cut).sort((x, y) => x - y));
+      assert.deepEqual(Array.from(split.test), idx.slice(cut).sort((x, y) => x - y));
+    }
   });
 
   it('target = final-exit accuracy minus the allowed drop; agreement without labels', () => {

@@ -3,7 +3,9 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
 import { ParallelStats, parallelRunner } from '../../src/core/analysis/parallel';
-import { mulberry32, subsetRecords } from '../../src/core/analysis/split';
+import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
+import { suggestThresholds } from '../../src/core/analysis/suggest';
+import { analyze } from '../../src/core/report';
 import { readLogitsFile } from '../../src/core/logitsFile';
 import { allocateRecords, fillExitRecords } from '../../src/core/records';
 import { fixture } from './helpers';
@@ -41,6 +43,62 @@ describe('parallel sweeps', () => {
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4), want);
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
     assert.deepEqual(seen, [{ onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }]);
+  });
+});
+
+/** Coarse logits: many samples share confidences, margins and entropies (ties in every sweep and fit). */
+function tiedRecords(N: number, E: number, C: number, seed: number) {
+  const rand = mulberry32(seed);
+  const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
+  const rec = allocateRecords(N, E, C, labels);
+  for (let k = 0; k < E; k++) {
+    const z = Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 3) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0));
+    fillExitRecords(rec, z, 0, C, N, 0, k);
+  }
+  return rec;
+}
+
+describe('the analysis on two threads', () => {
+  it('gives exactly the inline analysis, with the other work done while the worker sweeps', async () => {
+    const rec = tiedRecords(4000, 6, 4, 21);
+    const costs = [1, 2, 3, 4, 5, 6].map((c) => c / 6);
+    const input = { records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e', 'f'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.02, maxCurvePoints: 40 };
+    const inline = await analyze(input);
+    let stats: ParallelStats | null = null;
+    const parallel = await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }) });
+    assert.equal(stats!.onWorkers, 2);
+    assert.equal(stats!.inline, 1);
+    assert.ok(stats!.figures === 'here' || stats!.figures === 'worker');
+    assert.deepEqual(parallel, inline);
+    // The suggestions (per-exit fit included) are those fitted on their own, from the split alone.
+    const split = seededSplit(rec.sampleCount);
+    assert.deepEqual(parallel.suggestions, suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, costs, 1, 0.02));
+    assert.ok(parallel.suggestions.some((s) => s.policy === 'per-exit' && Array.isArray(s.threshold) && s.threshold.some((t) => t !== null)));
+    // A worker that is not available: everything on this thread, the same result.
+    assert.deepEqual(await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 1 }) }), inline);
+  });
+});
+
+describe('the overthinking figures beside the sweeps', () => {
+  const rec = tiedRecords(3000, 5, 4, 31);
+  const costs = [1, 2, 3, 4, 5];
+  const options = { maxPoints: 30, figures: true };
+  it('are the same whichever thread works them out: the worker when this thread is busy', async () => {
+    const inline = analysePolicies(rec, costs, 5, options);
+    assert.ok(inline.figures && inline.figures.overthinking && inline.figures.destructive.length === 5);
+    let stats: ParallelStats | null = null;
+    // This thread stays busy long enough for the worker to finish its sweeps and take the figures.
+    const busy = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    const late = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options, busy);
+    assert.deepEqual(stats, { onWorkers: 2, inline: 1, figures: 'worker' });
+    assert.deepEqual(late, inline);
+    // Not busy: this thread takes them before the worker is done (or even started).
+    const early = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    assert.deepEqual(early, inline);
+    // No worker at all.
+    const alone = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here' });
+    assert.deepEqual(alone, inline);
   });
 });
 

@@ -9,7 +9,9 @@ import { scorePolicyPart } from './curves';
 
 const data = workerData as WorkerData;
 if (data.job === 'sweeps') {
-  parentPort?.postMessage(data.tasks.map(scorePolicyPart));
+  const parts = data.tasks.map(scorePolicyPart);
+  // The frontier candidates' memory moves to the main thread rather than being copied.
+  parentPort?.postMessage(parts, parts.flatMap((p) => [p.candidates.cost.buffer, p.candidates.quality.buffer, p.candidates.threshold.buffer] as ArrayBuffer[]));
 } else {
   const rec = data.rec;
   parentPort?.on('message', (c: FillChunk) => {

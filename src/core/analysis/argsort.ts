@@ -43,6 +43,27 @@ export function setKey(keys: SortedKeys, i: number, v: number, pay: number): voi
   keys.pay[i] = pay;
 }
 
+/**
+ * Stores the keys of values[0..count) (descending order) at positions 0..count-1, leaving
+ * the payloads as they are: setKey for a whole array at once.
+ */
+export function setKeys(keys: SortedKeys, values: Float64Array): void {
+  const { hi, lo, count } = keys;
+  const bits = new Uint32Array(values.buffer, values.byteOffset, 2 * count);
+  for (let i = 0; i < count; i++) {
+    if (values[i] === 0) values[i] = 0; // -0 -> +0
+    const h = bits[2 * i + HI];
+    const l = bits[2 * i + LO];
+    if (h & 0x80000000) {
+      hi[i] = h;
+      lo[i] = l;
+    } else {
+      hi[i] = ~(h ^ 0x80000000) >>> 0;
+      lo[i] = ~l >>> 0;
+    }
+  }
+}
+
 /** The value stored at position i. */
 export function keyValue(keys: SortedKeys, i: number): number {
   const h = keys.hi[i];
@@ -59,6 +80,14 @@ export function keyValue(keys: SortedKeys, i: number): number {
 
 const SMALL = 24;
 const MAX_DIGIT_BITS = 11;
+/**
+ * Up to this many keys (whose arrays stay in the caches), the hi words are sorted by LSD
+ * passes of 8 bits over their varying bits, and only runs of equal hi words go on to the MSD
+ * sort of their lo words; above it, the MSD sort does it all (its first pass splits the keys
+ * into buckets that fit the caches).
+ */
+export const LSD_MAX_KEYS = 1 << 20;
+const LSD_DIGIT_BITS = 8;
 
 /** Sorts the keys ascending (the values descending), in place, carrying the payloads. */
 export function sortKeys(keys: SortedKeys): void {
@@ -125,7 +154,63 @@ export function sortKeys(keys: SortedKeys): void {
       if (e - s > 1) msd(s, e, useLo);
     }
   };
-  msd(0, count, false);
+  if (count > LSD_MAX_KEYS) {
+    msd(0, count, false);
+    return;
+  }
+  // LSD passes over the hi words' varying bits, ping-ponging between the arrays and the scratch ones.
+  let and = 0xffffffff;
+  let or = 0;
+  for (let i = 0; i < count; i++) {
+    and &= hi[i];
+    or |= hi[i];
+  }
+  const vary = (and ^ or) >>> 0;
+  if (vary !== 0) {
+    let sH: Uint32Array = hi;
+    let sL: Uint32Array = lo;
+    let sP: Uint32Array = pay;
+    let dH: Uint32Array = tHi;
+    let dL: Uint32Array = tLo;
+    let dP: Uint32Array = tPay;
+    const counts = new Uint32Array(1 << LSD_DIGIT_BITS);
+    const digitMask = (1 << LSD_DIGIT_BITS) - 1;
+    const highest = 31 - Math.clz32(vary);
+    for (let shift = 31 - Math.clz32(vary & -vary); shift <= highest; shift += LSD_DIGIT_BITS) {
+      counts.fill(0);
+      for (let i = 0; i < count; i++) counts[(sH[i] >>> shift) & digitMask]++;
+      let sum = 0;
+      for (let b = 0; b <= digitMask; b++) {
+        const c = counts[b];
+        counts[b] = sum;
+        sum += c;
+      }
+      for (let i = 0; i < count; i++) {
+        const h = sH[i];
+        const at = counts[(h >>> shift) & digitMask]++;
+        dH[at] = h;
+        dL[at] = sL[i];
+        dP[at] = sP[i];
+      }
+      [sH, dH] = [dH, sH];
+      [sL, dL] = [dL, sL];
+      [sP, dP] = [dP, sP];
+    }
+    if (sH !== hi) {
+      hi.set(sH);
+      lo.set(sL);
+      pay.set(sP);
+    }
+  }
+  // Runs of equal hi words, by their lo words.
+  for (let start = 0; start < count; ) {
+    const h = hi[start];
+    let end = start + 1;
+    while (end < count && hi[end] === h) end++;
+    if (end - start > SMALL) msd(start, end, true);
+    else if (end - start > 1) insertion(start, end);
+    start = end;
+  }
 }
 
 /** Sorted keys of `values` (descending), each carrying its index. */

@@ -1,6 +1,8 @@
 import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
-import { allocateKeys, keyValue, setKey, sortKeys } from './argsort';
+import { allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
+import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
+import { frontierKeep } from './frontierPoints';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
 
 /**
@@ -32,6 +34,8 @@ export interface Curve {
 export interface SweepVisitor {
   /** Called once before the points with how many there will be. */
   start?(pointCount: number): void;
+  /** If given and false for a point's counts, `point` is not called for it (its cost is not worked out). */
+  wants?(correct: number, agree: number): boolean;
   /** Called per point, in order of descending threshold (non-increasing cost). `hist` is live: copy it to keep it. */
   point(index: number, threshold: number | null, correct: number, agree: number, costSum: number, hist: Int32Array): void;
 }
@@ -74,8 +78,11 @@ class SweepState {
   /** Σ_k hist[k]·cost(k): incremental when costs are integers (exact), else from the histogram, so equal histograms cost the same. */
   cost(): number {
     if (this.exactCost) return this.costSum;
+    const hist = this.hist;
+    const macs = this.macs;
+    const E = hist.length;
     let c = 0;
-    for (let k = 0; k < this.hist.length; k++) c += this.hist[k] * this.macs[k];
+    for (let k = 0; k < E; k++) c += hist[k] * macs[k];
     return c;
   }
   reset(count: number, correct: number): void {
@@ -135,6 +142,8 @@ export function sweepScorePolicy(
   // Per event: its value, and in the payload what it changes when it fires: the sample moves
   // from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
   const keys = allocateKeys(count);
+  const values = new Float64Array(count);
+  const pay = keys.pay;
   const tos = new Int32Array(E);
   let i = 0;
   for (let n = 0; n < N; n++) {
@@ -158,11 +167,13 @@ export function sweepScorePolicy(
       const pb = pred[base + to];
       const dCorrect = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
       const dAgree = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
-      setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
+      values[i] = sign * src[base + to];
+      pay[i++] = from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag;
     }
   }
+  setKeys(keys, values);
   sortKeys(keys);
-  const { hi, lo, pay } = keys;
+  const { hi, lo } = keys;
   let distinct = 0;
   for (let j = 0; j < count; j++) if (j === 0 || hi[j] !== hi[j - 1] || lo[j] !== lo[j - 1]) distinct++;
 
@@ -213,7 +224,11 @@ export function sweepScorePolicy(
     }
     r++;
     visitor.point(r, sign * v, all.correct, all.agree, all.cost(), all.hist);
-    if (touched) subset!.visitor.point(++rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
+    if (touched) {
+      rs++;
+      const sv = subset!.visitor;
+      if (!sv.wants || sv.wants(part!.correct, part!.agree)) sv.point(rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
+    }
   }
   for (; p < probeOrder.length; p++) probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
 }
@@ -226,12 +241,16 @@ export interface FrontierCandidate {
   quality: number;
 }
 
-/** One curve's candidates for the frontier, by ascending cost (equal cost: higher quality first). */
+/**
+ * One curve's candidates for the frontier, by ascending cost (equal cost: higher quality
+ * first); typed arrays, so that a worker thread hands them over as plain memory.
+ */
 export interface CandidateList {
   kind: PolicyKind;
-  cost: number[];
-  quality: number[];
-  threshold: (number | null)[];
+  cost: Float64Array;
+  quality: Float64Array;
+  /** NaN for no threshold (null: the full model). */
+  threshold: Float64Array;
 }
 
 /**
@@ -239,32 +258,60 @@ export interface CandidateList {
  * without losing on the other, by ascending cost. The lists are merged by cost (equal cost:
  * higher quality, then the earlier list), so of equal points the first list's wins.
  */
-function mergeFrontiers(lists: readonly CandidateList[]): FrontierCandidate[] {
-  const pos = lists.map(() => 0);
-  const out: FrontierCandidate[] = [];
+function mergeFrontiers(lists: readonly CandidateList[]): MergedFrontier {
+  const L = lists.length;
+  const pos = new Int32Array(L);
+  const costs = lists.map((l) => l.cost);
+  const qualities = lists.map((l) => l.quality);
+  let total = 0;
+  for (const l of lists) total += l.cost.length;
+  const out: MergedFrontier = { length: 0, list: new Uint8Array(total), index: new Int32Array(total), cost: new Float64Array(total), quality: new Float64Array(total) };
+  let m = 0;
   let best = -Infinity;
   for (;;) {
     let pick = -1;
-    for (let l = 0; l < lists.length; l++) {
+    let cp = 0;
+    let qp = 0;
+    for (let l = 0; l < L; l++) {
       const i = pos[l];
-      if (i >= lists[l].cost.length) continue;
-      if (pick < 0) {
+      const cost = costs[l];
+      if (i >= cost.length) continue;
+      const c = cost[i];
+      if (pick < 0 || c < cp || (c === cp && qualities[l][i] > qp)) {
         pick = l;
-        continue;
+        cp = c;
+        qp = qualities[l][i];
       }
-      const j = pos[pick];
-      const c = lists[l].cost[i];
-      const cp = lists[pick].cost[j];
-      if (c < cp || (c === cp && lists[l].quality[i] > lists[pick].quality[j])) pick = l;
     }
-    if (pick < 0) return out;
-    const list = lists[pick];
-    const i = pos[pick]++;
-    if (list.quality[i] > best) {
-      best = list.quality[i];
-      out.push({ kind: list.kind, threshold: list.threshold[i], meanCost: list.cost[i], quality: best });
+    if (pick < 0) break;
+    pos[pick]++;
+    if (qp > best) {
+      best = qp;
+      out.list[m] = pick;
+      out.index[m] = pos[pick] - 1;
+      out.cost[m] = cp;
+      out.quality[m] = qp;
+      m++;
     }
   }
+  out.length = m;
+  return out;
+}
+
+/** The merged frontier, compactly: point i is point index[i] of list list[i]. */
+interface MergedFrontier {
+  length: number;
+  list: Uint8Array;
+  index: Int32Array;
+  cost: Float64Array;
+  quality: Float64Array;
+}
+
+/** Point i of a merged frontier as the report's object. */
+function frontierPoint(lists: readonly CandidateList[], f: MergedFrontier, i: number): FrontierCandidate {
+  const list = lists[f.list[i]];
+  const t = list.threshold[f.index[i]];
+  return { kind: list.kind, threshold: Number.isNaN(t) ? null : t, meanCost: f.cost[i], quality: f.quality[i] };
 }
 
 function toPoint(rec: ExitRecords, threshold: number | null, correct: number, agree: number, costSum: number, hist: ArrayLike<number>, baselineMacs: number, count = rec.sampleCount): CurvePoint {
@@ -308,6 +355,10 @@ export class TargetChooser implements SweepVisitor {
   private bestCost = Infinity;
   private bestQuality = -Infinity;
   constructor(private readonly count: number, private readonly labelled: boolean, private readonly target: number) {}
+  /** Points below the target are never chosen. */
+  wants(correct: number, agree: number): boolean {
+    return (this.labelled ? correct : agree) / this.count >= this.target - TARGET_EPS;
+  }
   point(_index: number, threshold: number | null, correct: number, agree: number, costSum: number): void {
     const quality = (this.labelled ? correct : agree) / this.count;
     if (quality < this.target - TARGET_EPS) return;
@@ -330,6 +381,10 @@ export interface PolicyAnalysis extends CurveSet {
   grid: GridPolicy[];
   /** With a subset: per policy, the threshold chosen on the subset for the target (null: the full model). */
   chosen: Record<PolicyKind, number | null> | null;
+  /** The overthinking figures, when asked for (options.figures). */
+  figures?: OverthinkingFigures;
+  /** With options.reportFrontierPoints: how many points the whole frontier has. */
+  frontierTotalPoints?: number;
 }
 
 export interface PolicyAnalysisOptions {
@@ -337,6 +392,10 @@ export interface PolicyAnalysisOptions {
   maxPoints?: number;
   /** The calibration split: samples with mask[n] = 1, and the quality target to choose thresholds for. */
   subset?: { mask: Uint8Array; target: number };
+  /** Also the overthinking figures (exitFigures.ts), computed beside the sweeps. */
+  figures?: boolean;
+  /** Keep only the frontier points a report keeps (frontierPoints.ts, at most this many), and say how many there were. */
+  reportFrontierPoints?: number;
 }
 
 /** What one score policy's sweep contributes; plain data, so that it can come from a worker thread. */
@@ -347,6 +406,8 @@ export interface ScorePolicyPart {
   grid: GridPolicy[];
   /** The threshold chosen on the subset, when there is one. */
   chosen: number | null;
+  /** The overthinking figures, from the task that was asked for them. */
+  figures?: OverthinkingFigures;
 }
 
 export interface ScorePolicyTask {
@@ -356,7 +417,17 @@ export interface ScorePolicyTask {
   baselineMacs: number;
   maxPoints: number;
   subset: { mask: Uint8Array; target: number } | null;
+  /** Also compute the overthinking figures (exitFigures.ts) after the sweep, on the same thread. */
+  figures?: boolean;
+  /**
+   * With `figures`: a shared word that another thread may claim the figures by first (set to
+   * non-zero); this thread computes them only if it claims them itself.
+   */
+  claim?: Int32Array;
 }
+
+/** Claim values of ScorePolicyTask.claim: taken by the thread that runs the task, or by the one that started it. */
+export const FIGURES_HERE = 2;
 
 /** One score policy: its exact curve (thinned for the report), own frontier, grid and subset choice. */
 export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
@@ -370,9 +441,9 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   const points: CurvePoint[] = [];
   // Frontier of this curve, kept as a stack (points arrive with non-increasing cost, so a
   // new point removes the ones it dominates from the top).
-  const sCost: number[] = [];
-  const sQuality: number[] = [];
-  const sThreshold: number[] = [];
+  let sCost = new Float64Array(0);
+  let sQuality = new Float64Array(0);
+  let sThreshold = new Float64Array(0);
   let top = 0;
   const chooser = subset ? new TargetChooser(subsetCount, useAccuracy, subset.target) : null;
   const thresholds = DEFAULT_GRID[kind];
@@ -385,6 +456,9 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
       start(count) {
         total = count;
         keepEvery = spacingFor(count, maxPoints);
+        sCost = new Float64Array(count);
+        sQuality = new Float64Array(count);
+        sThreshold = new Float64Array(count);
       },
       point(index, threshold, correct, agree, costSum, hist) {
         if (keepPoint(index, total, keepEvery)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
@@ -409,28 +483,41 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     },
   );
   // The stack holds this curve's own frontier, cost descending from the bottom.
-  const candidates: CandidateList = { kind, cost: [], quality: [], threshold: [] };
-  for (let t = top - 1; t >= 0; t--) {
-    candidates.cost.push(sCost[t]);
-    candidates.quality.push(sQuality[t]);
-    candidates.threshold.push(Number.isNaN(sThreshold[t]) ? null : sThreshold[t]);
+  const candidates: CandidateList = { kind, cost: new Float64Array(top), quality: new Float64Array(top), threshold: new Float64Array(top) };
+  for (let t = top - 1, i = 0; t >= 0; t--, i++) {
+    candidates.cost[i] = sCost[t];
+    candidates.quality[i] = sQuality[t];
+    candidates.threshold[i] = sThreshold[t];
   }
-  return { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
+  const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
+  if (task.figures && (!task.claim || Atomics.compareExchange(task.claim, 0, 0, FIGURES_HERE - 1) === 0)) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
+  return part;
 }
 
-/** Runs the three score policies' parts: inline, or partly on a worker thread (parallel.ts). */
-export type ScorePolicyRunner = (tasks: ScorePolicyTask[]) => Promise<ScorePolicyPart[]>;
+/**
+ * Runs the three score policies' parts: inline, or partly on a worker thread (parallel.ts).
+ * `whileWaiting`, if given, is called once on this thread with the parts done so far (null for
+ * the others), before the runner waits for any other thread: the caller's own work goes there.
+ */
+export type ScorePolicyRunner = (tasks: ScorePolicyTask[], whileWaiting?: (done: (ScorePolicyPart | null)[]) => void) => Promise<ScorePolicyPart[]>;
 
 function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions): ScorePolicyTask[] {
   const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
   const subset = options.subset ?? null;
-  return SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
+  const tasks: ScorePolicyTask[] = SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
+  // The overthinking figures go with the last sweep, which a parallel runner does not keep on this thread.
+  if (options.figures) tasks[tasks.length - 1].figures = true;
+  return tasks;
 }
 
 const SCORE_POLICIES = ['confidence', 'entropy', 'margin'] as const;
 
 /** The sweeps one after another on this thread. */
-export const inlineRunner: ScorePolicyRunner = (tasks) => Promise.resolve(tasks.map(scorePolicyPart));
+export const inlineRunner: ScorePolicyRunner = (tasks, whileWaiting) => {
+  const parts = tasks.map(scorePolicyPart);
+  whileWaiting?.(parts);
+  return Promise.resolve(parts);
+};
 
 /**
  * Everything the policies need from the records, in one sweep per score policy and one pass
@@ -443,22 +530,38 @@ export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], b
 }
 
 /** analysePolicies with the score-policy sweeps run by `runner` (for instance on two threads). */
-export async function analysePoliciesWith(runner: ScorePolicyRunner, rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): Promise<PolicyAnalysis> {
-  return finishPolicies(rec, exitMacs, baselineMacs, options, await runner(policyTasks(rec, exitMacs, baselineMacs, options)));
+export async function analysePoliciesWith(
+  runner: ScorePolicyRunner,
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  options: PolicyAnalysisOptions = {},
+  whileWaiting?: (done: (ScorePolicyPart | null)[]) => void,
+): Promise<PolicyAnalysis> {
+  // The patience pass needs no sweep: it runs on this thread while other threads sweep.
+  let patience: PatienceCounts | undefined;
+  const parts = await runner(policyTasks(rec, exitMacs, baselineMacs, options), (done) => {
+    whileWaiting?.(done);
+    patience = patienceCounts(rec, options.subset ?? null);
+  });
+  return finishPolicies(rec, exitMacs, baselineMacs, options, parts, patience);
 }
 
-function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[]): PolicyAnalysis {
+/** Per patience t = 1..E-1: exit histograms, right and agreeing counts, over all samples and over the subset. */
+interface PatienceCounts {
+  T: number;
+  pHist: Int32Array;
+  pCorrect: Float64Array;
+  pAgree: Float64Array;
+  sHist: Int32Array;
+  sCorrect: Float64Array;
+  sAgree: Float64Array;
+  sFinalCorrect: number;
+}
+
+function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): PatienceCounts {
   const N = rec.sampleCount;
   const E = rec.exitCount;
-  const useAccuracy = rec.labels !== null;
-  const subset = options.subset ?? null;
-  let subsetCount = 0;
-  if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
-  const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
-  const curves = parts.map((p) => p.curve);
-  const candidates = parts.map((p) => p.candidates);
-  const grid = parts.flatMap((p) => p.grid);
-  if (chosen) SCORE_POLICIES.forEach((kind, i) => (chosen[kind] = parts[i].chosen));
   // Patience t = 1..E-1 in one pass: the counter rises by one at a time from 0, so the first
   // exit where it equals t is where it first climbs to t.
   const T = E - 1;
@@ -499,6 +602,22 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
       }
     }
   }
+  return { T, pHist, pCorrect, pAgree, sHist, sCorrect, sAgree, sFinalCorrect };
+}
+
+function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[], patience?: PatienceCounts): PolicyAnalysis {
+  const N = rec.sampleCount;
+  const E = rec.exitCount;
+  const useAccuracy = rec.labels !== null;
+  const subset = options.subset ?? null;
+  let subsetCount = 0;
+  if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
+  const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
+  const curves = parts.map((p) => p.curve);
+  const candidates = parts.map((p) => p.candidates);
+  const grid = parts.flatMap((p) => p.grid);
+  if (chosen) SCORE_POLICIES.forEach((kind, i) => (chosen[kind] = parts[i].chosen));
+  const { T, pHist, pCorrect, pAgree, sHist, sCorrect, sAgree, sFinalCorrect } = patience ?? patienceCounts(rec, subset);
   const patiencePoints: CurvePoint[] = [];
   const patienceCandidates: { t: number; cost: number; quality: number }[] = [];
   for (let t = 1; t <= T; t++) {
@@ -510,7 +629,12 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     patienceCandidates.push({ t, cost: point.meanCost, quality: (useAccuracy ? pCorrect[t] : pAgree[t]) / N });
   }
   patienceCandidates.sort((a, b) => a.cost - b.cost || b.quality - a.quality || a.t - b.t);
-  candidates.push({ kind: 'patience', cost: patienceCandidates.map((c) => c.cost), quality: patienceCandidates.map((c) => c.quality), threshold: patienceCandidates.map((c) => c.t) });
+  candidates.push({
+    kind: 'patience',
+    cost: Float64Array.from(patienceCandidates, (c) => c.cost),
+    quality: Float64Array.from(patienceCandidates, (c) => c.quality),
+    threshold: Float64Array.from(patienceCandidates, (c) => c.t),
+  });
   curves.push({ kind: 'patience', totalPoints: patiencePoints.length, points: patiencePoints, thinned: false });
   if (chosen && subset) {
     // The full model (t = 0) first, then t = E-1 .. 1: equal cost goes to the more conservative setting.
@@ -522,7 +646,17 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     }
     chosen.patience = chooser.threshold;
   }
-  return { curves, frontier: mergeFrontiers(candidates), grid, chosen };
+  const merged = mergeFrontiers(candidates);
+  let frontier: FrontierCandidate[];
+  if (options.reportFrontierPoints !== undefined) {
+    const keep = frontierKeep(merged.cost, merged.quality, merged.length, options.reportFrontierPoints);
+    frontier = keep ? keep.map((i) => frontierPoint(candidates, merged, i)) : Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
+  } else frontier = Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
+  const result: PolicyAnalysis = { curves, frontier, grid, chosen };
+  if (options.reportFrontierPoints !== undefined) result.frontierTotalPoints = merged.length;
+  const figures = parts.find((p) => p.figures)?.figures;
+  if (figures) result.figures = figures;
+  return result;
 }
 
 /** The exact curves and the frontier (analysePolicies without the rest). */

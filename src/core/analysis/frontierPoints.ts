@@ -14,27 +14,39 @@ export const MAX_FRONTIER_POINTS = 1000;
  * `frontier` must be sorted by cost ascending (quality then rises too), as analysePolicies returns it.
  */
 export function frontierForReport(frontier: readonly FrontierCandidate[], maxPoints = MAX_FRONTIER_POINTS): FrontierCandidate[] {
-  const n = frontier.length;
-  if (n <= maxPoints || maxPoints < 2) return frontier.slice();
-  const first = frontier[0];
-  const last = frontier[n - 1];
-  const logCost = first.meanCost > 0;
-  const c0 = logCost ? Math.log(first.meanCost) : first.meanCost;
-  const cSpan = (logCost ? Math.log(last.meanCost) : last.meanCost) - c0;
-  const qSpan = last.quality - first.quality;
-  const position = (p: FrontierCandidate) =>
-    (cSpan > 0 ? ((logCost ? Math.log(p.meanCost) : p.meanCost) - c0) / cSpan : 0) + (qSpan > 0 ? (p.quality - first.quality) / qSpan : 0);
+  const keep = frontierKeep(
+    frontier.map((p) => p.meanCost),
+    frontier.map((p) => p.quality),
+    frontier.length,
+    maxPoints,
+  );
+  return keep ? keep.map((i) => frontier[i]) : frontier.slice();
+}
+
+/**
+ * frontierForReport on a frontier given as its costs and qualities (`length` points): the
+ * indices of the points kept, ascending, or null to keep them all.
+ */
+export function frontierKeep(cost: ArrayLike<number>, quality: ArrayLike<number>, length: number, maxPoints = MAX_FRONTIER_POINTS): number[] | null {
+  const n = length;
+  if (n <= maxPoints || maxPoints < 2) return null;
+  const logCost = cost[0] > 0;
+  const c0 = logCost ? Math.log(cost[0]) : cost[0];
+  const cSpan = (logCost ? Math.log(cost[n - 1]) : cost[n - 1]) - c0;
+  const q0 = quality[0];
+  const qSpan = quality[n - 1] - q0;
+  const position = (i: number) => (cSpan > 0 ? ((logCost ? Math.log(cost[i]) : cost[i]) - c0) / cSpan : 0) + (qSpan > 0 ? (quality[i] - q0) / qSpan : 0);
   // Position runs from 0 to 2: keep the first point of each of maxPoints - 1 equal steps, and the last.
   const steps = maxPoints - 1;
-  const out: FrontierCandidate[] = [];
+  const out: number[] = [];
   let lastStep = -1;
   for (let i = 0; i < n - 1; i++) {
-    const step = Math.min(steps - 1, Math.floor((position(frontier[i]) / 2) * steps));
+    const step = Math.min(steps - 1, Math.floor((position(i) / 2) * steps));
     if (step > lastStep) {
-      out.push(frontier[i]);
+      out.push(i);
       lastStep = step;
     }
   }
-  out.push(last);
+  out.push(n - 1);
   return out;
 }

@@ -4,14 +4,17 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ExitRecords } from '../records';
 import { FillChunk, WorkerData, fillChunk } from './chunks';
-import { ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
+import { FIGURES_HERE, ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
+import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 
 /**
  * The analysis uses a second core where it pays, with worker threads that read and write the
  * same records (allocated on SharedArrayBuffers, so nothing is copied):
  * - the three score-policy sweeps are independent: the first runs on this thread, the others
- *   on workers;
- * - reading a logits file, every other chunk of logits is turned into records on a worker.
+ *   one after the other on a worker, while this thread goes on with the caller's other work;
+ *   the overthinking figures go to whichever of the two is free first;
+ * - reading a logits file, chunks of logits are turned into records on a worker, and on this
+ *   thread when the worker has enough queued.
  * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker
  * that cannot start or fails is never fatal: its work is done here instead.
  */
@@ -30,6 +33,8 @@ export interface ParallelOptions {
 export interface ParallelStats {
   onWorkers: number;
   inline: number;
+  /** For sweeps asked for the overthinking figures: the thread that worked them out. */
+  figures?: 'worker' | 'here';
 }
 
 /** The worker script: analysisWorker.js beside the bundle, or the TypeScript source (tests, under tsx). */
@@ -75,19 +80,37 @@ function firstMessage<T>(worker: Worker): Promise<T | null> {
 }
 
 export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void } = {}): ScorePolicyRunner {
-  return async (tasks) => {
+  return async (tasks, whileWaiting) => {
+    // Two threads: the first sweep and then the caller's other work here, the rest on one worker.
     const rec = tasks[0]?.rec;
-    const workers = rec && tasks.length > 1 ? tasks.slice(1).map((task) => startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: [task] }, options)) : [];
-    const remote = workers.map((w) => (w ? firstMessage<ScorePolicyPart[]>(w) : Promise.resolve(null)));
+    let rest = tasks.slice(1);
+    // The overthinking figures (asked of the last task) go to whichever thread is free first:
+    // the worker after its sweeps, or this one after the caller's work; a shared word says which.
+    const figuresTask = rest.find((t) => t.figures);
+    const claim = figuresTask && rec ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    if (claim) rest = rest.map((t) => (t.figures ? { ...t, claim } : t));
+    const worker = rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
+    const remote = worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
     const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
-    const rest = await Promise.all(remote);
-    const onWorkers = rest.filter((parts) => parts !== null).length;
-    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers });
-    return [...first, ...rest.map((parts, i) => (parts ? parts[0] : scorePolicyPart(tasks[i + 1])))];
+    whileWaiting?.([...first, ...rest.map(() => null)]);
+    let figuresHere: OverthinkingFigures | undefined;
+    if (figuresTask && claim && Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) figuresHere = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
+    const parts = await remote;
+    const onWorkers = parts ? parts.length : 0;
+    const all = [...first, ...(parts ?? rest.map(scorePolicyPart))];
+    if (figuresTask) {
+      const i = all.findIndex((_, j) => j > 0 && rest[j - 1].figures);
+      const part = all[i];
+      if (figuresHere) part.figures = figuresHere;
+      // A worker that took them and then failed: they are worked out here.
+      else if (!part.figures) part.figures = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
+    }
+    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers, ...(figuresTask ? { figures: figuresHere || !parts ? 'here' : 'worker' } : {}) } as ParallelStats);
+    return all;
   };
 }
 
-/** Fills records from chunks of logits, alternating between this thread and a worker. */
+/** Fills records from chunks of logits, on a worker as far as it keeps up and on this thread otherwise. */
 export interface FillPool {
   /**
    * Fills (or hands over) one chunk: `rows` samples from `firstSample`, for `exitCount` exits
@@ -95,12 +118,18 @@ export interface FillPool {
    * take another chunk.
    */
   fill(logits: Float32Array | Float64Array, offset: number, stride: number, rows: number, firstSample: number, exit: number, exitCount?: number): Promise<void>;
+  /**
+   * Shared memory of `byteLength` bytes for a chunk's logits, which the worker reads without
+   * a copy; the memory of a chunk passed to `fill` is handed out again once it is filled.
+   */
+  buffer(byteLength: number): SharedArrayBuffer;
   /** Resolves once every chunk is in the records; stops the worker. */
   finish(): Promise<ParallelStats>;
   /** Stops the worker without waiting (after an error or a cancel). */
   close(): void;
 }
 
+/** Chunks handed to the worker and not yet confirmed, at most. */
 const MAX_IN_FLIGHT = 2;
 
 export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillPool {
@@ -109,14 +138,24 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
   const pending = new Map<number, FillChunk>();
   const waiters: (() => void)[] = [];
   let nextId = 0;
-  let turn = 0;
   const stats: ParallelStats = { onWorkers: 0, inline: 0 };
+  // Chunk memory from buffer(), free again by size once its chunk is done.
+  const ours = new WeakSet<SharedArrayBuffer>();
+  const free = new Map<number, SharedArrayBuffer[]>();
+  const release = (c: FillChunk) => {
+    const b = c.logits.buffer;
+    if (!(b instanceof SharedArrayBuffer) || !ours.has(b)) return;
+    const list = free.get(b.byteLength);
+    if (list) list.push(b);
+    else free.set(b.byteLength, [b]);
+  };
   const wake = () => {
     for (const w of waiters.splice(0)) w();
   };
   const fillHere = (c: FillChunk) => {
     fillChunk(rec, c);
     stats.inline++;
+    release(c);
   };
   const fail = () => {
     if (!worker) return;
@@ -128,7 +167,12 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
   };
   if (worker) {
     worker.on('message', (id: number) => {
-      if (pending.delete(id)) stats.onWorkers++;
+      const c = pending.get(id);
+      if (c) {
+        pending.delete(id);
+        stats.onWorkers++;
+        release(c);
+      }
       wake();
     });
     worker.once('error', fail);
@@ -138,13 +182,20 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
     while (worker && pending.size > limit) await new Promise<void>((resolve) => waiters.push(resolve));
   };
   return {
+    buffer(byteLength) {
+      const b = free.get(byteLength)?.pop() ?? new SharedArrayBuffer(byteLength);
+      ours.add(b);
+      return b;
+    },
     async fill(logits, offset, stride, rows, firstSample, exit, exitCount = 1) {
       const chunk: FillChunk = { id: nextId++, logits, offset, stride, rows, firstSample, exit, exitCount };
-      if (worker && turn++ % 2 === 0) {
+      // The worker takes every chunk it has room for; this thread, which also reads the file,
+      // fills the rest, so the two threads share the work as their speeds allow.
+      if (worker && pending.size < MAX_IN_FLIGHT) {
         pending.set(chunk.id, chunk);
         worker.postMessage(chunk);
-        await drain(MAX_IN_FLIGHT - 1);
       } else fillHere(chunk);
+      await Promise.resolve();
     },
     async finish() {
       await drain(0);

@@ -57,6 +57,14 @@ export function perExitThresholdExit(rec: ExitRecords, n: number, thresholds: re
  * meanCost = Σ_k hist[k]·cost(k) / N, so that equal histograms have equal costs.
  */
 export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number, samples: Int32Array | null = null): PolicyOutcome {
+  const N = samples ? samples.length : rec.sampleCount;
+  const exits = new Int32Array(N);
+  for (let i = 0; i < N; i++) exits[i] = exitOf(samples ? samples[i] : i);
+  return outcomeOfExits(rec, exits, exitMacs, baselineMacs, samples);
+}
+
+/** outcomeOf given the exits: exits[i] is the exit of sample samples[i] (of sample i, without a list). */
+export function outcomeOfExits(rec: ExitRecords, exits: Int32Array, exitMacs: readonly number[], baselineMacs: number, samples: Int32Array | null = null): PolicyOutcome {
   const { exitCount: E, labels } = rec;
   const N = samples ? samples.length : rec.sampleCount;
   const hist = new Array<number>(E).fill(0);
@@ -64,7 +72,7 @@ export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitM
   let agree = 0;
   for (let i = 0; i < N; i++) {
     const n = samples ? samples[i] : i;
-    const e = exitOf(n);
+    const e = exits[i];
     hist[e]++;
     const pred = rec.pred[n * E + e];
     if (labels && pred === labels[n]) correct++;

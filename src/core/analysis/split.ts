@@ -31,7 +31,16 @@ export function seededSplit(sampleCount: number, seed = SPLIT_SEED, fraction = S
     idx[j] = t;
   }
   const cut = Math.floor(sampleCount * fraction);
-  return { calibration: idx.slice(0, cut).sort(), test: idx.slice(cut).sort() };
+  // Both halves in ascending order, without sorting: mark the calibration samples, then collect.
+  const inCalibration = new Uint8Array(sampleCount);
+  for (let i = 0; i < cut; i++) inCalibration[idx[i]] = 1;
+  const calibration = new Int32Array(cut);
+  const test = new Int32Array(sampleCount - cut);
+  for (let n = 0, c = 0, t = 0; n < sampleCount; n++) {
+    if (inCalibration[n]) calibration[c++] = n;
+    else test[t++] = n;
+  }
+  return { calibration, test };
 }
 
 /** The records of a subset of samples, in the given order. */

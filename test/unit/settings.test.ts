@@ -39,6 +39,15 @@ describe('settings and the team file', () => {
     assert.deepEqual(settings['exitLens.executionProviders'].items?.enum, [...KNOWN_PROVIDERS]);
   });
 
+  it('a setting that says where files are written takes no workspace value in Restricted Mode', () => {
+    const restricted: string[] = pkg.capabilities.untrustedWorkspaces.restrictedConfigurations ?? [];
+    const writesFiles = Object.entries(settings).filter(([, s]) => /folder|directory|path/i.test(s.description ?? '') && s.type === 'string');
+    assert.ok(writesFiles.some(([name]) => name === 'exitLens.runsFolder'));
+    for (const [name, s] of writesFiles) {
+      assert.ok(restricted.includes(name) || s.scope === 'machine' || s.scope === 'application', `${name} names a place to write, so an untrusted workspace must not set it`);
+    }
+  });
+
   it('an execution provider given as a library path, or any name off the list, is refused', () => {
     for (const bad of ['./evil/libonnxruntime_providers_cuda.so', '/tmp/libcustom.so', '${workspaceFolder}/evil', 'cuda;touch x', 'dnnl']) {
       assert.throws(() => parseProviders(['cpu', bad]), /Unknown execution provider/, bad);

@@ -76,6 +76,10 @@ describe('the analysis on two threads', () => {
     assert.ok(parallel.suggestions.some((s) => s.policy === 'per-exit' && Array.isArray(s.threshold) && s.threshold.some((t) => t !== null)));
     // A worker that is not available: everything on this thread, the same result.
     assert.deepEqual(await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 1 }) }), inline);
+    // A runner that never calls back: the per-exit metrics and the rest are still there.
+    const silent = await analyze({ ...input, runner: (tasks) => inlineRunner(tasks) });
+    assert.equal(silent.exits.length, 6);
+    assert.deepEqual(silent, inline);
   });
 });
 

@@ -540,10 +540,15 @@ export async function analysePoliciesWith(
 ): Promise<PolicyAnalysis> {
   // The patience pass needs no sweep: it runs on this thread while other threads sweep.
   let patience: PatienceCounts | undefined;
-  const parts = await runner(policyTasks(rec, exitMacs, baselineMacs, options), (done) => {
+  let calledBack = false;
+  const onThisThread = (done: (ScorePolicyPart | null)[]) => {
+    calledBack = true;
     whileWaiting?.(done);
     patience = patienceCounts(rec, options.subset ?? null);
-  });
+  };
+  const parts = await runner(policyTasks(rec, exitMacs, baselineMacs, options), onThisThread);
+  // A runner that never called back still gets the caller's work done, after the sweeps.
+  if (!calledBack) onThisThread(parts);
   return finishPolicies(rec, exitMacs, baselineMacs, options, parts, patience);
 }
 

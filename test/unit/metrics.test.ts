@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetrics';
 import { overthinking } from '../../src/core/analysis/overthinking';
-import { patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
+import { outcomeOfExits, patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
@@ -186,6 +186,39 @@ describe('exit policies', () => {
     close(o.meanCost, 2.5, 0, 'mean cost');
     close(o.speedup, 3 / 2.5, 1e-15, 'speedup');
     close(o.saving, 1 - 2.5 / 3, 1e-15, 'saving');
+  });
+  it('outcome of given exits: over a sample list, and without labels', () => {
+    // E = 3, predictions per sample (exits 0, 1, 2), labels [0, 1, 2, 0].
+    const preds = [
+      [0, 1, 1],
+      [1, 2, 1],
+      [2, 2, 0],
+      [1, 0, 0],
+    ];
+    const rec = predictions(preds, [0, 1, 2, 0]);
+    // Samples 3 and 1 (in that order) exit at 1 and 0: s3 pred 0 (right, agrees with 0), s1 pred 1 (right, agrees with 1).
+    const listed = outcomeOfExits(rec, Int32Array.from([1, 0]), [2, 5, 10], 10, Int32Array.from([3, 1]));
+    assert.deepEqual(listed.exitHistogram, [1, 1, 0]);
+    assert.equal(listed.accuracy, 1);
+    assert.equal(listed.agreement, 1);
+    assert.equal(listed.meanCost, 3.5);
+    assert.equal(listed.speedup, 10 / 3.5);
+    assert.equal(listed.saving, 1 - 3.5 / 10);
+    // All four, exits [0, 2, 1, 2]: preds 0, 1, 2, 0, all right; agree with the final exit: s1 and s3 only.
+    const all = outcomeOfExits(rec, Int32Array.from([0, 2, 1, 2]), [2, 5, 10], 10);
+    assert.deepEqual(all.exitHistogram, [1, 1, 2]);
+    assert.equal(all.accuracy, 1);
+    assert.equal(all.agreement, 0.5);
+    assert.equal(all.meanCost, (2 + 5 + 20) / 4);
+    // The same without labels: no accuracy, the same agreement and cost.
+    const unlabelled = outcomeOfExits(predictions(preds, null), Int32Array.from([0, 2, 1, 2]), [2, 5, 10], 10);
+    assert.equal(unlabelled.accuracy, null);
+    assert.equal(unlabelled.agreement, 0.5);
+    assert.deepEqual(unlabelled.exitHistogram, [1, 1, 2]);
+    // A wrong exit on one sample changes the counts: s1 at exit 1 (pred 2: wrong, disagrees).
+    const wrong = outcomeOfExits(rec, Int32Array.from([0, 1, 1, 2]), [2, 5, 10], 10);
+    assert.equal(wrong.accuracy, 0.75);
+    assert.equal(wrong.agreement, 0.25);
   });
 });
 

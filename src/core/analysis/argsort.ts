@@ -93,105 +93,26 @@ const LSD_DIGIT_BITS = 8;
 export function sortKeys(keys: SortedKeys): void {
   const { hi, lo, pay, count } = keys;
   if (count < 2) return;
-  const tHi = new Uint32Array(count);
-  const tLo = new Uint32Array(count);
-  const tPay = new Uint32Array(count);
-
-  const insertion = (start: number, end: number): void => {
-    for (let i = start + 1; i < end; i++) {
-      const h = hi[i];
-      const l = lo[i];
-      const p = pay[i];
-      let j = i - 1;
-      while (j >= start && (hi[j] > h || (hi[j] === h && lo[j] > l))) {
-        hi[j + 1] = hi[j];
-        lo[j + 1] = lo[j];
-        pay[j + 1] = pay[j];
-        j--;
-      }
-      hi[j + 1] = h;
-      lo[j + 1] = l;
-      pay[j + 1] = p;
-    }
-  };
-
-  const msd = (start: number, end: number, useLo: boolean): void => {
-    const size = end - start;
-    if (size <= SMALL) {
-      insertion(start, end);
-      return;
-    }
-    const key = useLo ? lo : hi;
-    const k0 = key[start];
-    let diff = 0;
-    for (let i = start + 1; i < end; i++) diff |= key[i] ^ k0;
-    if (diff === 0) {
-      if (!useLo) msd(start, end, true);
-      return;
-    }
-    // Partition on the highest varying bits, about log2(size) - 2 of them (buckets of ~4).
-    const top = 31 - Math.clz32(diff);
-    const width = Math.min(top + 1, MAX_DIGIT_BITS, Math.max(4, 29 - Math.clz32(size)));
-    const shift = top + 1 - width;
-    const mask = (1 << width) - 1;
-    const buckets = 1 << width;
-    const bounds = new Uint32Array(buckets + 1);
-    for (let i = start; i < end; i++) bounds[((key[i] >>> shift) & mask) + 1]++;
-    for (let b = 0; b < buckets; b++) bounds[b + 1] += bounds[b];
-    const next = bounds.slice(0, buckets);
-    for (let i = start; i < end; i++) {
-      const at = start + next[(key[i] >>> shift) & mask]++;
-      tHi[at] = hi[i];
-      tLo[at] = lo[i];
-      tPay[at] = pay[i];
-    }
-    hi.set(tHi.subarray(start, end), start);
-    lo.set(tLo.subarray(start, end), start);
-    pay.set(tPay.subarray(start, end), start);
-    for (let b = 0; b < buckets; b++) {
-      const s = start + bounds[b];
-      const e = start + bounds[b + 1];
-      if (e - s > 1) msd(s, e, useLo);
-    }
-  };
+  // Each loop lives in its own small function, so that V8 optimises it on its own and its
+  // optimised code does not meet untried code after the loop (a cold first call).
+  const tmp: SortScratch = { hi: new Uint32Array(count), lo: new Uint32Array(count), pay: new Uint32Array(count) };
   if (count > LSD_MAX_KEYS) {
-    msd(0, count, false);
+    msdSort(hi, lo, pay, tmp, 0, count, false);
     return;
   }
   // LSD passes over the hi words' varying bits, ping-ponging between the arrays and the scratch ones.
-  let and = 0xffffffff;
-  let or = 0;
-  for (let i = 0; i < count; i++) {
-    and &= hi[i];
-    or |= hi[i];
-  }
-  const vary = (and ^ or) >>> 0;
+  const vary = varyingBits(hi, count);
   if (vary !== 0) {
     let sH: Uint32Array = hi;
     let sL: Uint32Array = lo;
     let sP: Uint32Array = pay;
-    let dH: Uint32Array = tHi;
-    let dL: Uint32Array = tLo;
-    let dP: Uint32Array = tPay;
+    let dH: Uint32Array = tmp.hi;
+    let dL: Uint32Array = tmp.lo;
+    let dP: Uint32Array = tmp.pay;
     const counts = new Uint32Array(1 << LSD_DIGIT_BITS);
-    const digitMask = (1 << LSD_DIGIT_BITS) - 1;
     const highest = 31 - Math.clz32(vary);
     for (let shift = 31 - Math.clz32(vary & -vary); shift <= highest; shift += LSD_DIGIT_BITS) {
-      counts.fill(0);
-      for (let i = 0; i < count; i++) counts[(sH[i] >>> shift) & digitMask]++;
-      let sum = 0;
-      for (let b = 0; b <= digitMask; b++) {
-        const c = counts[b];
-        counts[b] = sum;
-        sum += c;
-      }
-      for (let i = 0; i < count; i++) {
-        const h = sH[i];
-        const at = counts[(h >>> shift) & digitMask]++;
-        dH[at] = h;
-        dL[at] = sL[i];
-        dP[at] = sP[i];
-      }
+      lsdPass(sH, sL, sP, dH, dL, dP, counts, shift, count);
       [sH, dH] = [dH, sH];
       [sL, dL] = [dL, sL];
       [sP, dP] = [dP, sP];
@@ -202,15 +123,137 @@ export function sortKeys(keys: SortedKeys): void {
       pay.set(sP);
     }
   }
-  // Runs of equal hi words, by their lo words.
+  sortEqualHiRuns(hi, lo, pay, tmp, count);
+}
+
+/** Scratch arrays of a sort, as long as the keys. */
+interface SortScratch {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  pay: Uint32Array;
+}
+
+/** The bits that are not the same in all of hi[0..count). */
+function varyingBits(hi: Uint32Array, count: number): number {
+  let and = 0xffffffff;
+  let or = 0;
+  for (let i = 0; i < count; i++) {
+    and &= hi[i];
+    or |= hi[i];
+  }
+  return (and ^ or) >>> 0;
+}
+
+/** One stable LSD pass on the hi words' digit at `shift`, from the s arrays to the d arrays. */
+function lsdPass(sH: Uint32Array, sL: Uint32Array, sP: Uint32Array, dH: Uint32Array, dL: Uint32Array, dP: Uint32Array, counts: Uint32Array, shift: number, count: number): void {
+  const digitMask = (1 << LSD_DIGIT_BITS) - 1;
+  counts.fill(0);
+  countDigits(sH, counts, shift, count);
+  let sum = 0;
+  for (let b = 0; b <= digitMask; b++) {
+    const c = counts[b];
+    counts[b] = sum;
+    sum += c;
+  }
+  for (let i = 0; i < count; i++) {
+    // As int32 (the same bits): a word of 2^31 or more does not leave the optimised code's int32 range.
+    const h = sH[i] | 0;
+    const at = counts[(h >>> shift) & digitMask]++;
+    dH[at] = h;
+    dL[at] = sL[i];
+    dP[at] = sP[i];
+  }
+}
+
+/** Counts the LSD digits of hi[0..count) at `shift` into counts (zeroed). */
+function countDigits(hi: Uint32Array, counts: Uint32Array, shift: number, count: number): void {
+  const digitMask = (1 << LSD_DIGIT_BITS) - 1;
+  for (let i = 0; i < count; i++) counts[((hi[i] | 0) >>> shift) & digitMask]++;
+}
+
+/** Sorts the runs of equal hi words (hi already sorted) by their lo words. */
+function sortEqualHiRuns(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, count: number): void {
   for (let start = 0; start < count; ) {
     const h = hi[start];
     let end = start + 1;
     while (end < count && hi[end] === h) end++;
-    if (end - start > SMALL) msd(start, end, true);
-    else if (end - start > 1) insertion(start, end);
+    if (end - start > SMALL) msdSort(hi, lo, pay, tmp, start, end, true);
+    else if (end - start > 1) insertionSort(hi, lo, pay, start, end);
     start = end;
   }
+}
+
+/** Insertion sort of positions start..end-1 by (hi, lo). */
+function insertionSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, start: number, end: number): void {
+  for (let i = start + 1; i < end; i++) {
+    const h = hi[i];
+    const l = lo[i];
+    const p = pay[i];
+    let j = i - 1;
+    while (j >= start && (hi[j] > h || (hi[j] === h && lo[j] > l))) {
+      hi[j + 1] = hi[j];
+      lo[j + 1] = lo[j];
+      pay[j + 1] = pay[j];
+      j--;
+    }
+    hi[j + 1] = h;
+    lo[j + 1] = l;
+    pay[j + 1] = p;
+  }
+}
+
+/** MSD radix sort of positions start..end-1 on the hi words (then lo), or on the lo words only (`useLo`). */
+function msdSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, start: number, end: number, useLo: boolean): void {
+  const size = end - start;
+  if (size <= SMALL) {
+    insertionSort(hi, lo, pay, start, end);
+    return;
+  }
+  const key = useLo ? lo : hi;
+  const diff = differingBits(key, start, end);
+  if (diff === 0) {
+    if (!useLo) msdSort(hi, lo, pay, tmp, start, end, true);
+    return;
+  }
+  // Partition on the highest varying bits, about log2(size) - 2 of them (buckets of ~4).
+  const top = 31 - Math.clz32(diff);
+  const width = Math.min(top + 1, MAX_DIGIT_BITS, Math.max(4, 29 - Math.clz32(size)));
+  const shift = top + 1 - width;
+  const buckets = 1 << width;
+  const bounds = new Uint32Array(buckets + 1);
+  msdPartition(hi, lo, pay, tmp, key, bounds, start, end, shift, width);
+  for (let b = 0; b < buckets; b++) {
+    const s = start + bounds[b];
+    const e = start + bounds[b + 1];
+    if (e - s > 1) msdSort(hi, lo, pay, tmp, s, e, useLo);
+  }
+}
+
+/** The bits in which key[start+1..end) differ from key[start]. */
+function differingBits(key: Uint32Array, start: number, end: number): number {
+  const k0 = key[start];
+  let diff = 0;
+  for (let i = start + 1; i < end; i++) diff |= key[i] ^ k0;
+  return diff;
+}
+
+/** Distributes positions start..end-1 into the 2^width buckets of key's digit at `shift`; bounds gets the bucket starts (relative to start). */
+function msdPartition(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, key: Uint32Array, bounds: Uint32Array, start: number, end: number, shift: number, width: number): void {
+  const mask = (1 << width) - 1;
+  const buckets = 1 << width;
+  for (let i = start; i < end; i++) bounds[((key[i] >>> shift) & mask) + 1]++;
+  for (let b = 0; b < buckets; b++) bounds[b + 1] += bounds[b];
+  const next = bounds.slice(0, buckets);
+  const { hi: tHi, lo: tLo, pay: tPay } = tmp;
+  for (let i = start; i < end; i++) {
+    const at = start + next[(key[i] >>> shift) & mask]++;
+    tHi[at] = hi[i];
+    tLo[at] = lo[i];
+    tPay[at] = pay[i];
+  }
+  hi.set(tHi.subarray(start, end), start);
+  lo.set(tLo.subarray(start, end), start);
+  pay.set(tPay.subarray(start, end), start);
 }
 
 /** Sorted keys of `values` (descending), each carrying its index. */

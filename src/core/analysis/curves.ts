@@ -1,6 +1,6 @@
 import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
-import { allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
+import { allocateKeys, keyValue, setKeys, SortedKeys, sortKeys } from './argsort';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 import { frontierKeep } from './frontierPoints';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
@@ -121,12 +121,45 @@ export function sweepScorePolicy(
 ): void {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
   if (E > MAX_SWEEP_EXITS) throw new ExitLensError('bad-argument', `The model has ${E} exits; Exit Lens handles at most ${MAX_SWEEP_EXITS}.`, 'Map fewer outputs as exits.');
-  const last = E - 1;
   // Entropy fires on h <= τ: sweep its negation, so every policy fires on score >= τ.
   const src = kind === 'confidence' ? rec.conf : kind === 'margin' ? rec.margin : rec.entropy;
   const sign = kind === 'entropy' ? -1 : 1;
   const mask = subset?.mask ?? null;
+  // The loops are in small functions of their own, so that V8 optimises each by itself (the
+  // first, cold call otherwise deoptimises a loop optimised inside this function once the
+  // code after it first runs).
   // Count events first, to allocate exactly.
+  const count = countEvents(src, sign, N, E);
+  const keys = allocateKeys(count);
+  const values = new Float64Array(count);
+  fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, values, keys.pay);
+  setKeys(keys, values);
+  sortKeys(keys);
+  const distinct = distinctKeys(keys.hi, keys.lo, count);
+
+  // Start: nothing fires, every sample at the final exit.
+  const macs = Float64Array.from(exitMacs);
+  const exact = costsAreExact(exitMacs, N);
+  const all = new SweepState(macs, exact, E);
+  const start = startCounts(pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E);
+  all.reset(N, start[0]);
+  const part = mask ? new SweepState(macs, exact, E) : null;
+  part?.reset(start[1], start[2]);
+  const probeOrder = probes ? probes.thresholds.map((_, p) => p).sort((a, b) => sign * probes.thresholds[b] - sign * probes.thresholds[a]) : [];
+  visitor.start?.(distinct + 1);
+  visitor.point(0, null, all.correct, all.agree, all.cost(), all.hist);
+  if (part) subset!.visitor.point(0, null, part.correct, part.agree, part.cost(), part.hist);
+  const p = runSweep(keys, count, sign, all, part, visitor, subset?.visitor ?? null, probes ?? null, probeOrder);
+  if (probes) for (let q = p; q < probeOrder.length; q++) probes.visit(probeOrder[q], all.correct, all.agree, all.cost(), all.hist);
+}
+
+/** Stand-ins for absent labels and mask, so that the loops see one array type. */
+const NO_LABELS = new Int32Array(0);
+const NO_MASK = new Uint8Array(0);
+
+/** The number of records (strict increases of the running maximum of sign·src over exits 0..E-2) of all samples. */
+function countEvents(src: Float64Array, sign: number, N: number, E: number): number {
+  const last = E - 1;
   let count = 0;
   for (let n = 0; n < N; n++) {
     let best = -Infinity;
@@ -139,12 +172,18 @@ export function sweepScorePolicy(
       }
     }
   }
-  // Per event: its value, and in the payload what it changes when it fires: the sample moves
-  // from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
-  const keys = allocateKeys(count);
-  const values = new Float64Array(count);
-  const pay = keys.pay;
+  return count;
+}
+
+/**
+ * Per event: its value, and in the payload what it changes when it fires: the sample moves
+ * from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
+ * Without labels (`labelled` false) nothing is correct; mask may be empty (no subset).
+ */
+function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number, values: Float64Array, pay: Uint32Array): void {
+  const last = E - 1;
   const tos = new Int32Array(E);
+  const masked = mask.length > 0;
   let i = 0;
   for (let n = 0; n < N; n++) {
     let best = -Infinity;
@@ -157,9 +196,9 @@ export function sweepScorePolicy(
         tos[m++] = k;
       }
     }
-    const y = labels ? labels[n] : -2;
+    const y = labelled ? labels[n] : -2;
     const pf = pred[base + last];
-    const flag = mask && mask[n] ? SUBSET_BIT : 0;
+    const flag = masked && mask[n] ? SUBSET_BIT : 0;
     for (let j = 0; j < m; j++) {
       const to = tos[j];
       const from = j + 1 < m ? tos[j + 1] : last;
@@ -171,35 +210,51 @@ export function sweepScorePolicy(
       pay[i++] = from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag;
     }
   }
-  setKeys(keys, values);
-  sortKeys(keys);
-  const { hi, lo } = keys;
+}
+
+/** The number of distinct keys among the first `count` (sorted) keys. */
+function distinctKeys(hi: Uint32Array, lo: Uint32Array, count: number): number {
   let distinct = 0;
   for (let j = 0; j < count; j++) if (j === 0 || hi[j] !== hi[j - 1] || lo[j] !== lo[j - 1]) distinct++;
+  return distinct;
+}
 
-  // Start: nothing fires, every sample at the final exit.
-  const macs = Float64Array.from(exitMacs);
-  const exact = costsAreExact(exitMacs, N);
-  const all = new SweepState(macs, exact, E);
+/** [correct at the final exit, subset size, subset correct at the final exit]; mask may be empty (no subset). */
+function startCounts(pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number): [number, number, number] {
+  const last = E - 1;
+  const masked = mask.length > 0;
   let correct = 0;
   let subsetCount = 0;
   let subsetCorrect = 0;
   for (let n = 0; n < N; n++) {
-    const right = labels !== null && pred[n * E + last] === labels[n] ? 1 : 0;
+    const right = labelled && pred[n * E + last] === labels[n] ? 1 : 0;
     correct += right;
-    if (mask && mask[n]) {
+    if (masked && mask[n]) {
       subsetCount++;
       subsetCorrect += right;
     }
   }
-  all.reset(N, correct);
-  const part = mask ? new SweepState(macs, exact, E) : null;
-  part?.reset(subsetCount, subsetCorrect);
-  const probeOrder = probes ? probes.thresholds.map((_, p) => p).sort((a, b) => sign * probes.thresholds[b] - sign * probes.thresholds[a]) : [];
+  return [correct, subsetCount, subsetCorrect];
+}
+
+/**
+ * Fires the sorted events, group by group of equal value, calling the visitors after each
+ * group and the probes before the groups below their thresholds; returns how many probes
+ * (in probeOrder) were visited.
+ */
+function runSweep(
+  keys: SortedKeys,
+  count: number,
+  sign: number,
+  all: SweepState,
+  part: SweepState | null,
+  visitor: SweepVisitor,
+  subsetVisitor: SweepVisitor | null,
+  probes: SweepProbes | null,
+  probeOrder: number[],
+): number {
+  const { hi, lo, pay } = keys;
   let p = 0;
-  visitor.start?.(distinct + 1);
-  visitor.point(0, null, all.correct, all.agree, all.cost(), all.hist);
-  if (part) subset!.visitor.point(0, null, part.correct, part.agree, part.cost(), part.hist);
   let j = 0;
   let r = 0;
   let rs = 0;
@@ -226,11 +281,11 @@ export function sweepScorePolicy(
     visitor.point(r, sign * v, all.correct, all.agree, all.cost(), all.hist);
     if (touched) {
       rs++;
-      const sv = subset!.visitor;
+      const sv = subsetVisitor!;
       if (!sv.wants || sv.wants(part!.correct, part!.agree)) sv.point(rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
     }
   }
-  for (; p < probeOrder.length; p++) probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
+  return p;
 }
 
 export interface FrontierCandidate {

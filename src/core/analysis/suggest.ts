@@ -1,5 +1,5 @@
 import { ExitRecords } from '../records';
-import { keyValue, sortDescending } from './argsort';
+import { SortedKeys, keyValue, sortDescending } from './argsort';
 import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOfExits, patienceExit, perExitThresholdExit, scoreExit } from './policies';
 
@@ -83,95 +83,39 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   // Per exit, the set's samples by descending confidence there (sorted once, reused by every pass).
   const byConf: Uint32Array[] = [];
   const sortedConf: Float64Array[] = [];
+  // The loops are in small functions of their own, so that V8 optimises each once for every
+  // exit and pass (a cold first call otherwise re-enters loops of this function unoptimised).
   const confAt = new Float64Array(M);
   for (let k = 0; k < last; k++) {
-    for (let i = 0; i < M; i++) confAt[i] = conf[samples[i] * E + k];
+    gatherExit(conf, samples, E, k, confAt);
     const keys = sortDescending(confAt);
     byConf.push(keys.pay);
-    const values = new Float64Array(M);
-    for (let j = 0; j < M; j++) values[j] = keyValue(keys, j);
-    sortedConf.push(values);
+    sortedConf.push(sortedValues(keys, M));
   }
   const exact = costsAreExact(exitMacs, M);
   const hist = new Float64Array(E);
   /** One coordinate step at exit k, from the initial counts: the sweep over τ_k, then τ_k set to the choice. */
-  const step = (k: number, good: number, leave: (j: number) => number, gain: (j: number) => number): void => {
-    const cost = () => (exact ? costSum : histogramCost(hist, exitMacs));
-    let costSum = histogramCost(hist, exitMacs);
-    const chooser = new TargetChooser(M, true, target);
-    chooser.point(0, null, good, good, cost());
-    const values = sortedConf[k];
-    let index = 0;
-    for (let j = 0; j < M; ) {
-      const v = values[j];
-      let changed = false;
-      for (; j < M && values[j] === v; j++) {
-        const from = leave(j);
-        if (from < 0) continue;
-        changed = true;
-        hist[from]--;
-        hist[k]++;
-        if (exact) costSum += exitMacs[k] - exitMacs[from];
-        good += gain(j);
-      }
-      if (changed) {
-        index++;
-        if (chooser.wants(good, good)) chooser.point(index, v, good, good, cost());
-      }
-    }
-    if (chooser.found) tau[k] = chooser.threshold ?? Infinity;
+  const step = (k: number, good: number, leave: Int32Array, gain: Int8Array): void => {
+    const chosen = fitStep(k, good, leave, gain, sortedConf[k], hist, exitMacs, exact, M, target);
+    if (chosen !== undefined) tau[k] = chosen ?? Infinity;
   };
   if (E <= FIRE_BITS) {
     // Up to 32 exits: per sample, which exits fire under the current thresholds (bit j:
     // conf_j >= τ_j) and at which it is right (or agrees), one bit per exit, side by side. A
     // sample's exit before k and its exit after k are the lowest fired bits below and above k.
     const bits = new Uint32Array(2 * M);
-    for (let i = 0; i < M; i++) {
-      const n = samples[i];
-      const base = n * E;
-      const want = labels ? labels[n] : pred[base + last];
-      let fired = 0;
-      let right = 0;
-      for (let e = 0; e < E; e++) if (pred[base + e] === want) right |= 1 << e;
-      for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j]) fired |= 1 << j;
-      bits[2 * i] = fired;
-      bits[2 * i + 1] = right;
-    }
+    fireBits(pred, conf, labels ?? NO_LABELS, labels !== null, samples, E, tau, bits);
     // By position in exit k's order: the exit a sample leaves to exit at k (-1: it does not reach k), and the change in right answers.
     const leave = new Int32Array(M);
     const gain = new Int8Array(M);
     for (let pass = 0; pass < passes; pass++) {
       for (let k = 0; k < last; k++) {
         const order = byConf[k];
-        const below = (1 << k) - 1;
-        const above = k + 1;
         hist.fill(0);
-        let good = 0;
-        for (let j = 0; j < M; j++) {
-          const i = order[j];
-          const fired = bits[2 * i];
-          const right = bits[2 * i + 1];
-          const low = fired & below;
-          let e: number;
-          if (low !== 0) {
-            e = 31 - Math.clz32(low & -low);
-            leave[j] = -1;
-          } else {
-            const high = fired >>> above;
-            e = high !== 0 ? above + 31 - Math.clz32(high & -high) : last;
-            leave[j] = e;
-            gain[j] = ((right >>> k) & 1) - ((right >>> e) & 1);
-          }
-          hist[e]++;
-          good += (right >>> e) & 1;
-        }
-        step(k, good, (j) => leave[j], (j) => gain[j]);
+        const good = exitsAround(k, last, order, bits, leave, gain, hist, M);
+        step(k, good, leave, gain);
         // Bit k again under the (possibly new) τ_k: set for the samples sorted before the first confidence below it.
-        const bit = 1 << k;
-        const t = tau[k];
-        const values = sortedConf[k];
-        for (let i = 0; i < M; i++) bits[2 * i] &= ~bit;
-        for (let j = 0; j < M && values[j] >= t; j++) bits[2 * order[j]] |= bit;
+        resetFireBit(bits, order, sortedConf[k], k, tau[k], M);
       }
     }
   } else {
@@ -182,6 +126,8 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
       const want = labels ? labels[n] : pred[n * E + last];
       for (let e = 0; e < E; e++) right[i * E + e] = pred[n * E + e] === want ? 1 : 0;
     }
+    const leave = new Int32Array(M);
+    const gain = new Int8Array(M);
     const reaches = new Uint8Array(M);
     const contExit = new Int32Array(M);
     const contRight = new Uint8Array(M);
@@ -205,35 +151,157 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
           good += right[i * E + e];
         }
         const order = byConf[k];
-        step(
-          k,
-          good,
-          (j) => (reaches[order[j]] ? contExit[order[j]] : -1),
-          (j) => right[order[j] * E + k] - contRight[order[j]],
-        );
+        for (let j = 0; j < M; j++) {
+          const i = order[j];
+          leave[j] = reaches[i] ? contExit[i] : -1;
+          gain[j] = right[i * E + k] - contRight[i];
+        }
+        step(k, good, leave, gain);
       }
     }
   }
   return tau.map((t) => (Number.isFinite(t) ? t : null));
 }
 
+/** Stands in for absent labels, so that the loops see one array type. */
+const NO_LABELS = new Int32Array(0);
+
+/** out[i] = conf at exit k of sample samples[i]. */
+function gatherExit(conf: Float64Array, samples: Int32Array, E: number, k: number, out: Float64Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = conf[samples[i] * E + k];
+}
+
+/** The first M sorted values of keys. */
+function sortedValues(keys: SortedKeys, M: number): Float64Array {
+  const values = new Float64Array(M);
+  for (let j = 0; j < M; j++) values[j] = keyValue(keys, j);
+  return values;
+}
+
+/**
+ * Per sample i of the set (up to 32 exits): bits[2i] has bit j set when conf_j >= τ_j (j < E-1)
+ * and bits[2i+1] bit e when the sample is right at exit e (agrees with the final exit, unlabelled).
+ */
+function fireBits(pred: Int32Array, conf: Float64Array, labels: Int32Array, labelled: boolean, samples: Int32Array, E: number, tau: readonly number[], bits: Uint32Array): void {
+  const last = E - 1;
+  for (let i = 0; i < samples.length; i++) {
+    const n = samples[i];
+    const base = n * E;
+    const want = labelled ? labels[n] : pred[base + last];
+    let fired = 0;
+    let right = 0;
+    for (let e = 0; e < E; e++) if (pred[base + e] === want) right |= 1 << e;
+    for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j]) fired |= 1 << j;
+    bits[2 * i] = fired;
+    bits[2 * i + 1] = right;
+  }
+}
+
+/**
+ * With τ_k out of play (up to 32 exits): per position j of exit k's order, the exit its
+ * sample leaves to exit at k (-1: it exits before k) in leave[j], the change in right answers
+ * in gain[j] (only where leave[j] >= 0), each sample's exit counted in hist; returns the right answers.
+ */
+function exitsAround(k: number, last: number, order: Uint32Array, bits: Uint32Array, leave: Int32Array, gain: Int8Array, hist: Float64Array, M: number): number {
+  const below = (1 << k) - 1;
+  const above = k + 1;
+  let good = 0;
+  for (let j = 0; j < M; j++) {
+    const i = order[j];
+    const fired = bits[2 * i];
+    const right = bits[2 * i + 1];
+    const low = fired & below;
+    let e: number;
+    if (low !== 0) {
+      e = 31 - Math.clz32(low & -low);
+      leave[j] = -1;
+    } else {
+      const high = fired >>> above;
+      e = high !== 0 ? above + 31 - Math.clz32(high & -high) : last;
+      leave[j] = e;
+      gain[j] = ((right >>> k) & 1) - ((right >>> e) & 1);
+    }
+    hist[e]++;
+    good += (right >>> e) & 1;
+  }
+  return good;
+}
+
+/** Bit k of the fired words under threshold t: set for the samples sorted before the first confidence below t. */
+function resetFireBit(bits: Uint32Array, order: Uint32Array, values: Float64Array, k: number, t: number, M: number): void {
+  const bit = 1 << k;
+  for (let i = 0; i < M; i++) bits[2 * i] &= ~bit;
+  for (let j = 0; j < M && values[j] >= t; j++) bits[2 * order[j]] |= bit;
+}
+
+/**
+ * One coordinate step at exit k: the sweep over τ_k down the sorted confidences `values`,
+ * from `good` right answers and the exit histogram `hist` (updated in place), moving the
+ * sample at position j from exit leave[j] (when >= 0) to k with gain[j] right answers.
+ * Returns the threshold chosen (null: none of the values), or undefined when nothing meets the target.
+ */
+function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, values: Float64Array, hist: Float64Array, exitMacs: readonly number[], exact: boolean, M: number, target: number): number | null | undefined {
+  let costSum = histogramCost(hist, exitMacs);
+  const chooser = new TargetChooser(M, true, target);
+  chooser.point(0, null, good, good, exact ? costSum : histogramCost(hist, exitMacs));
+  let index = 0;
+  for (let j = 0; j < M; ) {
+    const v = values[j];
+    let changed = false;
+    for (; j < M && values[j] === v; j++) {
+      const from = leave[j];
+      if (from < 0) continue;
+      changed = true;
+      hist[from]--;
+      hist[k]++;
+      if (exact) costSum += exitMacs[k] - exitMacs[from];
+      good += gain[j];
+    }
+    if (changed) {
+      index++;
+      if (chooser.wants(good, good)) chooser.point(index, v, good, good, exact ? costSum : histogramCost(hist, exitMacs));
+    }
+  }
+  return chooser.found ? chooser.threshold : undefined;
+}
+
+/** Stands in for an absent sample list (all samples), so that the loops see one array type. */
+const NO_SAMPLES = new Int32Array(0);
+
+/** exits[i] = the per-exit policy's exit of sample i, or of samples[i] when `listed`. */
+function perExitExits(rec: ExitRecords, samples: Int32Array, listed: boolean, thresholds: readonly number[], exits: Int32Array): void {
+  for (let i = 0; i < exits.length; i++) exits[i] = perExitThresholdExit(rec, listed ? samples[i] : i, thresholds);
+}
+
+/** exits[i] = the patience policy's exit of sample i, or of samples[i] when `listed`. */
+function patienceExits(rec: ExitRecords, samples: Int32Array, listed: boolean, patience: number, exits: Int32Array): void {
+  for (let i = 0; i < exits.length; i++) exits[i] = patienceExit(rec, listed ? samples[i] : i, patience);
+}
+
+/** exits[i] = a score policy's exit of sample i, or of samples[i] when `listed`. */
+function scoreExits(rec: ExitRecords, samples: Int32Array, listed: boolean, kind: 'confidence' | 'entropy' | 'margin', threshold: number, exits: Int32Array): void {
+  for (let i = 0; i < exits.length; i++) exits[i] = scoreExit(rec, listed ? samples[i] : i, kind, threshold);
+}
+
 function figures(set: SampleSet, policy: SuggestionPolicy, threshold: number | null | (number | null)[], exitMacs: readonly number[], baselineMacs: number): SplitFigures {
   const rec = set.rec;
   const M = sizeOf(set);
   const samples = set.samples;
-  // Each sample's exit, in one loop per policy (a direct call the compiler can inline, not a callback per sample).
+  // Each sample's exit, in one loop per policy (a direct call the compiler can inline, not a
+  // callback per sample), each loop a small function of its own, so that V8 optimises it by
+  // itself (a cold first call otherwise optimises this function for one policy's branch).
   const exits = new Int32Array(M);
+  const list = samples ?? NO_SAMPLES;
+  const listed = samples !== null;
   if (policy === 'per-exit') {
     const t = (threshold as (number | null)[]).map((v) => (v === null ? Infinity : v));
-    for (let i = 0; i < M; i++) exits[i] = perExitThresholdExit(rec, samples ? samples[i] : i, t);
+    perExitExits(rec, list, listed, t, exits);
   } else if (threshold === null) {
     exits.fill(rec.exitCount - 1);
   } else if (policy === 'patience') {
-    const v = threshold as number;
-    for (let i = 0; i < M; i++) exits[i] = patienceExit(rec, samples ? samples[i] : i, v);
+    patienceExits(rec, list, listed, threshold as number, exits);
   } else {
-    const v = threshold as number;
-    for (let i = 0; i < M; i++) exits[i] = scoreExit(rec, samples ? samples[i] : i, policy, v);
+    scoreExits(rec, list, listed, policy, threshold as number, exits);
   }
   return { sampleCount: M, ...outcomeOfExits(rec, exits, exitMacs, baselineMacs, samples) };
 }

@@ -1,7 +1,7 @@
 import { ExitLensError, throwIfCancelled } from './errors';
 import { ArrayEntry, ArrayFile, RowReader, openArrayFile } from './npy/arrayFile';
 import { halfToFloat, isFloatDtype, typedView } from './npy/npy';
-import { FillPool, ParallelOptions, ParallelStats, fillPool } from './analysis/parallel';
+import { FillPool, ParallelOptions, ParallelStats, SpareWorker, fillPool } from './analysis/parallel';
 import { ExitRecords, allocateRecords } from './records';
 import { findLabelArray, readLabels } from './samples';
 
@@ -30,6 +30,11 @@ export interface LogitsOptions {
   /** When the records are filled on two threads (analysis/parallel.ts), and how that went. */
   parallel?: ParallelOptions;
   onParallel?: (stats: ParallelStats) => void;
+  /**
+   * Keep the worker that filled the records (if one did) and return it, for the analysis'
+   * sweeps (parallelRunner's `worker`); the caller must close it.
+   */
+  keepWorker?: boolean;
 }
 
 const HELP = 'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
@@ -140,9 +145,11 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
 }
 
 /** Reads a logits file into exit records, streaming the logits in chunks. */
-export async function readLogitsFile(filePath: string, opts: LogitsOptions = {}): Promise<{ source: LogitsSource; records: ExitRecords }> {
+export async function readLogitsFile(filePath: string, opts: LogitsOptions = {}): Promise<{ source: LogitsSource; records: ExitRecords; worker?: SpareWorker | null }> {
   const file = await openArrayFile(filePath);
   let pool: FillPool | null = null;
+  let kept: SpareWorker | null = null;
+  let handedOver = false;
   try {
     const p = plan(file, opts);
     const { sampleCount: N, classCount: C } = p.source;
@@ -203,11 +210,23 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
         }
       }
     }
-    const stats = await pool.finish();
+    if (!opts.keepWorker) {
+      const stats = await pool.finish();
+      opts.onParallel?.(stats);
+      return { source: p.source, records: rec };
+    }
+    const { stats, worker } = await pool.finishKeeping();
+    kept = worker;
     opts.onParallel?.(stats);
-    return { source: p.source, records: rec };
+    handedOver = true;
+    return { source: p.source, records: rec, worker };
   } finally {
     pool?.close();
-    await file.close();
+    // A kept worker goes to the caller only if everything else went well.
+    if (!handedOver) kept?.close();
+    await file.close().catch((err: unknown) => {
+      kept?.close();
+      throw err;
+    });
   }
 }

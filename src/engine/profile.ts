@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
-import { parallelRunner } from '../core/analysis/parallel';
+import { SpareWorker, parallelRunner } from '../core/analysis/parallel';
 import { DRILLDOWN_LIMIT, Drilldown, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
 import { readLogitsFile } from '../core/logitsFile';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
@@ -23,8 +23,9 @@ export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
 
 
 /** The analysis' policy sweeps on worker threads where that pays, saying so in the log. */
-function sweepRunner(emit: Emit, id: string) {
+function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null) {
   return parallelRunner({
+    worker,
     onDone: ({ onWorkers, inline }) => {
       if (onWorkers > 0) emit({ type: 'log', id, level: 'info', message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.` });
     },
@@ -475,7 +476,17 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
     onParallel: ({ onWorkers, inline }) => {
       if (onWorkers > 0) emit({ type: 'log', id: req.id, level: 'info', message: `Reading logits: ${onWorkers} of ${onWorkers + inline} chunks turned into records on a worker thread.` });
     },
+    // The worker that filled the records runs the policy sweeps too (one worker start, not two).
+    keepWorker: true,
   });
+  try {
+    return await analyzeRead(req, emit, main, signal, t0);
+  } finally {
+    main.worker?.close();
+  }
+}
+
+async function analyzeRead(req: AnalyzeRequest, emit: Emit, main: Awaited<ReturnType<typeof readLogitsFile>>, signal: AbortSignal | undefined, t0: number): Promise<Report> {
   const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal }) : null;
   if (calib && (calib.source.exitNames.length !== main.source.exitNames.length || calib.source.classCount !== main.source.classCount)) {
     throw new ExitLensError(
@@ -500,7 +511,7 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
   }
   const baselineMacs = exitMacs[E - 1];
   const tAnalysis = Date.now();
-  const result = await analyze({ runner: sweepRunner(emit, req.id), records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
+  const result = await analyze({ runner: sweepRunner(emit, req.id, main.worker), records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
   if (result.calibration.source === 'file') result.calibration.path = calib!.source.path;
   const report: Report = {
     schemaVersion: SCHEMA_VERSION,

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
-import { ParallelStats, parallelRunner } from '../../src/core/analysis/parallel';
+import { ParallelStats, fillPool, parallelRunner, workersStarted } from '../../src/core/analysis/parallel';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { suggestThresholds } from '../../src/core/analysis/suggest';
 import { analyze } from '../../src/core/report';
@@ -122,4 +122,90 @@ describe('records filled on two threads', () => {
       assert.deepEqual(two.records.labels, one.records.labels);
     });
   }
+});
+
+/** Tied logits (as tiedRecords), for the same records filled through a fill pool. */
+function tiedLogits(N: number, E: number, C: number, seed: number) {
+  const rand = mulberry32(seed);
+  const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
+  const z = Array.from({ length: E }, (_, k) => Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 3) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0)));
+  return { labels, z };
+}
+
+describe('the worker that filled the records runs the sweeps', () => {
+  const [N, E, C] = [4000, 6, 4];
+  const { labels, z } = tiedLogits(N, E, C, 41);
+  const costs = [1, 2, 3, 4, 5, 6].map((c) => c / 6);
+  const base = { calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e', 'f'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.02, maxCurvePoints: 40 };
+  // The independent path: records filled and analysed on this thread only.
+  const alone = allocateRecords(N, E, C, labels);
+  for (let k = 0; k < E; k++) fillExitRecords(alone, z[k], 0, C, N, 0, k);
+  async function filledOnWorker() {
+    const rec = allocateRecords(N, E, C, labels);
+    const pool = fillPool(rec, { minWork: 0, cores: 2 });
+    for (let k = 0; k < E; k++) for (let n = 0; n < N; n += 500) await pool.fill(z[k], n * C, C, Math.min(500, N - n), n, k);
+    return { rec, ...(await pool.finishKeeping()) };
+  }
+  it('with exactly the inline result, and one worker started for both', async () => {
+    const inline = await analyze({ ...base, records: alone });
+    const before = workersStarted();
+    const { rec, stats: fill, worker } = await filledOnWorker();
+    try {
+      assert.ok(worker && worker.alive, 'the fill worker is kept');
+      assert.ok(fill.onWorkers > 0, `the worker filled chunks: ${JSON.stringify(fill)}`);
+      let stats: ParallelStats | null = null;
+      // minWork: Infinity would keep a new worker from starting: the kept one runs the sweeps anyway.
+      const reused = await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }) });
+      assert.equal(stats!.reused, true);
+      assert.equal(stats!.onWorkers, 2, 'entropy and margin swept on the kept worker');
+      assert.equal(workersStarted() - before, 1, 'one worker for reading and sweeping');
+      assert.deepEqual(reused, inline);
+      assert.ok(reused.suggestions.some((s) => s.policy === 'per-exit'));
+      // It can serve another analysis while it lives.
+      assert.deepEqual(await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2 }) }), inline);
+      assert.equal(workersStarted() - before, 1);
+    } finally {
+      worker?.close();
+    }
+  });
+  it('a kept worker that is gone: the sweeps run here, with the same result', async () => {
+    const inline = await analyze({ ...base, records: alone });
+    const { rec, worker } = await filledOnWorker();
+    assert.ok(worker);
+    worker.close();
+    assert.equal(worker.alive, false);
+    let stats: ParallelStats | null = null;
+    const before = workersStarted();
+    assert.deepEqual(await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }) }), inline);
+    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here' });
+    assert.equal(workersStarted(), before);
+    // One core: not used even if alive.
+    const second = await filledOnWorker();
+    try {
+      let one: ParallelStats | null = null;
+      assert.deepEqual(await analyze({ ...base, records: second.rec, runner: parallelRunner({ worker: second.worker, cores: 1, onDone: (s) => (one = s) }) }), inline);
+      assert.deepEqual(one, { onWorkers: 0, inline: 3, figures: 'here' });
+    } finally {
+      second.worker?.close();
+    }
+  });
+  it('read from a logits file with keepWorker: the same records, and the worker handed over', async () => {
+    const one = await readLogitsFile(fixture('logits_random.npz'), { chunk: 37, parallel: { minWork: Infinity } });
+    assert.equal(one.worker, undefined);
+    const two = await readLogitsFile(fixture('logits_random.npz'), { chunk: 37, parallel: { minWork: 0, cores: 2 }, keepWorker: true });
+    try {
+      assert.ok(two.worker?.alive);
+      for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const) assert.deepEqual(two.records[key], one.records[key], key);
+      const costs5 = Array.from({ length: one.records.exitCount }, (_, k) => k + 1);
+      const input = { calibration: null, exitNames: costs5.map(String), exitMacs: costs5, baselineMacs: costs5.length, maxAccuracyDrop: 0.01 };
+      let stats: ParallelStats | null = null;
+      assert.deepEqual(await analyze({ ...input, records: two.records, runner: parallelRunner({ worker: two.worker, onDone: (s) => (stats = s) }) }), await analyze({ ...input, records: one.records }));
+      assert.equal(stats!.reused, true);
+    } finally {
+      two.worker?.close();
+    }
+    // Too small for a worker: none is kept.
+    const small = await readLogitsFile(fixture('logits_random.npz'), { parallel: { minWork: Infinity }, keepWorker: true });
+    assert.equal(small.worker, null);
+  });
 });

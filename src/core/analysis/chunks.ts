@@ -4,6 +4,12 @@ import type { ScorePolicyTask } from './curves';
 /** What parallel.ts hands a worker thread (analysisWorker.ts). */
 export type WorkerData = { job: 'sweeps'; tasks: ScorePolicyTask[] } | { job: 'fill'; rec: ExitRecords };
 
+/** Sweeps asked of a fill worker once its chunks are done (the worker is reused rather than a new one started). */
+export interface SweepsMessage {
+  job: 'sweeps';
+  tasks: ScorePolicyTask[];
+}
+
 /** A chunk of logits to turn into records: exits exit..exit+exitCount-1 of rows samples from firstSample. */
 export interface FillChunk {
   id: number;

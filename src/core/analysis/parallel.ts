@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ExitRecords } from '../records';
-import { FillChunk, WorkerData, fillChunk } from './chunks';
+import { FillChunk, SweepsMessage, WorkerData, fillChunk } from './chunks';
 import { FIGURES_HERE, ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 
@@ -14,7 +14,8 @@ import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
  *   one after the other on a worker, while this thread goes on with the caller's other work;
  *   the overthinking figures go to whichever of the two is free first;
  * - reading a logits file, chunks of logits are turned into records on a worker, and on this
- *   thread when the worker has enough queued.
+ *   thread when the worker has enough queued; when the analysis follows, that worker is kept
+ *   (a SpareWorker) and runs its sweeps, so that only one worker is started.
  * Small inputs stay on this thread, where starting a worker costs more than it saves. A worker
  * that cannot start or fails is never fatal: its work is done here instead.
  */
@@ -35,6 +36,34 @@ export interface ParallelStats {
   inline: number;
   /** For sweeps asked for the overthinking figures: the thread that worked them out. */
   figures?: 'worker' | 'here';
+  /** Sweeps handed to a worker kept from reading the records (SpareWorker) rather than a new one. */
+  reused?: boolean;
+}
+
+/** Workers started in this process so far (tests check that a kept worker spares a start). */
+let started = 0;
+export function workersStarted(): number {
+  return started;
+}
+
+/**
+ * A fill worker kept once its records are filled, for the analysis' sweeps (parallelRunner's
+ * `worker`). Whoever kept it closes it when done, whatever happened.
+ */
+export class SpareWorker {
+  private gone = false;
+  constructor(readonly worker: Worker) {
+    // An error or an exit while idle is not fatal: the sweeps then run as if there were no worker.
+    worker.on('error', () => (this.gone = true));
+    worker.once('exit', () => (this.gone = true));
+  }
+  get alive(): boolean {
+    return !this.gone;
+  }
+  close(): void {
+    this.gone = true;
+    void this.worker.terminate();
+  }
 }
 
 /** The worker script: analysisWorker.js beside the bundle, or the TypeScript source (tests, under tsx). */
@@ -58,9 +87,11 @@ function startWorker(rec: ExitRecords, work: number, data: WorkerData, options: 
   if (!script) return null;
   try {
     // The TypeScript source (tests) runs through tsx's require hook; loader flags do not reach workers.
-    return script.endsWith('.ts')
+    const worker = script.endsWith('.ts')
       ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true, workerData: data })
       : new Worker(script, { workerData: data });
+    started++;
+    return worker;
   } catch {
     return null;
   }
@@ -79,7 +110,30 @@ function firstMessage<T>(worker: Worker): Promise<T | null> {
   });
 }
 
-export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void } = {}): ScorePolicyRunner {
+/** The parts of sweeps run on a kept worker, or null if it fails or exits first; the worker is left running. */
+function sweepsOn(spare: SpareWorker, tasks: SweepsMessage['tasks']): Promise<ScorePolicyPart[] | null> {
+  const worker = spare.worker;
+  return new Promise((resolve) => {
+    const finish = (value: ScorePolicyPart[] | null) => {
+      worker.off('message', onMessage);
+      worker.off('error', onFail);
+      worker.off('exit', onFail);
+      resolve(value);
+    };
+    const onMessage = (m: ScorePolicyPart[]) => finish(m);
+    const onFail = () => finish(null);
+    worker.on('message', onMessage);
+    worker.on('error', onFail);
+    worker.on('exit', onFail);
+    try {
+      worker.postMessage({ job: 'sweeps', tasks } satisfies SweepsMessage);
+    } catch {
+      finish(null);
+    }
+  });
+}
+
+export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void; worker?: SpareWorker | null } = {}): ScorePolicyRunner {
   return async (tasks, whileWaiting) => {
     // Two threads: the first sweep and then the caller's other work here, the rest on one worker.
     const rec = tasks[0]?.rec;
@@ -89,8 +143,11 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
     const figuresTask = rest.find((t) => t.figures);
     const claim = figuresTask && rec ? new Int32Array(new SharedArrayBuffer(4)) : null;
     if (claim) rest = rest.map((t) => (t.figures ? { ...t, claim } : t));
-    const worker = rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
-    const remote = worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
+    // A worker kept from reading the records takes the sweeps (its start is already paid);
+    // otherwise one is started where that pays.
+    const spare = rec && rest.length > 0 && options.worker?.alive && (options.cores ?? os.availableParallelism()) >= 2 && isShared(rec) ? options.worker : null;
+    const worker = !spare && rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
+    const remote = spare ? sweepsOn(spare, rest) : worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
     const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
     whileWaiting?.([...first, ...rest.map(() => null)]);
     let figuresHere: OverthinkingFigures | undefined;
@@ -105,7 +162,7 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
       // A worker that took them and then failed: they are worked out here.
       else if (!part.figures) part.figures = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
     }
-    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers, ...(figuresTask ? { figures: figuresHere || !parts ? 'here' : 'worker' } : {}) } as ParallelStats);
+    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers, ...(figuresTask ? { figures: figuresHere || !parts ? 'here' : 'worker' } : {}), ...(spare ? { reused: true } : {}) } as ParallelStats);
     return all;
   };
 }
@@ -125,6 +182,8 @@ export interface FillPool {
   buffer(byteLength: number): SharedArrayBuffer;
   /** Resolves once every chunk is in the records; stops the worker. */
   finish(): Promise<ParallelStats>;
+  /** As finish, but keeps the worker (when there is one) for the sweeps; the caller closes it. */
+  finishKeeping(): Promise<{ stats: ParallelStats; worker: SpareWorker | null }>;
   /** Stops the worker without waiting (after an error or a cancel). */
   close(): void;
 }
@@ -165,19 +224,27 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
     pending.clear();
     wake();
   };
+  const onMessage = (id: number) => {
+    const c = pending.get(id);
+    if (c) {
+      pending.delete(id);
+      stats.onWorkers++;
+      release(c);
+    }
+    wake();
+  };
   if (worker) {
-    worker.on('message', (id: number) => {
-      const c = pending.get(id);
-      if (c) {
-        pending.delete(id);
-        stats.onWorkers++;
-        release(c);
-      }
-      wake();
-    });
+    worker.on('message', onMessage);
     worker.once('error', fail);
     worker.once('exit', fail);
   }
+  // Only this pool's listeners: removeAllListeners would also drop the Worker's own, which
+  // keep its message port referenced while someone listens (a kept worker would go deaf).
+  const unlisten = (w: Worker) => {
+    w.off('message', onMessage);
+    w.off('error', fail);
+    w.off('exit', fail);
+  };
   const drain = async (limit: number) => {
     while (worker && pending.size > limit) await new Promise<void>((resolve) => waiters.push(resolve));
   };
@@ -205,6 +272,16 @@ export function fillPool(rec: ExitRecords, options: ParallelOptions = {}): FillP
         worker = null;
       }
       return stats;
+    },
+    async finishKeeping() {
+      await drain(0);
+      let spare: SpareWorker | null = null;
+      if (worker) {
+        unlisten(worker);
+        spare = new SpareWorker(worker);
+        worker = null;
+      }
+      return { stats, worker: spare };
     },
     close() {
       if (worker) {

@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetrics';
 import { overthinking } from '../../src/core/analysis/overthinking';
-import { outcomeOfExits, patienceExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
+import { overthinkingFigures } from '../../src/core/analysis/exitFigures';
+import { outcomeOf, outcomeOfExits, patienceExit, perExitThresholdExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
@@ -298,3 +299,79 @@ describe('suggestions and the calibration split', () => {
   });
 });
 
+describe('figures worked out in one pass over the samples', () => {
+  /** Random records with many ties (logits from a few levels) and some non-finite logits. */
+  function tieRecords(N: number, E: number, C: number, seed: number, labelled: boolean): ExitRecords {
+    const rand = mulberry32(seed);
+    const logits = Array.from({ length: E }, () => Array.from({ length: N }, () => Array.from({ length: C }, () => (rand() < 0.01 ? NaN : Math.floor(rand() * 4) / 2))));
+    return records(logits, labelled ? Array.from({ length: N }, () => Math.floor(rand() * C)) : null);
+  }
+
+  it('each suggestion\'s figures are those of its rule applied sample by sample', () => {
+    for (const labelled of [true, false]) {
+      const rec = tieRecords(300, 5, 3, labelled ? 11 : 12, labelled);
+      const costs = [1, 2, 3.5, 4, 6];
+      const split = seededSplit(rec.sampleCount);
+      const calib = { rec, samples: split.calibration };
+      const test = { rec, samples: split.test };
+      const s = suggestThresholds(calib, test, costs, 6, 0.05);
+      assert.deepEqual(s.map((x) => x.policy), ['confidence', 'entropy', 'margin', 'patience', 'per-exit']);
+      for (const x of s) {
+        const exitOf = (n: number): number => {
+          if (x.policy === 'per-exit') return perExitThresholdExit(rec, n, (x.threshold as (number | null)[]).map((t) => t ?? Infinity));
+          if (x.threshold === null) return rec.exitCount - 1;
+          if (x.policy === 'patience') return patienceExit(rec, n, x.threshold as number);
+          return scoreExit(rec, n, x.policy, x.threshold as number);
+        };
+        for (const [figures, samples] of [[x.calibration, split.calibration], [x.test, split.test]] as const) {
+          const want = outcomeOf(rec, exitOf, costs, 6, samples);
+          assert.deepEqual(figures, { sampleCount: samples.length, ...want }, `${x.policy} ${labelled ? 'labelled' : 'unlabelled'}`);
+        }
+      }
+    }
+  });
+
+  it('the share of samples right at each exit and wrong at the final exit, counted directly', () => {
+    const rec = tieRecords(400, 6, 3, 13, true);
+    const { destructive } = overthinkingFigures(rec, [1, 2, 3, 4, 5, 6], 6);
+    const E = rec.exitCount;
+    for (let k = 0; k < E; k++) {
+      let count = 0;
+      for (let n = 0; n < rec.sampleCount; n++) if (rec.pred[n * E + k] === rec.labels![n] && rec.pred[n * E + E - 1] !== rec.labels![n]) count++;
+      assert.equal(destructive[k], count / rec.sampleCount, `exit ${k}`);
+    }
+    assert.deepEqual(overthinkingFigures(tieRecords(10, 3, 3, 14, false), [1, 2, 3], 3), { destructive: [null, null, null], overthinking: null });
+  });
+
+  it('per-exit metrics: each exit\'s sums in sample order, as a pass per exit would add them', () => {
+    const rec = tieRecords(500, 4, 3, 15, true);
+    const E = rec.exitCount;
+    const metrics = exitMetrics(rec);
+    for (let k = 0; k < E; k++) {
+      let conf = 0;
+      let ent = 0;
+      let nll = 0;
+      let finite = 0;
+      let right = 0;
+      let agree = 0;
+      for (let n = 0; n < rec.sampleCount; n++) {
+        const at = n * E + k;
+        conf += rec.conf[at];
+        ent += rec.entropy[at];
+        if (rec.finite[at]) {
+          nll -= rec.logpLabel[at];
+          finite++;
+        }
+        if (rec.pred[at] === rec.labels![n]) right++;
+        if (rec.pred[at] === rec.pred[n * E + E - 1]) agree++;
+      }
+      const m = metrics[k];
+      assert.equal(m.meanConfidence, conf / rec.sampleCount, `exit ${k} confidence`);
+      assert.equal(m.meanEntropy, ent / rec.sampleCount, `exit ${k} entropy`);
+      assert.equal(m.nll, nll / finite, `exit ${k} NLL`);
+      assert.equal(m.nonFiniteCount, rec.sampleCount - finite, `exit ${k} non-finite`);
+      assert.equal(m.accuracy, right / rec.sampleCount, `exit ${k} accuracy`);
+      assert.equal(m.agreement, agree / rec.sampleCount, `exit ${k} agreement`);
+    }
+  });
+});

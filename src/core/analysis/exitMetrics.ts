@@ -31,40 +31,41 @@ export function eceBin(conf: number): number {
 export function exitMetrics(rec: ExitRecords): ExitMetrics[] {
   const { sampleCount: N, exitCount: E, labels } = rec;
   const out: ExitMetrics[] = [];
-  const sums = new Float64Array(SUM_COUNT);
-  const bins = new Float64Array(3 * ECE_BINS);
+  // One pass over the samples for all exits at once (the records are sample-major, so a pass
+  // per exit would read a cache line per value); each exit's sums still add its samples in
+  // sample order. The loop is a function of its own, so that V8 optimises it by itself.
+  const sums = new Float64Array(SUM_COUNT * E);
+  const bins = new Float64Array(3 * ECE_BINS * E);
+  if (labels) labelledExitSums(rec.pred, rec.conf, rec.entropy, rec.finite, rec.logpLabel, labels, N, E, sums, bins);
+  else unlabelledExitSums(rec.pred, rec.conf, rec.entropy, rec.finite, N, E, sums);
   for (let k = 0; k < E; k++) {
-    // The per-sample loop is a function of its own, called once per exit, so that V8 optimises
-    // it once for all exits (a cold first call otherwise re-enters it unoptimised per exit).
-    sums.fill(0);
-    bins.fill(0);
-    if (labels) labelledExitSums(rec.pred, rec.conf, rec.entropy, rec.finite, rec.logpLabel, labels, N, E, k, sums, bins);
-    else unlabelledExitSums(rec.pred, rec.conf, rec.entropy, rec.finite, N, E, k, sums);
+    const s = k * SUM_COUNT;
+    const b0 = k * 3 * ECE_BINS;
     let ece: number | null = null;
     if (labels && N > 0) {
       ece = 0;
       for (let b = 0; b < ECE_BINS; b++) {
-        const count = bins[b];
+        const count = bins[b0 + b];
         if (count === 0) continue;
-        ece += (count / N) * Math.abs(bins[ECE_BINS + b] / count - bins[2 * ECE_BINS + b] / count);
+        ece += (count / N) * Math.abs(bins[b0 + ECE_BINS + b] / count - bins[b0 + 2 * ECE_BINS + b] / count);
       }
     }
-    const nllCount = sums[NLL_COUNT];
+    const nllCount = sums[s + NLL_COUNT];
     out.push({
       index: k,
-      accuracy: labels ? sums[CORRECT] / N : null,
-      meanConfidence: sums[CONF_SUM] / N,
-      meanEntropy: sums[ENT_SUM] / N,
+      accuracy: labels ? sums[s + CORRECT] / N : null,
+      meanConfidence: sums[s + CONF_SUM] / N,
+      meanEntropy: sums[s + ENT_SUM] / N,
       ece,
-      nll: labels && nllCount > 0 ? sums[NLL_SUM] / nllCount : null,
-      agreement: sums[AGREE] / N,
-      nonFiniteCount: sums[NON_FINITE],
+      nll: labels && nllCount > 0 ? sums[s + NLL_SUM] / nllCount : null,
+      agreement: sums[s + AGREE] / N,
+      nonFiniteCount: sums[s + NON_FINITE],
     });
   }
   return out;
 }
 
-/** Slots of the per-exit sums. */
+/** Slots of the per-exit sums: exit k's are sums[k * SUM_COUNT + slot]. */
 const CORRECT = 0;
 const CONF_SUM = 1;
 const ENT_SUM = 2;
@@ -75,65 +76,54 @@ const NON_FINITE = 6;
 const SUM_COUNT = 7;
 
 /**
- * Exit k's sums over the samples of a labelled set, in sample order, into sums (zeroed), and
- * per ECE bin b the count, correct count and confidence sum into bins[b], bins[15 + b] and
- * bins[30 + b] (zeroed).
+ * Every exit's sums over the samples of a labelled set, in sample order, into sums (zeroed;
+ * exit k at k * SUM_COUNT), and per exit k and ECE bin b the count, correct count and
+ * confidence sum into bins[45k + b], bins[45k + 15 + b] and bins[45k + 30 + b] (zeroed).
  */
-function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, logpLabel: Float64Array, labels: Int32Array, N: number, E: number, k: number, sums: Float64Array, bins: Float64Array): void {
+function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, logpLabel: Float64Array, labels: Int32Array, N: number, E: number, sums: Float64Array, bins: Float64Array): void {
   const last = E - 1;
-  let correct = 0;
-  let confSum = 0;
-  let entSum = 0;
-  let nllSum = 0;
-  let nllCount = 0;
-  let agree = 0;
-  let nonFinite = 0;
   for (let n = 0; n < N; n++) {
-    const at = n * E + k;
-    const p = pred[at];
-    const conf = confs[at];
-    confSum += conf;
-    entSum += entropy[at];
-    if (p === pred[n * E + last]) agree++;
-    if (!finite[at]) nonFinite++;
-    const right = p === labels[n] ? 1 : 0;
-    correct += right;
-    const b = eceBin(conf);
-    if (b >= 0) {
-      bins[b]++;
-      bins[ECE_BINS + b] += right;
-      bins[2 * ECE_BINS + b] += conf;
-    }
-    if (finite[at]) {
-      nllSum -= logpLabel[at];
-      nllCount++;
+    const base = n * E;
+    const y = labels[n];
+    const pf = pred[base + last];
+    for (let k = 0; k < E; k++) {
+      const at = base + k;
+      const s = k * SUM_COUNT;
+      const p = pred[at];
+      const conf = confs[at];
+      sums[s + CONF_SUM] += conf;
+      sums[s + ENT_SUM] += entropy[at];
+      if (p === pf) sums[s + AGREE]++;
+      const right = p === y ? 1 : 0;
+      sums[s + CORRECT] += right;
+      const b = eceBin(conf);
+      if (b >= 0) {
+        const at0 = k * 3 * ECE_BINS + b;
+        bins[at0]++;
+        bins[at0 + ECE_BINS] += right;
+        bins[at0 + 2 * ECE_BINS] += conf;
+      }
+      if (finite[at]) {
+        sums[s + NLL_SUM] -= logpLabel[at];
+        sums[s + NLL_COUNT]++;
+      } else sums[s + NON_FINITE]++;
     }
   }
-  sums[CORRECT] = correct;
-  sums[CONF_SUM] = confSum;
-  sums[ENT_SUM] = entSum;
-  sums[NLL_SUM] = nllSum;
-  sums[NLL_COUNT] = nllCount;
-  sums[AGREE] = agree;
-  sums[NON_FINITE] = nonFinite;
 }
 
 /** labelledExitSums for an unlabelled set: no correct counts, NLL or bins. */
-function unlabelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, N: number, E: number, k: number, sums: Float64Array): void {
+function unlabelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, N: number, E: number, sums: Float64Array): void {
   const last = E - 1;
-  let confSum = 0;
-  let entSum = 0;
-  let agree = 0;
-  let nonFinite = 0;
   for (let n = 0; n < N; n++) {
-    const at = n * E + k;
-    confSum += confs[at];
-    entSum += entropy[at];
-    if (pred[at] === pred[n * E + last]) agree++;
-    if (!finite[at]) nonFinite++;
+    const base = n * E;
+    const pf = pred[base + last];
+    for (let k = 0; k < E; k++) {
+      const at = base + k;
+      const s = k * SUM_COUNT;
+      sums[s + CONF_SUM] += confs[at];
+      sums[s + ENT_SUM] += entropy[at];
+      if (pred[at] === pf) sums[s + AGREE]++;
+      if (!finite[at]) sums[s + NON_FINITE]++;
+    }
   }
-  sums[CONF_SUM] = confSum;
-  sums[ENT_SUM] = entSum;
-  sums[AGREE] = agree;
-  sums[NON_FINITE] = nonFinite;
 }

@@ -29,47 +29,73 @@ export function firstCorrectExit(rec: ExitRecords, n: number): number {
 }
 
 export function overthinking(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): Overthinking | null {
+  return overthinkingPass(rec, exitMacs, baselineMacs)?.overthinking ?? null;
+}
+
+/** Overthinking, and per exit k the count of samples right at k and wrong at the final exit, in one pass. */
+export function overthinkingPass(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): { overthinking: Overthinking; rightThenWrong: Int32Array } | null {
   const { sampleCount: N, exitCount: E, labels } = rec;
   if (!labels) return null;
   const last = E - 1;
-  const hist = new Array<number>(E + 1).fill(0);
+  const counts = new Int32Array(COUNT_SLOTS + 2 * E + 1 + 4 * Math.max(0, last));
+  // The per-sample loop is a function of its own, so that V8 optimises it by itself.
+  const oracleCost = overthinkingCounts(rec.pred, labels, Float64Array.from(exitMacs), N, E, counts);
+  const hist = Array.from(counts.subarray(HIST, HIST + E + 1));
   const transitions: Transition[] = [];
-  for (let k = 0; k < last; k++) transitions.push({ from: k, to: k + 1, rr: 0, rw: 0, wr: 0, ww: 0 });
-  let defined = 0;
-  let destructive = 0;
-  let wasteful = 0;
-  let oracleCost = 0;
-  for (let n = 0; n < N; n++) {
-    const y = labels[n];
-    const f = firstCorrectExit(rec, n);
-    const finalRight = rec.pred[n * E + last] === y;
-    if (f >= 0) {
-      defined++;
-      hist[f]++;
-      if (!finalRight) destructive++;
-      else if (f < last) wasteful++;
-    } else {
-      hist[E]++;
-    }
-    oracleCost += exitMacs[f >= 0 ? f : last];
-    let prevRight = rec.pred[n * E] === y;
-    for (let k = 0; k < last; k++) {
-      const nextRight = rec.pred[n * E + k + 1] === y;
-      const t = transitions[k];
-      if (prevRight && nextRight) t.rr++;
-      else if (prevRight) t.rw++;
-      else if (nextRight) t.wr++;
-      else t.ww++;
-      prevRight = nextRight;
-    }
+  for (let k = 0; k < last; k++) {
+    const t = TRANS(E) + 4 * k;
+    transitions.push({ from: k, to: k + 1, rr: counts[t], rw: counts[t + 1], wr: counts[t + 2], ww: counts[t + 3] });
   }
   const meanOracleCost = oracleCost / N;
   return {
-    oracleAccuracy: defined / N,
-    destructiveRate: destructive / N,
-    wastefulRate: wasteful / N,
-    oracleSpeedup: meanOracleCost > 0 ? baselineMacs / meanOracleCost : null,
-    firstCorrectHistogram: hist,
-    transitions,
+    overthinking: {
+      oracleAccuracy: counts[DEFINED] / N,
+      destructiveRate: counts[DESTRUCTIVE] / N,
+      wastefulRate: counts[WASTEFUL] / N,
+      oracleSpeedup: meanOracleCost > 0 ? baselineMacs / meanOracleCost : null,
+      firstCorrectHistogram: hist,
+      transitions,
+    },
+    rightThenWrong: counts.slice(RIGHT_THEN_WRONG(E), RIGHT_THEN_WRONG(E) + E),
   };
+}
+
+/** Slots of overthinkingCounts' counts: the totals, the first-correct histogram (E + 1), right-then-wrong per exit (E), transitions (4 per k < E-1: rr, rw, wr, ww). */
+const DEFINED = 0;
+const DESTRUCTIVE = 1;
+const WASTEFUL = 2;
+const COUNT_SLOTS = 3;
+const HIST = COUNT_SLOTS;
+const RIGHT_THEN_WRONG = (E: number) => HIST + E + 1;
+const TRANS = (E: number) => RIGHT_THEN_WRONG(E) + E;
+
+/** Counts every sample into counts (zeroed, slots above); returns the oracle's total cost, summed in sample order. */
+function overthinkingCounts(pred: Int32Array, labels: Int32Array, macs: Float64Array, N: number, E: number, counts: Int32Array): number {
+  const last = E - 1;
+  const rtw = RIGHT_THEN_WRONG(E);
+  const trans = TRANS(E);
+  let oracleCost = 0;
+  for (let n = 0; n < N; n++) {
+    const y = labels[n];
+    const base = n * E;
+    const finalRight = pred[base + last] === y;
+    let f = -1;
+    let prevRight = pred[base] === y;
+    if (prevRight) f = 0;
+    for (let k = 0; k < last; k++) {
+      const nextRight = pred[base + k + 1] === y;
+      if (f < 0 && nextRight) f = k + 1;
+      if (prevRight && !finalRight) counts[rtw + k]++;
+      counts[trans + 4 * k + (prevRight ? (nextRight ? 0 : 1) : nextRight ? 2 : 3)]++;
+      prevRight = nextRight;
+    }
+    if (f >= 0) {
+      counts[DEFINED]++;
+      counts[HIST + f]++;
+      if (!finalRight) counts[DESTRUCTIVE]++;
+      else if (f < last) counts[WASTEFUL]++;
+    } else counts[HIST + E]++;
+    oracleCost += macs[f >= 0 ? f : last];
+  }
+  return oracleCost;
 }

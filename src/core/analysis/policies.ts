@@ -71,12 +71,16 @@ export function outcomeOfExits(rec: ExitRecords, exits: Int32Array, exitMacs: re
   // The counting loop is a small function of its own, so that V8 optimises it by itself (a
   // loop optimised inside this function would be deoptimised by the code after it on a cold first call).
   const correct = countExits(rec.pred, labels ?? NO_SAMPLES, labels !== null, exits, samples ?? NO_SAMPLES, samples !== null, N, E, counts);
-  const agree = counts[E];
-  const hist = Array.from(counts.subarray(0, E));
+  return outcomeOfCounts(labels !== null, N, counts.subarray(0, E), correct, counts[E], exitMacs, baselineMacs);
+}
+
+/** A policy's outcome over N samples from its exit histogram and its correct and agreeing counts. */
+export function outcomeOfCounts(labelled: boolean, N: number, histogram: ArrayLike<number>, correct: number, agree: number, exitMacs: readonly number[], baselineMacs: number): PolicyOutcome {
+  const hist = Array.from(histogram);
   const cost = histogramCostOf(hist, exitMacs);
   const meanCost = cost / N;
   return {
-    accuracy: labels ? correct / N : null,
+    accuracy: labelled ? correct / N : null,
     agreement: agree / N,
     meanCost,
     speedup: meanCost > 0 ? baselineMacs / meanCost : null,

@@ -1,7 +1,7 @@
 import { ExitRecords } from '../records';
 import { SortedKeys, keyValue, sortDescending } from './argsort';
 import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
-import { PolicyKind, PolicyOutcome, outcomeOfExits, patienceExit, perExitThresholdExit, scoreExit } from './policies';
+import { PolicyKind, PolicyOutcome, outcomeOfCounts } from './policies';
 
 /**
  * Suggested thresholds (METRICS.md "Suggested thresholds"): fitted on a calibration split,
@@ -268,42 +268,96 @@ function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, va
 /** Stands in for an absent sample list (all samples), so that the loops see one array type. */
 const NO_SAMPLES = new Int32Array(0);
 
-/** exits[i] = the per-exit policy's exit of sample i, or of samples[i] when `listed`. */
-function perExitExits(rec: ExitRecords, samples: Int32Array, listed: boolean, thresholds: readonly number[], exits: Int32Array): void {
-  for (let i = 0; i < exits.length; i++) exits[i] = perExitThresholdExit(rec, listed ? samples[i] : i, thresholds);
+/** How pickCounts works out a pick's exit. */
+const enum PickRule {
+  Confidence,
+  Entropy,
+  Margin,
+  Patience,
+  PerExit,
+  /** No threshold: the full model. */
+  Final,
 }
 
-/** exits[i] = the patience policy's exit of sample i, or of samples[i] when `listed`. */
-function patienceExits(rec: ExitRecords, samples: Int32Array, listed: boolean, patience: number, exits: Int32Array): void {
-  for (let i = 0; i < exits.length; i++) exits[i] = patienceExit(rec, listed ? samples[i] : i, patience);
-}
+const SCORE_RULES: Record<'confidence' | 'entropy' | 'margin', PickRule> = { confidence: PickRule.Confidence, entropy: PickRule.Entropy, margin: PickRule.Margin };
 
-/** exits[i] = a score policy's exit of sample i, or of samples[i] when `listed`. */
-function scoreExits(rec: ExitRecords, samples: Int32Array, listed: boolean, kind: 'confidence' | 'entropy' | 'margin', threshold: number, exits: Int32Array): void {
-  for (let i = 0; i < exits.length; i++) exits[i] = scoreExit(rec, listed ? samples[i] : i, kind, threshold);
-}
-
-function figures(set: SampleSet, policy: SuggestionPolicy, threshold: number | null | (number | null)[], exitMacs: readonly number[], baselineMacs: number): SplitFigures {
+/**
+ * The picks' figures over one sample set, in one pass over its samples (each sample's records
+ * are read once for every pick): per pick, the exit histogram and the correct and agreeing
+ * counts, as outcomeOfExits would count them.
+ */
+function figuresOfPicks(set: SampleSet, picks: readonly { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[], exitMacs: readonly number[], baselineMacs: number): SplitFigures[] {
   const rec = set.rec;
+  const E = rec.exitCount;
   const M = sizeOf(set);
-  const samples = set.samples;
-  // Each sample's exit, in one loop per policy (a direct call the compiler can inline, not a
-  // callback per sample), each loop a small function of its own, so that V8 optimises it by
-  // itself (a cold first call otherwise optimises this function for one policy's branch).
-  const exits = new Int32Array(M);
-  const list = samples ?? NO_SAMPLES;
-  const listed = samples !== null;
-  if (policy === 'per-exit') {
-    const t = (threshold as (number | null)[]).map((v) => (v === null ? Infinity : v));
-    perExitExits(rec, list, listed, t, exits);
-  } else if (threshold === null) {
-    exits.fill(rec.exitCount - 1);
-  } else if (policy === 'patience') {
-    patienceExits(rec, list, listed, threshold as number, exits);
-  } else {
-    scoreExits(rec, list, listed, policy, threshold as number, exits);
+  const P = picks.length;
+  const rules = new Int32Array(P);
+  const thresholds = new Float64Array(P);
+  // The per-exit picks' thresholds, E-1 per pick (never: +Infinity).
+  const vectors = new Float64Array(P * Math.max(0, E - 1));
+  picks.forEach(({ policy, threshold }, p) => {
+    if (policy === 'per-exit') {
+      rules[p] = PickRule.PerExit;
+      (threshold as (number | null)[]).forEach((v, k) => (vectors[p * (E - 1) + k] = v === null ? Infinity : v));
+    } else if (threshold === null) rules[p] = PickRule.Final;
+    else {
+      rules[p] = policy === 'patience' ? PickRule.Patience : SCORE_RULES[policy];
+      thresholds[p] = threshold as number;
+    }
+  });
+  const stride = E + 2;
+  const counts = new Int32Array(P * stride);
+  // The loop is a function of its own, so that V8 optimises it by itself.
+  pickCounts(rec.pred, rec.conf, rec.entropy, rec.margin, rec.labels ?? NO_SAMPLES, rec.labels !== null, set.samples ?? NO_SAMPLES, set.samples !== null, M, E, rules, thresholds, vectors, counts);
+  return picks.map((_, p) => {
+    const at = p * stride;
+    return { sampleCount: M, ...outcomeOfCounts(rec.labels !== null, M, counts.subarray(at, at + E), counts[at + E], counts[at + E + 1], exitMacs, baselineMacs) };
+  });
+}
+
+/**
+ * Per pick p and sample (i, or samples[i] when `listed`): its exit under the pick's rule
+ * (policies.ts: scoreExit, patienceExit, perExitThresholdExit), counted into counts[p(E+2) + e],
+ * with the right answers in counts[p(E+2) + E] and the agreements in counts[p(E+2) + E + 1].
+ */
+function pickCounts(pred: Int32Array, conf: Float64Array, entropy: Float64Array, margin: Float64Array, labels: Int32Array, labelled: boolean, samples: Int32Array, listed: boolean, M: number, E: number, rules: Int32Array, thresholds: Float64Array, vectors: Float64Array, counts: Int32Array): void {
+  const last = E - 1;
+  const P = rules.length;
+  const stride = E + 2;
+  for (let i = 0; i < M; i++) {
+    const n = listed ? samples[i] : i;
+    const base = n * E;
+    const pf = pred[base + last];
+    const y = labelled ? labels[n] : -2;
+    for (let p = 0; p < P; p++) {
+      const rule = rules[p];
+      const t = thresholds[p];
+      let e = last;
+      if (rule === PickRule.Confidence) {
+        for (let k = 0; k < last; k++) if (conf[base + k] >= t) { e = k; break; }
+      } else if (rule === PickRule.Entropy) {
+        for (let k = 0; k < last; k++) if (entropy[base + k] <= t) { e = k; break; }
+      } else if (rule === PickRule.Margin) {
+        for (let k = 0; k < last; k++) if (margin[base + k] >= t) { e = k; break; }
+      } else if (rule === PickRule.Patience) {
+        if (t > 0) {
+          let counter = 0;
+          for (let k = 1; k < E; k++) {
+            counter = pred[base + k] === pred[base + k - 1] ? counter + 1 : 0;
+            if (counter === t) { e = k; break; }
+          }
+        }
+      } else if (rule === PickRule.PerExit) {
+        const v = p * last;
+        for (let k = 0; k < last; k++) if (conf[base + k] >= vectors[v + k]) { e = k; break; }
+      }
+      const at = p * stride;
+      counts[at + e]++;
+      const q = pred[base + e];
+      if (q === y) counts[at + E]++;
+      if (q === pf) counts[at + E + 1]++;
+    }
   }
-  return { sampleCount: M, ...outcomeOfExits(rec, exits, exitMacs, baselineMacs, samples) };
 }
 
 /** Suggestions for each policy and the per-exit vector; the cheapest on calibration is marked best. */
@@ -328,13 +382,15 @@ export function suggestThresholds(
   }
   const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (['confidence', 'entropy', 'margin', 'patience'] as const).map((policy) => ({ policy, threshold: chosen[policy] }));
   picks.push({ policy: 'per-exit', threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
-  const out: Suggestion[] = picks.map(({ policy, threshold }) => ({
+  const calibration = figuresOfPicks(calib, picks, exitMacs, baselineMacs);
+  const tested = figuresOfPicks(test, picks, exitMacs, baselineMacs);
+  const out: Suggestion[] = picks.map(({ policy, threshold }, p) => ({
     policy,
     threshold,
     targetMetric,
     target,
-    calibration: figures(calib, policy, threshold, exitMacs, baselineMacs),
-    test: figures(test, policy, threshold, exitMacs, baselineMacs),
+    calibration: calibration[p],
+    test: tested[p],
     best: false,
   }));
   let bestIndex = 0;

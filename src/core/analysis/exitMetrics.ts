@@ -14,6 +14,9 @@ export interface ExitMetrics {
 
 export const ECE_BINS = 15;
 
+/** The bin edges b/15, b = 0..15, computed as written. */
+const EDGES = Float64Array.from({ length: ECE_BINS + 1 }, (_, b) => b / ECE_BINS);
+
 /**
  * The bin b (0..14) with b/15 < conf <= (b+1)/15, or -1 for conf = 0 (no bin holds it).
  * Bin edges are computed as b/15 exactly as written, then the estimate is corrected.
@@ -23,8 +26,8 @@ export function eceBin(conf: number): number {
   let b = Math.ceil(conf * ECE_BINS) - 1;
   if (b > ECE_BINS - 1) b = ECE_BINS - 1;
   if (b < 0) b = 0;
-  while (b > 0 && conf <= b / ECE_BINS) b--;
-  while (b < ECE_BINS - 1 && conf > (b + 1) / ECE_BINS) b++;
+  while (b > 0 && conf <= EDGES[b]) b--;
+  while (b < ECE_BINS - 1 && conf > EDGES[b + 1]) b++;
   return b;
 }
 
@@ -76,37 +79,58 @@ const NON_FINITE = 6;
 const SUM_COUNT = 7;
 
 /**
+ * Samples per block of the sums' loops: exit by exit within a block, whose records stay in the
+ * caches, with each exit's sums in locals; across blocks each exit's sums carry on, so every
+ * sum still adds its samples in sample order.
+ */
+const BLOCK = 512;
+
+/**
  * Every exit's sums over the samples of a labelled set, in sample order, into sums (zeroed;
  * exit k at k * SUM_COUNT), and per exit k and ECE bin b the count, correct count and
  * confidence sum into bins[45k + b], bins[45k + 15 + b] and bins[45k + 30 + b] (zeroed).
  */
 function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, logpLabel: Float64Array, labels: Int32Array, N: number, E: number, sums: Float64Array, bins: Float64Array): void {
   const last = E - 1;
-  for (let n = 0; n < N; n++) {
-    const base = n * E;
-    const y = labels[n];
-    const pf = pred[base + last];
+  for (let n0 = 0; n0 < N; n0 += BLOCK) {
+    const n1 = Math.min(N, n0 + BLOCK);
     for (let k = 0; k < E; k++) {
-      const at = base + k;
       const s = k * SUM_COUNT;
-      const p = pred[at];
-      const conf = confs[at];
-      sums[s + CONF_SUM] += conf;
-      sums[s + ENT_SUM] += entropy[at];
-      if (p === pf) sums[s + AGREE]++;
-      const right = p === y ? 1 : 0;
-      sums[s + CORRECT] += right;
-      const b = eceBin(conf);
-      if (b >= 0) {
-        const at0 = k * 3 * ECE_BINS + b;
-        bins[at0]++;
-        bins[at0 + ECE_BINS] += right;
-        bins[at0 + 2 * ECE_BINS] += conf;
+      const b0 = k * 3 * ECE_BINS;
+      let correct = sums[s + CORRECT];
+      let confSum = sums[s + CONF_SUM];
+      let entSum = sums[s + ENT_SUM];
+      let nllSum = sums[s + NLL_SUM];
+      let nllCount = sums[s + NLL_COUNT];
+      let agree = sums[s + AGREE];
+      let nonFinite = sums[s + NON_FINITE];
+      for (let n = n0; n < n1; n++) {
+        const at = n * E + k;
+        const p = pred[at];
+        const conf = confs[at];
+        confSum += conf;
+        entSum += entropy[at];
+        if (p === pred[n * E + last]) agree++;
+        const right = p === labels[n] ? 1 : 0;
+        correct += right;
+        const b = eceBin(conf);
+        if (b >= 0) {
+          bins[b0 + b]++;
+          bins[b0 + ECE_BINS + b] += right;
+          bins[b0 + 2 * ECE_BINS + b] += conf;
+        }
+        if (finite[at]) {
+          nllSum -= logpLabel[at];
+          nllCount++;
+        } else nonFinite++;
       }
-      if (finite[at]) {
-        sums[s + NLL_SUM] -= logpLabel[at];
-        sums[s + NLL_COUNT]++;
-      } else sums[s + NON_FINITE]++;
+      sums[s + CORRECT] = correct;
+      sums[s + CONF_SUM] = confSum;
+      sums[s + ENT_SUM] = entSum;
+      sums[s + NLL_SUM] = nllSum;
+      sums[s + NLL_COUNT] = nllCount;
+      sums[s + AGREE] = agree;
+      sums[s + NON_FINITE] = nonFinite;
     }
   }
 }
@@ -114,16 +138,25 @@ function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float6
 /** labelledExitSums for an unlabelled set: no correct counts, NLL or bins. */
 function unlabelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, N: number, E: number, sums: Float64Array): void {
   const last = E - 1;
-  for (let n = 0; n < N; n++) {
-    const base = n * E;
-    const pf = pred[base + last];
+  for (let n0 = 0; n0 < N; n0 += BLOCK) {
+    const n1 = Math.min(N, n0 + BLOCK);
     for (let k = 0; k < E; k++) {
-      const at = base + k;
       const s = k * SUM_COUNT;
-      sums[s + CONF_SUM] += confs[at];
-      sums[s + ENT_SUM] += entropy[at];
-      if (pred[at] === pf) sums[s + AGREE]++;
-      if (!finite[at]) sums[s + NON_FINITE]++;
+      let confSum = sums[s + CONF_SUM];
+      let entSum = sums[s + ENT_SUM];
+      let agree = sums[s + AGREE];
+      let nonFinite = sums[s + NON_FINITE];
+      for (let n = n0; n < n1; n++) {
+        const at = n * E + k;
+        confSum += confs[at];
+        entSum += entropy[at];
+        if (pred[at] === pred[n * E + last]) agree++;
+        if (!finite[at]) nonFinite++;
+      }
+      sums[s + CONF_SUM] = confSum;
+      sums[s + ENT_SUM] = entSum;
+      sums[s + AGREE] = agree;
+      sums[s + NON_FINITE] = nonFinite;
     }
   }
 }

@@ -1,5 +1,5 @@
 import { ExitRecords } from '../records';
-import { SortedKeys, keyValue, sortDescending } from './argsort';
+import { SortedKeys, allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
 import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOfCounts } from './policies';
 
@@ -85,10 +85,14 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   const sortedConf: Float64Array[] = [];
   // The loops are in small functions of their own, so that V8 optimises each once for every
   // exit and pass (a cold first call otherwise re-enters loops of this function unoptimised).
-  const confAt = new Float64Array(M);
+  // Every exit's confidences gathered in one pass over the samples (exit k's at k * M).
+  const confAt = new Float64Array(M * Math.max(0, last));
+  gatherExits(conf, samples, E, last, confAt);
   for (let k = 0; k < last; k++) {
-    gatherExit(conf, samples, E, k, confAt);
-    const keys = sortDescending(confAt);
+    const keys = allocateKeys(M);
+    identity(keys.pay);
+    setKeys(keys, confAt.subarray(k * M, (k + 1) * M));
+    sortKeys(keys);
     byConf.push(keys.pay);
     sortedConf.push(sortedValues(keys, M));
   }
@@ -166,9 +170,18 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
 /** Stands in for absent labels, so that the loops see one array type. */
 const NO_LABELS = new Int32Array(0);
 
-/** out[i] = conf at exit k of sample samples[i]. */
-function gatherExit(conf: Float64Array, samples: Int32Array, E: number, k: number, out: Float64Array): void {
-  for (let i = 0; i < out.length; i++) out[i] = conf[samples[i] * E + k];
+/** out[k * M + i] = conf at exit k of sample samples[i], for k < exits (M samples). */
+function gatherExits(conf: Float64Array, samples: Int32Array, E: number, exits: number, out: Float64Array): void {
+  const M = samples.length;
+  for (let i = 0; i < M; i++) {
+    const base = samples[i] * E;
+    for (let k = 0; k < exits; k++) out[k * M + i] = conf[base + k];
+  }
+}
+
+/** a[i] = i. */
+function identity(a: Uint32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = i;
 }
 
 /** The first M sorted values of keys. */

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { build } from 'esbuild';
 
 /**
  * Runs `node <args>` as a fresh child process and reports its wall time (spawn to exit, seen
@@ -42,4 +43,26 @@ export function runNodeChild(tmp: string, args: string[], cwd: string): ChildRun
   }
   const usage = JSON.parse(fs.readFileSync(rssFile, 'utf8')) as { maxRSS: number; cpu: number };
   return { seconds, maxRssMB: usage.maxRSS / 1024, cpuSeconds: usage.cpu / 1e6, stdout: r.stdout };
+}
+
+/**
+ * Bundles a benchmark script (bench/<name>.ts) into tmp like the CLI is bundled (CommonJS,
+ * plain JavaScript, onnxruntime-node left outside the bundle and loaded from this project's
+ * node_modules by its absolute path), so that neither side of a comparison pays a TypeScript
+ * loader. Returns the bundle's path.
+ */
+export async function bundleBenchScript(tmp: string, name: string): Promise<string> {
+  const out = path.join(tmp, `${name}.js`);
+  const ortEntry = require.resolve('onnxruntime-node');
+  await build({
+    entryPoints: [path.join(__dirname, `${name}.ts`)],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: out,
+    logLevel: 'error',
+    plugins: [{ name: 'ort-external', setup: (b) => b.onResolve({ filter: /^onnxruntime-node$/ }, () => ({ path: ortEntry, external: true })) }],
+  });
+  return out;
 }

@@ -17,9 +17,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { build } from 'esbuild';
 import { mulberry32 } from '../src/core/analysis/split';
-import { runNodeChild } from './childRun';
+import { bundleBenchScript, runNodeChild } from './childRun';
 import { writeNpz } from './npzWriter';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -124,26 +123,6 @@ function side(runs: SideRun[]): OverheadSide {
   };
 }
 
-/**
- * Bundles the bare loop like the CLI is bundled (CommonJS, onnxruntime-node left outside the
- * bundle and loaded from this project's node_modules by its absolute path).
- */
-async function buildBareLoop(tmp: string): Promise<string> {
-  const out = path.join(tmp, 'bareLoop.js');
-  const ortEntry = require.resolve('onnxruntime-node');
-  await build({
-    entryPoints: [path.join(ROOT, 'bench', 'bareLoop.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: out,
-    logLevel: 'error',
-    plugins: [{ name: 'ort-external', setup: (b) => b.onResolve({ filter: /^onnxruntime-node$/ }, () => ({ path: ortEntry, external: true })) }],
-  });
-  return out;
-}
-
 async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N: number, repeats: number): Promise<ModelOverhead> {
   const samples = path.join(tmp, `${model}-samples.npz`);
   await writeSampleSet(samples, model, N, model === 'cnn' ? 101 : 202);
@@ -213,7 +192,7 @@ async function measureAt(tmp: string, bareLoop: string, N: number, repeats: numb
 export async function measureProfileOverhead(opts: { quick: boolean; tmp: string; samples?: number; repeats?: number; largeSamples?: number }): Promise<ProfileOverheadResult> {
   const N = opts.samples ?? (opts.quick ? 512 : 2048);
   const repeats = opts.repeats ?? (opts.quick ? 3 : 5);
-  const bareLoop = await buildBareLoop(opts.tmp);
+  const bareLoop = await bundleBenchScript(opts.tmp, 'bareLoop');
   const main = await measureAt(opts.tmp, bareLoop, N, repeats);
   const large = opts.quick ? null : await measureAt(opts.tmp, bareLoop, opts.largeSamples ?? 16384, 3);
   const row = (name: string, m: ModelOverhead) => [

@@ -250,7 +250,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     }
   }
   const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
-  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit) : [];
+  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit, mask ? policies.chosenCounts : null) : [];
   return {
     exits,
     overthinking: over,

@@ -12,6 +12,7 @@ import { outcomeOf, outcomeOfExits, patienceExit, perExitThresholdExit, policyOu
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
+import { analyze } from '../../src/core/report';
 import { close } from './helpers';
 
 /** Records from logits[k][n] = C values, and labels. */
@@ -301,10 +302,14 @@ describe('suggestions and the calibration split', () => {
 
 describe('figures worked out in one pass over the samples', () => {
   /** Random records with many ties (logits from a few levels) and some non-finite logits. */
-  function tieRecords(N: number, E: number, C: number, seed: number, labelled: boolean): ExitRecords {
+  function tieRecords(N: number, E: number, C: number, seed: number, labelled: boolean, signal = 0): ExitRecords {
     const rand = mulberry32(seed);
-    const logits = Array.from({ length: E }, () => Array.from({ length: N }, () => Array.from({ length: C }, () => (rand() < 0.01 ? NaN : Math.floor(rand() * 4) / 2))));
-    return records(logits, labelled ? Array.from({ length: N }, () => Math.floor(rand() * C)) : null);
+    // With `signal` > 0, the label's logit gets k * signal more at exit k: later exits are right
+    // more often. With signal < 0, the early exits favour a wrong class and the final one the label.
+    const y = Array.from({ length: N }, () => Math.floor(rand() * C));
+    const bonus = (k: number, c: number, n: number) => (signal >= 0 ? (c === y[n] ? k * signal : 0) : c === (k < E - 1 ? (y[n] + 1) % C : y[n]) ? 2 : 0);
+    const logits = Array.from({ length: E }, (_, k) => Array.from({ length: N }, (_, n) => Array.from({ length: C }, (_, c) => (rand() < 0.01 ? NaN : Math.floor(rand() * 4) / 2 + bonus(k, c, n)))));
+    return records(logits, labelled ? y : null);
   }
 
   it('each suggestion\'s figures are those of its rule applied sample by sample', () => {
@@ -373,5 +378,22 @@ describe('figures worked out in one pass over the samples', () => {
       assert.equal(m.accuracy, right / rec.sampleCount, `exit ${k} accuracy`);
       assert.equal(m.agreement, agree / rec.sampleCount, `exit ${k} agreement`);
     }
+  });
+
+  it('the report\'s suggestions, counted off the sweeps on the split, are those counted sample by sample', async () => {
+    let nulls = 0;
+    let patience = 0;
+    for (const [seed, labelled, drop, signal] of [[21, true, 0, 0.5], [22, true, 0.02, 0.5], [23, true, 0.3, 0], [24, false, 0, 0.5], [25, false, 0.05, 0.5], [26, true, 0.9, 0], [27, false, 0.9, 0], [28, true, 0, 1], [29, true, 0, -1], [30, true, 0.01, -1]] as const) {
+      const rec = tieRecords(240, 5, 3, seed, labelled, signal);
+      const costs = [1, 2, 2, 5, 8];
+      const report = await analyze({ records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e'], exitMacs: costs, baselineMacs: 8, maxAccuracyDrop: drop });
+      const split = seededSplit(rec.sampleCount);
+      const direct = suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, costs, 8, drop);
+      assert.deepEqual(report.suggestions, direct, `seed ${seed}`);
+      if (labelled) nulls += direct.filter((x) => x.threshold === null).length;
+      patience += direct.some((x) => x.policy === 'patience' && x.threshold !== null) ? 1 : 0;
+    }
+    // Both kinds of choice came up: the full model (no threshold, on labelled sets) and a patience setting.
+    assert.ok(nulls > 0 && patience > 0, `${nulls} full-model choices, ${patience} patience choices`);
   });
 });

@@ -118,7 +118,7 @@ export function sweepScorePolicy(
   visitor: SweepVisitor,
   subset?: SubsetSweep,
   probes?: SweepProbes,
-): void {
+): SweepReplay {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
   if (E > MAX_SWEEP_EXITS) throw new ExitLensError('bad-argument', `The model has ${E} exits; Exit Lens handles at most ${MAX_SWEEP_EXITS}.`, 'Map fewer outputs as exits.');
   // Entropy fires on h <= τ: sweep its negation, so every policy fires on score >= τ.
@@ -151,6 +151,53 @@ export function sweepScorePolicy(
   if (part) subset!.visitor.point(0, null, part.correct, part.agree, part.cost(), part.hist);
   const p = runSweep(keys, count, sign, all, part, visitor, subset?.visitor ?? null, probes ?? null, probeOrder);
   if (probes) for (let q = p; q < probeOrder.length; q++) probes.visit(probeOrder[q], all.correct, all.agree, all.cost(), all.hist);
+  return (threshold) => {
+    // The state at a threshold of the sweep: its events fired again from the start, up to the
+    // last one whose value is at least the threshold (every event of the threshold's group).
+    const state = (count: number, correct: number): SweepCounts => {
+      const hist = new Array<number>(E).fill(0);
+      hist[E - 1] = count;
+      return { count, correct, agree: count, hist };
+    };
+    const a = state(N, start[0]);
+    const b = mask ? state(start[1], start[2]) : null;
+    const v = threshold === null ? Infinity : sign * threshold;
+    replayEvents(keys, count, v, a, b);
+    return { all: a, part: b };
+  };
+}
+
+/** Counts of samples at a threshold: how many, right, agreeing with the final exit, and per exit. */
+export interface SweepCounts {
+  count: number;
+  correct: number;
+  agree: number;
+  hist: number[];
+}
+
+/** The sweep's state at a threshold (null: nothing fires), over all samples and over the subset. */
+export type SweepReplay = (threshold: number | null) => { all: SweepCounts; part: SweepCounts | null };
+
+/** Fires, in order, the sorted events whose value is at least v, into a (all samples) and b (the subset's, when given). */
+function replayEvents(keys: SortedKeys, count: number, v: number, a: SweepCounts, b: SweepCounts | null): void {
+  const pay = keys.pay;
+  for (let j = 0; j < count && keyValue(keys, j) >= v; j++) {
+    const w = pay[j];
+    const from = w & EXIT_MASK;
+    const to = (w >>> EXIT_BITS) & EXIT_MASK;
+    const dCorrect = ((w >>> 26) & 3) - 1;
+    const dAgree = ((w >>> 28) & 3) - 1;
+    a.hist[from]--;
+    a.hist[to]++;
+    a.correct += dCorrect;
+    a.agree += dAgree;
+    if (b && w & SUBSET_BIT) {
+      b.hist[from]--;
+      b.hist[to]++;
+      b.correct += dCorrect;
+      b.agree += dAgree;
+    }
+  }
 }
 
 /** Stand-ins for absent labels and mask, so that the loops see one array type. */
@@ -436,6 +483,8 @@ export interface PolicyAnalysis extends CurveSet {
   grid: GridPolicy[];
   /** With a subset: per policy, the threshold chosen on the subset for the target (null: the full model). */
   chosen: Record<PolicyKind, number | null> | null;
+  /** With a subset: per policy, the counts at its chosen setting over the subset and over the other samples. */
+  chosenCounts: Record<PolicyKind, ChosenCounts> | null;
   /** The overthinking figures, when asked for (options.figures). */
   figures?: OverthinkingFigures;
   /** With options.reportFrontierPoints: how many points the whole frontier has. */
@@ -461,6 +510,11 @@ export interface ScorePolicyPart {
   grid: GridPolicy[];
   /** The threshold chosen on the subset, when there is one. */
   chosen: number | null;
+  /**
+   * With a subset: the counts at the chosen threshold over the subset and over the other
+   * samples (all minus the subset), read off the sweep.
+   */
+  chosenCounts: ChosenCounts | null;
   /** The overthinking figures, from the task that was asked for them. */
   figures?: OverthinkingFigures;
 }
@@ -484,6 +538,26 @@ export interface ScorePolicyTask {
 /** Claim values of ScorePolicyTask.claim: taken by the thread that runs the task, or by the one that started it. */
 export const FIGURES_HERE = 2;
 
+/** A policy's counts at its chosen setting: over the subset (the calibration split), and over the samples outside it (the test split). */
+export interface ChosenCounts {
+  subset: SweepCounts;
+  rest: SweepCounts;
+}
+
+/** The samples right at the final exit. */
+function finalCorrect(rec: ExitRecords): number {
+  const { sampleCount: N, exitCount: E, labels, pred } = rec;
+  if (!labels) return 0;
+  let correct = 0;
+  for (let n = 0; n < N; n++) if (pred[n * E + E - 1] === labels[n]) correct++;
+  return correct;
+}
+
+/** The counts outside the subset: all minus the subset's. */
+function restOf(all: SweepCounts, subset: SweepCounts): SweepCounts {
+  return { count: all.count - subset.count, correct: all.correct - subset.correct, agree: all.agree - subset.agree, hist: all.hist.map((h, k) => h - subset.hist[k]) };
+}
+
 /** One score policy: its exact curve (thinned for the report), own frontier, grid and subset choice. */
 export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   const { rec, kind, exitMacs, baselineMacs, maxPoints, subset } = task;
@@ -503,7 +577,7 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   const chooser = subset ? new TargetChooser(subsetCount, useAccuracy, subset.target) : null;
   const thresholds = DEFAULT_GRID[kind];
   const grid: GridPolicy[] = new Array(thresholds.length);
-  sweepScorePolicy(
+  const replay = sweepScorePolicy(
     rec,
     kind,
     exitMacs,
@@ -544,7 +618,12 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     candidates.quality[i] = sQuality[t];
     candidates.threshold[i] = sThreshold[t];
   }
-  const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null };
+  let chosenCounts: ChosenCounts | null = null;
+  if (chooser) {
+    const { all, part } = replay(chooser.threshold);
+    chosenCounts = { subset: part!, rest: restOf(all, part!) };
+  }
+  const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null, chosenCounts };
   if (task.figures && (!task.claim || Atomics.compareExchange(task.claim, 0, 0, FIGURES_HERE - 1) === 0)) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
   return part;
 }
@@ -673,6 +752,7 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
   let subsetCount = 0;
   if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
   const chosen = subset ? ({} as Record<PolicyKind, number | null>) : null;
+  let chosenCounts: Record<PolicyKind, ChosenCounts> | null = null;
   const curves = parts.map((p) => p.curve);
   const candidates = parts.map((p) => p.candidates);
   const grid = parts.flatMap((p) => p.grid);
@@ -705,6 +785,19 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
       chooser.point(t, t, sCorrect[t], sAgree[t], histogramCost(hist, exitMacs));
     }
     chosen.patience = chooser.threshold;
+    const t = chooser.threshold;
+    // The patience counts at the choice (t = 0, no early exit: everyone at the final exit).
+    const at = (hist: Int32Array, correct: number, agree: number, count: number): SweepCounts => ({ count, correct, agree, hist: Array.from(hist) });
+    const finalOnly = new Int32Array(E);
+    finalOnly[E - 1] = subsetCount;
+    const subsetAt = t === null ? at(finalOnly, sFinalCorrect, subsetCount, subsetCount) : at(sHist.subarray((t - 1) * E, t * E), sCorrect[t], sAgree[t], subsetCount);
+    let all: SweepCounts;
+    if (t === null) {
+      const allFinal = new Int32Array(E);
+      allFinal[E - 1] = N;
+      all = at(allFinal, finalCorrect(rec), N, N);
+    } else all = at(pHist.subarray((t - 1) * E, t * E), pCorrect[t], pAgree[t], N);
+    chosenCounts = { confidence: parts[0].chosenCounts!, entropy: parts[1].chosenCounts!, margin: parts[2].chosenCounts!, patience: { subset: subsetAt, rest: restOf(all, subsetAt) } };
   }
   const merged = mergeFrontiers(candidates);
   let frontier: FrontierCandidate[];
@@ -712,7 +805,7 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     const keep = frontierKeep(merged.cost, merged.quality, merged.length, options.reportFrontierPoints);
     frontier = keep ? keep.map((i) => frontierPoint(candidates, merged, i)) : Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
   } else frontier = Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
-  const result: PolicyAnalysis = { curves, frontier, grid, chosen };
+  const result: PolicyAnalysis = { curves, frontier, grid, chosen, chosenCounts };
   if (options.reportFrontierPoints !== undefined) result.frontierTotalPoints = merged.length;
   const figures = parts.find((p) => p.figures)?.figures;
   if (figures) result.figures = figures;

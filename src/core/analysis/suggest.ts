@@ -1,6 +1,6 @@
 import { ExitRecords } from '../records';
 import { SortedKeys, allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
-import { TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
+import { ChosenCounts, SweepCounts, TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOfCounts } from './policies';
 
 /**
@@ -383,6 +383,11 @@ export function suggestThresholds(
   chosen: Record<PolicyKind, number | null> | null = null,
   /** The per-exit thresholds, when already fitted (fitPerExitThresholds from chosen.confidence). */
   perExit?: (number | null)[],
+  /**
+   * The counts at the chosen settings, when the sweeps read them off (PolicyAnalysis.chosenCounts,
+   * whose subset is `calib` and whose other samples are `test`, both of one record set).
+   */
+  known: Record<PolicyKind, ChosenCounts> | null = null,
 ): Suggestion[] {
   const target = targetFor(calib, maxAccuracyDrop);
   const labelled = calib.rec.labels !== null;
@@ -395,8 +400,13 @@ export function suggestThresholds(
   }
   const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (['confidence', 'entropy', 'margin', 'patience'] as const).map((policy) => ({ policy, threshold: chosen[policy] }));
   picks.push({ policy: 'per-exit', threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
-  const calibration = figuresOfPicks(calib, picks, exitMacs, baselineMacs);
-  const tested = figuresOfPicks(test, picks, exitMacs, baselineMacs);
+  // What the sweeps did not count, counted here in one pass per split.
+  const counted = (c: SweepCounts): SplitFigures => ({ sampleCount: c.count, ...outcomeOfCounts(labelled, c.count, c.hist, c.correct, c.agree, exitMacs, baselineMacs) });
+  const left = picks.filter((p) => !(known && p.policy !== 'per-exit' && known[p.policy]));
+  const calibLeft = figuresOfPicks(calib, left, exitMacs, baselineMacs);
+  const testLeft = figuresOfPicks(test, left, exitMacs, baselineMacs);
+  const calibration = picks.map((p) => (left.includes(p) ? calibLeft[left.indexOf(p)] : counted(known![p.policy as PolicyKind].subset)));
+  const tested = picks.map((p) => (left.includes(p) ? testLeft[left.indexOf(p)] : counted(known![p.policy as PolicyKind].rest)));
   const out: Suggestion[] = picks.map(({ policy, threshold }, p) => ({
     policy,
     threshold,

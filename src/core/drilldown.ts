@@ -31,8 +31,12 @@ export const DRILLDOWN_LIMIT = 48;
 const MAX_PREVIEW_SIDE = 64;
 const MAX_TOKENS = 64;
 
-/** The first `limit` destructive samples in sample order. */
-export function destructiveSamples(rec: ExitRecords, limit = DRILLDOWN_LIMIT): { indices: number[]; total: number } {
+/**
+ * The first `limit` destructive samples in sample order, and how many there are in all (counted
+ * here unless `knownTotal`, the overthinking figures' count, is given: then the scan stops at
+ * the limit).
+ */
+export function destructiveSamples(rec: ExitRecords, limit = DRILLDOWN_LIMIT, knownTotal?: number): { indices: number[]; total: number } {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
   const indices: number[] = [];
   let total = 0;
@@ -42,8 +46,9 @@ export function destructiveSamples(rec: ExitRecords, limit = DRILLDOWN_LIMIT): {
     if (firstCorrectExit(rec, n) < 0) continue;
     total++;
     if (indices.length < limit) indices.push(n);
+    else if (knownTotal !== undefined) break;
   }
-  return { indices, total };
+  return { indices, total: knownTotal ?? total };
 }
 
 export function drilldownSample(rec: ExitRecords, n: number, input?: InputPreview): DrilldownSample {

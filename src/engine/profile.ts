@@ -459,8 +459,9 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
   }
 }
 
-function logitsDrilldown(rec: ExitRecords): Drilldown {
-  const { indices, total } = destructiveSamples(rec);
+/** The drill-down of a logits file; `destructiveRate` is the overthinking figures' (their count over N). */
+function logitsDrilldown(rec: ExitRecords, destructiveRate: number): Drilldown {
+  const { indices, total } = destructiveSamples(rec, DRILLDOWN_LIMIT, rec.sampleCount > 0 ? Math.round(destructiveRate * rec.sampleCount) : 0);
   return { destructiveCount: total, samples: indices.map((n) => drilldownSample(rec, n)) };
 }
 
@@ -538,7 +539,7 @@ async function analyzeRead(req: AnalyzeRequest, emit: Emit, main: Awaited<Return
     policies: result.policies,
     curves: result.curves,
     suggestions: result.suggestions,
-    drilldown: main.records.labels ? logitsDrilldown(main.records) : null,
+    drilldown: main.records.labels && result.overthinking ? logitsDrilldown(main.records, result.overthinking.destructiveRate) : null,
     settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: null },
     conventions: CONVENTIONS,
     warnings: [...warnings, ...result.warnings],

@@ -154,3 +154,23 @@ describe('analysis matches the independent reference implementation', () => {
     });
   }
 });
+
+describe('the drill-down of a logits file', () => {
+  it('lists the first destructive samples in order and counts them all', async () => {
+    for (const name of ['logits_random.npz', 'logits_ties.npz']) {
+      const report = await runAnalyze({ type: 'analyze', id: 'd', logitsPath: fixture(name) }, () => undefined);
+      const { records: rec } = await readLogitsFile(fixture(name));
+      const E = rec.exitCount;
+      // Directly: right at some exit, wrong at the final one.
+      const destructive: number[] = [];
+      for (let n = 0; n < rec.sampleCount; n++) {
+        const preds = Array.from(rec.pred.subarray(n * E, (n + 1) * E));
+        if (preds[E - 1] !== rec.labels![n] && preds.includes(rec.labels![n])) destructive.push(n);
+      }
+      assert.ok(destructive.length > 0, name);
+      if (name === 'logits_random.npz') assert.ok(destructive.length > 48, 'more than the drill-down keeps');
+      assert.equal(report.drilldown!.destructiveCount, destructive.length, name);
+      assert.deepEqual(report.drilldown!.samples.map((s) => s.index), destructive.slice(0, 48), name);
+    }
+  });
+});

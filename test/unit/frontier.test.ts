@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrontierCandidate } from '../../src/core/analysis/curves';
-import { exactCurves } from '../../src/core/analysis/curves';
+import { Thinning, exactCurves, keepPoint, spacingFor } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { analyze } from '../../src/core/report';
@@ -83,6 +83,25 @@ describe('the frontier a report keeps', () => {
       assert.equal(r.curves.frontierTotalPoints, whole.length);
       const small = await analyze({ records: rec, calibration: null, exitNames: ['0', '1', '2', '3', '4'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.01, maxFrontierPoints: whole.length });
       assert.deepEqual(small.curves.frontier, whole);
+    }
+  });
+});
+
+describe('thinning a curve for the report', () => {
+  it('keeps exactly the points keepPoint keeps, with few divisions', () => {
+    const rand = mulberry32(5);
+    const cases: [number, number][] = [[1, 400], [2, 2], [399, 400], [400, 400], [401, 400], [402, 400], [1000, 3], [12345, 400], [99991, 7], [5_500_001, 400], [5_499_999, 1000]];
+    for (let i = 0; i < 40; i++) cases.push([2 + Math.floor(rand() * 3_000_000), 2 + Math.floor(rand() * 1200)]);
+    for (const [count, maxPoints] of cases) {
+      const spacing = spacingFor(count, maxPoints);
+      const thinning = new Thinning(count, spacing);
+      let kept = 0;
+      for (let index = 0; index < count; index++) {
+        const want = keepPoint(index, count, spacing);
+        if (thinning.keep(index) !== want) assert.fail(`count ${count}, at most ${maxPoints}: point ${index} ${want ? 'kept' : 'dropped'} by keepPoint`);
+        if (want) kept++;
+      }
+      assert.ok(kept <= Math.max(maxPoints, count <= maxPoints ? count : 0), `count ${count}: ${kept} kept`);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
-import { allocateKeys, keyValue, setKeys, SortedKeys, sortKeys } from './argsort';
+import { allocateKeys, keyValue, setKey, SortedKeys, sortKeys } from './argsort';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 import { frontierKeep } from './frontierPoints';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
@@ -131,9 +131,7 @@ export function sweepScorePolicy(
   // Count events first, to allocate exactly.
   const count = countEvents(src, sign, N, E);
   const keys = allocateKeys(count);
-  const values = new Float64Array(count);
-  fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, values, keys.pay);
-  setKeys(keys, values);
+  fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, keys);
   sortKeys(keys);
   const distinct = distinctKeys(keys.hi, keys.lo, count);
 
@@ -161,8 +159,12 @@ export function sweepScorePolicy(
     };
     const a = state(N, start[0]);
     const b = mask ? state(start[1], start[2]) : null;
-    const v = threshold === null ? Infinity : sign * threshold;
-    replayEvents(keys, count, v, a, b);
+    if (threshold !== null) {
+      // Events with value >= v are those whose key is at most v's (keys ascend as values descend).
+      const at = allocateKeys(1);
+      setKey(at, 0, sign * threshold, 0);
+      replayEvents(keys, count, at.hi[0], at.lo[0], a, b);
+    }
     return { all: a, part: b };
   };
 }
@@ -178,10 +180,10 @@ export interface SweepCounts {
 /** The sweep's state at a threshold (null: nothing fires), over all samples and over the subset. */
 export type SweepReplay = (threshold: number | null) => { all: SweepCounts; part: SweepCounts | null };
 
-/** Fires, in order, the sorted events whose value is at least v, into a (all samples) and b (the subset's, when given). */
-function replayEvents(keys: SortedKeys, count: number, v: number, a: SweepCounts, b: SweepCounts | null): void {
-  const pay = keys.pay;
-  for (let j = 0; j < count && keyValue(keys, j) >= v; j++) {
+/** Fires, in order, the sorted events whose key is at most (kh, kl), into a (all samples) and b (the subset's, when given). */
+function replayEvents(keys: SortedKeys, count: number, kh: number, kl: number, a: SweepCounts, b: SweepCounts | null): void {
+  const { hi, lo, pay } = keys;
+  for (let j = 0; j < count && (hi[j] < kh || (hi[j] === kh && lo[j] <= kl)); j++) {
     const w = pay[j];
     const from = w & EXIT_MASK;
     const to = (w >>> EXIT_BITS) & EXIT_MASK;
@@ -223,11 +225,11 @@ function countEvents(src: Float64Array, sign: number, N: number, E: number): num
 }
 
 /**
- * Per event: its value, and in the payload what it changes when it fires: the sample moves
+ * Per event: its key (its value), and in the payload what it changes when it fires: the sample moves
  * from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
  * Without labels (`labelled` false) nothing is correct; mask may be empty (no subset).
  */
-function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number, values: Float64Array, pay: Uint32Array): void {
+function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number, keys: SortedKeys): void {
   const last = E - 1;
   const tos = new Int32Array(E);
   const masked = mask.length > 0;
@@ -253,8 +255,7 @@ function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: I
       const pb = pred[base + to];
       const dCorrect = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
       const dAgree = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
-      values[i] = sign * src[base + to];
-      pay[i++] = from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag;
+      setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
     }
   }
 }
@@ -433,13 +434,33 @@ function toPoint(rec: ExitRecords, threshold: number | null, correct: number, ag
 export const DEFAULT_CURVE_POINTS = 400;
 
 /** Index spacing that keeps at most `maxPoints` of `count` points, evenly (1: keep all). */
-function spacingFor(count: number, maxPoints: number): number {
+export function spacingFor(count: number, maxPoints: number): number {
   return count > maxPoints ? (count - 1) / (maxPoints - 1) : 1;
 }
 
 /** Whether point `index` of `count` is kept at this spacing: the first, the last, and one per step. */
-function keepPoint(index: number, count: number, spacing: number): boolean {
+export function keepPoint(index: number, count: number, spacing: number): boolean {
   return spacing === 1 || index === 0 || index === count - 1 || Math.floor(index / spacing) !== Math.floor((index - 1) / spacing);
+}
+
+/**
+ * keepPoint for the points 0, 1, 2, ... of a curve, in that order, with a division only near
+ * the spacing's steps: between steps, floor(index / spacing) cannot change.
+ */
+export class Thinning {
+  private q = -1;
+  private nextCheck = 0;
+  constructor(private readonly count: number, private readonly spacing: number) {}
+  keep(index: number): boolean {
+    if (this.spacing === 1 || index === this.count - 1) return true;
+    if (index < this.nextCheck) return false;
+    const q = Math.floor(index / this.spacing);
+    const kept = index === 0 || q !== this.q;
+    this.q = q;
+    // Up to here, index / spacing stays below q + 1 by at least 1 / spacing, far beyond rounding.
+    this.nextCheck = Math.floor((q + 1) * this.spacing) - 1;
+    return kept;
+  }
 }
 
 /** Slack on the accuracy target, so that a point exactly at the target is not lost to rounding. */
@@ -565,7 +586,7 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   const useAccuracy = rec.labels !== null;
   let subsetCount = 0;
   if (subset) for (let n = 0; n < N; n++) subsetCount += subset.mask[n] ? 1 : 0;
-  let keepEvery = 1;
+  let thinning = new Thinning(0, 1);
   let total = 0;
   const points: CurvePoint[] = [];
   // Frontier of this curve, kept as a stack (points arrive with non-increasing cost, so a
@@ -584,13 +605,13 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     {
       start(count) {
         total = count;
-        keepEvery = spacingFor(count, maxPoints);
+        thinning = new Thinning(count, spacingFor(count, maxPoints));
         sCost = new Float64Array(count);
         sQuality = new Float64Array(count);
         sThreshold = new Float64Array(count);
       },
       point(index, threshold, correct, agree, costSum, hist) {
-        if (keepPoint(index, total, keepEvery)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
+        if (thinning.keep(index)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
         const cost = costSum / N;
         const quality = (useAccuracy ? correct : agree) / N;
         while (top > 0 && sQuality[top - 1] <= quality) top--;

@@ -2,6 +2,7 @@ import { ExitRecords } from '../records';
 import { ExitLensError } from '../errors';
 import { allocateKeys, keyValue, setKey, SortedKeys, sortKeys } from './argsort';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
+import { same } from './same';
 import { frontierKeep } from './frontierPoints';
 import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
 
@@ -74,6 +75,14 @@ class SweepState {
     this.hist[a]--;
     this.hist[b]++;
     if (this.exactCost) this.costSum += this.macs[b] - this.macs[a];
+  }
+  /** move(a, b, dCorrect, dAgree) when f is 1; nothing when f is 0. */
+  moveBy(a: number, b: number, dCorrect: number, dAgree: number, f: number): void {
+    this.correct += dCorrect * f;
+    this.agree += dAgree * f;
+    this.hist[a] -= f;
+    this.hist[b] += f;
+    if (this.exactCost) this.costSum += (this.macs[b] - this.macs[a]) * f;
   }
   /** Σ_k hist[k]·cost(k): incremental when costs are integers (exact), else from the histogram, so equal histograms cost the same. */
   cost(): number {
@@ -253,8 +262,8 @@ function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: I
       const from = j + 1 < m ? tos[j + 1] : last;
       const pa = pred[base + from];
       const pb = pred[base + to];
-      const dCorrect = (pb === y ? 1 : 0) - (pa === y ? 1 : 0);
-      const dAgree = (pb === pf ? 1 : 0) - (pa === pf ? 1 : 0);
+      const dCorrect = same(pb, y) - same(pa, y);
+      const dAgree = same(pb, pf) - same(pa, pf);
       setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
     }
   }
@@ -320,9 +329,11 @@ function runSweep(
       const dCorrect = ((w >>> 26) & 3) - 1;
       const dAgree = ((w >>> 28) & 3) - 1;
       all.move(a, b, dCorrect, dAgree);
-      if (w & SUBSET_BIT) {
-        part!.move(a, b, dCorrect, dAgree);
-        touched = true;
+      if (part !== null) {
+        // In the subset or not is a coin toss: moved by 0 or 1 rather than behind a branch.
+        const f = (w >>> 30) & 1;
+        part.moveBy(a, b, dCorrect, dAgree, f);
+        touched = touched || f === 1;
       }
     }
     r++;
@@ -739,7 +750,7 @@ function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): 
     let counter = 0;
     let top = 0;
     for (let k = 1; k < E; k++) {
-      counter = rec.pred[base + k] === rec.pred[base + k - 1] ? counter + 1 : 0;
+      counter = (counter + 1) * same(rec.pred[base + k], rec.pred[base + k - 1]);
       if (counter > top) {
         top = counter;
         reach[counter] = k;
@@ -747,18 +758,29 @@ function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): 
     }
     const y = rec.labels ? rec.labels[n] : -2;
     const pf = rec.pred[base + E - 1];
+    // Right, agreeing and in the subset as 0 or 1, so that the counts need no data-dependent branches.
     const inSubset = subset !== null && subset.mask[n] === 1;
     if (inSubset && pf === y) sFinalCorrect++;
-    for (let t = 1; t <= T; t++) {
-      const e = reach[t];
-      const p = rec.pred[base + e];
-      pHist[(t - 1) * E + e]++;
-      if (p === y) pCorrect[t]++;
-      if (p === pf) pAgree[t]++;
-      if (inSubset) {
+    if (inSubset) {
+      for (let t = 1; t <= T; t++) {
+        const e = reach[t];
+        const p = rec.pred[base + e];
+        const right = same(p, y);
+        const agree = same(p, pf);
+        pHist[(t - 1) * E + e]++;
+        pCorrect[t] += right;
+        pAgree[t] += agree;
         sHist[(t - 1) * E + e]++;
-        if (p === y) sCorrect[t]++;
-        if (p === pf) sAgree[t]++;
+        sCorrect[t] += right;
+        sAgree[t] += agree;
+      }
+    } else {
+      for (let t = 1; t <= T; t++) {
+        const e = reach[t];
+        const p = rec.pred[base + e];
+        pHist[(t - 1) * E + e]++;
+        pCorrect[t] += same(p, y);
+        pAgree[t] += same(p, pf);
       }
     }
   }

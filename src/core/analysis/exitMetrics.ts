@@ -1,4 +1,5 @@
 import { ExitRecords } from '../records';
+import { same } from './same';
 
 /** Per-exit metrics of METRICS.md "Per-exit metrics". Label-based figures are null without labels. */
 export interface ExitMetrics {
@@ -110,8 +111,8 @@ function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float6
         const conf = confs[at];
         confSum += conf;
         entSum += entropy[at];
-        if (p === pred[n * E + last]) agree++;
-        const right = p === labels[n] ? 1 : 0;
+        agree += same(p, pred[n * E + last]);
+        const right = same(p, labels[n]);
         correct += right;
         const b = eceBin(conf);
         if (b >= 0) {
@@ -150,7 +151,7 @@ function unlabelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Floa
         const at = n * E + k;
         confSum += confs[at];
         entSum += entropy[at];
-        if (pred[at] === pred[n * E + last]) agree++;
+        agree += same(pred[at], pred[n * E + last]);
         if (!finite[at]) nonFinite++;
       }
       sums[s + CONF_SUM] = confSum;

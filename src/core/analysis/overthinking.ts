@@ -1,4 +1,5 @@
 import { ExitRecords } from '../records';
+import { same } from './same';
 
 /** Overthinking (Kaya et al., Shallow-Deep Networks, ICML 2019), as METRICS.md defines it. */
 export interface Transition {
@@ -78,15 +79,17 @@ function overthinkingCounts(pred: Int32Array, labels: Int32Array, macs: Float64A
   for (let n = 0; n < N; n++) {
     const y = labels[n];
     const base = n * E;
-    const finalRight = pred[base + last] === y;
+    // Right (1) or not (0) as numbers, so that the counts need no data-dependent branches.
+    const finalRight = same(pred[base + last], y);
     let f = -1;
-    let prevRight = pred[base] === y;
+    let prevRight = same(pred[base], y);
     if (prevRight) f = 0;
     for (let k = 0; k < last; k++) {
-      const nextRight = pred[base + k + 1] === y;
+      const nextRight = same(pred[base + k + 1], y);
       if (f < 0 && nextRight) f = k + 1;
-      if (prevRight && !finalRight) counts[rtw + k]++;
-      counts[trans + 4 * k + (prevRight ? (nextRight ? 0 : 1) : nextRight ? 2 : 3)]++;
+      counts[rtw + k] += prevRight & (1 - finalRight);
+      // rr, rw, wr, ww at 0, 1, 2, 3.
+      counts[trans + 4 * k + 2 * (1 - prevRight) + (1 - nextRight)]++;
       prevRight = nextRight;
     }
     if (f >= 0) {

@@ -13,6 +13,7 @@ import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
 import { analyze } from '../../src/core/report';
+import { same } from '../../src/core/analysis/same';
 import { close } from './helpers';
 
 /** Records from logits[k][n] = C values, and labels. */
@@ -395,5 +396,12 @@ describe('figures worked out in one pass over the samples', () => {
     }
     // Both kinds of choice came up: the full model (no threshold, on labelled sets) and a patience setting.
     assert.ok(nulls > 0 && patience > 0, `${nulls} full-model choices, ${patience} patience choices`);
+  });
+});
+
+describe('same (equality as 0 or 1, without a branch)', () => {
+  it('is 1 exactly when two int32 values are equal', () => {
+    const values = [0, 1, -1, 2, 9, -2, 2 ** 31 - 1, -(2 ** 31), 12345];
+    for (const a of values) for (const b of values) assert.equal(same(a, b), a === b ? 1 : 0, `${a}, ${b}`);
   });
 });

@@ -1,11 +1,11 @@
-import { Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
+import { ChosenCounts, Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
 import { overthinkingFigures } from './analysis/exitFigures';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
 import { Overthinking } from './analysis/overthinking';
-import { GridPolicy } from './analysis/policies';
+import { GridPolicy, PolicyKind } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
-import { SampleSet, Suggestion, fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
+import { SampleSet, Suggestion, SuggestionFigures, SuggestionPolicy, chosenFigures, fitPerExitThresholds, perExitFigures, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
 import type { Drilldown } from './drilldown';
 import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
@@ -211,11 +211,15 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   // metrics and, with a split, the per-exit thresholds (they start from the confidence
   // policy's choice on the split, from the first sweep).
   let perExit: (number | null)[] | undefined;
+  let perExitKnown: SuggestionFigures | undefined;
   let metrics: ExitMetrics[] = [];
   const alongside = (done: (ScorePolicyPart | null)[]) => {
     metrics = exitMetrics(records);
     const confidence = done[0];
-    if (mask && calibSet && confidence) perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
+    if (mask && calibSet && confidence) {
+      perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
+      perExitKnown = perExitFigures(calibSet, testSet, perExit, exitMacs, baselineMacs);
+    }
   };
   const policies = await analysePoliciesWith(
     input.runner ?? inlineRunner,
@@ -250,7 +254,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     }
   }
   const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
-  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit, mask ? policies.chosenCounts : null) : [];
+  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit, mask ? knownFigures(policies.chosenCounts, perExitKnown, records.labels !== null, exitMacs, baselineMacs) : null) : [];
   return {
     exits,
     overthinking: over,
@@ -268,6 +272,14 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     calibration,
     warnings: [...nonFinite, ...warnings],
   };
+}
+
+/** On the seeded split: the suggestions' figures the sweeps read off, and the per-exit ones worked out beside the sweeps. */
+function knownFigures(counts: Record<PolicyKind, ChosenCounts> | null, perExit: SuggestionFigures | undefined, labelled: boolean, exitMacs: readonly number[], baselineMacs: number): Partial<Record<SuggestionPolicy, SuggestionFigures>> {
+  const known: Partial<Record<SuggestionPolicy, SuggestionFigures>> = {};
+  if (counts) for (const kind of ['confidence', 'entropy', 'margin', 'patience'] as const) known[kind] = chosenFigures(counts[kind], labelled, exitMacs, baselineMacs);
+  if (perExit) known['per-exit'] = perExit;
+  return known;
 }
 
 export function recordsForReport(rec: ExitRecords): NonNullable<Report['records']> {

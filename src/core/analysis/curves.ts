@@ -159,21 +159,29 @@ export function sweepScorePolicy(
   const p = runSweep(keys, count, sign, all, part, visitor, subset?.visitor ?? null, probes ?? null, probeOrder);
   if (probes) for (let q = p; q < probeOrder.length; q++) probes.visit(probeOrder[q], all.correct, all.agree, all.cost(), all.hist);
   return (threshold) => {
-    // The state at a threshold of the sweep: its events fired again from the start, up to the
-    // last one whose value is at least the threshold (every event of the threshold's group).
-    const state = (count: number, correct: number): SweepCounts => {
-      const hist = new Array<number>(E).fill(0);
-      hist[E - 1] = count;
-      return { count, correct, agree: count, hist };
+    // The state at a threshold: the state before the first event or after the last, with the
+    // events between it and the threshold fired or taken back, whichever are fewer.
+    const state = (count: number, correct: number, agree: number, hist: ArrayLike<number> | null): SweepCounts => {
+      const h = hist ? Array.from(hist) : new Array<number>(E).fill(0);
+      if (!hist) h[E - 1] = count;
+      return { count, correct, agree, hist: h };
     };
-    const a = state(N, start[0]);
-    const b = mask ? state(start[1], start[2]) : null;
+    // The number of events whose value is at least the threshold: those whose key is at most its key.
+    let m = 0;
     if (threshold !== null) {
-      // Events with value >= v are those whose key is at most v's (keys ascend as values descend).
       const at = allocateKeys(1);
       setKey(at, 0, sign * threshold, 0);
-      replayEvents(keys, count, at.hi[0], at.lo[0], a, b);
+      m = keysAtMost(keys, count, at.hi[0], at.lo[0]);
     }
+    if (m <= count - m) {
+      const a = state(N, start[0], N, null);
+      const b = mask ? state(start[1], start[2], start[1], null) : null;
+      applyEvents(keys.pay, 0, m, 1, a, b);
+      return { all: a, part: b };
+    }
+    const a = state(N, all.correct, all.agree, all.hist);
+    const b = part ? state(start[1], part.correct, part.agree, part.hist) : null;
+    applyEvents(keys.pay, m, count, -1, a, b);
     return { all: a, part: b };
   };
 }
@@ -189,24 +197,36 @@ export interface SweepCounts {
 /** The sweep's state at a threshold (null: nothing fires), over all samples and over the subset. */
 export type SweepReplay = (threshold: number | null) => { all: SweepCounts; part: SweepCounts | null };
 
-/** Fires, in order, the sorted events whose key is at most (kh, kl), into a (all samples) and b (the subset's, when given). */
-function replayEvents(keys: SortedKeys, count: number, kh: number, kl: number, a: SweepCounts, b: SweepCounts | null): void {
-  const { hi, lo, pay } = keys;
-  for (let j = 0; j < count && (hi[j] < kh || (hi[j] === kh && lo[j] <= kl)); j++) {
+/** How many of the sorted keys are at most (kh, kl) (unsigned, hi then lo): a binary search. */
+function keysAtMost(keys: SortedKeys, count: number, kh: number, kl: number): number {
+  const { hi, lo } = keys;
+  let a = 0;
+  let b = count;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (hi[mid] < kh || (hi[mid] === kh && lo[mid] <= kl)) a = mid + 1;
+    else b = mid;
+  }
+  return a;
+}
+
+/** Fires (s = 1) or takes back (s = -1) the sorted events j0..j1-1, in a (all samples) and b (the subset's, when given). */
+function applyEvents(pay: Uint32Array, j0: number, j1: number, s: number, a: SweepCounts, b: SweepCounts | null): void {
+  for (let j = j0; j < j1; j++) {
     const w = pay[j];
     const from = w & EXIT_MASK;
     const to = (w >>> EXIT_BITS) & EXIT_MASK;
     const dCorrect = ((w >>> 26) & 3) - 1;
     const dAgree = ((w >>> 28) & 3) - 1;
-    a.hist[from]--;
-    a.hist[to]++;
-    a.correct += dCorrect;
-    a.agree += dAgree;
+    a.hist[from] -= s;
+    a.hist[to] += s;
+    a.correct += s * dCorrect;
+    a.agree += s * dAgree;
     if (b && w & SUBSET_BIT) {
-      b.hist[from]--;
-      b.hist[to]++;
-      b.correct += dCorrect;
-      b.agree += dAgree;
+      b.hist[from] -= s;
+      b.hist[to] += s;
+      b.correct += s * dCorrect;
+      b.agree += s * dAgree;
     }
   }
 }

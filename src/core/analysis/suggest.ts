@@ -32,6 +32,27 @@ export interface Suggestion {
   best: boolean;
 }
 
+/** A suggestion's figures on the calibration split and on the test split. */
+export interface SuggestionFigures {
+  calibration: SplitFigures;
+  test: SplitFigures;
+}
+
+/**
+ * The figures at a policy's chosen setting from the counts its sweep read off, on a split of one
+ * record set: the calibration split is the sweep's subset, the test split the other samples.
+ */
+export function chosenFigures(counts: ChosenCounts, labelled: boolean, exitMacs: readonly number[], baselineMacs: number): SuggestionFigures {
+  const figures = (c: SweepCounts): SplitFigures => ({ sampleCount: c.count, ...outcomeOfCounts(labelled, c.count, c.hist, c.correct, c.agree, exitMacs, baselineMacs) });
+  return { calibration: figures(counts.subset), test: figures(counts.rest) };
+}
+
+/** The figures of per-exit thresholds (fitPerExitThresholds) on the calibration and test sets. */
+export function perExitFigures(calib: SampleSet, test: SampleSet, thresholds: (number | null)[], exitMacs: readonly number[], baselineMacs: number): SuggestionFigures {
+  const pick = [{ policy: 'per-exit' as const, threshold: thresholds }];
+  return { calibration: figuresOfPicks(calib, pick, exitMacs, baselineMacs)[0], test: figuresOfPicks(test, pick, exitMacs, baselineMacs)[0] };
+}
+
 /** A sample set for the suggestions: the records, and which samples (null = all of them). */
 export interface SampleSet {
   rec: ExitRecords;
@@ -383,11 +404,8 @@ export function suggestThresholds(
   chosen: Record<PolicyKind, number | null> | null = null,
   /** The per-exit thresholds, when already fitted (fitPerExitThresholds from chosen.confidence). */
   perExit?: (number | null)[],
-  /**
-   * The counts at the chosen settings, when the sweeps read them off (PolicyAnalysis.chosenCounts,
-   * whose subset is `calib` and whose other samples are `test`, both of one record set).
-   */
-  known: Record<PolicyKind, ChosenCounts> | null = null,
+  /** Figures already worked out (see chosenFigures and perExitFigures), by policy; the rest are counted here. */
+  known: Partial<Record<SuggestionPolicy, SuggestionFigures>> | null = null,
 ): Suggestion[] {
   const target = targetFor(calib, maxAccuracyDrop);
   const labelled = calib.rec.labels !== null;
@@ -400,13 +418,12 @@ export function suggestThresholds(
   }
   const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (['confidence', 'entropy', 'margin', 'patience'] as const).map((policy) => ({ policy, threshold: chosen[policy] }));
   picks.push({ policy: 'per-exit', threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
-  // What the sweeps did not count, counted here in one pass per split.
-  const counted = (c: SweepCounts): SplitFigures => ({ sampleCount: c.count, ...outcomeOfCounts(labelled, c.count, c.hist, c.correct, c.agree, exitMacs, baselineMacs) });
-  const left = picks.filter((p) => !(known && p.policy !== 'per-exit' && known[p.policy]));
+  // What is not known yet, counted here in one pass per split.
+  const left = picks.filter((p) => !known?.[p.policy]);
   const calibLeft = figuresOfPicks(calib, left, exitMacs, baselineMacs);
   const testLeft = figuresOfPicks(test, left, exitMacs, baselineMacs);
-  const calibration = picks.map((p) => (left.includes(p) ? calibLeft[left.indexOf(p)] : counted(known![p.policy as PolicyKind].subset)));
-  const tested = picks.map((p) => (left.includes(p) ? testLeft[left.indexOf(p)] : counted(known![p.policy as PolicyKind].rest)));
+  const calibration = picks.map((p) => (left.includes(p) ? calibLeft[left.indexOf(p)] : known![p.policy]!.calibration));
+  const tested = picks.map((p) => (left.includes(p) ? testLeft[left.indexOf(p)] : known![p.policy]!.test));
   const out: Suggestion[] = picks.map(({ policy, threshold }, p) => ({
     policy,
     threshold,

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrontierCandidate } from '../../src/core/analysis/curves';
-import { Thinning, exactCurves, keepPoint, spacingFor } from '../../src/core/analysis/curves';
+import { TARGET_EPS, TargetChooser, Thinning, exactCurves, keepPoint, spacingFor } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { analyze } from '../../src/core/report';
@@ -102,6 +102,40 @@ describe('thinning a curve for the report', () => {
         if (want) kept++;
       }
       assert.ok(kept <= Math.max(maxPoints, count <= maxPoints ? count : 0), `count ${count}: ${kept} kept`);
+    }
+  });
+});
+
+describe('choosing the cheapest point that meets a target', () => {
+  it('picks what comparing shares (count / total) point by point picks', () => {
+    const rand = mulberry32(8);
+    for (let trial = 0; trial < 400; trial++) {
+      const total = trial % 50 === 0 ? 0 : 1 + Math.floor(rand() * (trial % 3 === 0 ? 7 : 5000));
+      const labelled = rand() < 0.5;
+      const target = trial % 7 === 0 ? 1 - TARGET_EPS / 2 : trial % 11 === 0 ? 0 : rand();
+      const chooser = new TargetChooser(total, labelled, target);
+      // The same rule on shares: meets when share >= target - eps; cheaper wins, then the larger share, then the earlier point.
+      let found = false;
+      let best: number | null = null;
+      let bestCost = Infinity;
+      let bestShare = -Infinity;
+      for (let i = 0; i < 60; i++) {
+        const correct = Math.floor(rand() * (total + 1));
+        const agree = Math.floor(rand() * (total + 1));
+        const costSum = Math.floor(rand() * 8) / 4;
+        const threshold = i === 0 ? null : rand();
+        const share = (labelled ? correct : agree) / total;
+        assert.equal(chooser.wants(correct, agree), share >= target - TARGET_EPS, `wants ${correct}/${agree} of ${total}, target ${target}`);
+        chooser.point(i, threshold, correct, agree, costSum);
+        if (share >= target - TARGET_EPS && (!found || costSum < bestCost || (costSum === bestCost && share > bestShare))) {
+          found = true;
+          best = threshold;
+          bestCost = costSum;
+          bestShare = share;
+        }
+      }
+      assert.equal(chooser.found, found);
+      assert.equal(chooser.threshold, best);
     }
   });
 });

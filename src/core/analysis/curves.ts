@@ -507,20 +507,35 @@ export class TargetChooser implements SweepVisitor {
   found = false;
   threshold: number | null = null;
   private bestCost = Infinity;
-  private bestQuality = -Infinity;
-  constructor(private readonly count: number, private readonly labelled: boolean, private readonly target: number) {}
+  private bestCount = -Infinity;
+  /**
+   * The fewest right (or agreeing) samples whose share meets the target, found once with the
+   * very test `c / count >= target - TARGET_EPS` (its result only grows with c), so that each
+   * point compares counts instead of dividing; a larger count is a strictly larger share.
+   */
+  private readonly least: number;
+  constructor(private readonly count: number, private readonly labelled: boolean, target: number) {
+    let a = 0;
+    let b = count + 1;
+    while (a < b) {
+      const m = Math.floor((a + b) / 2);
+      if (m / count >= target - TARGET_EPS) b = m;
+      else a = m + 1;
+    }
+    this.least = a;
+  }
   /** Points below the target are never chosen. */
   wants(correct: number, agree: number): boolean {
-    return (this.labelled ? correct : agree) / this.count >= this.target - TARGET_EPS;
+    return (this.labelled ? correct : agree) >= this.least;
   }
   point(_index: number, threshold: number | null, correct: number, agree: number, costSum: number): void {
-    const quality = (this.labelled ? correct : agree) / this.count;
-    if (quality < this.target - TARGET_EPS) return;
-    if (!this.found || costSum < this.bestCost || (costSum === this.bestCost && quality > this.bestQuality)) {
+    const q = this.labelled ? correct : agree;
+    if (q < this.least) return;
+    if (!this.found || costSum < this.bestCost || (costSum === this.bestCost && q > this.bestCount)) {
       this.found = true;
       this.threshold = threshold;
       this.bestCost = costSum;
-      this.bestQuality = quality;
+      this.bestCount = q;
     }
   }
 }
@@ -644,11 +659,12 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
       point(index, threshold, correct, agree, costSum, hist) {
         if (thinning.keep(index)) points.push(toPoint(rec, threshold, correct, agree, costSum, hist, baselineMacs));
         const cost = costSum / N;
-        const quality = (useAccuracy ? correct : agree) / N;
-        while (top > 0 && sQuality[top - 1] <= quality) top--;
+        // The quality as a count (divided by N once the frontier is known): a larger count is a larger share.
+        const good = useAccuracy ? correct : agree;
+        while (top > 0 && sQuality[top - 1] <= good) top--;
         if (top === 0 || sCost[top - 1] !== cost) {
           sCost[top] = cost;
-          sQuality[top] = quality;
+          sQuality[top] = good;
           sThreshold[top] = threshold === null ? NaN : threshold;
           top++;
         }
@@ -667,7 +683,7 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   const candidates: CandidateList = { kind, cost: new Float64Array(top), quality: new Float64Array(top), threshold: new Float64Array(top) };
   for (let t = top - 1, i = 0; t >= 0; t--, i++) {
     candidates.cost[i] = sCost[t];
-    candidates.quality[i] = sQuality[t];
+    candidates.quality[i] = sQuality[t] / N;
     candidates.threshold[i] = sThreshold[t];
   }
   let chosenCounts: ChosenCounts | null = null;

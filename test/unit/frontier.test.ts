@@ -112,7 +112,12 @@ describe('choosing the cheapest point that meets a target', () => {
     for (let trial = 0; trial < 400; trial++) {
       const total = trial % 50 === 0 ? 0 : 1 + Math.floor(rand() * (trial % 3 === 0 ? 7 : 5000));
       const labelled = rand() < 0.5;
-      const target = trial % 7 === 0 ? 1 - TARGET_EPS / 2 : trial % 11 === 0 ? 0 : rand();
+      let target = trial % 7 === 0 ? 1 - TARGET_EPS / 2 : trial % 11 === 0 ? 0 : rand();
+      if (trial % 5 === 0 && total > 0) {
+        // A target whose slack lands exactly on a share k / total, where >= and > differ.
+        const exact = Math.floor(rand() * (total + 1)) / total;
+        if (exact + TARGET_EPS - TARGET_EPS === exact) target = exact + TARGET_EPS;
+      }
       const chooser = new TargetChooser(total, labelled, target);
       // The same rule on shares: meets when share >= target - eps; cheaper wins, then the larger share, then the earlier point.
       let found = false;

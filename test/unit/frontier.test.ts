@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrontierCandidate } from '../../src/core/analysis/curves';
-import { TARGET_EPS, TargetChooser, Thinning, exactCurves, keepPoint, spacingFor } from '../../src/core/analysis/curves';
+import { TARGET_EPS, TargetChooser, Thinning, exactCurves, keepPoint, spacingFor, sweepScorePolicy } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { analyze } from '../../src/core/report';
@@ -141,6 +141,30 @@ describe('choosing the cheapest point that meets a target', () => {
       }
       assert.equal(chooser.found, found);
       assert.equal(chooser.threshold, best);
+    }
+  });
+});
+
+describe('the sweep\'s events', () => {
+  it('are the same whether written into room for all of them or counted first', () => {
+    const rand = mulberry32(9);
+    const N = 500;
+    const E = 5;
+    const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * 3));
+    const rec = allocateRecords(N, E, 3, labels);
+    for (let k = 0; k < E; k++) fillExitRecords(rec, Float32Array.from({ length: N * 3 }, () => Math.round(rand() * 6) / 2), 0, 3, N, 0, k);
+    const mask = Uint8Array.from({ length: N }, () => (rand() < 0.5 ? 1 : 0));
+    for (const kind of ['confidence', 'entropy', 'margin'] as const) {
+      const run = (limit: number) => {
+        const points: unknown[] = [];
+        const record = (tag: string) => ({ point: (i: number, t: number | null, c: number, a: number, cost: number, hist: Int32Array) => points.push([tag, i, t, c, a, cost, Array.from(hist)]) });
+        const replay = sweepScorePolicy(rec, kind, [1, 2, 3, 4, 5], record('all'), { mask, visitor: record('subset') }, undefined, limit);
+        return { points, at: replay(0.5) };
+      };
+      const fused = run(N * (E - 1));
+      const counted = run(0);
+      assert.ok(fused.points.length > 10, kind);
+      assert.deepEqual(counted, fused, kind);
     }
   });
 });

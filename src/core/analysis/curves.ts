@@ -127,6 +127,8 @@ export function sweepScorePolicy(
   visitor: SweepVisitor,
   subset?: SubsetSweep,
   probes?: SweepProbes,
+  /** Up to this many possible events (N x (E-1)), they are written without counting them first. */
+  fusedMaxEvents = FUSED_MAX_EVENTS,
 ): SweepReplay {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
   if (E > MAX_SWEEP_EXITS) throw new ExitLensError('bad-argument', `The model has ${E} exits; Exit Lens handles at most ${MAX_SWEEP_EXITS}.`, 'Map fewer outputs as exits.');
@@ -138,9 +140,12 @@ export function sweepScorePolicy(
   // first, cold call otherwise deoptimises a loop optimised inside this function once the
   // code after it first runs).
   // Count events first, to allocate exactly.
-  const count = countEvents(src, sign, N, E);
-  const keys = allocateKeys(count);
-  fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, keys);
+  // A sample has at most E-1 events: up to fusedMaxEvents of those, the events are written
+  // into that much room in one pass; beyond it they are counted first, to allocate exactly.
+  const most = N * Math.max(0, E - 1);
+  const room = allocateKeys(most <= fusedMaxEvents ? most : countEvents(src, sign, N, E));
+  const count = fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, room);
+  const keys: SortedKeys = count === room.count ? room : { hi: room.hi.subarray(0, count), lo: room.lo.subarray(0, count), pay: room.pay.subarray(0, count), count };
   sortKeys(keys);
   const distinct = distinctKeys(keys.hi, keys.lo, count);
 
@@ -231,6 +236,9 @@ function applyEvents(pay: Uint32Array, j0: number, j1: number, s: number, a: Swe
   }
 }
 
+/** Most events (N x (E-1)) written without counting them first: 12 bytes each. */
+export const FUSED_MAX_EVENTS = 1 << 24;
+
 /** Stand-ins for absent labels and mask, so that the loops see one array type. */
 const NO_LABELS = new Int32Array(0);
 const NO_MASK = new Uint8Array(0);
@@ -254,11 +262,12 @@ function countEvents(src: Float64Array, sign: number, N: number, E: number): num
 }
 
 /**
- * Per event: its key (its value), and in the payload what it changes when it fires: the sample moves
- * from exit `from` to exit `to`, which changes correctness and agreement by -1, 0 or +1.
+ * Per event, into keys from position 0 (returns how many): its key (its value), and in the
+ * payload what it changes when it fires: the sample moves from exit `from` to exit `to`, which
+ * changes correctness and agreement by -1, 0 or +1.
  * Without labels (`labelled` false) nothing is correct; mask may be empty (no subset).
  */
-function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number, keys: SortedKeys): void {
+function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number, keys: SortedKeys): number {
   const last = E - 1;
   const tos = new Int32Array(E);
   const masked = mask.length > 0;
@@ -287,6 +296,7 @@ function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: I
       setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
     }
   }
+  return i;
 }
 
 /** The number of distinct keys among the first `count` (sorted) keys. */

@@ -84,7 +84,7 @@ export async function discoverShapes(
       enableCpuMemArena: false,
       enableMemPattern: false,
       extra: { session: { disable_prepacking: '1' } },
-      logSeverityLevel: 3,
+      logSeverityLevel: 4,
     };
     try {
       session = typeof file === 'string' ? await o.InferenceSession.create(file, options) : await o.InferenceSession.create(file, options);

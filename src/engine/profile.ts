@@ -236,8 +236,8 @@ async function inferRecords(
       const feeds = feedsFor(o, binding, fixed && rows < fixed ? padRows(data, rows, fixed) : data, fed);
       let out: ort.InferenceSession.OnnxValueMapType;
       try {
-        // Its error is thrown and reported below; ORT need not print it to stderr as well.
-        out = await session.run(feeds, plan.fetches, { logSeverityLevel: 4 });
+        // Its error is thrown and reported below; the session's log level keeps ORT from printing it too.
+        out = await session.run(feeds, plan.fetches);
       } catch (err) {
         const batchNo = Math.floor(n / step) + 1;
         // A short last batch failing after full ones: a shape in the graph is tied to a batch size.

@@ -99,8 +99,10 @@ export function sessionOptions(provider: ProviderName, threads: number): ort.Inf
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
-    // ORT prints its own provider-loading errors to stderr; the reason is kept here instead.
-    logSeverityLevel: provider === 'cpu' ? 3 : 4,
+    // ONNX Runtime would print its own errors to stderr (a provider that does not load, a batch
+    // that fails): each is caught and reported with its reason instead. Set for the session, not
+    // per run: run options with their own log level cost about 1 ms a run (a run logger each).
+    logSeverityLevel: 4,
   };
 }
 

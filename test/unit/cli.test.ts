@@ -4,6 +4,7 @@
  * what the user can fix), and no report file written.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -175,5 +176,13 @@ describe('a failure inside a run', () => {
     const ok = await run(['profile', fixture('batch_bound.onnx'), '--samples', fixture('batch_bound_samples.npz'), '--batch', '1', '--ep', 'cpu', '--json', json, '--quiet']);
     assert.equal(ok.code, EXIT_OK, ok.err);
     assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).samples.sampleCount, 12);
+  });
+
+  it('ONNX Runtime prints nothing of its own: a failing batch is reported once, in Exit Lens\'s words', () => {
+    // A real process: ONNX Runtime logs to the process's own stderr, which main()'s io does not see.
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'cli.ts'), 'profile', fixture('batch_bound.onnx'), '--samples', fixture('batch_bound_samples.npz'), '--batch', '8', '--ep', 'cpu', '--quiet'], { encoding: 'utf8' });
+    assert.equal(r.status, EXIT_USER, r.stderr);
+    assert.match(r.stderr, /^exit-lens: ONNX Runtime failed on samples 8\.\.11/);
+    assert.doesNotMatch(r.stderr, /onnxruntime:|sequential_executor|\[E:/);
   });
 });

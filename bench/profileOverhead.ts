@@ -15,6 +15,7 @@
  * machine the noise only ever adds time. Both sessions get their options from the engine's
  * own `sessionOptions`.
  */
+import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mulberry32 } from '../src/core/analysis/split';
@@ -106,6 +107,8 @@ export interface ProfileOverheadResult {
   details: Record<BenchModel, ModelOverhead>;
   /** The same at a larger N (full runs only). */
   large: OverheadAtN | null;
+  /** At the first N, in processes that stay up (the engine in VS Code). */
+  warm: { samples: number; cnn: WarmOverhead; transformer: WarmOverhead };
   rows: string[][];
 }
 
@@ -170,6 +173,64 @@ async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N:
   };
 }
 
+/**
+ * A process that stays up, as the engine does in VS Code: the profiles of one model after the
+ * engine's first (Node, the bundle, ONNX Runtime and the JIT's warm-up paid once), against the
+ * bare loop's sessions after its first in one process.
+ */
+export interface WarmOverhead {
+  ratio: number;
+  /** Every profile in the engine, seconds from the request to its result (the report received); the first is cold. */
+  profileRuns: number[];
+  /** Every bare session-and-runs in one process; the first loads ONNX Runtime. */
+  bareRuns: number[];
+}
+
+/** Profiles in one engine process (dist/engine.js, forked as the extension forks it), seconds each, request to result. */
+async function engineRuns(modelPath: string, samples: string, repeats: number): Promise<{ seconds: number[]; provider: string; threads: number }> {
+  const child = fork(path.join(ROOT, 'dist', 'engine.js'), [], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const seconds: number[] = [];
+  let provider = '';
+  let threads = 0;
+  try {
+    for (let r = 0; r < repeats; r++) {
+      const id = `warm-${r}`;
+      const t0 = performance.now();
+      const report = await new Promise<{ executionProvider: { used: string; threads: number } }>((resolve, reject) => {
+        const onMessage = (m: { type: string; id: string; report?: unknown; message?: string }) => {
+          if (m.id !== id || (m.type !== 'result' && m.type !== 'error')) return;
+          child.off('message', onMessage);
+          if (m.type === 'result') resolve(m.report as { executionProvider: { used: string; threads: number } });
+          else reject(new Error(`engine: ${m.message}\n${stderr}`));
+        };
+        child.on('message', onMessage);
+        child.once('exit', (code) => reject(new Error(`the engine exited (${code}):\n${stderr}`)));
+        child.send({ type: 'profile', id, modelPath, samplesPath: samples, batchSize: BATCH });
+      });
+      seconds.push((performance.now() - t0) / 1000);
+      provider = report.executionProvider.used;
+      threads = report.executionProvider.threads;
+    }
+  } finally {
+    child.kill();
+  }
+  return { seconds, provider, threads };
+}
+
+/** The warm comparison for one model at N samples: `repeats` profiles and bare sessions, the first of each left out. */
+async function measureWarm(model: BenchModel, tmp: string, bareLoop: string, N: number, repeats: number): Promise<WarmOverhead> {
+  const samples = path.join(tmp, `${model}-warm-samples.npz`);
+  await writeSampleSet(samples, model, N, model === 'cnn' ? 101 : 202);
+  const modelPath = path.join(BENCH_MODELS, `${model}.onnx`);
+  const profile = await engineRuns(modelPath, samples, repeats);
+  const b = runNodeChild(tmp, [bareLoop, modelPath, samples, profile.provider, String(BATCH), String(profile.threads), String(repeats)], ROOT);
+  const bareRuns = (JSON.parse(b.stdout.trim().split('\n').pop()!) as { repeatSeconds: number[] }).repeatSeconds;
+  fs.rmSync(samples);
+  return { ratio: Math.min(...profile.seconds.slice(1)) / Math.min(...bareRuns.slice(1)), profileRuns: profile.seconds, bareRuns };
+}
+
 export interface OverheadAtN {
   samples: number;
   cnn: number;
@@ -195,6 +256,8 @@ export async function measureProfileOverhead(opts: { quick: boolean; tmp: string
   const bareLoop = await bundleBenchScript(opts.tmp, 'bareLoop');
   const main = await measureAt(opts.tmp, bareLoop, N, repeats);
   const large = opts.quick ? null : await measureAt(opts.tmp, bareLoop, opts.largeSamples ?? 16384, 3);
+  const warmRepeats = opts.quick ? 3 : 6;
+  const warm = { samples: N, cnn: await measureWarm('cnn', opts.tmp, bareLoop, N, warmRepeats), transformer: await measureWarm('transformer', opts.tmp, bareLoop, N, warmRepeats) };
   const row = (name: string, m: ModelOverhead) => [
     `profile overhead, ${name} (N=${m.samples}, ${(m.macsPerSample / 1e6).toFixed(1)} MMACs)`,
     `${m.ratio.toFixed(3)}x bare loop`,
@@ -203,5 +266,12 @@ export async function measureProfileOverhead(opts: { quick: boolean; tmp: string
   ];
   const rows = [row('CNN', main.details.cnn), row('transformer', main.details.transformer)];
   if (large) rows.push(row('CNN', large.details.cnn), row('transformer', large.details.transformer));
-  return { cnn: main.cnn, transformer: main.transformer, details: main.details, large, rows };
+  const warmRow = (name: string, w: WarmOverhead) => [
+    `profile overhead, ${name} (N=${N}), engine kept up`,
+    `${w.ratio.toFixed(3)}x bare loop`,
+    `profile ${Math.min(...w.profileRuns.slice(1)).toFixed(2)} s, bare ${Math.min(...w.bareRuns.slice(1)).toFixed(2)} s (best of ${w.profileRuns.length - 1} after the first)`,
+    `first profile ${w.profileRuns[0].toFixed(2)} s, first bare ${w.bareRuns[0].toFixed(2)} s`,
+  ];
+  rows.push(warmRow('CNN', warm.cnn), warmRow('transformer', warm.transformer));
+  return { cnn: main.cnn, transformer: main.transformer, details: main.details, large, warm, rows };
 }

@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
     results.analysis = analysis;
     const overhead = await measureProfileOverhead({ quick, tmp });
-    results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details, large: overhead.large };
+    results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details, large: overhead.large, warm: overhead.warm };
     (results.machine as { executionProvider: string }).executionProvider = overhead.details.cnn.executionProvider;
     rows.push(...overhead.rows);
     const streaming = await measureStreaming({ quick, tmp });

@@ -1,7 +1,7 @@
 /** The radix key sort against a comparator sort: negatives, zeros, ties, extremes, clusters. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LSD_MAX_KEYS, allocateKeys, keyValue, setKey, setKeys, sortDescending } from '../../src/core/analysis/argsort';
+import { LSD_MAX_KEYS, allocateKeys, keyValue, keyValues, setKey, setKeys, sortDescending } from '../../src/core/analysis/argsort';
 import { mulberry32 } from '../../src/core/analysis/split';
 
 function check(values: Float64Array): void {
@@ -62,5 +62,17 @@ describe('sortDescending', () => {
       seen[keys.pay[i]] = 1;
     }
     assert.equal(seen.reduce((a, b) => a + b, 0), n);
+  });
+});
+
+describe('keyValues', () => {
+  it('gives keyValue at every position, bit for bit', () => {
+    const rand = mulberry32(31);
+    const values = Float64Array.from({ length: 5000 }, (_, i) => (i % 9 === 0 ? -0 : i % 7 === 0 ? -rand() * 1e300 : i % 5 === 0 ? 5e-324 * i : (rand() - 0.3) * 4));
+    const keys = sortDescending(values);
+    const all = keyValues(keys);
+    assert.equal(all.length, values.length);
+    for (let i = 0; i < values.length; i++) assert.ok(Object.is(all[i], keyValue(keys, i)), `position ${i}`);
+    assert.equal(keyValues(keys, 10).length, 10);
   });
 });

@@ -64,6 +64,25 @@ export function setKeys(keys: SortedKeys, values: Float64Array): void {
   }
 }
 
+/** The values stored at positions 0..count-1 (keyValue for each), written as bits. */
+export function keyValues(keys: SortedKeys, count = keys.count): Float64Array {
+  const out = new Float64Array(count);
+  const bits = new Uint32Array(out.buffer);
+  const { hi, lo } = keys;
+  for (let i = 0; i < count; i++) {
+    const h = hi[i];
+    const l = lo[i];
+    if (h & 0x80000000) {
+      bits[2 * i + HI] = h;
+      bits[2 * i + LO] = l;
+    } else {
+      bits[2 * i + HI] = ~h ^ 0x80000000;
+      bits[2 * i + LO] = ~l;
+    }
+  }
+  return out;
+}
+
 /** The value stored at position i. */
 export function keyValue(keys: SortedKeys, i: number): number {
   const h = keys.hi[i];

@@ -792,7 +792,7 @@ function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): 
   const reach = new Int32Array(E);
   for (let n = 0; n < N; n++) {
     const base = n * E;
-    reach.fill(E - 1);
+    // reach[t] for t <= top (the highest count); above it, the final exit.
     let counter = 0;
     let top = 0;
     for (let k = 1; k < E; k++) {
@@ -809,7 +809,7 @@ function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): 
     if (inSubset && pf === y) sFinalCorrect++;
     if (inSubset) {
       for (let t = 1; t <= T; t++) {
-        const e = reach[t];
+        const e = t <= top ? reach[t] : E - 1;
         const p = rec.pred[base + e];
         const right = same(p, y);
         const agree = same(p, pf);
@@ -822,7 +822,7 @@ function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): 
       }
     } else {
       for (let t = 1; t <= T; t++) {
-        const e = reach[t];
+        const e = t <= top ? reach[t] : E - 1;
         const p = rec.pred[base + e];
         pHist[(t - 1) * E + e]++;
         pCorrect[t] += same(p, y);

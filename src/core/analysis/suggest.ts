@@ -1,5 +1,5 @@
 import { ExitRecords } from '../records';
-import { SortedKeys, allocateKeys, keyValue, setKeys, sortKeys } from './argsort';
+import { allocateKeys, keyValues, setKeys, sortKeys } from './argsort';
 import { ChosenCounts, SweepCounts, TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOfCounts } from './policies';
 
@@ -115,7 +115,7 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
     setKeys(keys, confAt.subarray(k * M, (k + 1) * M));
     sortKeys(keys);
     byConf.push(keys.pay);
-    sortedConf.push(sortedValues(keys, M));
+    sortedConf.push(keyValues(keys, M));
   }
   const exact = costsAreExact(exitMacs, M);
   const hist = new Float64Array(E);
@@ -203,13 +203,6 @@ function gatherExits(conf: Float64Array, samples: Int32Array, E: number, exits: 
 /** a[i] = i. */
 function identity(a: Uint32Array): void {
   for (let i = 0; i < a.length; i++) a[i] = i;
-}
-
-/** The first M sorted values of keys. */
-function sortedValues(keys: SortedKeys, M: number): Float64Array {
-  const values = new Float64Array(M);
-  for (let j = 0; j < M; j++) values[j] = keyValue(keys, j);
-  return values;
 }
 
 /**

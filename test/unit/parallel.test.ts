@@ -29,7 +29,7 @@ describe('parallel sweeps', () => {
     const inline = analysePolicies(rec, [1, 2, 3, 4, 5], 5, options);
     let stats: ParallelStats | null = null;
     const parallel = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, [1, 2, 3, 4, 5], 5, options);
-    assert.deepEqual(stats, { onWorkers: 2, inline: 1 }, 'entropy and margin ran on worker threads');
+    assert.deepEqual(stats, { onWorkers: 2, inline: 1, patience: 'here' }, 'entropy and margin ran on worker threads, patience here while they did');
     assert.deepEqual(parallel, inline);
     assert.ok(inline.chosen && inline.frontier.length > 1);
   });
@@ -42,7 +42,7 @@ describe('parallel sweeps', () => {
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone }), copy, [1, 2, 3, 4], 4), want);
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4), want);
     assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(seen, [{ onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }, { onWorkers: 0, inline: 3 }]);
+    assert.deepEqual(seen, [{ onWorkers: 0, inline: 3, patience: 'here' }, { onWorkers: 0, inline: 3, patience: 'here' }, { onWorkers: 0, inline: 3, patience: 'here' }]);
   });
 });
 
@@ -83,7 +83,7 @@ describe('the analysis on two threads', () => {
   });
 });
 
-describe('the overthinking figures beside the sweeps', () => {
+describe('the overthinking figures and the patience counts beside the sweeps', () => {
   const rec = tiedRecords(3000, 5, 4, 31);
   const costs = [1, 2, 3, 4, 5];
   const options = { maxPoints: 30, figures: true };
@@ -91,17 +91,17 @@ describe('the overthinking figures beside the sweeps', () => {
     const inline = analysePolicies(rec, costs, 5, options);
     assert.ok(inline.figures && inline.figures.overthinking && inline.figures.destructive.length === 5);
     let stats: ParallelStats | null = null;
-    // This thread stays busy long enough for the worker to finish its sweeps and take the figures.
+    // This thread stays busy long enough for the worker to finish its sweeps and take the figures and patience.
     const busy = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
     const late = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options, busy);
-    assert.deepEqual(stats, { onWorkers: 2, inline: 1, figures: 'worker' });
+    assert.deepEqual(stats, { onWorkers: 2, inline: 1, figures: 'worker', patience: 'worker' });
     assert.deepEqual(late, inline);
     // Not busy: this thread takes them before the worker is done (or even started).
     const early = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options);
     assert.deepEqual(early, inline);
     // No worker at all.
     const alone = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone: (s) => (stats = s) }), rec, costs, 5, options);
-    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here' });
+    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     assert.deepEqual(alone, inline);
   });
 });
@@ -177,14 +177,14 @@ describe('the worker that filled the records runs the sweeps', () => {
     let stats: ParallelStats | null = null;
     const before = workersStarted();
     assert.deepEqual(await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }) }), inline);
-    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here' });
+    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     assert.equal(workersStarted(), before);
     // One core: not used even if alive.
     const second = await filledOnWorker();
     try {
       let one: ParallelStats | null = null;
       assert.deepEqual(await analyze({ ...base, records: second.rec, runner: parallelRunner({ worker: second.worker, cores: 1, onDone: (s) => (one = s) }) }), inline);
-      assert.deepEqual(one, { onWorkers: 0, inline: 3, figures: 'here' });
+      assert.deepEqual(one, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     } finally {
       second.worker?.close();
     }

@@ -594,6 +594,8 @@ export interface ScorePolicyPart {
   chosenCounts: ChosenCounts | null;
   /** The overthinking figures, from the task that was asked for them. */
   figures?: OverthinkingFigures;
+  /** The patience counts, from the task that was asked for them, if its thread claimed them. */
+  patience?: PatienceCounts;
 }
 
 export interface ScorePolicyTask {
@@ -610,6 +612,11 @@ export interface ScorePolicyTask {
    * non-zero); this thread computes them only if it claims them itself.
    */
   claim?: Int32Array;
+  /**
+   * A shared word: after its sweep (and the figures), this task's thread works out the patience
+   * counts if it claims the word first (the thread that started the analysis tries too).
+   */
+  patience?: Int32Array;
 }
 
 /** Claim values of ScorePolicyTask.claim: taken by the thread that runs the task, or by the one that started it. */
@@ -703,6 +710,7 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   }
   const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null, chosenCounts };
   if (task.figures && (!task.claim || Atomics.compareExchange(task.claim, 0, 0, FIGURES_HERE - 1) === 0)) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
+  if (task.patience && Atomics.compareExchange(task.patience, 0, 0, FIGURES_HERE - 1) === 0) part.patience = patienceCounts(rec, subset);
   return part;
 }
 
@@ -750,17 +758,24 @@ export async function analysePoliciesWith(
   options: PolicyAnalysisOptions = {},
   whileWaiting?: (done: (ScorePolicyPart | null)[]) => void,
 ): Promise<PolicyAnalysis> {
-  // The patience pass needs no sweep: it runs on this thread while other threads sweep.
+  // The patience pass needs no sweep: it goes to whichever thread is free first, this one after
+  // the caller's work, or the one of the last sweep after that sweep and the overthinking
+  // figures (a shared claim word).
   let patience: PatienceCounts | undefined;
   let calledBack = false;
+  const claim = new Int32Array(new SharedArrayBuffer(4));
+  const tasks = policyTasks(rec, exitMacs, baselineMacs, options);
+  tasks[tasks.length - 1].patience = claim;
   const onThisThread = (done: (ScorePolicyPart | null)[]) => {
     calledBack = true;
     whileWaiting?.(done);
-    patience = patienceCounts(rec, options.subset ?? null);
+    if (Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) patience = patienceCounts(rec, options.subset ?? null);
   };
-  const parts = await runner(policyTasks(rec, exitMacs, baselineMacs, options), onThisThread);
+  const parts = await runner(tasks, onThisThread);
   // A runner that never called back still gets the caller's work done, after the sweeps.
   if (!calledBack) onThisThread(parts);
+  // Claimed by the other thread: its counts; a worker that claimed them and then failed: worked out here.
+  patience ??= parts.find((p) => p.patience)?.patience ?? patienceCounts(rec, options.subset ?? null);
   return finishPolicies(rec, exitMacs, baselineMacs, options, parts, patience);
 }
 

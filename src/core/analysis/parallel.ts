@@ -36,6 +36,8 @@ export interface ParallelStats {
   inline: number;
   /** For sweeps asked for the overthinking figures: the thread that worked them out. */
   figures?: 'worker' | 'here';
+  /** For sweeps asked for the patience counts (curves.ts analysePoliciesWith): the thread that worked them out. */
+  patience?: 'worker' | 'here';
   /** Sweeps handed to a worker kept from reading the records (SpareWorker) rather than a new one. */
   reused?: boolean;
 }
@@ -162,7 +164,14 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
       // A worker that took them and then failed: they are worked out here.
       else if (!part.figures) part.figures = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
     }
-    options.onDone?.({ onWorkers, inline: tasks.length - onWorkers, ...(figuresTask ? { figures: figuresHere || !parts ? 'here' : 'worker' } : {}), ...(spare ? { reused: true } : {}) } as ParallelStats);
+    const patienceAsked = rest.some((t) => t.patience);
+    options.onDone?.({
+      onWorkers,
+      inline: tasks.length - onWorkers,
+      ...(figuresTask ? { figures: figuresHere || !parts ? 'here' : 'worker' } : {}),
+      ...(patienceAsked ? { patience: parts?.some((p) => p.patience) ? 'worker' : 'here' } : {}),
+      ...(spare ? { reused: true } : {}),
+    } as ParallelStats);
     return all;
   };
 }

@@ -1,7 +1,7 @@
 /** The radix key sort against a comparator sort: negatives, zeros, ties, extremes, clusters. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LSD_MAX_KEYS, allocateKeys, keyValue, keyValues, setKey, setKeys, sortDescending } from '../../src/core/analysis/argsort';
+import { LSD_MAX_KEYS, allocateKeys, keyValue, keyValues, setKey, setKeys, sortDescending, sortKeys } from '../../src/core/analysis/argsort';
 import { mulberry32 } from '../../src/core/analysis/split';
 
 function check(values: Float64Array): void {
@@ -74,5 +74,23 @@ describe('keyValues', () => {
     assert.equal(all.length, values.length);
     for (let i = 0; i < values.length; i++) assert.ok(Object.is(all[i], keyValue(keys, i)), `position ${i}`);
     assert.equal(keyValues(keys, 10).length, 10);
+  });
+});
+
+describe('sortKeys', () => {
+  it('returns how many distinct values there are, on both paths, with ties, -0 and +0', () => {
+    const rand = mulberry32(41);
+    for (const n of [0, 1, 2, 3, 24, 25, 1000, 60_000, LSD_MAX_KEYS + 3000]) {
+      for (const kind of ['ties', 'spread', 'one'] as const) {
+        const values = Float64Array.from({ length: n }, (_, i) =>
+          kind === 'one' ? 0.25 : kind === 'ties' ? (i % 11 === 0 ? -0 : i % 13 === 0 ? 0 : Math.floor(rand() * 40) / 8 - 1) : rand() < 0.1 ? 0.5 : (rand() - 0.5) * (i % 3 === 0 ? 1e-9 : 10),
+        );
+        const keys = allocateKeys(n);
+        for (let i = 0; i < n; i++) setKey(keys, i, values[i], i);
+        const distinct = sortKeys(keys);
+        assert.equal(distinct, new Set(Array.from(values, (v) => v + 0)).size, `${kind}, n = ${n}`);
+        for (let i = 1; i < n; i++) if (keyValue(keys, i - 1) < keyValue(keys, i)) assert.fail(`${kind}, n = ${n}: not descending at ${i}`);
+      }
+    }
   });
 });

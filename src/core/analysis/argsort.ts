@@ -108,17 +108,18 @@ const MAX_DIGIT_BITS = 11;
 export const LSD_MAX_KEYS = 1 << 20;
 const LSD_DIGIT_BITS = 8;
 
-/** Sorts the keys ascending (the values descending), in place, carrying the payloads. */
-export function sortKeys(keys: SortedKeys): void {
+/**
+ * Sorts the keys ascending (the values descending), in place, carrying the payloads; returns
+ * how many distinct keys there are (counted where the sort ends: within its last, small ranges,
+ * since keys in different buckets always differ).
+ */
+export function sortKeys(keys: SortedKeys): number {
   const { hi, lo, pay, count } = keys;
-  if (count < 2) return;
+  if (count < 2) return count;
   // Each loop lives in its own small function, so that V8 optimises it on its own and its
   // optimised code does not meet untried code after the loop (a cold first call).
   const tmp: SortScratch = { hi: new Uint32Array(count), lo: new Uint32Array(count), pay: new Uint32Array(count) };
-  if (count > LSD_MAX_KEYS) {
-    msdSort(hi, lo, pay, tmp, 0, count, false);
-    return;
-  }
+  if (count > LSD_MAX_KEYS) return msdSort(hi, lo, pay, tmp, 0, count, false);
   // LSD passes over the hi words' varying bits, ping-ponging between the arrays and the scratch ones.
   const vary = varyingBits(hi, count);
   if (vary !== 0) {
@@ -142,7 +143,7 @@ export function sortKeys(keys: SortedKeys): void {
       pay.set(sP);
     }
   }
-  sortEqualHiRuns(hi, lo, pay, tmp, count);
+  return sortEqualHiRuns(hi, lo, pay, tmp, count);
 }
 
 /** Scratch arrays of a sort, as long as the keys. */
@@ -190,16 +191,28 @@ function countDigits(hi: Uint32Array, counts: Uint32Array, shift: number, count:
   for (let i = 0; i < count; i++) counts[((hi[i] | 0) >>> shift) & digitMask]++;
 }
 
-/** Sorts the runs of equal hi words (hi already sorted) by their lo words. */
-function sortEqualHiRuns(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, count: number): void {
+/** Sorts the runs of equal hi words (hi already sorted) by their lo words; returns the distinct keys. */
+function sortEqualHiRuns(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, count: number): number {
+  let distinct = 0;
   for (let start = 0; start < count; ) {
     const h = hi[start];
     let end = start + 1;
     while (end < count && hi[end] === h) end++;
-    if (end - start > SMALL) msdSort(hi, lo, pay, tmp, start, end, true);
-    else if (end - start > 1) insertionSort(hi, lo, pay, start, end);
+    if (end - start > SMALL) distinct += msdSort(hi, lo, pay, tmp, start, end, true);
+    else if (end - start > 1) {
+      insertionSort(hi, lo, pay, start, end);
+      distinct += distinctIn(hi, lo, start, end);
+    } else distinct++;
     start = end;
   }
+  return distinct;
+}
+
+/** The distinct keys among sorted positions start..end-1 (end > start). */
+function distinctIn(hi: Uint32Array, lo: Uint32Array, start: number, end: number): number {
+  let distinct = 1;
+  for (let i = start + 1; i < end; i++) if (hi[i] !== hi[i - 1] || lo[i] !== lo[i - 1]) distinct++;
+  return distinct;
 }
 
 /** Insertion sort of positions start..end-1 by (hi, lo). */
@@ -221,19 +234,19 @@ function insertionSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, start
   }
 }
 
-/** MSD radix sort of positions start..end-1 on the hi words (then lo), or on the lo words only (`useLo`). */
-function msdSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, start: number, end: number, useLo: boolean): void {
+/**
+ * MSD radix sort of positions start..end-1 (end - start >= 2) on the hi words (then lo), or on
+ * the lo words only (`useLo`, the hi words being equal); returns the distinct keys among them.
+ */
+function msdSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, start: number, end: number, useLo: boolean): number {
   const size = end - start;
   if (size <= SMALL) {
     insertionSort(hi, lo, pay, start, end);
-    return;
+    return distinctIn(hi, lo, start, end);
   }
   const key = useLo ? lo : hi;
   const diff = differingBits(key, start, end);
-  if (diff === 0) {
-    if (!useLo) msdSort(hi, lo, pay, tmp, start, end, true);
-    return;
-  }
+  if (diff === 0) return useLo ? 1 : msdSort(hi, lo, pay, tmp, start, end, true);
   // Partition on the highest varying bits, about log2(size) - 2 of them (buckets of ~4).
   const top = 31 - Math.clz32(diff);
   const width = Math.min(top + 1, MAX_DIGIT_BITS, Math.max(4, 29 - Math.clz32(size)));
@@ -241,11 +254,14 @@ function msdSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortSc
   const buckets = 1 << width;
   const bounds = new Uint32Array(buckets + 1);
   msdPartition(hi, lo, pay, tmp, key, bounds, start, end, shift, width);
+  let distinct = 0;
   for (let b = 0; b < buckets; b++) {
     const s = start + bounds[b];
     const e = start + bounds[b + 1];
-    if (e - s > 1) msdSort(hi, lo, pay, tmp, s, e, useLo);
+    if (e - s > 1) distinct += msdSort(hi, lo, pay, tmp, s, e, useLo);
+    else distinct += e - s;
   }
+  return distinct;
 }
 
 /** The bits in which key[start+1..end) differ from key[start]. */

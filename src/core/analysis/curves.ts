@@ -146,8 +146,7 @@ export function sweepScorePolicy(
   const room = allocateKeys(most <= fusedMaxEvents ? most : countEvents(src, sign, N, E));
   const count = fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, room);
   const keys: SortedKeys = count === room.count ? room : { hi: room.hi.subarray(0, count), lo: room.lo.subarray(0, count), pay: room.pay.subarray(0, count), count };
-  sortKeys(keys);
-  const distinct = distinctKeys(keys.hi, keys.lo, count);
+  const distinct = sortKeys(keys);
 
   // Start: nothing fires, every sample at the final exit.
   const macs = Float64Array.from(exitMacs);
@@ -297,13 +296,6 @@ function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: I
     }
   }
   return i;
-}
-
-/** The number of distinct keys among the first `count` (sorted) keys. */
-function distinctKeys(hi: Uint32Array, lo: Uint32Array, count: number): number {
-  let distinct = 0;
-  for (let j = 0; j < count; j++) if (j === 0 || hi[j] !== hi[j - 1] || lo[j] !== lo[j - 1]) distinct++;
-  return distinct;
 }
 
 /** [correct at the final exit, subset size, subset correct at the final exit]; mask may be empty (no subset). */

@@ -413,8 +413,8 @@ export function suggestThresholds(
   picks.push({ policy: 'per-exit', threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
   // What is not known yet, counted here in one pass per split.
   const left = picks.filter((p) => !known?.[p.policy]);
-  const calibLeft = figuresOfPicks(calib, left, exitMacs, baselineMacs);
-  const testLeft = figuresOfPicks(test, left, exitMacs, baselineMacs);
+  const calibLeft = left.length ? figuresOfPicks(calib, left, exitMacs, baselineMacs) : [];
+  const testLeft = left.length ? figuresOfPicks(test, left, exitMacs, baselineMacs) : [];
   const calibration = picks.map((p) => (left.includes(p) ? calibLeft[left.indexOf(p)] : known![p.policy]!.calibration));
   const tested = picks.map((p) => (left.includes(p) ? testLeft[left.indexOf(p)] : known![p.policy]!.test));
   const out: Suggestion[] = picks.map(({ policy, threshold }, p) => ({

@@ -139,7 +139,6 @@ export function sweepScorePolicy(
   // The loops are in small functions of their own, so that V8 optimises each by itself (the
   // first, cold call otherwise deoptimises a loop optimised inside this function once the
   // code after it first runs).
-  // Count events first, to allocate exactly.
   // A sample has at most E-1 events: up to fusedMaxEvents of those, the events are written
   // into that much room in one pass; beyond it they are counted first, to allocate exactly.
   const most = N * Math.max(0, E - 1);
@@ -165,10 +164,10 @@ export function sweepScorePolicy(
   return (threshold) => {
     // The state at a threshold: the state before the first event or after the last, with the
     // events between it and the threshold fired or taken back, whichever are fewer.
-    const state = (count: number, correct: number, agree: number, hist: ArrayLike<number> | null): SweepCounts => {
+    const state = (samples: number, correct: number, agree: number, hist: ArrayLike<number> | null): SweepCounts => {
       const h = hist ? Array.from(hist) : new Array<number>(E).fill(0);
-      if (!hist) h[E - 1] = count;
-      return { count, correct, agree, hist: h };
+      if (!hist) h[E - 1] = samples;
+      return { count: samples, correct, agree, hist: h };
     };
     // The number of events whose value is at least the threshold: those whose key is at most its key.
     let m = 0;

@@ -143,15 +143,8 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
 export async function readLabels(entry: ArrayEntry, classCount: number): Promise<Int32Array> {
   const raw = bytesToTyped(await readWholeArray(entry), entry.header.dtype);
   const out = new Int32Array(entry.rows);
-  let bad = -1;
-  for (let i = 0; i < out.length; i++) {
-    const v = elementAsNumber(raw, entry.header.dtype, i);
-    if (!(v >= 0 && v < classCount)) {
-      bad = i;
-      break;
-    }
-    out[i] = v;
-  }
+  // int64 labels (numpy's default) as pairs of 32-bit words, without a BigInt per label.
+  const bad = raw instanceof BigInt64Array && LITTLE_ENDIAN ? int64Labels(new Int32Array(raw.buffer, raw.byteOffset, 2 * raw.length), classCount, out) : anyLabels(raw, entry.header.dtype, classCount, out);
   if (bad >= 0) {
     const v = elementAsNumber(raw, entry.header.dtype, bad);
     throw new ExitLensError(
@@ -161,6 +154,29 @@ export async function readLabels(entry: ArrayEntry, classCount: number): Promise
     );
   }
   return out;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Labels from little-endian int64 words into out; returns the first sample whose label is not in 0..classCount-1, or -1. */
+function int64Labels(words: Int32Array, classCount: number, out: Int32Array): number {
+  for (let i = 0; i < out.length; i++) {
+    const lo = words[2 * i];
+    // In range only with a high word of 0 and a low word in 0..classCount-1.
+    if (words[2 * i + 1] !== 0 || !(lo >= 0 && lo < classCount)) return i;
+    out[i] = lo;
+  }
+  return -1;
+}
+
+/** Labels of any integer dtype into out; returns the first sample whose label is not in 0..classCount-1, or -1. */
+function anyLabels(raw: NumericArray, dtype: NpyDtype, classCount: number, out: Int32Array): number {
+  for (let i = 0; i < out.length; i++) {
+    const v = elementAsNumber(raw, dtype, i);
+    if (!(v >= 0 && v < classCount)) return i;
+    out[i] = v;
+  }
+  return -1;
 }
 
 /** Converts a row block from the array's dtype to the typed array the model input needs. */

@@ -141,6 +141,36 @@ describe('the bundled example', () => {
   });
 });
 
+describe('int64 labels', () => {
+  it('beyond 32 bits, or negative, are out of range and named exactly; in range, read as they are', async () => {
+    const { writeNpz } = await import('../../bench/npzWriter');
+    const dir = tmpDir();
+    const C = 3;
+    const write = async (file: string, labels: bigint[]) => {
+      await writeNpz(file, [
+        { name: 'exit_0', descr: '<f4', shape: [labels.length, C], fill: (out, row, rows) => { for (let i = 0; i < rows * C; i++) (out as Float32Array)[i] = ((row * C + i) % 5) / 2; } },
+        { name: 'exit_1', descr: '<f4', shape: [labels.length, C], fill: (out, row, rows) => { for (let i = 0; i < rows * C; i++) (out as Float32Array)[i] = ((row * C + i) % 7) / 3; } },
+        { name: 'labels', descr: '<i8', shape: [labels.length], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = labels[row + i]; } },
+      ]);
+    };
+    // 2^32 + 1 has a low word of 1, a valid class: only the high word gives it away.
+    for (const [bad, shown] of [[2n ** 32n + 1n, '4294967297'], [-1n, '-1'], [2n ** 31n, '2147483648'], [3n, '3']] as const) {
+      const file = path.join(dir, `bad-${shown}.npz`);
+      await write(file, [0n, 1n, 2n, bad, 1n]);
+      const r = await run(['analyze', file, '--quiet']);
+      assert.equal(r.code, EXIT_USER, r.err);
+      assert.match(r.err, new RegExp(`Label ${shown} at sample 3 of "labels" is out of range: the model has 3 classes`));
+    }
+    const good = path.join(dir, 'good.npz');
+    const labels = [0n, 2n, 1n, 1n, 0n, 2n];
+    await write(good, labels);
+    const json = path.join(dir, 'good.json');
+    const ok = await run(['analyze', good, '--json', json, '--records', '--quiet']);
+    assert.equal(ok.code, EXIT_OK, ok.err);
+    assert.deepEqual(JSON.parse(fs.readFileSync(json, 'utf8')).records.labels, labels.map(Number));
+  });
+});
+
 describe('a failure inside a run', () => {
   it('ONNX Runtime failing on a later batch: the samples named, exit code 2, nothing written', async () => {
     const { writeNpz } = await import('../../bench/npzWriter');

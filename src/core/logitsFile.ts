@@ -157,9 +157,11 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
     if (p.labels && (p.labels.header.dtype === 'float32' || p.labels.header.dtype === 'float64' || p.labels.header.dtype === 'float16' || p.labels.header.dtype === 'bool')) {
       throw new ExitLensError('labels-invalid', `Label array "${p.labels.name}" is ${p.labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
     }
-    const labels = p.labels ? await readLabels(p.labels, C) : null;
-    const rec = allocateRecords(N, E, C, labels);
+    // The records, with room for the labels in shared memory, and the worker that fills them
+    // start first: the worker's start overlaps reading the labels.
+    const rec = allocateRecords(N, E, C, p.labels ? new Int32Array(new SharedArrayBuffer(4 * N)) : null);
     pool = fillPool(rec, opts.parallel);
+    if (p.labels) rec.labels!.set(await readLabels(p.labels, C));
     const chunk = Math.max(1, opts.chunk ?? Math.max(1, Math.floor((4 << 20) / (C * 4))));
     const itemBytes = (p.stacked ?? p.perExit[0]).header.dataBytes / (N * E * C);
     const total = N * E;

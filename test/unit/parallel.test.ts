@@ -209,3 +209,25 @@ describe('the worker that filled the records runs the sweeps', () => {
     assert.equal(small.worker, null);
   });
 });
+
+describe('a logits file whose labels are refused after the fill worker has started', () => {
+  it('fails with the label named, and the worker is stopped (the test process can exit)', async () => {
+    const { writeNpz } = await import('../../bench/npzWriter');
+    const { tmpDir } = await import('./helpers');
+    const path = await import('node:path');
+    const file = path.join(tmpDir(), 'big-bad-labels.npz');
+    const N = 100_000;
+    const C = 10;
+    const logits = (out: Float32Array | BigInt64Array | Int32Array, row: number, rows: number) => {
+      for (let i = 0; i < rows * C; i++) (out as Float32Array)[i] = ((row * C + i) % 13) / 4;
+    };
+    await writeNpz(file, [
+      { name: 'exit_0', descr: '<f4', shape: [N, C], fill: logits },
+      { name: 'exit_1', descr: '<f4', shape: [N, C], fill: logits },
+      { name: 'labels', descr: '<i8', shape: [N], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = row + i === N - 1 ? 10n : BigInt((row + i) % C); } },
+    ]);
+    const before = workersStarted();
+    await assert.rejects(readLogitsFile(file, { parallel: { minWork: 0, cores: 2 } }), (err: Error & { code?: string }) => err.code === 'labels-invalid' && /Label 10 at sample 99999/.test(err.message));
+    assert.equal(workersStarted() - before, 1, 'the worker had started');
+  });
+});

@@ -1,4 +1,4 @@
-import { ChosenCounts, Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner } from './analysis/curves';
+import { ChosenCounts, Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './analysis/curves';
 import { overthinkingFigures } from './analysis/exitFigures';
 import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
 import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
@@ -6,6 +6,7 @@ import { Overthinking } from './analysis/overthinking';
 import { GridPolicy, PolicyKind } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
 import { SampleSet, Suggestion, SuggestionFigures, SuggestionPolicy, chosenFigures, fitPerExitThresholds, perExitFigures, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
+import { throwIfCancelled } from './errors';
 import type { Drilldown } from './drilldown';
 import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
@@ -156,6 +157,8 @@ export interface AnalysisInput {
   maxFrontierPoints?: number;
   /** How the score-policy sweeps run: inline by default, or analysis/parallel.ts's parallelRunner. */
   runner?: ScorePolicyRunner;
+  /** A cancel stops the analysis between its steps (give the runner the same signal to stop it while it waits). */
+  signal?: AbortSignal;
 }
 
 export interface AnalysisResult {
@@ -169,7 +172,8 @@ export interface AnalysisResult {
 }
 
 export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
-  const { records, exitMacs, baselineMacs } = input;
+  const { records, exitMacs, baselineMacs, signal } = input;
+  throwIfCancelled(signal);
   const warnings: ReportWarning[] = [];
   if (!records.labels) {
     warnings.push({
@@ -213,11 +217,19 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   let perExit: (number | null)[] | undefined;
   let perExitKnown: SuggestionFigures | undefined;
   let metrics: ExitMetrics[] = [];
-  const alongside = (done: (ScorePolicyPart | null)[]) => {
+  // Each step yields first, so that a cancel that came during the step before is seen.
+  const step = async () => {
+    await yieldToEvents();
+    throwIfCancelled(signal);
+  };
+  const alongside = async (done: (ScorePolicyPart | null)[]) => {
+    await step();
     metrics = exitMetrics(records);
     const confidence = done[0];
     if (mask && calibSet && confidence) {
+      await step();
       perExit = fitPerExitThresholds(calibSet, exitMacs, target, confidence.chosen);
+      await step();
       perExitKnown = perExitFigures(calibSet, testSet, perExit, exitMacs, baselineMacs);
     }
   };
@@ -229,6 +241,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true, reportFrontierPoints: input.maxFrontierPoints ?? MAX_FRONTIER_POINTS },
     alongside,
   );
+  await step();
   const { destructive, overthinking: over } = policies.figures ?? overthinkingFigures(records, exitMacs, baselineMacs);
   const exits: ExitReport[] = metrics.map((m) => ({
     index: m.index,

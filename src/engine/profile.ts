@@ -23,9 +23,10 @@ export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
 
 
 /** The analysis' policy sweeps on worker threads where that pays, saying so in the log. */
-function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null) {
+function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null, signal?: AbortSignal) {
   return parallelRunner({
     worker,
+    signal,
     onDone: ({ onWorkers, inline }) => {
       if (onWorkers > 0) emit({ type: 'log', id, level: 'info', message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.` });
     },
@@ -396,7 +397,8 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     const tAnalysis = Date.now();
     emit({ type: 'progress', id: req.id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
     const result = await analyze({
-      runner: sweepRunner(emit, req.id),
+      runner: sweepRunner(emit, req.id, null, signal),
+      signal,
       records,
       calibration: calibRecords,
       exitNames: plan.names,
@@ -512,7 +514,7 @@ async function analyzeRead(req: AnalyzeRequest, emit: Emit, main: Awaited<Return
   }
   const baselineMacs = exitMacs[E - 1];
   const tAnalysis = Date.now();
-  const result = await analyze({ runner: sweepRunner(emit, req.id, main.worker), records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
+  const result = await analyze({ runner: sweepRunner(emit, req.id, main.worker, signal), signal, records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
   if (result.calibration.source === 'file') result.calibration.path = calib!.source.path;
   const report: Report = {
     schemaVersion: SCHEMA_VERSION,

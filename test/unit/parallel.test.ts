@@ -1,7 +1,7 @@
 /** The parallel sweeps (worker threads) give exactly what the inline sweeps give, and fall back inline. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
+import { ScorePolicyRunner, analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
 import { ParallelStats, fillPool, parallelRunner, workersStarted } from '../../src/core/analysis/parallel';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { suggestThresholds } from '../../src/core/analysis/suggest';
@@ -92,7 +92,9 @@ describe('the overthinking figures and the patience counts beside the sweeps', (
     assert.ok(inline.figures && inline.figures.overthinking && inline.figures.destructive.length === 5);
     let stats: ParallelStats | null = null;
     // This thread stays busy long enough for the worker to finish its sweeps and take the figures and patience.
-    const busy = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    const busy = () => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    };
     const late = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options, busy);
     assert.deepEqual(stats, { onWorkers: 2, inline: 1, figures: 'worker', patience: 'worker' });
     assert.deepEqual(late, inline);
@@ -229,5 +231,41 @@ describe('a logits file whose labels are refused after the fill worker has start
     const before = workersStarted();
     await assert.rejects(readLogitsFile(file, { parallel: { minWork: 0, cores: 2 } }), (err: Error & { code?: string }) => err.code === 'labels-invalid' && /Label 10 at sample 99999/.test(err.message));
     assert.equal(workersStarted() - before, 1, 'the worker had started');
+  });
+});
+
+describe('a cancel during the analysis', () => {
+  const rec = tiedRecords(60_000, 6, 4, 51);
+  const input = { records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e', 'f'], exitMacs: [1, 2, 3, 4, 5, 6], baselineMacs: 6, maxAccuracyDrop: 0.02 };
+  const isCancelled = (err: Error & { code?: string }) => err.code === 'cancelled';
+  it('stops it between its steps on this thread', async () => {
+    const controller = new AbortController();
+    let whileWaitingCalled = false;
+    const runner: ScorePolicyRunner = (tasks, whileWaiting) => {
+      controller.abort();
+      return inlineRunner(tasks, (done) => {
+        whileWaitingCalled = true;
+        return whileWaiting?.(done);
+      });
+    };
+    await assert.rejects(analyze({ ...input, runner, signal: controller.signal }), isCancelled);
+    assert.ok(whileWaitingCalled, 'the sweeps ran, then the per-exit work saw the cancel');
+    await assert.rejects(analyze({ ...input, signal: AbortSignal.abort() }), isCancelled);
+    // A cancel that arrives as an event (a signal handler, an engine message) while the
+    // analysis computes: seen at its next step, since each step first lets events run.
+    const later = new AbortController();
+    setImmediate(() => later.abort());
+    await assert.rejects(analyze({ ...input, signal: later.signal }), isCancelled);
+  });
+  it('stops it at once while this thread waits for the worker, and stops the worker', async () => {
+    const controller = new AbortController();
+    let stats: ParallelStats | null = null;
+    const before = workersStarted();
+    const runner = parallelRunner({ minWork: 0, cores: 2, signal: controller.signal, onDone: (s) => (stats = s) });
+    // This thread's own work is done at once; the cancel comes while it waits for the worker's sweeps.
+    const waiting = analysePoliciesWith(runner, rec, input.exitMacs, 6, { maxPoints: 30, figures: true }, () => void setTimeout(() => controller.abort(), 0));
+    await assert.rejects(waiting, isCancelled);
+    assert.equal(workersStarted() - before, 1, 'a worker was sweeping');
+    assert.equal(stats, null, 'the run did not finish');
   });
 });

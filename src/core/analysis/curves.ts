@@ -710,7 +710,18 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
  * `whileWaiting`, if given, is called once on this thread with the parts done so far (null for
  * the others), before the runner waits for any other thread: the caller's own work goes there.
  */
-export type ScorePolicyRunner = (tasks: ScorePolicyTask[], whileWaiting?: (done: (ScorePolicyPart | null)[]) => void) => Promise<ScorePolicyPart[]>;
+export type ScorePolicyRunner = (tasks: ScorePolicyTask[], whileWaiting?: WhileWaiting) => Promise<ScorePolicyPart[]>;
+
+/**
+ * The caller's own work while other threads sweep. It may be async: it yields between its
+ * steps so that a cancel (a signal, an engine message) is seen between them.
+ */
+export type WhileWaiting = (done: (ScorePolicyPart | null)[]) => void | Promise<void>;
+
+/** Lets pending events run (a cancel, a message), between steps of long synchronous work. */
+export function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions): ScorePolicyTask[] {
   const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
@@ -724,10 +735,10 @@ function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs
 const SCORE_POLICIES = ['confidence', 'entropy', 'margin'] as const;
 
 /** The sweeps one after another on this thread. */
-export const inlineRunner: ScorePolicyRunner = (tasks, whileWaiting) => {
+export const inlineRunner: ScorePolicyRunner = async (tasks, whileWaiting) => {
   const parts = tasks.map(scorePolicyPart);
-  whileWaiting?.(parts);
-  return Promise.resolve(parts);
+  await whileWaiting?.(parts);
+  return parts;
 };
 
 /**
@@ -747,7 +758,7 @@ export async function analysePoliciesWith(
   exitMacs: readonly number[],
   baselineMacs: number,
   options: PolicyAnalysisOptions = {},
-  whileWaiting?: (done: (ScorePolicyPart | null)[]) => void,
+  whileWaiting?: WhileWaiting,
 ): Promise<PolicyAnalysis> {
   // The patience pass needs no sweep: it goes to whichever thread is free first, this one after
   // the caller's work, or the one of the last sweep after that sweep and the overthinking
@@ -757,14 +768,14 @@ export async function analysePoliciesWith(
   const claim = new Int32Array(new SharedArrayBuffer(4));
   const tasks = policyTasks(rec, exitMacs, baselineMacs, options);
   tasks[tasks.length - 1].patience = claim;
-  const onThisThread = (done: (ScorePolicyPart | null)[]) => {
+  const onThisThread = async (done: (ScorePolicyPart | null)[]) => {
     calledBack = true;
-    whileWaiting?.(done);
+    await whileWaiting?.(done);
     if (Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) patience = patienceCounts(rec, options.subset ?? null);
   };
   const parts = await runner(tasks, onThisThread);
   // A runner that never called back still gets the caller's work done, after the sweeps.
-  if (!calledBack) onThisThread(parts);
+  if (!calledBack) await onThisThread(parts);
   // Claimed by the other thread: its counts; a worker that claimed them and then failed: worked out here.
   patience ??= parts.find((p) => p.patience)?.patience ?? patienceCounts(rec, options.subset ?? null);
   return finishPolicies(rec, exitMacs, baselineMacs, options, parts, patience);

@@ -2,9 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { throwIfCancelled } from '../errors';
 import { ExitRecords } from '../records';
 import { FillChunk, SweepsMessage, WorkerData, fillChunk } from './chunks';
-import { FIGURES_HERE, ScorePolicyPart, ScorePolicyRunner, scorePolicyPart } from './curves';
+import { FIGURES_HERE, ScorePolicyPart, ScorePolicyRunner, scorePolicyPart, yieldToEvents } from './curves';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 
 /**
@@ -135,7 +136,37 @@ function sweepsOn(spare: SpareWorker, tasks: SweepsMessage['tasks']): Promise<Sc
   });
 }
 
-export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void; worker?: SpareWorker | null } = {}): ScorePolicyRunner {
+/** The promise's value, or a `cancelled` error as soon as the signal is aborted. */
+function untilCancelled<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      try {
+        throwIfCancelled(signal);
+      } catch (err) {
+        reject(err);
+      }
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * `signal`: a cancel stops the run at the next step of this thread's work, or at once while it
+ * waits for the worker (a worker started here is then stopped; a kept one is its owner's to close).
+ */
+export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void; worker?: SpareWorker | null; signal?: AbortSignal } = {}): ScorePolicyRunner {
   return async (tasks, whileWaiting) => {
     // Two threads: the first sweep and then the caller's other work here, the rest on one worker.
     const rec = tasks[0]?.rec;
@@ -150,11 +181,23 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
     const spare = rec && rest.length > 0 && options.worker?.alive && (options.cores ?? os.availableParallelism()) >= 2 && isShared(rec) ? options.worker : null;
     const worker = !spare && rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
     const remote = spare ? sweepsOn(spare, rest) : worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
-    const first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
-    whileWaiting?.([...first, ...rest.map(() => null)]);
+    let first: ScorePolicyPart[];
     let figuresHere: OverthinkingFigures | undefined;
-    if (figuresTask && claim && Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) figuresHere = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
-    const parts = await remote;
+    let parts: ScorePolicyPart[] | null;
+    try {
+      throwIfCancelled(options.signal);
+      first = tasks.length > 0 ? [scorePolicyPart(tasks[0])] : [];
+      await yieldToEvents();
+      throwIfCancelled(options.signal);
+      await whileWaiting?.([...first, ...rest.map(() => null)]);
+      throwIfCancelled(options.signal);
+      if (figuresTask && claim && Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) figuresHere = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
+      parts = await untilCancelled(remote, options.signal);
+    } catch (err) {
+      // A cancel, or the caller's own work failing, while a worker started here still sweeps: stop it.
+      if (worker) void worker.terminate();
+      throw err;
+    }
     const onWorkers = parts ? parts.length : 0;
     const all = [...first, ...(parts ?? rest.map(scorePolicyPart))];
     if (figuresTask) {

@@ -291,10 +291,17 @@ function msdPartition(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: S
   pay.set(tPay.subarray(start, end), start);
 }
 
-/** Sorted keys of `values` (descending), each carrying its index. */
+/**
+ * Sorted keys of values[0..count) (descending), each carrying its index. A Float64Array's keys
+ * are set in one pass (setKeys), which turns its -0s into +0 in place.
+ */
 export function sortDescending(values: ArrayLike<number>, count = values.length): SortedKeys {
   const keys = allocateKeys(count);
-  for (let i = 0; i < count; i++) setKey(keys, i, values[i], i);
+  if (values instanceof Float64Array) {
+    const pay = keys.pay;
+    for (let i = 0; i < count; i++) pay[i] = i;
+    setKeys(keys, values.subarray(0, count));
+  } else for (let i = 0; i < count; i++) setKey(keys, i, values[i], i);
   sortKeys(keys);
   return keys;
 }

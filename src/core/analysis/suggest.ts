@@ -1,5 +1,5 @@
 import { ExitRecords } from '../records';
-import { allocateKeys, keyValues, setKeys, sortKeys } from './argsort';
+import { keyValues, sortDescending } from './argsort';
 import { ChosenCounts, SweepCounts, TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
 import { PolicyKind, PolicyOutcome, outcomeOfCounts } from './policies';
 
@@ -110,10 +110,7 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   const confAt = new Float64Array(M * Math.max(0, last));
   gatherExits(conf, samples, E, last, confAt);
   for (let k = 0; k < last; k++) {
-    const keys = allocateKeys(M);
-    identity(keys.pay);
-    setKeys(keys, confAt.subarray(k * M, (k + 1) * M));
-    sortKeys(keys);
+    const keys = sortDescending(confAt.subarray(k * M, (k + 1) * M));
     byConf.push(keys.pay);
     sortedConf.push(keyValues(keys, M));
   }
@@ -198,11 +195,6 @@ function gatherExits(conf: Float64Array, samples: Int32Array, E: number, exits: 
     const base = samples[i] * E;
     for (let k = 0; k < exits; k++) out[k * M + i] = conf[base + k];
   }
-}
-
-/** a[i] = i. */
-function identity(a: Uint32Array): void {
-  for (let i = 0; i < a.length; i++) a[i] = i;
 }
 
 /**

@@ -92,6 +92,23 @@ describe('Exit Lens in Restricted Mode', () => {
     });
   });
 
+  test('the Restricted Mode sidebar in a light and a high-contrast theme', async () => {
+    for (const [theme, shot] of [[THEMES.light, 'sidebar-restricted-light'], [THEMES.highContrast, 'sidebar-restricted-hc']] as const) {
+      await wb.setTheme(theme);
+      await retry(`see the Restricted Mode note in the ${theme} sidebar`, 60_000, async () => {
+        for (let index = 0; index < 3; index++) {
+          const frame = await wb.webviewFrame({ title: 'Exit Lens', index }, 5_000).catch(() => null);
+          if (!frame) continue;
+          if (/Restricted Mode: profiling is off/.test(await frame.locator('body').innerText().catch(() => ''))) {
+            await wb.screenshot(shot);
+            return;
+          }
+        }
+        throw new Error('no sidebar webview with the note');
+      });
+    }
+  });
+
   test('no engine process started, no process loaded ONNX Runtime, nothing was stored, no workspace file ran', () => {
     assert.deepEqual(engineProcesses(wb.extensionsDir), [], 'no engine process');
     assert.deepEqual(processesMapping(wb.extensionsDir, 'onnxruntime'), [], 'no process has the extension\'s ONNX Runtime loaded');

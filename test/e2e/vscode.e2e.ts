@@ -2,7 +2,8 @@
  * Exit Lens as a user drives it in a real VS Code (code-server + Chromium), installed from the
  * packaged linux-x64 VSIX: profile from the command palette, the report webview against the
  * CLI's JSON, the sidebar and the CodeLens on the Python model code, cancelling a long run,
- * a broken model, a window reload, and screenshots of every view in a dark and a light theme.
+ * a broken model, a window reload, and screenshots of every view in a dark, a light and a
+ * high-contrast theme, with the report also in a narrow editor.
  * Needs `npm run e2e:install` once and `npm run package` before each run.
  */
 import * as assert from 'node:assert/strict';
@@ -158,6 +159,8 @@ describe('Exit Lens in VS Code', () => {
     await wb.openFile('model.onnx');
     // A trusted workspace offers Profile in the editor title of an .onnx file (Restricted Mode does not: trust.e2e.ts).
     await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').first().waitFor({ timeout: 30_000 });
+    await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor({ timeout: 60_000 });
+    await wb.screenshot('onnx-viewer-dark');
     await wb.runCommand('Exit Lens: Profile Model Exits');
     const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
     const rows = report.locator('#section-exits table.data tbody tr');
@@ -358,5 +361,49 @@ describe('Exit Lens in VS Code', () => {
     await wb.openFile('model.onnx');
     await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
     await wb.screenshot('onnx-viewer-light');
+  });
+
+  test('the report fits a narrow editor, and every view in a high-contrast theme', async () => {
+    const overflow = async () => (await wb.webviewFrame({ title: 'Exit Lens: model.onnx' })).locator('body').evaluate(() => {
+      // Wide tables may scroll inside their own box; the page itself must not scroll sideways.
+      const root = document.documentElement;
+      return root.scrollWidth - root.clientWidth;
+    });
+    // Each chart is redrawn for its box's new width (not scaled), once the resize settles.
+    const chartsRedrawn = (what: string) => retry(`see the report's charts redrawn ${what}`, 30_000, async () => {
+      const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
+      const charts = await report.locator('body').evaluate(() => [...document.querySelectorAll('svg.chart')]
+        .filter((svg) => svg.getBoundingClientRect().width > 0)
+        .map((svg) => ({ drawn: Number(svg.getAttribute('width')), box: Math.max(220, svg.parentElement!.clientWidth) })));
+      if (charts.length < 3) throw new Error(`${charts.length} charts drawn`);
+      const off = charts.filter((c) => Math.abs(c.drawn - c.box) > 1);
+      if (off.length) throw new Error(`charts drawn for another width: ${JSON.stringify(off)}`);
+    });
+    // A 900-pixel window leaves the report's editor about 580 pixels wide.
+    await wb.page.setViewportSize({ width: 900, height: 1000 });
+    try {
+      const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
+      await retry('see the report laid out for the narrow editor', 30_000, async () => {
+        const width = await report.locator('body').evaluate(() => document.documentElement.clientWidth);
+        if (width > 700) throw new Error(`the report is still ${width} px wide`);
+      });
+      await chartsRedrawn('for the narrow editor');
+      assert.ok((await overflow()) <= 1, `the narrow report scrolls sideways by ${await overflow()} px`);
+      await wb.screenshot('report-narrow-light');
+      await wb.setTheme(THEMES.highContrast);
+      assert.ok((await overflow()) <= 1, `the narrow report scrolls sideways by ${await overflow()} px`);
+      await wb.screenshot('report-narrow-hc');
+    } finally {
+      await wb.page.setViewportSize({ width: 1600, height: 1000 });
+    }
+    await chartsRedrawn('for the full-width editor');
+    await wb.screenshot('report-hc');
+    await wb.openFile('model.py');
+    await wb.openActivity('Exit Lens');
+    await wb.page.locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' }).first().waitFor({ timeout: 30_000 });
+    await wb.screenshot('sidebar-codelens-hc');
+    await wb.openFile('model.onnx');
+    await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
+    await wb.screenshot('onnx-viewer-hc');
   });
 });

@@ -60,6 +60,51 @@ export function writeFileAtomic(file: string, content: string): void {
   }
 }
 
+/** How long a run file may wait for its summary before it counts as left by a killed writer. */
+export const ORPHAN_RUN_AGE_MS = 10 * 60 * 1000;
+/** A temporary file older than this is left over whatever its writer's pid now names. */
+export const STALE_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * What an editor killed in the middle of a save leaves in a model's folder, which nothing would
+ * ever list or prune: temporary files (`<file>.<pid>.<hex>.tmp`) whose writer is gone (or that
+ * are a day old), and run files whose summary was never written (older than ten minutes, so
+ * that another window's save in progress is left alone). A file that cannot be removed stays.
+ */
+function removeLeftovers(dir: string, names: string[], summaries: Set<string>): void {
+  const now = Date.now();
+  const age = (file: string) => {
+    try {
+      return now - fs.statSync(file).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
+  for (const f of names) {
+    const file = path.join(dir, f);
+    const temp = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(f);
+    let leftover = false;
+    if (temp) leftover = !processAlive(Number(temp[1])) || age(file) > STALE_TEMP_AGE_MS;
+    else if (f.endsWith('.run.json')) leftover = !summaries.has(`${f.slice(0, -'.run.json'.length)}.summary.json`) && age(file) > ORPHAN_RUN_AGE_MS;
+    if (!leftover) continue;
+    try {
+      fs.rmSync(file, { force: true });
+    } catch {
+      // Not ours to remove after all (permissions): it stays, as it would have.
+    }
+  }
+}
+
 export function modelKey(modelOrLogitsPath: string): string {
   const base = path.basename(modelOrLogitsPath).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60) || 'model';
   const hash = crypto.createHash('sha1').update(path.resolve(modelOrLogitsPath)).digest('hex').slice(0, 10);
@@ -128,13 +173,15 @@ export class RunFiles {
 
   private prune(dir: string): void {
     const keep = this.locate().keep;
-    const summaries = fs.readdirSync(dir).filter((f) => f.endsWith('.summary.json')).sort();
+    const names = fs.readdirSync(dir);
+    const summaries = names.filter((f) => f.endsWith('.summary.json')).sort();
     for (const f of summaries.slice(0, Math.max(0, summaries.length - keep))) {
       const stamp = f.slice(0, -'.summary.json'.length);
       // The summary first: a run is never listed without its report.
       fs.rmSync(path.join(dir, f), { force: true });
       fs.rmSync(path.join(dir, `${stamp}.run.json`), { force: true });
     }
+    removeLeftovers(dir, names, new Set(summaries));
   }
 
   /** Every readable run, newest first; optionally only one model's. Unreadable files are skipped. */

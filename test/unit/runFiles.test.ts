@@ -4,12 +4,13 @@
  * the file, and every other run still lists and opens.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Report } from '../../src/core/report';
 import { runAnalyze } from '../../src/engine/profile';
-import { RunFiles, RunRequest, isRunId } from '../../src/extension/runFiles';
+import { ORPHAN_RUN_AGE_MS, RunFiles, RunRequest, STALE_TEMP_AGE_MS, isRunId } from '../../src/extension/runFiles';
 import { collect, fixture, tmpDir } from './helpers';
 
 async function report(logits: string): Promise<Report> {
@@ -88,5 +89,47 @@ describe('stored runs', () => {
     fs.writeFileSync(file, JSON.stringify(parsed));
     assert.deepEqual(files.list().map((s) => s.runId), [a.runId]);
     assert.deepEqual(skipped, [file]);
+  });
+
+  it('what a save killed half-way left behind goes at the next save; a live writer\'s temporary file and a run awaiting its summary stay', async () => {
+    const root = tmpDir();
+    const files = new RunFiles(() => ({ root, keep: 10 }), () => undefined);
+    const rep = await report('logits_random.npz');
+    const first = files.save(request('logits_random.npz'), rep);
+    const dir = path.dirname(path.join(root, 'runs', `${first.runId}.run.json`));
+    // A pid that named a process which has since exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const put = (name: string, ageMs: number) => {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, '{"half": ');
+      const t = (Date.now() - ageMs) / 1000;
+      fs.utimesSync(f, t, t);
+      return name;
+    };
+    const minute = 60_000;
+    const gone = [
+      put(`20260101000000000-aaaaaa.run.json.${dead}.0a1b2c3d.tmp`, minute),
+      put(`20260101000000000-aaaaaa.summary.json.${dead}.00ff00ff.tmp`, 0),
+      // This process is alive, but the file is older than a day.
+      put(`20260101000000000-bbbbbb.run.json.${process.pid}.deadbeef.tmp`, ORPHAN_RUN_AGE_MS + STALE_TEMP_AGE_MS),
+      // A run whose summary never came, older than the grace period.
+      put('20260101000000000-cccccc.run.json', ORPHAN_RUN_AGE_MS + minute),
+    ];
+    const kept = [
+      // A writer that is still alive (another window saving right now).
+      put(`20260101000000000-dddddd.run.json.${process.pid}.12345678.tmp`, minute),
+      // A run written a moment ago whose summary is still to come.
+      put('20260101000000000-eeeeee.run.json', minute),
+      // Not a name Exit Lens writes.
+      put('notes.tmp', ORPHAN_RUN_AGE_MS + STALE_TEMP_AGE_MS),
+    ];
+    const second = files.save(request('logits_random.npz'), rep);
+    const left = new Set(fs.readdirSync(dir));
+    for (const f of gone) assert.ok(!left.has(f), `${f} should be removed`);
+    for (const f of kept) assert.ok(left.has(f), `${f} should stay`);
+    for (const run of [first, second]) {
+      for (const kind of ['run', 'summary']) assert.ok(left.has(`${run.runId.split('/')[1]}.${kind}.json`), `${run.runId} ${kind}`);
+    }
+    assert.deepEqual(files.list().map((s) => s.runId).sort(), [first.runId, second.runId].sort());
   });
 });

@@ -1,8 +1,10 @@
 /** The parallel sweeps (worker threads) give exactly what the inline sweeps give, and fall back inline. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ScorePolicyRunner, analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
-import { ParallelStats, fillPool, parallelRunner, workersStarted } from '../../src/core/analysis/parallel';
+import { EventEmitter } from 'node:events';
+import type { Worker } from 'node:worker_threads';
+import { ScorePolicyRunner, ScorePolicyTask, analysePolicies, analysePoliciesWith, inlineRunner } from '../../src/core/analysis/curves';
+import { ParallelStats, SpareWorker, fillPool, parallelRunner, workersStarted } from '../../src/core/analysis/parallel';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { suggestThresholds } from '../../src/core/analysis/suggest';
 import { analyze } from '../../src/core/report';
@@ -105,6 +107,30 @@ describe('the overthinking figures and the patience counts beside the sweeps', (
     const alone = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone: (s) => (stats = s) }), rec, costs, 5, options);
     assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     assert.deepEqual(alone, inline);
+  });
+  it('a worker that claims them and then dies: they are worked out here, the same', async () => {
+    const inline = analysePolicies(rec, costs, 5, options);
+    // Stands in for a kept worker: it takes both claim words as soon as it is sent the sweeps,
+    // as a real one does once its sweeps are done, and then exits without an answer.
+    const claimed: string[] = [];
+    class DyingWorker extends EventEmitter {
+      postMessage(m: { tasks: ScorePolicyTask[] }): void {
+        for (const t of m.tasks) {
+          if (t.claim && Atomics.compareExchange(t.claim, 0, 0, 1) === 0) claimed.push('figures');
+          if (t.patience && Atomics.compareExchange(t.patience, 0, 0, 1) === 0) claimed.push('patience');
+        }
+        setImmediate(() => this.emit('exit', 1));
+      }
+      terminate(): Promise<number> {
+        return Promise.resolve(1);
+      }
+    }
+    const worker = new SpareWorker(new DyingWorker() as unknown as Worker);
+    let stats: ParallelStats | null = null;
+    const result = await analysePoliciesWith(parallelRunner({ worker, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    assert.deepEqual(claimed, ['figures', 'patience'], 'the worker took both first');
+    assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here', reused: true });
+    assert.deepEqual(result, inline);
   });
 });
 

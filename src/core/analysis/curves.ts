@@ -776,8 +776,9 @@ export async function analysePoliciesWith(
   const parts = await runner(tasks, onThisThread);
   // A runner that never called back still gets the caller's work done, after the sweeps.
   if (!calledBack) await onThisThread(parts);
-  // Claimed by the other thread: its counts; a worker that claimed them and then failed: worked out here.
-  patience ??= parts.find((p) => p.patience)?.patience ?? patienceCounts(rec, options.subset ?? null);
+  // Claimed by the other thread: its counts; a worker that claimed them and then failed:
+  // finishPolicies works them out here.
+  patience ??= parts.find((p) => p.patience)?.patience;
   return finishPolicies(rec, exitMacs, baselineMacs, options, parts, patience);
 }
 

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -60,6 +61,51 @@ async function withTempModel<T>(model: ModelInfo, bytes: Uint8Array, use: (file:
   }
 }
 
+/**
+ * Discoveries kept by the engine, which stays up between runs in VS Code: a re-run skips the
+ * extra session (seconds for a large model). Keyed by the identity of the model file and of its
+ * external data files (path, size, modification time, inode; not the change time, which the
+ * discovery's own hard links to external data move) and by the probe's inputs (names, types,
+ * shapes and bytes), so a hit is exactly what a new discovery would give; a re-exported model
+ * is a different file.
+ */
+const cache = new Map<string, ShapeDiscovery>();
+const CACHE_ENTRIES = 8;
+let sessionsCreated = 0;
+
+/** How many discovery sessions this process has created (for tests). */
+export function discoverySessionsCreated(): number {
+  return sessionsCreated;
+}
+
+function cacheKey(model: ModelInfo, feeds: Record<string, ort.Tensor>, need: string[]): string | null {
+  try {
+    const dir = path.dirname(model.path);
+    const files = [model.path, ...model.externalDataFiles.map((f) => path.resolve(dir, f))];
+    const identity = files.map((f) => {
+      const st = fs.statSync(f);
+      return `${f}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+    });
+    const h = crypto.createHash('sha256');
+    for (const name of Object.keys(feeds).sort()) {
+      const t = feeds[name];
+      h.update(`${name}\0${t.type}\0${t.dims.join('x')}\0`);
+      const d = t.data;
+      if (Array.isArray(d)) h.update(JSON.stringify(d));
+      else h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    }
+    h.update(need.join('\0'));
+    return `${identity.join('\0')}\0${h.digest('hex')}`;
+  } catch {
+    return null;
+  }
+}
+
+function copyOf(d: ShapeDiscovery): ShapeDiscovery {
+  const clone = (m: Map<string, number[]>) => new Map([...m].map(([k, v]) => [k, [...v]]));
+  return { shapes: clone(d.shapes), outputShapes: clone(d.outputShapes), batch: d.batch };
+}
+
 export async function discoverShapes(
   model: ModelInfo,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the decoded ModelProto
@@ -69,8 +115,34 @@ export async function discoverShapes(
   feeds: Record<string, ort.Tensor>,
   batch: number,
 ): Promise<ShapeDiscovery> {
-  const o = loadOrt();
   const need = tensorsNeededForCost(model).filter((t) => !model.inputs.some((i) => i.name === t));
+  const key = cacheKey(model, feeds, need);
+  const known = key === null ? undefined : cache.get(key);
+  if (known) {
+    // Most recently used last: the oldest entry goes first when the cache is full.
+    cache.delete(key!);
+    cache.set(key!, known);
+    return copyOf(known);
+  }
+  const found = await discoverWithSession(model, proto, modelBytes, feeds, batch, need);
+  if (key !== null) {
+    cache.delete(key);
+    cache.set(key, copyOf(found));
+    while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  }
+  return found;
+}
+
+async function discoverWithSession(
+  model: ModelInfo,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the decoded ModelProto
+  proto: any,
+  modelBytes: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  batch: number,
+  need: string[],
+): Promise<ShapeDiscovery> {
+  const o = loadOrt();
   const bytes = withExtraOutputs(modelBytes, proto, need);
   return withTempModel(model, bytes, async (file) => {
     let session: ort.InferenceSession;
@@ -88,6 +160,7 @@ export async function discoverShapes(
     };
     try {
       session = typeof file === 'string' ? await o.InferenceSession.create(file, options) : await o.InferenceSession.create(file, options);
+      sessionsCreated++;
     } catch (err) {
       throw new ExitLensError(
         'model-unreadable',

@@ -5,13 +5,16 @@
  * progress and cancellation.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
 import { Report } from '../../src/core/report';
+import { discoverySessionsCreated } from '../../src/engine/costDiscovery';
 import { runProfile } from '../../src/engine/profile';
 import { createSessionWithFallback } from '../../src/engine/providers';
 import { ProfileRequest } from '../../src/engine/protocol';
-import { close, collect, expected, fixture } from './helpers';
+import { close, collect, expected, fixture, tmpDir } from './helpers';
 
 function profile(model: string, samples: string, extra: Partial<ProfileRequest> = {}, emit = collect().emit, signal?: AbortSignal): Promise<Report> {
   return runProfile({ type: 'profile', id: 't', modelPath: fixture(model), samplesPath: fixture(samples), executionProviders: ['cpu'], ...extra }, emit, signal);
@@ -205,5 +208,53 @@ describe('progress and cancellation', () => {
     };
     await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 5 }, emit as never, controller.signal), (e: unknown) => (e as ExitLensError).code === 'cancelled');
     assert.equal(batchesAfterAbort, 0);
+  });
+});
+
+describe('the cost discovery in an engine that stays up', () => {
+  const cnn = expected('cnn_expected.json');
+  const costsOf = (r: Report) => ({ macs: r.exits.map((e) => e.macs), baseline: r.baselineMacs, cost: r.cost });
+
+  it('a re-run of the same model and first sample reuses the discovery; another first sample, a touched model or touched external data run it again', async () => {
+    const dir = tmpDir();
+    const model = path.join(dir, 'tiny_cnn.onnx');
+    fs.copyFileSync(fixture('tiny_cnn.onnx'), model);
+    fs.mkdirSync(path.join(dir, 'ext'));
+    for (const f of ['model.onnx', 'model.onnx.data']) fs.copyFileSync(fixture(`ext/${f}`), path.join(dir, 'ext', f));
+    const run = (m: string, samples = 'cnn_samples.npz') => runProfile({ type: 'profile', id: 't', modelPath: m, samplesPath: fixture(samples), executionProviders: ['cpu'] }, collect().emit);
+    const sessions = () => discoverySessionsCreated();
+
+    let before = sessions();
+    const first = await run(model);
+    assert.equal(sessions() - before, 1, 'the first run discovers');
+    matchesReference(first, cnn);
+    before = sessions();
+    const again = await run(model);
+    assert.equal(sessions() - before, 0, 'a re-run reuses it');
+    assert.deepEqual(costsOf(again), costsOf(first));
+    matchesReference(again, cnn);
+
+    // Another sample set whose first sample differs: discovered again (the costs come from a run on it).
+    const calibFirst = await run(model, 'cnn_calib.npz');
+    assert.equal(sessions() - before, 1);
+    assert.deepEqual(costsOf(calibFirst).macs, cnn.cost);
+
+    // The model file rewritten in place (same bytes, new times): discovered again.
+    before = sessions();
+    const later = new Date(Date.now() + 5_000);
+    fs.utimesSync(model, later, later);
+    matchesReference(await run(model), cnn);
+    assert.equal(sessions() - before, 1);
+
+    // External data: a touched data file counts as a change of the model.
+    const ext = path.join(dir, 'ext', 'model.onnx');
+    matchesReference(await run(ext), cnn);
+    before = sessions();
+    matchesReference(await run(ext), cnn);
+    assert.equal(sessions() - before, 0);
+    fs.utimesSync(path.join(dir, 'ext', 'model.onnx.data'), later, later);
+    matchesReference(await run(ext), cnn);
+    assert.equal(sessions() - before, 1);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -141,7 +141,7 @@ export const CONVENTIONS: Record<string, string> = {
   patience: 'PABEE: counter 0 at exit 0, +1 when pred_k = pred_{k-1} else 0; exit when it equals t',
   fallback: 'every policy ends at the final exit when nothing fires',
   ties: 'argmax ties go to the lowest class index',
-  nonFinite: 'an exit with NaN or infinite logits counts as a wrong prediction (class -1) with confidence 0, margin 0, entropy 1; NLL averages the finite ones',
+  nonFinite: 'an exit with NaN or infinite logits counts as a wrong prediction (class -1) with confidence 0, margin 0, entropy 1; NLL averages the finite ones; no policy exits there, whatever the threshold, and for patience its prediction equals no other',
   ece: '15 equal-width bins (b/15, (b+1)/15]',
 };
 

@@ -5,7 +5,8 @@ threshold. It produces the expected values that the TypeScript tests compare aga
 
 Conventions where METRICS.md is silent (the same choices the product documents):
 - non-finite logits: prediction -1 (never equal to a label), confidence 0, margin 0, entropy 1,
-  excluded from NLL;
+  excluded from NLL; no policy exits at a non-finite output, whatever the threshold, and for
+  patience its prediction equals no other;
 - suggestions: lowest calibration mean cost meeting the target; ties to higher quality, then
   to the more conservative threshold (higher confidence/margin, lower entropy, higher t).
 """
@@ -106,12 +107,16 @@ def exit_index(stats, i, kind, t):
             return E - 1
         counter = 0
         for k in range(1, E):
-            counter = counter + 1 if stats[k]["pred"][i] == stats[k - 1]["pred"][i] else 0
+            # A non-finite prediction (-1) equals no other, not even another -1.
+            same = stats[k]["finite"][i] and stats[k]["pred"][i] == stats[k - 1]["pred"][i]
+            counter = counter + 1 if same else 0
             if counter == t:
                 return k
         return E - 1
     for k in range(E - 1):
         s = stats[k]
+        if not s["finite"][i]:
+            continue  # a non-finite output never fires, whatever its stand-in score
         if kind == "confidence" and s["conf"][i] >= t:
             return k
         if kind == "entropy" and s["ent"][i] <= t:
@@ -159,8 +164,8 @@ def grid(stats, labels, cost, baseline):
 
 
 def candidates(stats, kind):
-    """Every distinct score value at exits 0..E-2 is a candidate threshold; None = nothing fires."""
-    vals = sorted({float(stats[k][SCORE[kind]][i]) for k in range(len(stats) - 1) for i in range(len(stats[0]["pred"]))})
+    """Every distinct score value of a finite output at exits 0..E-2 is a candidate threshold; None = nothing fires."""
+    vals = sorted({float(stats[k][SCORE[kind]][i]) for k in range(len(stats) - 1) for i in range(len(stats[0]["pred"])) if stats[k]["finite"][i]})
     # Conservative first: high confidence/margin, low entropy.
     ordered = vals if kind == "entropy" else vals[::-1]
     return [None] + ordered

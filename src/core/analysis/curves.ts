@@ -142,7 +142,7 @@ export function sweepScorePolicy(
   // A sample has at most E-1 events: up to fusedMaxEvents of those, the events are written
   // into that much room in one pass; beyond it they are counted first, to allocate exactly.
   const most = N * Math.max(0, E - 1);
-  const room = allocateKeys(most <= fusedMaxEvents ? most : countEvents(src, sign, N, E));
+  const room = allocateKeys(most <= fusedMaxEvents ? most : countEvents(src, sign, pred, N, E));
   const count = fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, room);
   const keys: SortedKeys = count === room.count ? room : { hi: room.hi.subarray(0, count), lo: room.lo.subarray(0, count), pay: room.pay.subarray(0, count), count };
   const distinct = sortKeys(keys);
@@ -242,14 +242,15 @@ const NO_LABELS = new Int32Array(0);
 const NO_MASK = new Uint8Array(0);
 
 /** The number of records (strict increases of the running maximum of sign·src over exits 0..E-2) of all samples. */
-function countEvents(src: Float64Array, sign: number, N: number, E: number): number {
+function countEvents(src: Float64Array, sign: number, pred: Int32Array, N: number, E: number): number {
   const last = E - 1;
   let count = 0;
   for (let n = 0; n < N; n++) {
     let best = -Infinity;
     const base = n * E;
     for (let k = 0; k < last; k++) {
-      const s = sign * src[base + k];
+      // A non-finite output (prediction -1) never fires: it is no record, whatever its score.
+      const s = pred[base + k] < 0 ? -Infinity : sign * src[base + k];
       if (s > best) {
         best = s;
         count++;
@@ -275,7 +276,8 @@ function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: I
     const base = n * E;
     let m = 0;
     for (let k = 0; k < last; k++) {
-      const s = sign * src[base + k];
+      // A non-finite output (prediction -1) never fires: it is no record, whatever its score.
+      const s = pred[base + k] < 0 ? -Infinity : sign * src[base + k];
       if (s > best) {
         best = s;
         tos[m++] = k;
@@ -814,7 +816,9 @@ function patienceCounts(rec: ExitRecords, subset: { mask: Uint8Array } | null): 
     let counter = 0;
     let top = 0;
     for (let k = 1; k < E; k++) {
-      counter = (counter + 1) * same(rec.pred[base + k], rec.pred[base + k - 1]);
+      // A non-finite prediction (-1) equals no other, not even another -1: the counter resets.
+      const pk = rec.pred[base + k];
+      counter = (counter + 1) * same(pk, rec.pred[base + k - 1]) * (~pk >>> 31);
       if (counter > top) {
         top = counter;
         reach[counter] = k;

@@ -3,7 +3,9 @@ import { ExitRecords } from '../records';
 /**
  * Exit policies of METRICS.md "Exit policies". Every policy ends at E-1 if nothing fires.
  * Exit Lens's own conventions: ≥ for confidence and margin, ≤ for entropy (normalised),
- * patience counted from 0 at exit 0 (PABEE), fallback to the final exit.
+ * patience counted from 0 at exit 0 (PABEE), fallback to the final exit. A non-finite output
+ * (prediction -1; its stand-in scores are confidence 0, margin 0, entropy 1) never fires, and
+ * for patience its prediction equals no other.
  */
 export type PolicyKind = 'confidence' | 'entropy' | 'margin' | 'patience';
 
@@ -23,6 +25,8 @@ export function scoreExit(rec: ExitRecords, n: number, kind: 'confidence' | 'ent
   const base = n * E;
   for (let k = 0; k < E - 1; k++) {
     const at = base + k;
+    // A non-finite output (prediction -1) never fires, whatever its stand-in score.
+    if (rec.pred[at] < 0) continue;
     if (kind === 'confidence' ? rec.conf[at] >= threshold : kind === 'entropy' ? rec.entropy[at] <= threshold : rec.margin[at] >= threshold) return k;
   }
   return E - 1;
@@ -39,7 +43,8 @@ export function patienceExit(rec: ExitRecords, n: number, patience: number): num
   const base = n * E;
   let counter = 0;
   for (let k = 1; k < E; k++) {
-    counter = rec.pred[base + k] === rec.pred[base + k - 1] ? counter + 1 : 0;
+    // A non-finite prediction (-1) equals no other, not even another -1.
+    counter = rec.pred[base + k] >= 0 && rec.pred[base + k] === rec.pred[base + k - 1] ? counter + 1 : 0;
     if (counter === patience) return k;
   }
   return E - 1;
@@ -48,7 +53,7 @@ export function patienceExit(rec: ExitRecords, n: number, patience: number): num
 /** Per-exit confidence thresholds τ_0..τ_{E-2}: exit at the first k with conf_k ≥ τ_k. */
 export function perExitThresholdExit(rec: ExitRecords, n: number, thresholds: readonly number[]): number {
   const E = rec.exitCount;
-  for (let k = 0; k < E - 1; k++) if (rec.conf[n * E + k] >= thresholds[k]) return k;
+  for (let k = 0; k < E - 1; k++) if (rec.pred[n * E + k] >= 0 && rec.conf[n * E + k] >= thresholds[k]) return k;
   return E - 1;
 }
 

@@ -108,7 +108,7 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   // exit and pass (a cold first call otherwise re-enters loops of this function unoptimised).
   // Every exit's confidences gathered in one pass over the samples (exit k's at k * M).
   const confAt = new Float64Array(M * Math.max(0, last));
-  gatherExits(conf, samples, E, last, confAt);
+  gatherExits(pred, conf, samples, E, last, confAt);
   for (let k = 0; k < last; k++) {
     const keys = sortDescending(confAt.subarray(k * M, (k + 1) * M));
     byConf.push(keys.pay);
@@ -161,11 +161,11 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
         for (let i = 0; i < M; i++) {
           const base = samples[i] * E;
           let e = -1;
-          for (let j = 0; j < k; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
+          for (let j = 0; j < k; j++) if (conf[base + j] >= tau[j] && pred[base + j] >= 0) { e = j; break; }
           reaches[i] = e < 0 ? 1 : 0;
           if (e < 0) {
             e = last;
-            for (let j = k + 1; j < last; j++) if (conf[base + j] >= tau[j]) { e = j; break; }
+            for (let j = k + 1; j < last; j++) if (conf[base + j] >= tau[j] && pred[base + j] >= 0) { e = j; break; }
             contExit[i] = e;
             contRight[i] = right[i * E + e];
           }
@@ -188,12 +188,15 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
 /** Stands in for absent labels, so that the loops see one array type. */
 const NO_LABELS = new Int32Array(0);
 
-/** out[k * M + i] = conf at exit k of sample samples[i], for k < exits (M samples). */
-function gatherExits(conf: Float64Array, samples: Int32Array, E: number, exits: number, out: Float64Array): void {
+/**
+ * out[k * M + i] = conf at exit k of sample samples[i], for k < exits (M samples); -Infinity
+ * for a non-finite output, which never fires (sorted last, never a threshold).
+ */
+function gatherExits(pred: Int32Array, conf: Float64Array, samples: Int32Array, E: number, exits: number, out: Float64Array): void {
   const M = samples.length;
   for (let i = 0; i < M; i++) {
     const base = samples[i] * E;
-    for (let k = 0; k < exits; k++) out[k * M + i] = conf[base + k];
+    for (let k = 0; k < exits; k++) out[k * M + i] = pred[base + k] < 0 ? -Infinity : conf[base + k];
   }
 }
 
@@ -210,7 +213,7 @@ function fireBits(pred: Int32Array, conf: Float64Array, labels: Int32Array, labe
     let fired = 0;
     let right = 0;
     for (let e = 0; e < E; e++) if (pred[base + e] === want) right |= 1 << e;
-    for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j]) fired |= 1 << j;
+    for (let j = 0; j < last; j++) if (conf[base + j] >= tau[j] && pred[base + j] >= 0) fired |= 1 << j;
     bits[2 * i] = fired;
     bits[2 * i + 1] = right;
   }
@@ -264,7 +267,8 @@ function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, va
   const chooser = new TargetChooser(M, true, target);
   chooser.point(0, null, good, good, exact ? costSum : histogramCost(hist, exitMacs));
   let index = 0;
-  for (let j = 0; j < M; ) {
+  // Non-finite outputs (-Infinity, sorted last) never fire: the sweep stops before them.
+  for (let j = 0; j < M && values[j] !== -Infinity; ) {
     const v = values[j];
     let changed = false;
     for (; j < M && values[j] === v; j++) {
@@ -352,23 +356,24 @@ function pickCounts(pred: Int32Array, conf: Float64Array, entropy: Float64Array,
       const rule = rules[p];
       const t = thresholds[p];
       let e = last;
+      // A non-finite output (prediction -1) never fires, and for patience equals no other prediction.
       if (rule === PickRule.Confidence) {
-        for (let k = 0; k < last; k++) if (conf[base + k] >= t) { e = k; break; }
+        for (let k = 0; k < last; k++) if (conf[base + k] >= t && pred[base + k] >= 0) { e = k; break; }
       } else if (rule === PickRule.Entropy) {
-        for (let k = 0; k < last; k++) if (entropy[base + k] <= t) { e = k; break; }
+        for (let k = 0; k < last; k++) if (entropy[base + k] <= t && pred[base + k] >= 0) { e = k; break; }
       } else if (rule === PickRule.Margin) {
-        for (let k = 0; k < last; k++) if (margin[base + k] >= t) { e = k; break; }
+        for (let k = 0; k < last; k++) if (margin[base + k] >= t && pred[base + k] >= 0) { e = k; break; }
       } else if (rule === PickRule.Patience) {
         if (t > 0) {
           let counter = 0;
           for (let k = 1; k < E; k++) {
-            counter = pred[base + k] === pred[base + k - 1] ? counter + 1 : 0;
+            counter = pred[base + k] >= 0 && pred[base + k] === pred[base + k - 1] ? counter + 1 : 0;
             if (counter === t) { e = k; break; }
           }
         }
       } else if (rule === PickRule.PerExit) {
         const v = p * last;
-        for (let k = 0; k < last; k++) if (conf[base + k] >= vectors[v + k]) { e = k; break; }
+        for (let k = 0; k < last; k++) if (conf[base + k] >= vectors[v + k] && pred[base + k] >= 0) { e = k; break; }
       }
       const at = p * stride;
       counts[at + e]++;

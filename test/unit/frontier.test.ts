@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrontierCandidate } from '../../src/core/analysis/curves';
-import { TARGET_EPS, TargetChooser, Thinning, exactCurves, keepPoint, spacingFor, sweepScorePolicy } from '../../src/core/analysis/curves';
+import { TARGET_EPS, TargetChooser, Thinning, analysePolicies, exactCurves, keepPoint, spacingFor, sweepScorePolicy } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { analyze } from '../../src/core/report';
@@ -166,5 +166,58 @@ describe('the sweep\'s events', () => {
       assert.ok(fused.points.length > 10, kind);
       assert.deepEqual(counted, fused, kind);
     }
+  });
+});
+
+describe('the frontier whatever the exits\' costs', () => {
+  /** The non-dominated (cost, quality) pairs among all points, by a pairwise check. */
+  function bruteFrontier(points: { cost: number; quality: number }[]): string[] {
+    const keep = points.filter((p) => !points.some((o) => o.cost <= p.cost && o.quality >= p.quality && (o.cost < p.cost || o.quality > p.quality)));
+    return [...new Set(keep.map((p) => `${p.cost}|${p.quality}`))].sort();
+  }
+  function tiedRecords(N: number, E: number, C: number, seed: number, labelled: boolean) {
+    const rand = mulberry32(seed);
+    const labels = labelled ? Int32Array.from({ length: N }, () => Math.floor(rand() * C)) : null;
+    const rec = allocateRecords(N, E, C, labels);
+    for (let k = 0; k < E; k++) fillExitRecords(rec, Float32Array.from({ length: N * C }, () => Math.floor(rand() * 4)), 0, C, N, 0, k);
+    return rec;
+  }
+
+  it('costs that fall with depth (user costs need not rise): the frontier is every point no other beats, as with rising costs', () => {
+    const rand = mulberry32(5);
+    let falling = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const E = 2 + (trial % 4);
+      const costs = Array.from({ length: E }, () => 1 + Math.floor(rand() * 5));
+      if (costs.some((c, k) => k > 0 && c < costs[k - 1])) falling++;
+      const labelled = trial % 3 !== 0;
+      const rec = tiedRecords(30 + trial, E, 3, 100 + trial, labelled);
+      const result = analysePolicies(rec, costs, costs[E - 1], { maxPoints: 1e9 });
+      const all = result.curves.flatMap((c) => c.points.map((p) => ({ cost: p.meanCost, quality: (labelled ? p.accuracy : p.agreement)! })));
+      const got = [...new Set(result.frontier.map((p) => `${p.meanCost}|${p.quality}`))].sort();
+      assert.deepEqual(got, bruteFrontier(all), `trial ${trial}, costs ${costs}`);
+      // Each frontier point is a point of its own curve, at its threshold.
+      for (const f of result.frontier) {
+        const curve = result.curves.find((c) => c.kind === f.kind)!;
+        assert.ok(curve.points.some((p) => p.threshold === f.threshold && p.meanCost === f.meanCost), `trial ${trial}: ${JSON.stringify(f)}`);
+      }
+    }
+    assert.ok(falling >= 20, `${falling} trials with falling costs`);
+  });
+
+  it('the case found by an independent check: exit costs 1, 3, 2 (worked by hand)', async () => {
+    // Predictions: exit 0 [1, 0, 1], exits 1 and 2 [0, 1, 0]; labels [0, 1, 1]. Confidences at
+    // exit 0: 0.73, 0.98, 0.98 (σ(1), σ(4), σ(4)); at exit 1: 0.95, 0.95, 0.73.
+    const rec = allocateRecords(3, 3, 2, Int32Array.from([0, 1, 1]));
+    fillExitRecords(rec, Float32Array.from([0, 1, 2, -2, -2, 2]), 0, 2, 3, 0, 0);
+    fillExitRecords(rec, Float32Array.from([2, -1, -1, 2, 0, -1]), 0, 2, 3, 0, 1);
+    fillExitRecords(rec, Float32Array.from([2, -1, 0, 1, 0, -2]), 0, 2, 3, 0, 2);
+    const result = analysePolicies(rec, [1, 3, 2], 2, { maxPoints: 1e9 });
+    // Confidence τ = σ(4) ≈ 0.982: samples 1 and 2 exit at 0 (cost 1; sample 2 right), sample 0
+    // goes on to exit 1 (0.95 < τ) and then the final exit (cost 2, right): mean cost 4/3,
+    // accuracy 2/3. It beats (5/3, 2/3), which the stack kept when costs were assumed to rise.
+    const two = result.frontier.filter((p) => Math.abs(p.quality - 2 / 3) < 1e-12);
+    assert.equal(two.length, 1, JSON.stringify(result.frontier));
+    assert.ok(Math.abs(two[0].meanCost - 4 / 3) < 1e-12, JSON.stringify(two[0]));
   });
 });

@@ -612,6 +612,32 @@ export interface ScorePolicyTask {
   patience?: Int32Array;
 }
 
+/** True when no exit costs less than the one before it (cumulative costs, as static MACs always are). */
+export function costsAscend(exitMacs: readonly number[]): boolean {
+  for (let k = 1; k < exitMacs.length; k++) if (exitMacs[k] < exitMacs[k - 1]) return false;
+  return true;
+}
+
+/**
+ * The Pareto frontier (lowest cost, highest quality) of `n` points given in sweep order, as
+ * their indices by ascending cost: a point is kept unless another costs no more and is no
+ * worse, one of the two strictly; of equal points, the last in sweep order (as the stack of
+ * the monotone case keeps it).
+ */
+export function paretoOrder(cost: Float64Array, quality: Float64Array, n: number): Int32Array {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => cost[a] - cost[b] || quality[b] - quality[a] || b - a);
+  const out: number[] = [];
+  let best = -Infinity;
+  for (const i of idx) {
+    if (quality[i] > best) {
+      out.push(i);
+      best = quality[i];
+    }
+  }
+  return Int32Array.from(out);
+}
+
 /** Claim values of ScorePolicyTask.claim: taken by the thread that runs the task, or by the one that started it. */
 export const FIGURES_HERE = 2;
 
@@ -646,7 +672,10 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   let total = 0;
   const points: CurvePoint[] = [];
   // Frontier of this curve, kept as a stack (points arrive with non-increasing cost, so a
-  // new point removes the ones it dominates from the top).
+  // new point removes the ones it dominates from the top). That holds when the exits' costs
+  // do not decrease with depth (static MACs always; user costs need not): otherwise every
+  // point is kept and the frontier is sorted out after the sweep.
+  const monotone = costsAscend(exitMacs);
   let sCost = new Float64Array(0);
   let sQuality = new Float64Array(0);
   let sThreshold = new Float64Array(0);
@@ -671,8 +700,8 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
         const cost = costSum / N;
         // The quality as a count (divided by N once the frontier is known): a larger count is a larger share.
         const good = useAccuracy ? correct : agree;
-        while (top > 0 && sQuality[top - 1] <= good) top--;
-        if (top === 0 || sCost[top - 1] !== cost) {
+        while (monotone && top > 0 && sQuality[top - 1] <= good) top--;
+        if (!monotone || top === 0 || sCost[top - 1] !== cost) {
           sCost[top] = cost;
           sQuality[top] = good;
           sThreshold[top] = threshold === null ? NaN : threshold;
@@ -689,9 +718,13 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
       },
     },
   );
-  // The stack holds this curve's own frontier, cost descending from the bottom.
-  const candidates: CandidateList = { kind, cost: new Float64Array(top), quality: new Float64Array(top), threshold: new Float64Array(top) };
-  for (let t = top - 1, i = 0; t >= 0; t--, i++) {
+  // The stack holds this curve's own frontier, cost descending from the bottom (with
+  // non-monotone costs: every point in sweep order, sorted out here).
+  const order = monotone ? null : paretoOrder(sCost, sQuality, top);
+  const kept = order ? order.length : top;
+  const candidates: CandidateList = { kind, cost: new Float64Array(kept), quality: new Float64Array(kept), threshold: new Float64Array(kept) };
+  for (let i = 0; i < kept; i++) {
+    const t = order ? order[i] : top - 1 - i;
     candidates.cost[i] = sCost[t];
     candidates.quality[i] = sQuality[t] / N;
     candidates.threshold[i] = sThreshold[t];

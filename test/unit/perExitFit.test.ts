@@ -1,4 +1,7 @@
-/** The per-exit threshold fit against a direct coordinate descent that evaluates every candidate from scratch. */
+/**
+ * The per-exit threshold fit: the coordinate descent against a direct one that evaluates every
+ * candidate from scratch, and the whole search (small problems) against a brute force.
+ */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mulberry32 } from '../../src/core/analysis/split';
@@ -76,7 +79,8 @@ describe('per-exit threshold fit', () => {
       const set = { rec, samples: Int32Array.from(samples) };
       for (const [target, start] of [[0.3, null], [0.5, 0.6], [0.45, 0.9], [2, null]] as [number, number | null][]) {
         const want = referenceFit(rec, samples, exitCosts, target, start);
-        assert.deepEqual(fitPerExitThresholds(set, exitCosts, target, start), want, `target ${target}, start ${start}`);
+        // exactBudget 0: the coordinate descent itself, whatever the size.
+        assert.deepEqual(fitPerExitThresholds(set, exitCosts, target, start, 2, 0), want, `target ${target}, start ${start}`);
       }
       // Ties are present: some confidence is shared by several samples at one exit.
       const seen = new Set<number>();
@@ -86,3 +90,94 @@ describe('per-exit threshold fit', () => {
     });
   }
 });
+
+/** Every combination of thresholds (each exit's distinct finite confidences, or never), evaluated sample by sample. */
+function bruteForceFit(rec: ExitRecords, samples: number[], costs: number[], target: number): { tau: (number | null)[]; cost: number; quality: number } {
+  const E = rec.exitCount;
+  const last = E - 1;
+  const M = samples.length;
+  const values: number[][] = [];
+  for (let k = 0; k < last; k++) {
+    const v = new Set<number>();
+    for (const n of samples) if (rec.pred[n * E + k] >= 0) v.add(rec.conf[n * E + k]);
+    values.push([Infinity, ...[...v].sort((a, b) => b - a)]);
+  }
+  let best: { tau: number[]; cost: number; quality: number } | null = null;
+  const tau = new Array<number>(last).fill(Infinity);
+  const visit = (k: number): void => {
+    if (k === last) {
+      let cost = 0;
+      let good = 0;
+      for (const n of samples) {
+        let e = last;
+        for (let j = 0; j < last; j++) if (rec.pred[n * E + j] >= 0 && rec.conf[n * E + j] >= tau[j]) { e = j; break; }
+        cost += costs[e];
+        const want = rec.labels ? rec.labels[n] : rec.pred[n * E + last];
+        if (rec.pred[n * E + e] === want) good++;
+      }
+      const quality = good / M;
+      if (quality < target - 1e-12) return;
+      // Cheapest; then higher quality; then the first in the order tried (higher τ, τ_0 first).
+      if (!best || cost < best.cost - 1e-12 || (Math.abs(cost - best.cost) <= 1e-12 && quality > best.quality)) best = { tau: [...tau], cost, quality };
+      return;
+    }
+    for (const t of values[k]) {
+      tau[k] = t;
+      visit(k + 1);
+    }
+    tau[k] = Infinity;
+  };
+  visit(0);
+  const b = best!;
+  return { tau: b.tau.map((t) => (Number.isFinite(t) ? t : null)), cost: b.cost / M, quality: b.quality };
+}
+
+describe('per-exit thresholds, searched whole where the search is small', () => {
+  it('the cheapest vector of every combination, as a brute force finds it (3 to 5 exits, labelled and not, NaN outputs, fractional costs)', () => {
+    const rand = mulberry32(9);
+    let beatsDescent = 0;
+    for (let trial = 0; trial < 60; trial++) {
+      const E = 3 + (trial % 3);
+      const N = E === 5 ? 14 : 30;
+      const labelled = trial % 4 !== 3;
+      const rec = tiedRecords(N, E, 3, 500 + trial, labelled);
+      // Some outputs non-finite.
+      if (trial % 5 === 0) for (let n = 0; n < N; n += 4) {
+        const z = new Float32Array(3).fill(NaN);
+        fillExitRecords(rec, z, 0, 3, 1, n, Math.floor(rand() * (E - 1)));
+      }
+      const costs = trial % 2 ? Array.from({ length: E }, (_, k) => (k + 1) / E + 0.01 * rand()) : Array.from({ length: E }, (_, k) => k + 1);
+      const samples = Array.from({ length: N }, (_, n) => n);
+      const set = { rec, samples: null };
+      for (const drop of [0, 0.05, 0.2]) {
+        let final = 0;
+        for (const n of samples) if (rec.pred[n * E + E - 1] === (rec.labels ? rec.labels[n] : rec.pred[n * E + E - 1])) final++;
+        const target = final / N - drop;
+        const want = bruteForceFit(rec, samples, costs, target);
+        const got = fitPerExitThresholds(set, costs, target, null);
+        assert.deepEqual(got, want.tau, `trial ${trial}, E ${E}, drop ${drop}`);
+        const descent = fitPerExitThresholds(set, costs, target, null, 2, 0);
+        const costOf = (tau: (number | null)[]) => {
+          let c = 0;
+          for (const n of samples) {
+            let e = E - 1;
+            for (let j = 0; j < E - 1; j++) if (rec.pred[n * E + j] >= 0 && rec.conf[n * E + j] >= (tau[j] ?? Infinity)) { e = j; break; }
+            c += costs[e];
+          }
+          return c / N;
+        };
+        if (costOf(descent) > want.cost + 1e-12) beatsDescent++;
+      }
+    }
+    // The whole search finds cheaper vectors than the descent in some of these cases.
+    assert.ok(beatsDescent > 0, 'the descent was never beaten');
+  });
+
+  it('beyond the budget, the coordinate descent', () => {
+    const rec = tiedRecords(60, 4, 3, 77, true);
+    const set = { rec, samples: null };
+    const costs = [1, 2, 3, 4];
+    assert.deepEqual(fitPerExitThresholds(set, costs, 0.3, null, 2, 1), fitPerExitThresholds(set, costs, 0.3, null, 2, 0));
+  });
+});
+

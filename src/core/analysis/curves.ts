@@ -527,6 +527,13 @@ export class TargetChooser implements SweepVisitor {
     }
     this.least = a;
   }
+  /** The chosen point's cost sum (Σ hist·cost) and right (or agreeing) count, once found. */
+  get chosenCost(): number {
+    return this.bestCost;
+  }
+  get chosenCount(): number {
+    return this.bestCount;
+  }
   /** Points below the target are never chosen. */
   wants(correct: number, agree: number): boolean {
     return (this.labelled ? correct : agree) >= this.least;

@@ -86,16 +86,27 @@ export function targetFor(set: SampleSet, maxAccuracyDrop: number): number {
   return correct / M - maxAccuracyDrop;
 }
 
-/**
- * Per-exit confidence thresholds by coordinate descent: for each exit in turn, every distinct
- * calibration confidence is tried as τ_k with the others fixed (an exact sweep), keeping the
- * cheapest vector that meets the target (equal cost: higher quality, then the higher τ_k).
- * Two passes, starting from `start` at every exit.
- */
 /** Exits up to which the fit keeps, per sample, which exits fire and are right as bits of two words. */
 const FIRE_BITS = 32;
 
-export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2): (number | null)[] {
+/**
+ * Up to this many (combinations of τ_0..τ_{E-3}) × samples, the per-exit fit tries every
+ * combination (and sweeps τ_{E-2} exactly for each): the cheapest vector of all. Beyond it,
+ * coordinate descent.
+ */
+export const EXACT_PER_EXIT_BUDGET = 4_000_000;
+
+/**
+ * Per-exit confidence thresholds τ_0..τ_{E-2} meeting the target at the lowest mean cost
+ * (equal cost: higher quality, then the higher thresholds, τ_0 first). Where the search is
+ * small enough (`exactBudget`), every combination of the candidate thresholds (each exit's
+ * distinct finite calibration confidences, or never) is tried: the optimum. Otherwise
+ * coordinate descent: for each exit in turn, every distinct calibration confidence is tried
+ * as τ_k with the others fixed (an exact sweep), keeping the cheapest vector that meets the
+ * target (equal cost: higher quality, then the higher τ_k); `passes` passes, starting from
+ * `start` at every exit.
+ */
+export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2, exactBudget = EXACT_PER_EXIT_BUDGET): (number | null)[] {
   const { exitCount: E, labels, pred, conf } = set.rec;
   const last = E - 1;
   const samples = indicesOf(set);
@@ -118,9 +129,13 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   const hist = new Float64Array(E);
   /** One coordinate step at exit k, from the initial counts: the sweep over τ_k, then τ_k set to the choice. */
   const step = (k: number, good: number, leave: Int32Array, gain: Int8Array): void => {
-    const chosen = fitStep(k, good, leave, gain, sortedConf[k], hist, exitMacs, exact, M, target);
+    const chosen = fitStep(k, good, leave, gain, sortedConf[k], hist, exitMacs, exact, M, new TargetChooser(M, true, target));
     if (chosen !== undefined) tau[k] = chosen ?? Infinity;
   };
+  if (E <= FIRE_BITS && last >= 2) {
+    const candidates = exactCandidates(sortedConf, last - 1, M, exactBudget);
+    if (candidates) return exactPerExit(set, exitMacs, target, candidates, byConf, sortedConf, exact);
+  }
   if (E <= FIRE_BITS) {
     // Up to 32 exits: per sample, which exits fire under the current thresholds (bit j:
     // conf_j >= τ_j) and at which it is right (or agrees), one bit per exit, side by side. A
@@ -187,6 +202,73 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
 
 /** Stands in for absent labels, so that the loops see one array type. */
 const NO_LABELS = new Int32Array(0);
+
+/**
+ * Each of the first `exits` exits' distinct finite confidences, highest first (from its sorted
+ * values), or null when the combinations (each exit's values and "never") times M exceed the
+ * budget; counting stops as soon as they do.
+ */
+function exactCandidates(sortedConf: Float64Array[], exits: number, M: number, budget: number): Float64Array[] | null {
+  const out: Float64Array[] = [];
+  let work = M;
+  for (let k = 0; k < exits; k++) {
+    const values = sortedConf[k];
+    const distinct: number[] = [];
+    for (let j = 0; j < M && values[j] !== -Infinity; j++) {
+      if (j === 0 || values[j] !== values[j - 1]) {
+        distinct.push(values[j]);
+        if (work * (distinct.length + 1) > budget) return null;
+      }
+    }
+    work *= distinct.length + 1;
+    out.push(Float64Array.from(distinct));
+  }
+  return out;
+}
+
+/**
+ * Every combination of τ_0..τ_{E-3} (never, then each candidate, highest first; τ_0 changing
+ * slowest), with τ_{E-2} swept exactly for each: the cheapest vector meeting the target, the
+ * first found among equals (higher quality, then the higher thresholds, τ_0 first).
+ */
+function exactPerExit(set: SampleSet, exitMacs: readonly number[], target: number, candidates: Float64Array[], byConf: Uint32Array[], sortedConf: Float64Array[], exact: boolean): (number | null)[] {
+  const { exitCount: E, labels, pred, conf } = set.rec;
+  const last = E - 1;
+  const K = last - 1; // the exit swept for each combination of the ones before it
+  const samples = indicesOf(set);
+  const M = samples.length;
+  const tau = new Array<number>(last).fill(Infinity);
+  const bits = new Uint32Array(2 * M);
+  fireBits(pred, conf, labels ?? NO_LABELS, labels !== null, samples, E, tau, bits);
+  const leave = new Int32Array(M);
+  const gain = new Int8Array(M);
+  const hist = new Float64Array(E);
+  const at = new Int32Array(K); // per exit before K: 0 = never, i = candidates[k][i - 1]
+  let best: { cost: number; count: number; tau: number[] } | null = null;
+  for (;;) {
+    hist.fill(0);
+    const good = exitsAround(K, last, byConf[K], bits, leave, gain, hist, M);
+    const chooser = new TargetChooser(M, true, target);
+    fitStep(K, good, leave, gain, sortedConf[K], hist, exitMacs, exact, M, chooser);
+    if (chooser.found && (!best || chooser.chosenCost < best.cost || (chooser.chosenCost === best.cost && chooser.chosenCount > best.count))) {
+      best = { cost: chooser.chosenCost, count: chooser.chosenCount, tau: [...tau.slice(0, K), chooser.threshold ?? Infinity] };
+    }
+    // The next combination: the exit before K steps to its next candidate, carrying over.
+    let c = K - 1;
+    while (c >= 0 && at[c] === candidates[c].length) {
+      at[c] = 0;
+      tau[c] = Infinity;
+      resetFireBit(bits, byConf[c], sortedConf[c], c, Infinity, M);
+      c--;
+    }
+    if (c < 0) break;
+    at[c]++;
+    tau[c] = candidates[c][at[c] - 1];
+    resetFireBit(bits, byConf[c], sortedConf[c], c, tau[c], M);
+  }
+  // The full model always meets the target (it is the final exit's own figure less the drop).
+  return (best?.tau ?? tau).map((t) => (Number.isFinite(t) ? t : null));
+}
 
 /**
  * out[k * M + i] = conf at exit k of sample samples[i], for k < exits (M samples); -Infinity
@@ -259,12 +341,12 @@ function resetFireBit(bits: Uint32Array, order: Uint32Array, values: Float64Arra
 /**
  * One coordinate step at exit k: the sweep over τ_k down the sorted confidences `values`,
  * from `good` right answers and the exit histogram `hist` (updated in place), moving the
- * sample at position j from exit leave[j] (when >= 0) to k with gain[j] right answers.
+ * sample at position j from exit leave[j] (when >= 0) to k with gain[j] right answers, each
+ * point offered to `chooser` (which keeps the cheapest meeting the target, and its figures).
  * Returns the threshold chosen (null: none of the values), or undefined when nothing meets the target.
  */
-function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, values: Float64Array, hist: Float64Array, exitMacs: readonly number[], exact: boolean, M: number, target: number): number | null | undefined {
+function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, values: Float64Array, hist: Float64Array, exitMacs: readonly number[], exact: boolean, M: number, chooser: TargetChooser): number | null | undefined {
   let costSum = histogramCost(hist, exitMacs);
-  const chooser = new TargetChooser(M, true, target);
   chooser.point(0, null, good, good, exact ? costSum : histogramCost(hist, exitMacs));
   let index = 0;
   // Non-finite outputs (-Infinity, sorted last) never fire: the sweep stops before them.

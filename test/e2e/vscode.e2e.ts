@@ -54,6 +54,17 @@ function writeSparseNpy(file: string, rows: number): void {
   fs.truncateSync(file, header.length + rows * 64 * 4);
 }
 
+/** Screenshots of the Python model code with its lenses beside the sidebar, then of the model viewer. */
+async function shootCodeAndViewer(wb: Workbench, theme: string): Promise<void> {
+  await wb.openFile('model.py');
+  await wb.openActivity('Exit Lens');
+  await wb.page.locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' }).first().waitFor({ timeout: 30_000 });
+  await wb.screenshot(`sidebar-codelens-${theme}`);
+  await wb.openFile('model.onnx');
+  await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
+  await wb.screenshot(`onnx-viewer-${theme}`);
+}
+
 /** The sidebar view's webview (the report panel's tab title also starts with "Exit Lens"). */
 async function sidebarFrame(wb: Workbench) {
   return retry('find the sidebar webview', 30_000, async () => {
@@ -354,13 +365,7 @@ describe('Exit Lens in VS Code', () => {
     const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
     await report.locator('.chart').first().waitFor();
     await wb.screenshot('report-light');
-    await wb.openFile('model.py');
-    await wb.openActivity('Exit Lens');
-    await wb.page.locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' }).first().waitFor({ timeout: 30_000 });
-    await wb.screenshot('sidebar-codelens-light');
-    await wb.openFile('model.onnx');
-    await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
-    await wb.screenshot('onnx-viewer-light');
+    await shootCodeAndViewer(wb, 'light');
   });
 
   test('the report fits a narrow editor, and every view in a high-contrast theme', async () => {
@@ -398,12 +403,6 @@ describe('Exit Lens in VS Code', () => {
     }
     await chartsRedrawn('for the full-width editor');
     await wb.screenshot('report-hc');
-    await wb.openFile('model.py');
-    await wb.openActivity('Exit Lens');
-    await wb.page.locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' }).first().waitFor({ timeout: 30_000 });
-    await wb.screenshot('sidebar-codelens-hc');
-    await wb.openFile('model.onnx');
-    await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
-    await wb.screenshot('onnx-viewer-hc');
+    await shootCodeAndViewer(wb, 'hc');
   });
 });

@@ -4,6 +4,8 @@ import type { Report } from '../src/core/report';
 import { macs, num, pct, thresholdText } from '../src/core/summary';
 import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
+import { baseName, quality, speedupText } from './format';
+import { pythonSnippet, thresholdsJson } from './snippets';
 
 /**
  * Renders a report: header, per-exit table, layer-by-layer overthinking, trade-offs with
@@ -26,12 +28,6 @@ export interface ReportViewOptions {
 
 const POLICY_CLASS: Record<string, string> = { confidence: 'c-conf', entropy: 'c-ent', margin: 'c-margin', patience: 'c-pat', 'per-exit': 'c-perexit' };
 const POLICY_LABEL: Record<string, string> = { confidence: 'Confidence ≥ τ', entropy: 'Entropy ≤ τ', margin: 'Margin ≥ τ', patience: 'Patience t', 'per-exit': 'Per-exit confidence' };
-
-const baseName = (p: string) => p.split(/[\\/]/).pop() ?? p;
-
-function quality(r: Report): 'accuracy' | 'agreement' {
-  return r.samples.labelled ? 'accuracy' : 'agreement';
-}
 
 function qualityOf(r: Report, p: { accuracy: number | null; agreement: number }): number {
   return r.samples.labelled ? (p.accuracy ?? NaN) : p.agreement;
@@ -80,10 +76,6 @@ function localTime(iso: string): string {
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
 }
 
-function speedupText(s: number | null): string {
-  return s === null || !Number.isFinite(s) ? '–' : `${s.toFixed(2)}×`;
-}
-
 /** The curve point in force at a threshold (the policy's own comparison). */
 export function pointAt(curve: Curve, threshold: number | null): number {
   if (threshold === null) return 0;
@@ -94,50 +86,6 @@ export function pointAt(curve: Curve, threshold: number | null): number {
     if (fires) at = i;
   });
   return at;
-}
-
-export function thresholdsJson(r: Report): string {
-  const out = {
-    model: r.model ? baseName(r.model.path) : r.logitsFile ? baseName(r.logitsFile) : null,
-    fittedOn: r.samples.calibration,
-    target: r.suggestions[0] ? { metric: r.suggestions[0].targetMetric, value: r.suggestions[0].target } : null,
-    suggestions: r.suggestions.map((s) => ({
-      policy: s.policy,
-      threshold: s.threshold,
-      best: s.best,
-      test: { accuracy: s.test.accuracy, agreement: s.test.agreement, speedup: s.test.speedup, exitHistogram: s.test.exitHistogram },
-    })),
-  };
-  return JSON.stringify(out, null, 2);
-}
-
-export function pythonSnippet(r: Report): string {
-  const best = r.suggestions.find((s) => s.best);
-  const lines = [
-    `# Exit Lens suggested exit policy for ${r.model ? baseName(r.model.path) : 'the model'}`,
-    `# fitted on ${r.samples.calibration.source === 'file' ? baseName(r.samples.calibration.path ?? '') : 'a seeded split of the sample set'}; speed-up = baseline MACs / mean MACs`,
-    'import torch',
-    '',
-  ];
-  if (!best) return `${lines.join('\n')}# no suggestion in this report\n`;
-  const t = best.threshold;
-  lines.push(`EXIT_POLICY = ${JSON.stringify(best.policy)}`);
-  lines.push(`EXIT_THRESHOLD = ${Array.isArray(t) ? `[${t.map((v) => (v === null ? 'float("inf")' : String(v))).join(', ')}]` : t === null ? 'None  # no early exit meets the target' : String(t)}`);
-  lines.push(`# test split: ${pct(best.test.accuracy ?? best.test.agreement, 2)} ${quality(r)}, ${speedupText(best.test.speedup)} speed-up`);
-  lines.push('', '', 'def exit_index(exit_logits):', '    """exit_logits: one [C] tensor per exit, shallowest first. Returns the exit to stop at."""', '    last = len(exit_logits) - 1');
-  if (t === null) {
-    lines.push('    return last');
-  } else if (best.policy === 'patience') {
-    lines.push('    counter = 0', '    preds = [int(z.argmax()) for z in exit_logits]', '    for k in range(1, len(preds)):', '        counter = counter + 1 if preds[k] == preds[k - 1] else 0', '        if counter == EXIT_THRESHOLD:', '            return k', '    return last');
-  } else {
-    lines.push('    for k, z in enumerate(exit_logits[:-1]):', '        p = torch.softmax(z.double(), dim=-1)');
-    if (best.policy === 'confidence') lines.push('        if p.max() >= EXIT_THRESHOLD:');
-    else if (best.policy === 'per-exit') lines.push('        if p.max() >= EXIT_THRESHOLD[k]:');
-    else if (best.policy === 'margin') lines.push('        top = torch.topk(p, 2).values', '        if top[0] - top[1] >= EXIT_THRESHOLD:');
-    else lines.push('        h = -(p * torch.log(p.clamp_min(1e-300))).sum() / torch.log(torch.tensor(float(len(p))))', '        if h <= EXIT_THRESHOLD:');
-    lines.push('            return k', '    return last');
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 function header(r: Report, opts: ReportViewOptions): HTMLElement {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { removeLeftoverTemps, tempNameFor } from './core/atomicWrite';
 import { ExitLensError, describeError } from './core/errors';
 import { describeOutputs, detectExits, parseExitMapping } from './core/onnx/exits';
 import { formatShape, loadModelInfo } from './core/onnx/model';
@@ -56,14 +57,18 @@ interface Io {
   isTTY: boolean;
 }
 
-/** Writes every output file to a temporary name first, then renames: all or nothing. */
+/**
+ * Writes every output file to a temporary name first, then renames: all or nothing. What a
+ * killed earlier run left beside an output (its temporary files, see atomicWrite.ts) goes.
+ */
 function writeOutputs(files: { file: string; content: string }[]): void {
   const temps: { tmp: string; file: string }[] = [];
   try {
     for (const { file, content } of files) {
       const abs = path.resolve(file);
       fs.mkdirSync(path.dirname(abs), { recursive: true });
-      const tmp = `${abs}.${process.pid}.tmp`;
+      removeLeftoverTemps(abs);
+      const tmp = tempNameFor(abs);
       fs.writeFileSync(tmp, content);
       temps.push({ tmp, file: abs });
     }

@@ -1,7 +1,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isLeftoverTemp, removeQuietly, writeFileAtomic } from '../core/atomicWrite';
 import type { Report } from '../core/report';
+
+export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/atomicWrite';
 import { thresholdText } from '../core/summary';
 import type { RunSummary } from '../../webview/protocol';
 
@@ -47,61 +50,28 @@ export function isRunId(id: string): boolean {
   return key !== '.' && key !== '..';
 }
 
-/** Writes a file atomically: temporary name in the same folder, then rename. */
-export function writeFileAtomic(file: string, content: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  try {
-    fs.writeFileSync(tmp, content);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 /** How long a run file may wait for its summary before it counts as left by a killed writer. */
 export const ORPHAN_RUN_AGE_MS = 10 * 60 * 1000;
-/** A temporary file older than this is left over whatever its writer's pid now names. */
-export const STALE_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * What an editor killed in the middle of a save leaves in a model's folder, which nothing would
- * ever list or prune: temporary files (`<file>.<pid>.<hex>.tmp`) whose writer is gone (or that
- * are a day old), and run files whose summary was never written (older than ten minutes, so
+ * ever list or prune: temporary files whose writer is gone (or that are a day old; see
+ * atomicWrite.ts), and run files whose summary was never written (older than ten minutes, so
  * that another window's save in progress is left alone). A file that cannot be removed stays.
  */
 function removeLeftovers(dir: string, names: string[], summaries: Set<string>): void {
-  const now = Date.now();
-  const age = (file: string) => {
-    try {
-      return now - fs.statSync(file).mtimeMs;
-    } catch {
-      return -1;
-    }
-  };
   for (const f of names) {
     const file = path.join(dir, f);
-    const temp = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(f);
-    let leftover = false;
-    if (temp) leftover = !processAlive(Number(temp[1])) || age(file) > STALE_TEMP_AGE_MS;
-    else if (f.endsWith('.run.json')) leftover = !summaries.has(`${f.slice(0, -'.run.json'.length)}.summary.json`) && age(file) > ORPHAN_RUN_AGE_MS;
-    if (!leftover) continue;
-    try {
-      fs.rmSync(file, { force: true });
-    } catch {
-      // Not ours to remove after all (permissions): it stays, as it would have.
-    }
+    const orphanRun = f.endsWith('.run.json') && !summaries.has(`${f.slice(0, -'.run.json'.length)}.summary.json`) && Date.now() - mtimeMs(file) > ORPHAN_RUN_AGE_MS;
+    if (orphanRun || isLeftoverTemp(dir, f)) removeQuietly(file);
+  }
+}
+
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return Infinity;
   }
 }
 

@@ -49,6 +49,30 @@ describe('exit-lens CLI', () => {
     assert.equal(report.model, null);
   });
 
+  it('a report written where a killed run left its temporary files: those of a writer that is gone go, the rest stay', async () => {
+    const dir = tmpDir();
+    const json = path.join(dir, 'a.json');
+    // A pid that named a process which has since exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const put = (name: string) => {
+      fs.writeFileSync(path.join(dir, name), '{"half": ');
+      return name;
+    };
+    const gone = put(`a.json.${dead}.0a1b2c3d.tmp`);
+    const kept = [
+      put(`a.json.${process.pid}.12345678.tmp`), // a writer still alive
+      put(`b.json.${dead}.0a1b2c3d.tmp`), // another file's
+      put('a.json.tmp'), // not a name Exit Lens writes
+    ];
+    const { code } = await run(['analyze', fixture('logits_random_perarray.npz'), '--json', json, '--quiet']);
+    assert.equal(code, EXIT_OK);
+    const left = new Set(fs.readdirSync(dir));
+    assert.ok(!left.has(gone), `${gone} should be removed`);
+    for (const f of kept) assert.ok(left.has(f), `${f} should stay`);
+    assert.deepEqual([...left].filter((f) => f.endsWith('.tmp')).sort(), [...kept].sort(), 'no temporary file of this run left');
+    assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).schemaVersion, 1);
+  });
+
   it('--help and --version exit 0; no command exits 2', async () => {
     assert.equal((await run(['--help'])).code, EXIT_OK);
     assert.match((await run(['--help'])).out, /exit-lens profile <model.onnx>/);

@@ -175,6 +175,36 @@ describe('static cost (MACs per sample)', () => {
     assert.deepEqual(producers, ['Gemm', 'Gemm', 'Gemm']);
     assert.equal(traceStackedExits(m, 'exits', 4), null);
   });
+
+  it('traces through ops of no MACs between the stack and the output (a temperature, a log-softmax), not through a shared classifier', () => {
+    // stacked_post.onnx: TinyCNN's exits stacked [N, E, C], then / 1.7, then log_softmax.
+    const m = loadModelInfo(fixture('stacked_post.onnx'));
+    const between = ['Div', 'LogSoftmax'].map((op) => m.nodes.some((n) => n.opType === op));
+    assert.deepEqual(between, [true, true], 'the fixture has the ops after the stack');
+    const tensors = traceStackedExits(m, 'exits', 3)!;
+    assert.deepEqual(tensors.map((t) => m.nodes.find((n) => n.outputs.includes(t))!.opType), ['Gemm', 'Gemm', 'Gemm']);
+    // Synthetic graphs: two stacked heads h0, h1 (Concat), then what follows.
+    const heads: Omit<GraphNode, 'index' | 'domain'>[] = [
+      { name: 'g0', opType: 'Gemm', inputs: ['x', 'W0'], outputs: ['h0'], attributes: {} },
+      { name: 'g1', opType: 'Gemm', inputs: ['x', 'W1'], outputs: ['h1'], attributes: {} },
+      { name: 'u0', opType: 'Unsqueeze', inputs: ['h0', 'axes'], outputs: ['s0'], attributes: {} },
+      { name: 'u1', opType: 'Unsqueeze', inputs: ['h1', 'axes'], outputs: ['s1'], attributes: {} },
+      { name: 'cat', opType: 'Concat', inputs: ['s0', 's1'], outputs: ['st'], attributes: { axis: 1 } },
+    ];
+    const weights = { W0: [4, 8], W1: [4, 8], axes: [1] };
+    const after = (nodes: { opType: string; inputs: string[] }[], extra: Record<string, number[]> = {}) =>
+      traceStackedExits(syntheticModel([...heads, ...nodes.map((n, i) => ({ name: `n${i}`, opType: n.opType, inputs: n.inputs, outputs: [i === nodes.length - 1 ? 'out' : `t${i}`], attributes: {} }))], { ...weights, ...extra }, ['out']), 'out', 2);
+    // Multiplied by a weight, then a constant added, then Softmax: traced.
+    assert.deepEqual(after([{ opType: 'Mul', inputs: ['st', 'T'] }, { opType: 'Add', inputs: ['t0', 'B'] }, { opType: 'Softmax', inputs: ['t1'] }], { T: [1], B: [1] }), ['h0', 'h1']);
+    // A shared classifier on the stack (a MatMul): its MACs belong to no one exit.
+    assert.equal(after([{ opType: 'MatMul', inputs: ['st', 'C'] }], { C: [4, 4] }), null);
+    // Combined with another computed tensor (both inputs vary): not the stack alone.
+    assert.equal(after([{ opType: 'Add', inputs: ['st', 'x'] }]), null);
+    // An op of another domain.
+    const custom = syntheticModel([...heads, { name: 'c', opType: 'Scale', inputs: ['st'], outputs: ['out'], attributes: {} }], weights, ['out']);
+    custom.nodes[custom.nodes.length - 1].domain = 'com.example';
+    assert.equal(traceStackedExits(custom, 'out', 2), null);
+  });
 });
 
 describe('extra outputs for the cost discovery', () => {

@@ -74,6 +74,12 @@ describe('profiling the fixture models', () => {
       const r = await profile(model, 'cnn_samples.npz', { batchSize: 16 });
       matchesReference(r, cnn);
     }
+    // The stack followed by a temperature and a log-softmax: the same static costs, no fallback.
+    const post = await profile('stacked_post.onnx', 'cnn_samples.npz', { batchSize: 16 });
+    assert.deepEqual(post.exits.map((e) => e.macs), cnn.cost);
+    assert.equal(post.baselineMacs, cnn.baseline);
+    assert.equal(post.cost.source, 'static');
+    assert.ok(!post.warnings.some((w) => w.code === 'cost-untraceable'));
   });
 
   it('suggestions are fitted on a calibration file when given', async () => {

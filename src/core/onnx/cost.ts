@@ -179,13 +179,27 @@ const UNSTACK = new Set(['Unsqueeze', 'Reshape', 'Identity', 'Cast']);
 
 /**
  * Traces each exit of a stacked output [N,E,C] / [E,N,C] to its own tensor through the
- * Concat (or Unsqueeze + Concat, as torch.stack exports) that builds the stack.
- * Returns null when the stack is not built that way.
+ * Concat (or Unsqueeze + Concat, as torch.stack exports) that builds the stack. Between the
+ * stack and the output there may be ops of no MACs applied to it alone (a temperature, a
+ * softmax, a transpose or reshape): any standard op that is not counted, not heavy and has no
+ * subgraph, whose other inputs are constants. Returns null when the stack is not built that
+ * way (for instance a shared classifier applied after the stack: its MACs belong to no one exit).
  */
 export function traceStackedExits(model: ModelInfo, output: string, exitCount: number): string[] | null {
   const producedBy = producers(model);
+  const constant = (t: string) => model.initializerShapes.has(t) || producedBy.get(t)?.opType === 'Constant';
   let node = producedBy.get(output);
-  while (node && PASS_THROUGH.has(node.opType)) node = producedBy.get(node.inputs[0]);
+  for (let steps = 0; node && node.opType !== 'Concat' && steps < model.nodes.length; steps++) {
+    if (PASS_THROUGH.has(node.opType)) {
+      node = producedBy.get(node.inputs[0]);
+      continue;
+    }
+    const standard = !node.domain || node.domain === 'ai.onnx';
+    if (!standard || COUNTED_OPS.has(node.opType) || HEAVY_UNCOUNTED_OPS.has(node.opType)) return null;
+    const path = node.inputs.filter((t) => t && !constant(t));
+    if (path.length !== 1) return null;
+    node = producedBy.get(path[0]);
+  }
   if (!node || node.opType !== 'Concat') return null;
   const parts = node.inputs.filter(Boolean);
   if (parts.length !== exitCount) return null;

@@ -3,10 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isLeftoverTemp, removeQuietly, writeFileAtomic } from '../core/atomicWrite';
 import type { Report } from '../core/report';
-
-export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/atomicWrite';
 import { thresholdText } from '../core/summary';
 import type { RunSummary } from '../../webview/protocol';
+
+export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/atomicWrite';
 
 /**
  * The stored-runs folder on disk, without the editor: one folder per model under <root>/runs,

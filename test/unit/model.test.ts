@@ -176,7 +176,7 @@ describe('static cost (MACs per sample)', () => {
     assert.equal(traceStackedExits(m, 'exits', 4), null);
   });
 
-  it('traces through ops of no MACs between the stack and the output (a temperature, a log-softmax), not through a shared classifier', () => {
+  it('traces through ops of no MACs between the stack and the output (a temperature, a log-softmax), not through a shared classifier or a Gather', () => {
     // stacked_post.onnx: TinyCNN's exits stacked [N, E, C], then / 1.7, then log_softmax.
     const m = loadModelInfo(fixture('stacked_post.onnx'));
     const between = ['Div', 'LogSoftmax'].map((op) => m.nodes.some((n) => n.opType === op));
@@ -198,6 +198,8 @@ describe('static cost (MACs per sample)', () => {
     assert.deepEqual(after([{ opType: 'Mul', inputs: ['st', 'T'] }, { opType: 'Add', inputs: ['t0', 'B'] }, { opType: 'Softmax', inputs: ['t1'] }], { T: [1], B: [1] }), ['h0', 'h1']);
     // A shared classifier on the stack (a MatMul): its MACs belong to no one exit.
     assert.equal(after([{ opType: 'MatMul', inputs: ['st', 'C'] }], { C: [4, 4] }), null);
+    // A Gather with constant indices could reorder the exits: not traced.
+    assert.equal(after([{ opType: 'Gather', inputs: ['st', 'idx'] }], { idx: [2] }), null);
     // Combined with another computed tensor (both inputs vary): not the stack alone.
     assert.equal(after([{ opType: 'Add', inputs: ['st', 'x'] }]), null);
     // An op of another domain.

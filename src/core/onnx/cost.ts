@@ -175,15 +175,25 @@ export function exitCosts(model: ModelInfo, exitTensors: readonly string[], node
 }
 
 const PASS_THROUGH = new Set(['Identity', 'Cast', 'Transpose', 'Reshape']);
+/**
+ * Ops of no MACs that keep every element where it is (elementwise, or along the class axis):
+ * applied to the stack with constants, each exit's values stay in its place. Ops that select,
+ * reorder or repeat (Gather, Slice, Split, Tile…) are not among them: they could move exits.
+ */
+const IN_PLACE = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Clip',
+  'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf', 'Softmax', 'LogSoftmax', 'Dropout',
+]);
 const UNSTACK = new Set(['Unsqueeze', 'Reshape', 'Identity', 'Cast']);
 
 /**
  * Traces each exit of a stacked output [N,E,C] / [E,N,C] to its own tensor through the
  * Concat (or Unsqueeze + Concat, as torch.stack exports) that builds the stack. Between the
- * stack and the output there may be ops of no MACs applied to it alone (a temperature, a
- * softmax, a transpose or reshape): any standard op that is not counted, not heavy and has no
- * subgraph, whose other inputs are constants. Returns null when the stack is not built that
- * way (for instance a shared classifier applied after the stack: its MACs belong to no one exit).
+ * stack and the output there may be a transpose or reshape, and ops of no MACs that keep each
+ * element in place (IN_PLACE: a temperature, an offset, a softmax) with constants as their
+ * other inputs. Returns null when the stack is not built that way (for instance a classifier
+ * shared by the exits after the stack, whose MACs belong to no one exit, or a Gather or Slice
+ * that could move exits).
  */
 export function traceStackedExits(model: ModelInfo, output: string, exitCount: number): string[] | null {
   const producedBy = producers(model);
@@ -195,7 +205,7 @@ export function traceStackedExits(model: ModelInfo, output: string, exitCount: n
       continue;
     }
     const standard = !node.domain || node.domain === 'ai.onnx';
-    if (!standard || COUNTED_OPS.has(node.opType) || HEAVY_UNCOUNTED_OPS.has(node.opType)) return null;
+    if (!standard || !IN_PLACE.has(node.opType)) return null;
     const path = node.inputs.filter((t) => t && !constant(t));
     if (path.length !== 1) return null;
     node = producedBy.get(path[0]);

@@ -35,9 +35,60 @@ if (fs.existsSync('webview/main.ts')) {
   builds.push({ ...common, platform: 'browser', format: 'esm', target: 'es2022', entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist' });
 }
 
+/**
+ * Watch mode: a change under src/ or webview/ (or to package.json) rebuilds every bundle, and each
+ * rebuild is reported as one cycle for the editor's problem matcher (.vscode/tasks.json, "npm:
+ * watch"): "[exit-lens watch] build started", one line per problem as `file:line:column:
+ * error|warning: text` (a file in several bundles once), then "[exit-lens watch] build finished,
+ * N errors". esbuild's own report, with code frames, still shows above each problem line.
+ */
+async function watchAll() {
+  const contexts = await Promise.all(builds.map((b) => esbuild.context({ ...b, logLevel: 'warning' })));
+  let running = false;
+  let again = false;
+  let pending = null;
+  const cycle = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    console.log('[exit-lens watch] build started');
+    const results = await Promise.allSettled(contexts.map((c) => c.rebuild()));
+    const lines = new Set();
+    let errors = 0;
+    for (const r of results) {
+      const { errors: e = [], warnings: w = [] } = r.status === 'fulfilled' ? r.value : r.reason;
+      for (const [kind, list] of [['error', e], ['warning', w]]) {
+        for (const m of list) {
+          const at = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}` : 'esbuild.mjs:1:1';
+          const line = `${at}: ${kind}: ${m.text}`;
+          if (lines.has(line)) continue;
+          lines.add(line);
+          if (kind === 'error') errors++;
+          console.log(line);
+        }
+      }
+    }
+    if (fs.existsSync('dist/cli.js')) fs.chmodSync('dist/cli.js', 0o755);
+    console.log(`[exit-lens watch] build finished, ${errors} errors`);
+    running = false;
+    if (again) {
+      again = false;
+      void cycle();
+    }
+  };
+  await cycle();
+  const changed = () => {
+    clearTimeout(pending);
+    pending = setTimeout(cycle, 100);
+  };
+  for (const dir of ['src', 'webview']) fs.watch(dir, { recursive: true }, changed);
+  fs.watch('package.json', changed);
+}
+
 if (watch) {
-  const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
-  await Promise.all(contexts.map((c) => c.watch()));
+  await watchAll();
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
   if (fs.existsSync('dist/cli.js')) fs.chmodSync('dist/cli.js', 0o755);

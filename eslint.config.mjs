@@ -1,5 +1,11 @@
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// Import rules of the layout (CONTRIBUTING.md, "Layout"). Each one is a fence a contributor
+// would otherwise only learn about in review.
+const NODE = [...builtinModules, 'vscode', 'onnxruntime-node'];
+const nodeBuiltins = { regex: '^node:', message: 'Node built-ins run in the engine, the CLI or the extension host only.' };
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'examples/**', 'media/**', 'src/**/*.generated.js'] },
@@ -12,10 +18,59 @@ export default tseslint.config(
     },
   },
   {
-    // The core is pure: no editor, no DOM, no native runtime.
+    // The core is pure: no editor, no DOM, no native runtime, and none of the hosts.
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['vscode', 'onnxruntime-node'] }],
+      'no-restricted-imports': ['error', {
+        paths: ['vscode', 'onnxruntime-node'],
+        patterns: [{
+          regex: '^(\\.\\./)+(engine|extension|cli)(/|$)|^(\\.\\./)+\\.\\./webview(/|$)',
+          message: 'src/core is imported by the hosts, never the other way round; contracts go in src/shared.',
+        }],
+      }],
+    },
+  },
+  {
+    // Every contract once, imported by all: it imports nothing of the project but package.json.
+    files: ['src/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: NODE,
+        patterns: [
+          nodeBuiltins,
+          { regex: '^\\.\\./(?!\\.\\./package\\.json$)', message: 'src/shared imports only src/shared (and package.json).' },
+        ],
+      }],
+    },
+  },
+  {
+    // The report app runs in a browser: its own files, src/shared, and its npm packages (d3, the UI elements).
+    files: ['webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: NODE,
+        patterns: [
+          nodeBuiltins,
+          { regex: '^\\.\\./(?!src/shared/)', message: 'The webview imports only its own files and src/shared.' },
+        ],
+      }],
+    },
+  },
+  {
+    // The extension is VS Code glue: it reaches the engine through its process and typed messages
+    // (src/extension/engineClient.ts), never by importing the engine's code. The message types
+    // (src/engine/protocol.ts) are the one exception.
+    files: ['src/extension/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          regex: '^(\\.\\./)+engine/(?!protocol$|providers$)',
+          message: 'src/extension never imports src/engine: the engine runs in its own process (engineClient.ts).',
+        }],
+      }],
+      '@typescript-eslint/no-restricted-imports': ['warn', {
+        paths: [{ name: '../engine/providers', message: 'src/extension never imports src/engine; ORT paths come from src/gpu.' }],
+      }],
     },
   },
 );

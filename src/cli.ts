@@ -8,8 +8,12 @@ import { formatShape, loadModelInfo } from './core/onnx/model';
 import { readWebviewAssets, staticReportHtml } from './core/htmlExport';
 import { Report } from './core/report';
 import { markdownSummary, textSummary } from './core/summary';
-import { handleRequest, TOOL_VERSION } from './engine/profile';
+import { handleRequest } from './engine/profile';
 import { EngineEvent } from './engine/protocol';
+import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from './shared/defaults';
+import { summarizeProvider } from './shared/providerText';
+import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';
+import type { ExecutionProviderInfo } from './core/report';
 
 /** Exit codes: 0 success, 2 a problem the user can fix (input, usage), 3 an internal failure, 130 cancelled. */
 export const EXIT_OK = 0;
@@ -23,6 +27,8 @@ Usage:
   exit-lens profile <model.onnx> --samples <file.npz> [options]
   exit-lens analyze <logits.npz> [options]
   exit-lens inspect <model.onnx> [--exits <mapping>]
+  exit-lens doctor [--json <file> | --json -]
+  exit-lens setup-cuda [--from <package.nupkg>]
 
 profile runs the model with ONNX Runtime over the sample set; analyze reads exit logits
 dumped elsewhere (exit_logits [E,N,C], or one [N,C] array per exit, plus labels).
@@ -34,10 +40,13 @@ Options:
   --labels <name>       label array name (default: label, labels or y)
   --exits <mapping>     exit outputs in order, e.g. exit_0,exit_1,logits; or a stacked
                         output: logits:NEC ([N,E,C]) or logits:ENC ([E,N,C])
-  --batch <N>           batch size (default 64; a model with a fixed batch uses that)
-  --ep <list>           execution providers in order of preference (default cuda,cpu)
+  --batch <N>           batch size (default ${DEFAULT_BATCH}; a model with a fixed batch uses that)
+  --ep <list>           execution providers in order of preference: cuda, webgpu, tensorrt,
+                        cpu (default cuda,webgpu,cpu; cuda is tried only when installed)
+  --gpu-precision <p>   fp32 (default: exact, every figure equal to the CPU's) or tf32
+                        (CUDA's tensor cores: faster, figures may differ in the 3rd-4th digit)
   --threads <N>         intra-op threads (default: all cores)
-  --max-drop <f>        accuracy drop the suggestions may allow, as a fraction (default 0.01)
+  --max-drop <f>        accuracy drop the suggestions may allow, as a fraction (default ${DEFAULT_MAX_ACCURACY_DROP})
   --exit-costs <list>   cumulative cost per exit (overrides static MACs), e.g. 1,2,3,4
   --json <file>         write the report (JSON, schema in docs/report.schema.json)
   --markdown <file>     write a Markdown summary
@@ -79,6 +88,12 @@ function writeOutputs(files: { file: string; content: string }[]): void {
   }
 }
 
+function providerLine(info: ExecutionProviderInfo): string {
+  const s = summarizeProvider(info);
+  const steps = s.tone === 'fallback' ? [...new Set(s.notUsed.map((n) => n.nextStep).filter(Boolean))] : [];
+  return `Execution provider: ${s.line}${steps.length ? `\n${steps.join('\n')}` : ''}`;
+}
+
 function progressBar(io: Io): (e: EngineEvent) => void {
   let shown = false;
   return (e) => {
@@ -93,8 +108,7 @@ function progressBar(io: Io): (e: EngineEvent) => void {
       shown = true;
     } else if (e.type === 'provider') {
       if (shown) io.err('\r\x1b[K');
-      const failed = e.info.attempts.filter((a) => !a.ok);
-      io.err(`Execution provider: ${e.info.used.toUpperCase()}${failed.map((a) => ` (${a.provider} unavailable: ${a.reason})`).join('')}\n`);
+      io.err(`${providerLine(e.info)}\n`);
     } else if (e.type === 'result' || e.type === 'error') {
       if (shown) io.err('\r\x1b[K');
       shown = false;
@@ -129,6 +143,8 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         exits: { type: 'string' },
         batch: { type: 'string' },
         ep: { type: 'string' },
+        'gpu-precision': { type: 'string' },
+        from: { type: 'string' },
         threads: { type: 'string' },
         'max-drop': { type: 'string' },
         'exit-costs': { type: 'string' },
@@ -166,7 +182,9 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
       io.out(layout.kind === 'per-output' ? `Exits (${layout.orderedBy}): ${layout.outputs.join(', ')}\n` : `Exits: stacked output ${layout.output} (${layout.layout}), ${layout.exitCount ?? '?'} exits\n`);
       return EXIT_OK;
     }
-    if (command !== 'profile' && command !== 'analyze') throw new ExitLensError('bad-argument', `Unknown command "${command}".`, 'Commands: profile, analyze, inspect. Run exit-lens --help.');
+    if (command === 'doctor') return await doctorCommand(v, io, target);
+    if (command === 'setup-cuda') return await setupCudaCommand(v, io, target, signal);
+    if (command !== 'profile' && command !== 'analyze') throw new ExitLensError('bad-argument', `Unknown command "${command}".`, 'Commands: profile, analyze, inspect, doctor, setup-cuda. Run exit-lens --help.');
     if (!target) throw new ExitLensError('bad-argument', `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`, 'Run exit-lens --help for usage.');
     const maxDrop = v['max-drop'] === undefined ? undefined : Number(v['max-drop']);
     if (maxDrop !== undefined && !Number.isFinite(maxDrop)) throw new ExitLensError('bad-argument', `--max-drop "${v['max-drop']}" is not a number.`, 'Give a fraction, e.g. --max-drop 0.01.');
@@ -190,7 +208,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     if (command === 'profile') {
       if (!v.samples) throw new ExitLensError('bad-argument', 'profile needs --samples <file.npz>.', 'exit-lens profile model.onnx --samples test.npz');
       report = await handleRequest(
-        { type: 'profile', modelPath: target, samplesPath: v.samples, batchSize: parseIntOption(v.batch, '--batch'), executionProviders: v.ep?.split(','), threads: parseIntOption(v.threads, '--threads'), ...common },
+        { type: 'profile', modelPath: target, samplesPath: v.samples, batchSize: parseIntOption(v.batch, '--batch'), executionProviders: v.ep?.split(','), gpuPrecision: v['gpu-precision'], threads: parseIntOption(v.threads, '--threads'), ...common },
         emit,
         signal,
       );
@@ -229,13 +247,21 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
   }
 }
 
+async function start(argv: string[], signal: AbortSignal): Promise<number> {
+  // CUDA libraries outside the loader's search: run again once with LD_LIBRARY_PATH set (cliGpu.ts).
+  const again = reexecForGpu(argv);
+  const code = again ? await again : null;
+  if (code !== null && code >= 0) return code;
+  return main(argv, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, signal);
+}
+
 if (require.main === module) {
   const controller = new AbortController();
   process.on('SIGINT', () => {
     if (controller.signal.aborted) process.exit(EXIT_CANCELLED);
     controller.abort();
   });
-  main(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, controller.signal).then(
+  start(process.argv.slice(2), controller.signal).then(
     (code) => {
       process.exitCode = code;
     },

@@ -1,4 +1,4 @@
-import type { Report } from '../src/core/report';
+import type { Report } from '../src/shared/reportTypes';
 
 /** Small formatting helpers shared by the report view and the snippets it copies (no DOM). */
 export const baseName = (p: string): string => p.split(/[\\/]/).pop() ?? p;

@@ -1,6 +1,6 @@
-import type { Report } from '../src/core/report';
+import type { Report } from '../src/shared/reportTypes';
 import { el } from './dom';
-import { FromWebview, isToWebview } from './protocol';
+import { Boot, FromWebview, isToWebview } from '../src/shared/protocol';
 import { focusExit, renderReport } from './report';
 import { renderModel } from './model';
 import { renderSidebar } from './sidebar';
@@ -20,12 +20,6 @@ interface PageState {
   runId?: string;
   sliders?: Record<string, number>;
   scrollY?: number;
-}
-
-interface Boot {
-  view: 'panel' | 'sidebar' | 'static' | 'model';
-  runId?: string;
-  report?: Report;
 }
 
 declare function acquireVsCodeApi(): VsCodeApi;

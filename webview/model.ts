@@ -1,7 +1,7 @@
-import type { Dim } from '../src/core/onnx/model';
-import { macs, pct } from '../src/core/summary';
+import type { Dim } from '../src/shared/reportTypes';
+import { macs, pct } from '../src/shared/format';
 import { button, el, table } from './dom';
-import type { FromWebview, ModelView } from './protocol';
+import type { FromWebview, ModelView } from '../src/shared/protocol';
 
 /** The read-only .onnx viewer: inputs, outputs, detected exits and their costs, and a Profile button. */
 const shape = (s: Dim[] | null) => (s ? `[${s.map((d) => (d === null ? '?' : String(d))).join(', ')}]` : '[?]');

@@ -1,7 +1,5 @@
-import type { Curve, CurvePoint } from '../src/core/analysis/curves';
-import type { DrilldownSample } from '../src/core/drilldown';
-import type { Report } from '../src/core/report';
-import { macs, num, pct, thresholdText } from '../src/core/summary';
+import type { Curve, CurvePoint, DrilldownSample, Report } from '../src/shared/reportTypes';
+import { macs, num, pct, thresholdText } from '../src/shared/format';
 import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
 import { baseName, quality, speedupText } from './format';

@@ -1,6 +1,6 @@
-import { pct } from '../src/core/summary';
+import { pct } from '../src/shared/format';
 import { button, el } from './dom';
-import type { FromWebview, RunSummary, SidebarState } from './protocol';
+import type { FromWebview, RunSummary, SidebarState } from '../src/shared/protocol';
 
 /** The sidebar: the model tied to the active editor, the workspace's models, or how to start. */
 function age(iso: string): string {

@@ -2,8 +2,8 @@
  * What the report's "Copy thresholds (JSON)" and "Copy Python snippet" buttons copy: plain
  * functions of the report, with no DOM, so that they can be run and checked outside a page.
  */
-import type { Report } from '../src/core/report';
-import { pct } from '../src/core/summary';
+import type { Report } from '../src/shared/reportTypes';
+import { pct } from '../src/shared/format';
 import { baseName, quality, speedupText } from './format';
 
 export function thresholdsJson(r: Report): string {

@@ -1,5 +1,6 @@
 import { firstCorrectExit } from './analysis/overthinking';
 import { ExitRecords } from './records';
+import type { DrilldownSample, InputPreview } from '../shared/reportTypes';
 
 /**
  * Drill-down: the samples that overthink destructively (right at some exit, wrong at the
@@ -7,25 +8,6 @@ import { ExitRecords } from './records';
  * small image when the input looks like one ([C,H,W] with C = 1 or 3, or [H,W]), token ids
  * otherwise.
  */
-export type InputPreview =
-  | { kind: 'image'; width: number; height: number; channels: 1 | 3; /** base64 of uint8 pixels, row-major, channels last */ pixels: string }
-  | { kind: 'tokens'; ids: number[]; truncated: boolean }
-  | { kind: 'values'; values: number[]; truncated: boolean };
-
-export interface DrilldownSample {
-  index: number;
-  label: number;
-  firstCorrect: number;
-  preds: number[];
-  confs: number[];
-  input?: InputPreview;
-}
-
-export interface Drilldown {
-  /** How many samples overthink destructively in all. */
-  destructiveCount: number;
-  samples: DrilldownSample[];
-}
 
 export const DRILLDOWN_LIMIT = 48;
 const MAX_PREVIEW_SIDE = 64;

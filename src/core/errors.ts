@@ -18,6 +18,9 @@ export type ExitLensErrorCode =
   | 'cancelled'
   | 'engine-busy'
   | 'bad-argument'
+  | 'output-unwritable'
+  | 'memory-limit'
+  | 'gpu-setup'
   | 'internal';
 
 export class ExitLensError extends Error {

@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Boot } from '../shared/protocol';
 import type { Report } from './report';
 
 /**
@@ -15,12 +16,6 @@ export function nonce(): string {
 /** JSON safe to place inside a <script> element. */
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-export interface Boot {
-  view: 'panel' | 'sidebar' | 'static' | 'model';
-  runId?: string;
-  report?: Report;
 }
 
 export function escapeHtml(s: string): string {

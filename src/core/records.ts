@@ -1,5 +1,5 @@
 /**
- * Per sample and exit, the compact record the analysis needs (METRICS.md "Exits"), not the
+ * Per sample and exit, the compact record the analysis needs (docs/metrics.md "Per sample and exit"), not the
  * logits: prediction, confidence, margin, normalised entropy, log-probability of the label,
  * and whether the logits were finite. Stored sample-major: index n * E + k.
  */
@@ -48,7 +48,7 @@ export function allocateRecords(sampleCount: number, exitCount: number, classCou
 /**
  * Fills the records of `rows` samples (from `firstSample`) for exit `exit`, from logits laid
  * out so that sample i's C values start at `offset + i * stride`. Softmax is computed stably
- * in float64 (METRICS.md): p = exp(z - max z) / Σ exp(z - max z).
+ * in float64 (docs/metrics.md "Per sample and exit"): p = exp(z - max z) / Σ exp(z - max z).
  */
 export function fillExitRecords(
   rec: ExitRecords,

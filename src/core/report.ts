@@ -1,136 +1,18 @@
-import { ChosenCounts, Curve, FrontierCandidate, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './analysis/curves';
+import { ChosenCounts, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './analysis/curves';
 import { overthinkingFigures } from './analysis/exitFigures';
-import { ExitMetrics, exitMetrics } from './analysis/exitMetrics';
+import { exitMetrics } from './analysis/exitMetrics';
 import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
-import { Overthinking } from './analysis/overthinking';
-import { GridPolicy, PolicyKind } from './analysis/policies';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
-import { SampleSet, Suggestion, SuggestionFigures, SuggestionPolicy, chosenFigures, fitPerExitThresholds, perExitFigures, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
+import { SampleSet, SuggestionFigures, chosenFigures, fitPerExitThresholds, perExitFigures, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
 import { throwIfCancelled } from './errors';
-import type { Drilldown } from './drilldown';
-import { TensorInfo } from './onnx/model';
 import { ExitRecords } from './records';
+import type { Curve, ExitMetrics, ExitReport, GridPolicy, Overthinking, PolicyKind, Report, ReportWarning, SamplesInfo, Suggestion, SuggestionPolicy } from '../shared/reportTypes';
 
 /**
- * The report: a plain, versioned JSON document that every view reads.
- * Its schema is docs/report.schema.json; bump SCHEMA_VERSION on any breaking change.
+ * The analysis that fills the report. The report's types and SCHEMA_VERSION live in
+ * src/shared/reportTypes.ts (every view reads them) and are re-exported here.
  */
-export const SCHEMA_VERSION = 1;
-
-export interface ReportWarning {
-  code: string;
-  message: string;
-}
-
-export interface ExitReport extends ExitMetrics {
-  name: string;
-  /** cost(k): MACs per sample of exiting at k (the heads of exits 0..k-1 ran too). */
-  macs: number;
-  /** macs / baselineMacs. */
-  relativeCost: number | null;
-  /** Share of samples right at this exit and wrong at the final exit (null without labels). */
-  destructiveRate: number | null;
-}
-
-export interface ProviderAttempt {
-  provider: string;
-  ok: boolean;
-  /** Why it could not be used, word for word from ONNX Runtime where it came from there. */
-  reason?: string;
-}
-
-export interface ExecutionProviderInfo {
-  used: string;
-  requested: string[];
-  attempts: ProviderAttempt[];
-  threads: number;
-}
-
-export interface InputBinding {
-  input: string;
-  array: string;
-  arrayDtype: string;
-  modelDtype: string;
-  cast: boolean;
-}
-
-export interface SamplesInfo {
-  path: string;
-  /** N, the number of samples every figure except the suggestions is computed on. */
-  N: number;
-  sampleCount: number;
-  labelled: boolean;
-  labelArray: string | null;
-  inputs: InputBinding[];
-  calibration: {
-    source: 'file' | 'split' | 'none';
-    path: string | null;
-    sampleCount: number;
-    seed: number | null;
-    fraction: number | null;
-    testSampleCount: number;
-  };
-}
-
-export interface CostInfo {
-  source: 'static' | 'user' | 'relative';
-  note: string;
-  uncostedNodes: { name: string; opType: string; reason: string }[];
-  uncountedOps: Record<string, number>;
-}
-
-export interface Report {
-  schemaVersion: number;
-  tool: { name: 'exit-lens'; version: string };
-  createdAt: string;
-  model: {
-    path: string;
-    inputs: TensorInfo[];
-    outputs: TensorInfo[];
-    opset: number;
-    irVersion: number;
-    producer: string;
-    nodeCount: number;
-    parameterCount: number;
-    usesExternalData: boolean;
-    exitLayout: { kind: 'per-output' | 'stacked' | 'logits-file'; outputs: string[]; layout?: string; orderedBy: string };
-  } | null;
-  logitsFile: string | null;
-  executionProvider: ExecutionProviderInfo | null;
-  samples: SamplesInfo;
-  exitCount: number;
-  classCount: number;
-  exits: ExitReport[];
-  baselineMacs: number;
-  cost: CostInfo;
-  overthinking: Overthinking | null;
-  policies: GridPolicy[];
-  curves: {
-    confidence: Curve;
-    entropy: Curve;
-    margin: Curve;
-    patience: Curve;
-    /** The Pareto frontier over every exact point, at most MAX_FRONTIER_POINTS of it (frontierForReport). */
-    frontier: FrontierCandidate[];
-    /** How many points the whole frontier has (absent in reports written before it was thinned). */
-    frontierTotalPoints?: number;
-    /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
-    quality: 'accuracy' | 'agreement';
-  };
-  suggestions: Suggestion[];
-  /** Samples that overthink destructively, for the drill-down view; null without labels. */
-  drilldown: Drilldown | null;
-  settings: { maxAccuracyDrop: number; batchSize: number | null };
-  conventions: Record<string, string>;
-  warnings: ReportWarning[];
-  timings: Record<string, number>;
-  /** Per-sample records (on request): sample-major, index n * exitCount + k. */
-  records?: {
-    labels: number[] | null;
-    pred: number[];
-    conf: number[];
-  };
-}
+export * from '../shared/reportTypes';
 
 export const CONVENTIONS: Record<string, string> = {
   speedup: 'speedup = baselineMacs / meanCost; saving = 1 - meanCost / baselineMacs (baseline: the model without early exits)',

@@ -1,7 +1,8 @@
 import { ExitLensError } from './errors';
 import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from './npy/arrayFile';
 import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isIntegerDtype, typedView } from './npy/npy';
-import { Dim, TensorInfo, formatShape } from './onnx/model';
+import type { Dim, TensorInfo } from '../shared/reportTypes';
+import { formatShape } from './onnx/model';
 
 /** Array names read as labels when none is configured. */
 export const LABEL_NAMES = ['label', 'labels', 'y'];

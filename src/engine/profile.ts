@@ -3,7 +3,7 @@ import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
 import { SpareWorker, parallelRunner } from '../core/analysis/parallel';
-import { DRILLDOWN_LIMIT, Drilldown, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
+import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
 import { readLogitsFile } from '../core/logitsFile';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
 import { NumericArray, halfToFloat } from '../core/npy/npy';
@@ -11,15 +11,14 @@ import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
 import { ExitLayout, detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
 import { ModelInfo, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
-import { CONVENTIONS, CostInfo, ExecutionProviderInfo, InputBinding, Report, ReportWarning, SCHEMA_VERSION, analyze, recordsForReport } from '../core/report';
+import { CONVENTIONS, CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning, SCHEMA_VERSION, analyze, recordsForReport } from '../core/report';
 import { BatchReader, SampleBinding, bindSamples, readLabels } from '../core/samples';
 import { discoverShapes } from './costDiscovery';
 import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from './protocol';
-import { createSessionWithFallback, defaultThreads, loadOrt, parseProviders } from './providers';
-
-export const TOOL_VERSION = '0.1.0';
-export const DEFAULT_BATCH = 64;
-export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
+import {
+  createSessionWithFallback, defaultThreads, explainRunFailure, loadOrt, parseGpuPrecision, parseProviders, providersExplicit,
+} from './providers';
+import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from '../shared/defaults';
 
 
 /** The analysis' policy sweeps on worker threads where that pays, saying so in the log. */
@@ -315,6 +314,13 @@ function validateCommon(req: { maxAccuracyDrop?: number; exitCosts?: number[] })
   }
 }
 
+/** A batch that failed on a GPU provider gets the hint for that provider (cuDNN under fp32, device memory). */
+function withRunHint(err: unknown, info: ExecutionProviderInfo): unknown {
+  if (!(err instanceof ExitLensError) || err.code !== 'inference-failed') return err;
+  const hint = explainRunFailure(info, err.message);
+  return hint ? new ExitLensError('inference-failed', err.message, hint) : err;
+}
+
 /** Profiles a model on a sample set (and an optional calibration set) into a report. */
 export async function runProfile(req: ProfileRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
   const t0 = Date.now();
@@ -326,6 +332,8 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     throw new ExitLensError('bad-argument', `Batch size ${req.batchSize} is not a positive integer.`, 'Use --batch 1 or more (default 64).');
   }
   const providers = parseProviders(req.executionProviders);
+  const explicitProviders = providersExplicit(req.executionProviders);
+  const gpuPrecision = parseGpuPrecision(req.gpuPrecision);
   const threads = req.threads ?? defaultThreads();
   const mapping = req.exits ? parseExitMapping(req.exits) : undefined;
   const modelPath = path.resolve(req.modelPath);
@@ -369,13 +377,22 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     const calibLabels = calib?.binding.labels ? await readLabels(calib.binding.labels, plan.classCount) : null;
 
     const tSession = Date.now();
-    const opened = await createSessionWithFallback({ model: modelPath }, providers, threads, (m) => log(m));
+    const opened = await createSessionWithFallback({ model: modelPath }, providers, threads, {
+      log: (m) => log(m),
+      explicit: explicitProviders,
+      gpuPrecision,
+    });
     const providerInfo: ExecutionProviderInfo = opened.info;
     emit({ type: 'provider', id: req.id, info: providerInfo });
-    for (const a of providerInfo.attempts.filter((x) => !x.ok)) {
-      // The full reason (paths, ONNX Runtime's words) is in executionProvider.attempts; the warning stays short.
-      const short = /not installed/.test(a.reason ?? '') ? `its library is not installed (onnxruntime-node without the GPU download); ran on ${providerInfo.used.toUpperCase()} instead` : a.reason;
-      warnings.push({ code: 'provider-fallback', message: `Execution provider ${a.provider.toUpperCase()} was not used: ${short}.` });
+    // A provider the user asked for and did not get is a warning; the default order falling back
+    // to the CPU is not (the report's provider line says why, in executionProvider.attempts).
+    if (providerInfo.explicit) {
+      for (const a of providerInfo.attempts.filter((x) => !x.ok)) {
+        warnings.push({
+          code: 'provider-fallback',
+          message: `Execution provider ${a.provider.toUpperCase()} was not used: ${a.reason?.replace(/\.$/, '')}; ran on ${providerInfo.used.toUpperCase()} instead.`,
+        });
+      }
     }
     timings.sessionSeconds = (Date.now() - tSession) / 1000;
     let records: ExitRecords;
@@ -383,11 +400,13 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     const drilldown: Drilldown = { destructiveCount: 0, samples: [] };
     try {
       const tInfer = Date.now();
-      records = await inferRecords(opened.session, main, plan, batchSize, labels, new Progress(emit, req.id, 'inference', main.binding.sampleCount), signal, drilldown);
+      records = await inferRecords(opened.session, main, plan, batchSize, labels, new Progress(emit, req.id, 'inference', main.binding.sampleCount), signal, drilldown)
+        .catch((err: unknown) => { throw withRunHint(err, providerInfo); });
       timings.inferenceSeconds = (Date.now() - tInfer) / 1000;
       if (calib) {
         const tCal = Date.now();
-        calibRecords = await inferRecords(opened.session, calib, plan, batchSize, calibLabels, new Progress(emit, req.id, 'calibration', calib.binding.sampleCount), signal);
+        calibRecords = await inferRecords(opened.session, calib, plan, batchSize, calibLabels, new Progress(emit, req.id, 'calibration', calib.binding.sampleCount), signal)
+          .catch((err: unknown) => { throw withRunHint(err, providerInfo); });
         timings.calibrationSeconds = (Date.now() - tCal) / 1000;
       }
     } finally {

@@ -26,8 +26,10 @@ export interface ProfileRequest extends CommonOptions {
   modelPath: string;
   samplesPath: string;
   batchSize?: number;
-  /** Execution providers in order of preference (default cuda, cpu). */
+  /** Execution providers in order of preference (absent: the default order, cuda, webgpu, cpu). */
   executionProviders?: string[];
+  /** The numeric mode asked of CUDA: fp32 (default) or tf32. */
+  gpuPrecision?: string;
   threads?: number;
 }
 

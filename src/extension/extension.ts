@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { FromWebview } from '../../webview/protocol';
+import type { FromWebview } from '../shared/protocol';
 import { registerCommands } from './commands';
 import { EngineClient } from './engineClient';
 import { ExitHeadLens } from './exitHeadLens';

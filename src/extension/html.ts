@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { Boot, nonce, reportPage } from '../core/htmlExport';
+import type { Boot } from '../shared/protocol';
+import { nonce, reportPage } from '../core/htmlExport';
 
 /**
  * The page that hosts the report app: in a webview (panel or sidebar) under a strict CSP

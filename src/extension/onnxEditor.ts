@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import { detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
 import { loadModelInfo } from '../core/onnx/model';
-import type { ModelView, ToWebview } from '../../webview/protocol';
+import type { ModelView, ToWebview } from '../shared/protocol';
 import { webviewHtml } from './html';
 import { WebviewActions, receiveFrom, webviewOptions } from './reportPanel';
 import { RunStore } from './runStore';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ExecutionProviderInfo } from '../core/report';
-import type { RunSummary } from '../../webview/protocol';
+import type { RunSummary } from '../shared/protocol';
 import { EngineClient } from './engineClient';
 import { RunRequest, RunStore } from './runStore';
 import { profileSettings } from './settings';

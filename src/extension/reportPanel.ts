@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { FromWebview, ToWebview, isFromWebview } from '../../webview/protocol';
+import { FromWebview, ToWebview, isFromWebview } from '../shared/protocol';
 import { webviewHtml } from './html';
 import { RunStore } from './runStore';
 

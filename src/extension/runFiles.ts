@@ -2,9 +2,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isLeftoverTemp, removeQuietly, writeFileAtomic } from '../core/atomicWrite';
-import type { Report } from '../core/report';
+import { SCHEMA_VERSION, type Report } from '../core/report';
 import { thresholdText } from '../core/summary';
-import type { RunSummary } from '../../webview/protocol';
+import type { RunSummary } from '../shared/protocol';
 
 export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/atomicWrite';
 
@@ -197,7 +197,7 @@ export class RunFiles {
       const run = JSON.parse(fs.readFileSync(file, 'utf8')) as StoredRun;
       const problem = formatProblem(run);
       if (problem) throw new Error(problem);
-      if (run.report?.schemaVersion !== 1) throw new Error(`its report schema ${JSON.stringify(run.report?.schemaVersion)} is not supported`);
+      if (run.report?.schemaVersion !== SCHEMA_VERSION) throw new Error(`its report schema ${JSON.stringify(run.report?.schemaVersion)} is not supported`);
       if (!Array.isArray(run.report.exits) || !run.report.samples || typeof run.report.exitCount !== 'number' || !run.request) {
         throw new Error('its report is incomplete');
       }

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Report } from '../core/report';
-import type { RunSummary } from '../../webview/protocol';
+import type { RunSummary } from '../shared/protocol';
 import { RunFiles, RunRequest, StoredRun } from './runFiles';
 
 export { RUN_FORMAT, RUN_VERSION, isRunId, modelKey, summarize, writeFileAtomic } from './runFiles';

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
 import { ModelConfig, WORKSPACE_FILE, modelEntries } from './modelConfig';
 
 export { WORKSPACE_FILE } from './modelConfig';
@@ -50,8 +51,8 @@ export function profileSettings(): ProfileSettings {
   const c = vscode.workspace.getConfiguration('exitLens');
   return {
     executionProviders: c.get<string[]>('executionProviders') ?? ['cuda', 'cpu'],
-    batchSize: c.get<number>('batchSize') ?? 64,
-    maxAccuracyDrop: c.get<number>('maxAccuracyDrop') ?? 0.01,
+    batchSize: c.get<number>('batchSize') ?? DEFAULT_BATCH,
+    maxAccuracyDrop: c.get<number>('maxAccuracyDrop') ?? DEFAULT_MAX_ACCURACY_DROP,
   };
 }
 

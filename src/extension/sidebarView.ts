@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ModelEntry, RunSummary, SidebarState, ToWebview } from '../../webview/protocol';
+import type { ModelEntry, RunSummary, SidebarState, ToWebview } from '../shared/protocol';
 import { webviewHtml } from './html';
 import { WebviewActions, receiveFrom, webviewOptions } from './reportPanel';
 import { RunStore } from './runStore';

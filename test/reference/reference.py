@@ -1,9 +1,9 @@
-"""A second, deliberately plain implementation of ../../shared METRICS.md (the Exit Lens
-metric definitions) in numpy, written from the definitions and not from the TypeScript code.
+"""A second, deliberately plain implementation of the Exit Lens metric definitions
+(docs/metrics.md) in numpy, written from the definitions and not from the TypeScript code.
 Brute force everywhere: every policy is evaluated sample by sample at every candidate
 threshold. It produces the expected values that the TypeScript tests compare against.
 
-Conventions where METRICS.md is silent (the same choices the product documents):
+Conventions where the definitions are silent (the same choices the product documents):
 - non-finite logits: prediction -1 (never equal to a label), confidence 0, margin 0, entropy 1,
   excluded from NLL; no policy exits at a non-finite output, whatever the threshold, and for
   patience its prediction equals no other;

@@ -16,7 +16,7 @@ import { buildSync } from 'esbuild';
 import type { Report } from '../../src/core/report';
 import { runAnalyze } from '../../src/engine/profile';
 import { RunFiles } from '../../src/extension/runFiles';
-import { collect, fixture, tmpDir } from './helpers';
+import { collect, fixture, slowTest, tmpDir } from './helpers';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { FILLER, RECORDS, fillerFor, recordsFor } from './support/runWriter';
 
@@ -53,7 +53,7 @@ function parseOutput(text: string): WriterOutput {
   return out;
 }
 
-describe('atomic writes', () => {
+describe('atomic writes', { skip: slowTest('a writer killed at random points') }, () => {
   it(`a writer killed at random points never leaves a torn run (${SECONDS} s, seed ${SEED})`, { timeout: (SECONDS + 120) * 1000 }, async () => {
     const dir = tmpDir('exit-lens-kill-');
     const root = path.join(dir, 'store');

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { EXIT_CANCELLED, EXIT_OK, EXIT_USER, main } from '../../src/cli';
+import { SCHEMA_VERSION } from '../../src/core/report';
 import { expected, fixture, tmpDir } from './helpers';
 
 async function run(args: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
@@ -26,7 +27,7 @@ describe('exit-lens CLI', () => {
     const { code, out } = await run(['profile', fixture('tiny_cnn.onnx'), '--samples', fixture('cnn_samples.npz'), '--calib', fixture('cnn_calib.npz'), '--ep', 'cuda,cpu', '--json', json, '--markdown', md]);
     assert.equal(code, EXIT_OK);
     const report = JSON.parse(fs.readFileSync(json, 'utf8'));
-    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.schemaVersion, SCHEMA_VERSION);
     const cnn = expected('cnn_expected.json');
     assert.deepEqual(report.exits.map((e: { accuracy: number }) => e.accuracy), cnn.exits.map((e: { accuracy: number }) => e.accuracy));
     // The table shows exit 2's accuracy (from the reference: 74.00%) and its MACs.
@@ -70,7 +71,7 @@ describe('exit-lens CLI', () => {
     assert.ok(!left.has(gone), `${gone} should be removed`);
     for (const f of kept) assert.ok(left.has(f), `${f} should stay`);
     assert.deepEqual([...left].filter((f) => f.endsWith('.tmp')).sort(), [...kept].sort(), 'no temporary file of this run left');
-    assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).schemaVersion, 1);
+    assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).schemaVersion, SCHEMA_VERSION);
   });
 
   it('--help and --version exit 0; no command exits 2', async () => {

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import type { Report } from '../../src/core/report';
 import { EngineClient, EngineLog } from '../../src/extension/engineClient';
 import { RunFiles } from '../../src/extension/runFiles';
-import { engineChildren, fixture, processExists, processGone, tmpDir, writeLongRunSamples } from './helpers';
+import { engineChildren, fixture, processExists, processGone, slowTest, tmpDir, writeLongRunSamples } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const ENGINE = path.join(ROOT, 'dist', 'engine.js');
@@ -83,7 +83,7 @@ describe('engine client with a real engine process', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the engine killed mid-run: the run fails naming the signal, the process is gone, and the next run starts a new engine', { timeout: 60_000 }, async () => {
+  it('the engine killed mid-run: the run fails naming the signal, the process is gone, and the next run starts a new engine', { timeout: 60_000, skip: slowTest('engine killed') }, async () => {
     await writeLongRunSamples(long, 200_000);
     const { c, log } = client();
     let pid = 0;
@@ -105,7 +105,7 @@ describe('engine client with a real engine process', () => {
     await noEngineLeft(ENGINE);
   });
 
-  it('the engine out of memory: the run fails saying so, with V8\'s report in the log; stored runs are kept; the next run works', { timeout: 60_000 }, async () => {
+  it('the engine out of memory: the run fails saying so, with V8\'s report in the log; stored runs are kept; the next run works', { timeout: 60_000, skip: slowTest('engine out of memory') }, async () => {
     // A heap limit of 16 MB: a logits file of 400 samples analyses within it; per-sample records
     // of 500 000 samples x 6 exits (two arrays of 3 million numbers, 8 bytes each) cannot.
     const { writeNpz } = await import('../../bench/npzWriter');
@@ -168,7 +168,7 @@ describe('engine client with a real engine process', () => {
     await noEngineLeft(ENGINE);
   });
 
-  it('a cancelled run whose engine is stuck (no answer within the grace period): the engine is killed', { timeout: 30_000 }, async () => {
+  it('a cancelled run whose engine is stuck (no answer within the grace period): the engine is killed', { timeout: 30_000, skip: slowTest('stuck engine killed') }, async () => {
     const { c, log } = client(HUNG_ENGINE, { execArgv: ['--import', 'tsx'], cancelGraceMs: 1_000 });
     const source = cancelSource();
     let pid = 0;
@@ -214,7 +214,7 @@ describe('engine client with a real engine process', () => {
     }
   });
 
-  it('the host killed while a run is under way (an editor window that crashed): the engine exits too', { timeout: 60_000 }, async () => {
+  it('the host killed while a run is under way (an editor window that crashed): the engine exits too', { timeout: 60_000, skip: slowTest('host killed') }, async () => {
     const host = spawn(process.execPath, ['--import', 'tsx', HOST, ENGINE, fixture('nan_net.onnx'), long], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let enginePid = 0;
     try {

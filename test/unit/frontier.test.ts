@@ -4,7 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FrontierCandidate } from '../../src/core/analysis/curves';
+import type { FrontierCandidate } from '../../src/core/report';
 import { TARGET_EPS, TargetChooser, Thinning, analysePolicies, exactCurves, keepPoint, spacingFor, sweepScorePolicy } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';

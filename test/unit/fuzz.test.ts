@@ -15,7 +15,7 @@ import { openArrayFile } from '../../src/core/npy/arrayFile';
 import { nodeCosts } from '../../src/core/onnx/cost';
 import { detectExits } from '../../src/core/onnx/exits';
 import { loadModelInfo } from '../../src/core/onnx/model';
-import { fixture, tmpDir } from './helpers';
+import { fixture, slowTest, tmpDir } from './helpers';
 
 const SECONDS = Number(process.env.EXIT_LENS_FUZZ_SECONDS ?? 2);
 
@@ -96,7 +96,7 @@ async function fuzz(seedFile: string, check: (file: string) => Promise<void>, se
   return cases;
 }
 
-describe('fuzzing the readers', () => {
+describe('fuzzing the readers', { skip: slowTest('fuzzing') }, () => {
   it('ONNX: inspection, exit detection and costs fail only with ExitLensError', async () => {
     const cases = await fuzz(
       fixture('tiny_cnn.onnx'),

@@ -26,6 +26,15 @@ export function collect(): { events: EngineEvent[]; emit: (e: EngineEvent) => vo
   return { events, emit: (e) => events.push(e) };
 }
 
+/**
+ * `npm run test:fast` sets EXIT_LENS_FAST=1 to leave out the fuzzing and the tests that kill
+ * processes (they take most of the unit tests' time); `npm test` runs everything. Use as
+ * `it(name, { skip: slowTest('fuzzing') }, ...)`.
+ */
+export function slowTest(what: string): string | false {
+  return process.env.EXIT_LENS_FAST === '1' ? `${what}: left out by EXIT_LENS_FAST=1 (npm run test:fast); npm test runs it` : false;
+}
+
 export function tmpDir(prefix = 'exit-lens-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

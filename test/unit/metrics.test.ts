@@ -1,5 +1,5 @@
 /**
- * METRICS.md definitions on cases small enough to work out by hand (the arithmetic is in the
+ * The definitions of docs/metrics.md on cases small enough to work out by hand (the arithmetic is in the
  * comments): softmax records, ties, ECE bins, overthinking, transitions, the policies and
  * their edge cases, and the calibration split.
  */

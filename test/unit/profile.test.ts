@@ -167,13 +167,13 @@ describe('execution providers', () => {
 
   it('a GPU provider whose library is missing is not attempted; one that fails in ONNX Runtime falls back with its words', async () => {
     const logs: string[] = [];
-    const skipped = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, (m) => logs.push(m));
+    const skipped = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, { log: (m) => logs.push(m) });
     await skipped.session.release();
     assert.equal(skipped.info.used, 'cpu');
     assert.match(skipped.info.attempts[0].reason!, /libonnxruntime_providers_cuda\.so is not installed/);
     assert.ok(logs.some((m) => /cuda skipped/.test(m)));
     // Made to try anyway, ONNX Runtime's own failure is recorded and the CPU still runs.
-    const tried = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, undefined, true);
+    const tried = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, { tryMissing: true });
     await tried.session.release();
     assert.equal(tried.info.used, 'cpu');
     assert.equal(tried.info.attempts[0].ok, false);
@@ -186,6 +186,37 @@ describe('execution providers', () => {
       const err = e as ExitLensError;
       return err.code === 'provider-unavailable' && /cuda/.test(err.message) && /--ep cuda,cpu/.test(err.hint ?? '');
     });
+  });
+
+  it('WebGPU then CPU on a machine without a usable GPU: a CPU run with the reason and the next step', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['webgpu', 'cpu'] });
+    const ep = r.executionProvider!;
+    assert.equal(ep.used, 'cpu');
+    assert.equal(ep.explicit, true);
+    assert.deepEqual(ep.attempts.map((a) => [a.provider, a.ok]), [['webgpu', false], ['cpu', true]]);
+    // The reason names what is missing here: the loader, or a GPU driver with Vulkan.
+    const vulkanLoader = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib']
+      .some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')));
+    assert.match(ep.attempts[0].reason!, vulkanLoader ? /Vulkan support|adapter/ : /libvulkan\.so\.1 is not installed/);
+    assert.ok((ep.attempts[0].nextStep ?? '').length > 20);
+    assert.ok(r.warnings.some((w) => w.code === 'provider-fallback' && /WEBGPU/.test(w.message)), 'asked for by name: a warning');
+    assert.equal(ep.precision, 'fp32');
+  });
+
+  it('the default order (nothing asked): cuda, webgpu, cpu tried, the CPU run, and no warning about it', async () => {
+    const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: undefined });
+    const ep = r.executionProvider!;
+    assert.deepEqual(ep.requested, ['cuda', 'webgpu', 'cpu']);
+    assert.equal(ep.explicit, false);
+    assert.equal(ep.used, 'cpu');
+    assert.deepEqual(ep.attempts.map((a) => a.provider), ['cuda', 'webgpu', 'cpu']);
+    assert.ok(ep.attempts.slice(0, 2).every((a) => !a.ok && (a.reason ?? '').length > 0));
+    assert.ok(!r.warnings.some((w) => w.code === 'provider-fallback'));
+  });
+
+  it('a GPU precision other than fp32 or tf32, and a provider named twice, are refused', async () => {
+    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { gpuPrecision: 'fp16' }), /GPU precision "fp16" is not fp32 or tf32/);
+    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cpu', 'CPU'] }), /names a provider twice/);
   });
 
   it('an unknown provider is named in the error', async () => {

@@ -2,7 +2,8 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isEngineEvent, isEngineRequest } from '../../src/engine/protocol';
-import { isFromWebview, isToWebview } from '../../webview/protocol';
+import { isFromWebview, isToWebview } from '../../src/shared/protocol';
+import { SCHEMA_VERSION } from '../../src/shared/reportTypes';
 
 describe('webview protocol', () => {
   it('accepts the page\'s well-formed requests', () => {
@@ -25,8 +26,8 @@ describe('webview protocol', () => {
   });
   it('the page accepts only known host messages with a supported report schema', () => {
     assert.equal(isToWebview({ type: 'focusExit', exit: 1 }), true);
-    assert.equal(isToWebview({ type: 'report', runId: 'a/b', report: { schemaVersion: 1 }, focusExit: null }), true);
-    assert.equal(isToWebview({ type: 'report', runId: 'a/b', report: { schemaVersion: 2 }, focusExit: null }), false);
+    assert.equal(isToWebview({ type: 'report', runId: 'a/b', report: { schemaVersion: SCHEMA_VERSION }, focusExit: null }), true);
+    assert.equal(isToWebview({ type: 'report', runId: 'a/b', report: { schemaVersion: SCHEMA_VERSION + 1 }, focusExit: null }), false);
     assert.equal(isToWebview({ type: 'focusExit', exit: '1' }), false);
     assert.equal(isToWebview({ type: 'script', src: 'x' }), false);
   });

@@ -1,12 +1,13 @@
 /**
- * The analysis against the independent numpy implementation of METRICS.md
+ * The analysis against the independent numpy implementation of the definitions in docs/metrics.md
  * (test/reference/reference.py, run by test/fixtures/make_fixtures.py): per-exit metrics,
  * overthinking, the policy grid, every point of the exact curves, the frontier and the
  * suggestions, on logits files with ties, random logits and unlabelled logits.
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CurvePoint, exactCurves } from '../../src/core/analysis/curves';
+import { exactCurves } from '../../src/core/analysis/curves';
+import type { CurvePoint } from '../../src/core/report';
 import { readLogitsFile } from '../../src/core/logitsFile';
 import { Report } from '../../src/core/report';
 import { runAnalyze } from '../../src/engine/profile';

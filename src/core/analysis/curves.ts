@@ -4,7 +4,8 @@ import { allocateKeys, keyValue, setKey, SortedKeys, sortKeys } from './argsort'
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 import { same } from './same';
 import { frontierKeep } from './frontierPoints';
-import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies';
+import { DEFAULT_GRID } from './policies';
+import type { Curve, CurvePoint, FrontierCandidate, GridPolicy, PolicyKind } from '../../shared/reportTypes';
 
 /**
  * Exact accuracy–cost curves: every distinct threshold of the confidence, entropy and margin
@@ -17,20 +18,6 @@ import { DEFAULT_GRID, GridPolicy, PolicyKind, PolicyOutcome } from './policies'
  * does not depend on the others, so sorting events by value gives the curve in one pass.
  */
 export type ScorePolicy = 'confidence' | 'entropy' | 'margin';
-
-export interface CurvePoint extends PolicyOutcome {
-  /** The policy's threshold; null for the point where nothing fires (the full model). */
-  threshold: number | null;
-}
-
-export interface Curve {
-  kind: PolicyKind;
-  /** Distinct operating points on the exact curve (before thinning for the report). */
-  totalPoints: number;
-  /** The points kept in the report: all of them, or evenly spaced ones when there are more than the cap. */
-  points: CurvePoint[];
-  thinned: boolean;
-}
 
 export interface SweepVisitor {
   /** Called once before the points with how many there will be. */
@@ -368,14 +355,6 @@ function runSweep(
     }
   }
   return p;
-}
-
-export interface FrontierCandidate {
-  kind: PolicyKind;
-  threshold: number | null;
-  meanCost: number;
-  /** Accuracy, or agreement for an unlabelled set. */
-  quality: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ExitRecords } from '../records';
-import { Overthinking, overthinkingPass } from './overthinking';
+import type { Overthinking } from '../../shared/reportTypes';
+import { overthinkingPass } from './overthinking';
 
 /** The report's overthinking figures: plain data, so that they can come from a worker thread. */
 export interface OverthinkingFigures {

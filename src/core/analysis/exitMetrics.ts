@@ -1,17 +1,8 @@
 import { ExitRecords } from '../records';
 import { same } from './same';
+import type { ExitMetrics } from '../../shared/reportTypes';
 
-/** Per-exit metrics of METRICS.md "Per-exit metrics". Label-based figures are null without labels. */
-export interface ExitMetrics {
-  index: number;
-  accuracy: number | null;
-  meanConfidence: number;
-  meanEntropy: number;
-  ece: number | null;
-  nll: number | null;
-  agreement: number;
-  nonFiniteCount: number;
-}
+/** Per-exit metrics of docs/metrics.md "Per-exit metrics". Label-based figures are null without labels. */
 
 export const ECE_BINS = 15;
 

@@ -1,4 +1,4 @@
-import type { FrontierCandidate } from './curves';
+import type { FrontierCandidate } from '../../shared/reportTypes';
 
 /** How many Pareto-frontier points a report keeps (a few per pixel of the widest chart). */
 export const MAX_FRONTIER_POINTS = 1000;

@@ -1,25 +1,8 @@
 import { ExitRecords } from '../records';
 import { same } from './same';
+import type { Overthinking, Transition } from '../../shared/reportTypes';
 
-/** Overthinking (Kaya et al., Shallow-Deep Networks, ICML 2019), as METRICS.md defines it. */
-export interface Transition {
-  from: number;
-  to: number;
-  rr: number;
-  rw: number;
-  wr: number;
-  ww: number;
-}
-
-export interface Overthinking {
-  oracleAccuracy: number;
-  destructiveRate: number;
-  wastefulRate: number;
-  oracleSpeedup: number | null;
-  /** Counts of f(x) = k for k = 0..E-1, then the count of `never` last. */
-  firstCorrectHistogram: number[];
-  transitions: Transition[];
-}
+/** Overthinking (Kaya et al., Shallow-Deep Networks, ICML 2019), as docs/metrics.md "Overthinking" defines it. */
 
 /** f(x) = min{k : pred_k = y}, or -1 when no exit is right. */
 export function firstCorrectExit(rec: ExitRecords, n: number): number {

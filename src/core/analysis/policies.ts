@@ -1,23 +1,13 @@
 import { ExitRecords } from '../records';
+import type { PolicyKind, PolicyOutcome } from '../../shared/reportTypes';
 
 /**
- * Exit policies of METRICS.md "Exit policies". Every policy ends at E-1 if nothing fires.
+ * Exit policies of docs/metrics.md "Policies and curves". Every policy ends at E-1 if nothing fires.
  * Exit Lens's own conventions: ≥ for confidence and margin, ≤ for entropy (normalised),
  * patience counted from 0 at exit 0 (PABEE), fallback to the final exit. A non-finite output
  * (prediction -1; its stand-in scores are confidence 0, margin 0, entropy 1) never fires, and
  * for patience its prediction equals no other.
  */
-export type PolicyKind = 'confidence' | 'entropy' | 'margin' | 'patience';
-
-export interface PolicyOutcome {
-  accuracy: number | null;
-  agreement: number;
-  meanCost: number;
-  speedup: number | null;
-  /** 1 - meanCost / baseline. */
-  saving: number | null;
-  exitHistogram: number[];
-}
 
 /** Exit index of one sample under a score policy: first k with score_k ≥ τ (entropy: ≤ τ). */
 export function scoreExit(rec: ExitRecords, n: number, kind: 'confidence' | 'entropy' | 'margin', threshold: number): number {
@@ -141,7 +131,3 @@ export const DEFAULT_GRID: Readonly<Record<'confidence' | 'entropy' | 'margin', 
   margin: [0.1, 0.3, 0.5, 0.7, 0.9],
 };
 
-export interface GridPolicy extends PolicyOutcome {
-  kind: PolicyKind;
-  threshold: number;
-}

@@ -1,36 +1,19 @@
 import { ExitRecords } from '../records';
 import { keyValues, sortDescending } from './argsort';
 import { ChosenCounts, SweepCounts, TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
-import { PolicyKind, PolicyOutcome, outcomeOfCounts } from './policies';
+import { outcomeOfCounts } from './policies';
+import type { PolicyKind, SplitFigures, Suggestion, SuggestionPolicy } from '../../shared/reportTypes';
 
 /**
- * Suggested thresholds (METRICS.md "Suggested thresholds"): fitted on a calibration split,
+ * Suggested thresholds (docs/metrics.md "Suggested thresholds"): fitted on a calibration split,
  * reported on a held-out test split. Target: the lowest mean cost whose accuracy is at least
  * the final exit's accuracy minus `maxAccuracyDrop` on the calibration split (agreement with
  * the final exit when unlabelled, whose final value is 1).
  *
- * Choices where METRICS.md is silent: the threshold returned is the calibration value at
+ * Choices where the definitions are silent: the threshold returned is the calibration value at
  * which the chosen operating point starts (an observed confidence/entropy/margin), ties in
  * cost go to the higher quality, then to the more conservative threshold.
  */
-export type SuggestionPolicy = PolicyKind | 'per-exit';
-
-export interface SplitFigures extends PolicyOutcome {
-  sampleCount: number;
-}
-
-export interface Suggestion {
-  policy: SuggestionPolicy;
-  /** A number, null when no early exit meets the target (run the full model), or one per exit 0..E-2 for `per-exit` (null = never exit there). */
-  threshold: number | null | (number | null)[];
-  /** What the target was read on. */
-  targetMetric: 'accuracy' | 'agreement';
-  target: number;
-  calibration: SplitFigures;
-  test: SplitFigures;
-  /** True for the best of all policies on the calibration split. */
-  best: boolean;
-}
 
 /** A suggestion's figures on the calibration split and on the test split. */
 export interface SuggestionFigures {

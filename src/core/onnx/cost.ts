@@ -1,7 +1,7 @@
 import { GraphNode, ModelInfo } from './model';
 
 /**
- * Static cost in multiply-accumulates per sample (METRICS.md "Cost"):
+ * Static cost in multiply-accumulates per sample (docs/metrics.md "Cost"):
  * Conv/ConvTranspose = output elements × (C_in / groups) × kernel elements;
  * Gemm/MatMul = M × N × K (batched MatMul times the batch dims); every other op 0.
  */

@@ -1,8 +1,9 @@
 import { ExitLensError } from '../errors';
-import { Dim, ModelInfo, TensorInfo, formatShape } from './model';
+import type { Dim, TensorInfo } from '../../shared/reportTypes';
+import { ModelInfo, formatShape } from './model';
 
 /**
- * Which model outputs are exits, in which order (METRICS.md "Exits"):
+ * Which model outputs are exits, in which order (README.md "Exits"):
  * explicit mapping first; else the numeric suffix of the names; else graph depth.
  */
 export type StackedLayout = 'NEC' | 'ENC';

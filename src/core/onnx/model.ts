@@ -2,15 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitLensError } from '../errors';
 import { ModelProto, ONNX_DTYPES } from './schema';
-
-/** A dimension is a number when fixed, a name (e.g. "batch") when symbolic, null when unknown. */
-export type Dim = number | string | null;
-
-export interface TensorInfo {
-  name: string;
-  dtype: string;
-  shape: Dim[] | null;
-}
+import type { Dim, TensorInfo } from '../../shared/reportTypes';
 
 export interface GraphNode {
   index: number;

@@ -1,11 +1,23 @@
-import type { TensorInfo } from '../src/core/onnx/model';
-import type { Report } from '../src/core/report';
+import { SCHEMA_VERSION } from './reportTypes';
+import type { Report, TensorInfo } from './reportTypes';
 
 /**
  * Every message between the extension host and the report webview (panel, sidebar view)
  * is typed here, and checked on arrival on both sides: the host never trusts the page and
  * the page never trusts a message it does not know.
  */
+
+/**
+ * What the page starts from, in the JSON element `exit-lens-boot` (src/core/htmlExport.ts
+ * reportPage writes it): which view to render, and for the static export the report itself.
+ */
+export interface Boot {
+  view: 'panel' | 'sidebar' | 'static' | 'model';
+  runId?: string;
+  report?: Report;
+}
+
+/** One stored run as the sidebar and the model viewer list it (the host's run store writes it). */
 export interface RunSummary {
   runId: string;
   modelPath: string | null;
@@ -105,7 +117,7 @@ export function isToWebview(v: unknown): v is ToWebview {
   if (!isObject(v) || !isString(v.type)) return false;
   switch (v.type) {
     case 'report':
-      return isRunId(v.runId) && isObject(v.report) && (v.report as { schemaVersion?: unknown }).schemaVersion === 1 && (v.focusExit === null || Number.isInteger(v.focusExit));
+      return isRunId(v.runId) && isObject(v.report) && (v.report as { schemaVersion?: unknown }).schemaVersion === SCHEMA_VERSION && (v.focusExit === null || Number.isInteger(v.focusExit));
     case 'focusExit':
       return Number.isInteger(v.exit);
     case 'model':

@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { removeLeftoverTemps, tempNameFor } from './core/atomicWrite';
+import { ExitLensError } from './core/errors';
+import { runDoctor } from './engine/doctor';
+import { parseGpuPrecision } from './engine/providers';
+import { cudaStatus, engineEnvironment, withEnvironment } from './gpu/cuda';
+import { cudaPackageSupport, installCudaProvider, officialPackage, providerTargetDir } from './gpu/cudaInstall';
+import { doctorText } from './gpu/doctorText';
+import { DEFAULT_PROVIDERS, GpuPrecision } from './shared/defaults';
+
+/**
+ * The CLI's GPU plumbing. The dynamic loader reads LD_LIBRARY_PATH once, when a process starts,
+ * so CUDA libraries found outside its search (PyTorch's pip wheels, /usr/local/cuda-*) can only be
+ * reached by a process started with them on the path: the CLI re-executes itself once with that
+ * environment (EXIT_LENS_GPU_ENV marks the second start, so it never loops).
+ */
+const REEXEC_MARK = 'EXIT_LENS_GPU_ENV';
+
+/** The value of `--name v` or `--name=v` in argv (the last one wins, as parseArgs does). */
+function optionValue(argv: string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') break;
+    if (a === `--${name}` && i + 1 < argv.length) value = argv[++i];
+    else if (a.startsWith(`--${name}=`)) value = a.slice(name.length + 3);
+  }
+  return value;
+}
+
+/** The environment change a command line needs for CUDA (none for commands that run no model). */
+export function cliEnvironmentChange(argv: string[], env: NodeJS.ProcessEnv = process.env) {
+  const command = argv.find((a) => !a.startsWith('-'));
+  if (command !== 'profile' && command !== 'doctor') return null;
+  const ep = optionValue(argv, 'ep');
+  const providers = ep ? ep.split(',').map((s) => s.trim().toLowerCase()) : [...DEFAULT_PROVIDERS];
+  if (command === 'doctor') providers.push('cuda');
+  const precision = (optionValue(argv, 'gpu-precision')?.trim().toLowerCase() === 'tf32' ? 'tf32' : 'fp32') as GpuPrecision;
+  return engineEnvironment(providers, precision, { env });
+}
+
+/**
+ * Re-executes the CLI with LD_LIBRARY_PATH extended when CUDA's libraries need it; resolves to
+ * the child's exit code, or null when this process should go on itself.
+ */
+export function reexecForGpu(argv: string[]): Promise<number> | null {
+  if (process.env[REEXEC_MARK] || process.platform !== 'linux') return null;
+  let change;
+  try {
+    change = cliEnvironmentChange(argv);
+  } catch {
+    return null;
+  }
+  if (!change?.set.LD_LIBRARY_PATH) return null;
+  const env = withEnvironment(process.env, change);
+  env[REEXEC_MARK] = '1';
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: 'inherit', env });
+    // A terminal's Ctrl-C reaches both processes; the child handles it (exit 130), this one waits.
+    const forward = (sig: NodeJS.Signals) => () => {
+      if (!child.killed) child.kill(sig);
+    };
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    child.on('error', () => resolve(-1));
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(code ?? (signal === 'SIGINT' ? 130 : 3));
+    });
+  });
+}
+
+interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+/** `exit-lens doctor`: each provider, usable or not, the exact reason and the next step. */
+export async function doctorCommand(v: { json?: string; 'gpu-precision'?: string }, io: CliIo, target?: string): Promise<number> {
+  if (target) throw new ExitLensError('bad-argument', `doctor takes no path (got "${target}").`, 'Run exit-lens doctor, or exit-lens doctor --json -.');
+  const report = await runDoctor({ gpuPrecision: parseGpuPrecision(v['gpu-precision']) });
+  if (v.json === '-') io.out(`${JSON.stringify(report, null, 1)}\n`);
+  else {
+    io.out(doctorText(report));
+    if (v.json !== undefined) {
+      if (v.json === '') throw new ExitLensError('bad-argument', '--json was given an empty path.', 'Name a file, or - for standard output.');
+      writeFileAtomic(path.resolve(v.json), `${JSON.stringify(report, null, 1)}\n`);
+      io.err(`Wrote ${v.json}\n`);
+    }
+  }
+  return 0;
+}
+
+function writeFileAtomic(file: string, content: string): void {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (st && !st.isFile()) throw new ExitLensError('bad-argument', `${file} is not a regular file.`, 'Name a new file or a regular file to replace.');
+  removeLeftoverTemps(file);
+  const tmp = tempNameFor(file);
+  try {
+    fs.writeFileSync(tmp, content);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new ExitLensError('bad-argument', `Cannot write ${file}: ${(err as Error).message}`, 'Check that the folder exists and is writable.');
+  }
+}
+
+/**
+ * `exit-lens setup-cuda [--from <package.nupkg>]`: installs ONNX Runtime's CUDA provider matching
+ * the bundled onnxruntime-node, from its official feed or from a package file downloaded elsewhere.
+ */
+export async function setupCudaCommand(
+  v: { from?: string },
+  io: CliIo & { isTTY?: boolean },
+  target: string | undefined,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (target) throw new ExitLensError('bad-argument', `setup-cuda takes no path (got "${target}").`, 'To install from a file: exit-lens setup-cuda --from <package.nupkg>.');
+  const support = cudaPackageSupport();
+  if (!support.supported) throw new ExitLensError('gpu-setup', support.reason, 'Use WebGPU (--ep webgpu,cpu) or the CPU.');
+  const dir = providerTargetDir();
+  if (!dir) throw new ExitLensError('gpu-setup', 'onnxruntime-node\'s binary folder was not found.', 'Reinstall Exit Lens (npm ci, or the extension).');
+  const source = v.from !== undefined
+    ? { kind: 'file' as const, path: path.resolve(v.from) }
+    : { kind: 'download' as const, feedBase: process.env.EXIT_LENS_NUGET_FEED || undefined };
+  if (source.kind === 'download') io.err(`Downloading ${officialPackage().url}\n`);
+  let lastShown = 0;
+  const result = await installCudaProvider({
+    source,
+    targetDir: dir,
+    signal,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.phase !== 'download' || now - lastShown < 500) return;
+      lastShown = now;
+      const mb = (n: number) => (n / 2 ** 20).toFixed(0);
+      io.err(`  ${mb(p.received)}${p.total ? ` / ${mb(p.total)}` : ''} MB\n`);
+    },
+  });
+  io.out(result.status === 'already-installed'
+    ? `The CUDA provider for ONNX Runtime ${result.version} is already installed in ${result.targetDir}.\n`
+    : `Installed the CUDA provider for ONNX Runtime ${result.version} in ${result.targetDir}: ${result.files.map((f) => f.name).join(', ')}.\n`);
+  const status = cudaStatus();
+  io.out(status.usable === false
+    ? `It cannot run yet: ${status.reason}\n${status.nextStep ?? ''}\n`
+    : 'Its CUDA libraries were found. Run "exit-lens doctor" to check that it runs on the GPU.\n');
+  return 0;
+}

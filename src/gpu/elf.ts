@@ -1,0 +1,149 @@
+import * as fs from 'node:fs';
+
+/**
+ * Reads the dynamic section of an ELF shared library: the libraries it needs (DT_NEEDED), its
+ * soname and its run paths. Only the headers and the dynamic section and string table are read
+ * (a provider library is hundreds of MB), each bounded by the file's size. 32- and 64-bit, either
+ * byte order. Nothing is loaded or run.
+ */
+export interface ElfDynamic {
+  needed: string[];
+  soname: string | null;
+  /** DT_RUNPATH, else DT_RPATH, split at ':' ($ORIGIN left as written). */
+  runpath: string[];
+}
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
+const DT_STRTAB = 5;
+const DT_STRSZ = 10;
+const DT_SONAME = 14;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
+/** A dynamic section or string table larger than this is not a real library's. */
+const MAX_SECTION = 64 * 1024 * 1024;
+
+export class ElfError extends Error {}
+
+interface Reader {
+  size: number;
+  read(offset: number, length: number): Buffer;
+}
+
+function fileReader(fd: number, size: number): Reader {
+  return {
+    size,
+    read(offset, length) {
+      if (offset < 0 || length < 0 || offset + length > size) throw new ElfError('a header points past the end of the file');
+      const b = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const n = fs.readSync(fd, b, got, length - got, offset + got);
+        if (n === 0) throw new ElfError('the file ended early');
+        got += n;
+      }
+      return b;
+    },
+  };
+}
+
+/** Parses the dynamic section of the ELF file at `file`. Throws ElfError when it is not one. */
+export function readElfDynamic(file: string): ElfDynamic {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new ElfError('not a regular file');
+    return parseElfDynamic(fileReader(fd, st.size));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The same, from bytes in memory (tests, small files). */
+export function parseElfDynamicBytes(bytes: Uint8Array): ElfDynamic {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return parseElfDynamic({
+    size: buf.length,
+    read(offset, length) {
+      if (offset < 0 || length < 0 || offset + length > buf.length) throw new ElfError('a header points past the end of the file');
+      return buf.subarray(offset, offset + length);
+    },
+  });
+}
+
+function parseElfDynamic(r: Reader): ElfDynamic {
+  if (r.size < 52) throw new ElfError('too short for an ELF header');
+  const ident = r.read(0, 64 > r.size ? 52 : 64);
+  if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) throw new ElfError('no ELF magic');
+  const is64 = ident[4] === 2;
+  if (!is64 && ident[4] !== 1) throw new ElfError('unknown ELF class');
+  const le = ident[5] === 1;
+  if (!le && ident[5] !== 2) throw new ElfError('unknown byte order');
+  const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+  const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+  const word = (b: Buffer, o: number): number => {
+    if (!is64) return u32(b, o);
+    const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+    return Number(v);
+  };
+  const phoff = word(ident, is64 ? 0x20 : 0x1c);
+  const phentsize = u16(ident, is64 ? 0x36 : 0x2a);
+  const phnum = u16(ident, is64 ? 0x38 : 0x2c);
+  if (phentsize < (is64 ? 56 : 32) || phnum === 0) throw new ElfError('no program headers');
+  const ph = r.read(phoff, phentsize * phnum);
+  const loads: { vaddr: number; offset: number; filesz: number }[] = [];
+  let dyn: { offset: number; size: number } | null = null;
+  for (let i = 0; i < phnum; i++) {
+    const o = i * phentsize;
+    const type = u32(ph, o);
+    const offset = is64 ? word(ph, o + 8) : u32(ph, o + 4);
+    const vaddr = is64 ? word(ph, o + 16) : u32(ph, o + 8);
+    const filesz = is64 ? word(ph, o + 32) : u32(ph, o + 16);
+    if (type === PT_LOAD) loads.push({ vaddr, offset, filesz });
+    else if (type === PT_DYNAMIC) dyn = { offset, size: filesz };
+  }
+  if (!dyn) return { needed: [], soname: null, runpath: [] };
+  if (dyn.size > MAX_SECTION) throw new ElfError('the dynamic section is implausibly large');
+  const d = r.read(dyn.offset, dyn.size);
+  const entSize = is64 ? 16 : 8;
+  const neededOffsets: number[] = [];
+  let strtabAddr = -1;
+  let strsz = -1;
+  let soname = -1;
+  let runpath = -1;
+  let rpath = -1;
+  for (let o = 0; o + entSize <= d.length; o += entSize) {
+    const tag = is64 ? word(d, o) : u32(d, o);
+    const val = is64 ? word(d, o + 8) : u32(d, o + 4);
+    if (tag === DT_NULL) break;
+    if (tag === DT_NEEDED) neededOffsets.push(val);
+    else if (tag === DT_STRTAB) strtabAddr = val;
+    else if (tag === DT_STRSZ) strsz = val;
+    else if (tag === DT_SONAME) soname = val;
+    else if (tag === DT_RUNPATH) runpath = val;
+    else if (tag === DT_RPATH) rpath = val;
+  }
+  if (strtabAddr < 0 || strsz <= 0) {
+    if (neededOffsets.length) throw new ElfError('the dynamic section has no string table');
+    return { needed: [], soname: null, runpath: [] };
+  }
+  if (strsz > MAX_SECTION) throw new ElfError('the string table is implausibly large');
+  // DT_STRTAB is an address: find the loaded segment that holds it to get its file offset.
+  const seg = loads.find((l) => strtabAddr >= l.vaddr && strtabAddr < l.vaddr + l.filesz);
+  const strOffset = seg ? strtabAddr - seg.vaddr + seg.offset : strtabAddr;
+  const strtab = r.read(strOffset, Math.min(strsz, r.size - strOffset));
+  const str = (off: number): string => {
+    if (off < 0 || off >= strtab.length) throw new ElfError('a name points outside the string table');
+    const end = strtab.indexOf(0, off);
+    return strtab.toString('latin1', off, end < 0 ? strtab.length : end);
+  };
+  const paths = runpath >= 0 ? str(runpath) : rpath >= 0 ? str(rpath) : '';
+  return {
+    needed: neededOffsets.map(str),
+    soname: soname >= 0 ? str(soname) : null,
+    runpath: paths ? paths.split(':').filter(Boolean) : [],
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * The report: a plain, versioned JSON document that every view reads (the CLI's summaries,
+ * the report panel, the sidebar, CodeLens, the static HTML export). Its schema is
+ * docs/report.schema.json; bump SCHEMA_VERSION on any breaking change. Types only, and the
+ * version: the analysis that fills them lives in src/core.
+ */
+export const SCHEMA_VERSION = 1;
+
+/** A dimension is a number when fixed, a name (e.g. "batch") when symbolic, null when unknown. */
+export type Dim = number | string | null;
+
+export interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: Dim[] | null;
+}
+
+/** Per-exit metrics of docs/metrics.md "Per-exit metrics". Label-based figures are null without labels. */
+export interface ExitMetrics {
+  index: number;
+  accuracy: number | null;
+  meanConfidence: number;
+  meanEntropy: number;
+  ece: number | null;
+  nll: number | null;
+  agreement: number;
+  nonFiniteCount: number;
+}
+
+/** The exit policies of docs/metrics.md "Policies and curves". */
+export type PolicyKind = 'confidence' | 'entropy' | 'margin' | 'patience';
+
+export interface PolicyOutcome {
+  accuracy: number | null;
+  agreement: number;
+  meanCost: number;
+  speedup: number | null;
+  /** 1 - meanCost / baseline. */
+  saving: number | null;
+  exitHistogram: number[];
+}
+
+export interface GridPolicy extends PolicyOutcome {
+  kind: PolicyKind;
+  threshold: number;
+}
+
+export interface CurvePoint extends PolicyOutcome {
+  /** The policy's threshold; null for the point where nothing fires (the full model). */
+  threshold: number | null;
+}
+
+export interface Curve {
+  kind: PolicyKind;
+  /** Distinct operating points on the exact curve (before thinning for the report). */
+  totalPoints: number;
+  /** The points kept in the report: all of them, or evenly spaced ones when there are more than the cap. */
+  points: CurvePoint[];
+  thinned: boolean;
+}
+
+export interface FrontierCandidate {
+  kind: PolicyKind;
+  threshold: number | null;
+  meanCost: number;
+  /** Accuracy, or agreement for an unlabelled set. */
+  quality: number;
+}
+
+/** Overthinking (Kaya et al., Shallow-Deep Networks, ICML 2019): right/wrong flow from one exit to the next. */
+export interface Transition {
+  from: number;
+  to: number;
+  rr: number;
+  rw: number;
+  wr: number;
+  ww: number;
+}
+
+export interface Overthinking {
+  oracleAccuracy: number;
+  destructiveRate: number;
+  wastefulRate: number;
+  oracleSpeedup: number | null;
+  /** Counts of f(x) = k for k = 0..E-1, then the count of `never` last. */
+  firstCorrectHistogram: number[];
+  transitions: Transition[];
+}
+
+/** Suggested thresholds (docs/metrics.md "Suggested thresholds"). */
+export type SuggestionPolicy = PolicyKind | 'per-exit';
+
+export interface SplitFigures extends PolicyOutcome {
+  sampleCount: number;
+}
+
+export interface Suggestion {
+  policy: SuggestionPolicy;
+  /** A number, null when no early exit meets the target (run the full model), or one per exit 0..E-2 for `per-exit` (null = never exit there). */
+  threshold: number | null | (number | null)[];
+  /** What the target was read on. */
+  targetMetric: 'accuracy' | 'agreement';
+  target: number;
+  calibration: SplitFigures;
+  test: SplitFigures;
+  /** True for the best of all policies on the calibration split. */
+  best: boolean;
+}
+
+/**
+ * Drill-down: the samples that overthink destructively (right at some exit, wrong at the
+ * final one), with every exit's prediction and confidence, and a preview of the input.
+ */
+export type InputPreview =
+  | { kind: 'image'; width: number; height: number; channels: 1 | 3; /** base64 of uint8 pixels, row-major, channels last */ pixels: string }
+  | { kind: 'tokens'; ids: number[]; truncated: boolean }
+  | { kind: 'values'; values: number[]; truncated: boolean };
+
+export interface DrilldownSample {
+  index: number;
+  label: number;
+  firstCorrect: number;
+  preds: number[];
+  confs: number[];
+  input?: InputPreview;
+}
+
+export interface Drilldown {
+  /** How many samples overthink destructively in all. */
+  destructiveCount: number;
+  samples: DrilldownSample[];
+}
+
+export interface ReportWarning {
+  code: string;
+  message: string;
+}
+
+export interface ExitReport extends ExitMetrics {
+  name: string;
+  /** cost(k): MACs per sample of exiting at k (the heads of exits 0..k-1 ran too). */
+  macs: number;
+  /** macs / baselineMacs. */
+  relativeCost: number | null;
+  /** Share of samples right at this exit and wrong at the final exit (null without labels). */
+  destructiveRate: number | null;
+}
+
+export interface ProviderAttempt {
+  provider: string;
+  ok: boolean;
+  /** Why it could not be used, word for word from ONNX Runtime where it came from there. */
+  reason?: string;
+  /** What the user can do about it (a GPU provider that was skipped or failed). */
+  nextStep?: string;
+}
+
+export interface ExecutionProviderInfo {
+  used: string;
+  requested: string[];
+  /** true when the user named the providers (--ep, the setting); false for the default order. */
+  explicit: boolean;
+  attempts: ProviderAttempt[];
+  threads: number;
+  /**
+   * The numeric mode of the provider's matmuls and convolutions: fp32 (exact single precision),
+   * or tf32 (CUDA's tensor cores: inputs rounded to a 10-bit mantissa).
+   */
+  precision: 'fp32' | 'tf32';
+  /** Why that precision: the provider, the setting or the environment that decided it. */
+  precisionReason: string;
+}
+
+export interface InputBinding {
+  input: string;
+  array: string;
+  arrayDtype: string;
+  modelDtype: string;
+  cast: boolean;
+}
+
+export interface SamplesInfo {
+  path: string;
+  /** N, the number of samples every figure except the suggestions is computed on. */
+  N: number;
+  sampleCount: number;
+  labelled: boolean;
+  labelArray: string | null;
+  inputs: InputBinding[];
+  calibration: {
+    source: 'file' | 'split' | 'none';
+    path: string | null;
+    sampleCount: number;
+    seed: number | null;
+    fraction: number | null;
+    testSampleCount: number;
+  };
+}
+
+export interface CostInfo {
+  source: 'static' | 'user' | 'relative';
+  note: string;
+  uncostedNodes: { name: string; opType: string; reason: string }[];
+  uncountedOps: Record<string, number>;
+}
+
+export interface Report {
+  schemaVersion: number;
+  tool: { name: 'exit-lens'; version: string };
+  createdAt: string;
+  model: {
+    path: string;
+    inputs: TensorInfo[];
+    outputs: TensorInfo[];
+    opset: number;
+    irVersion: number;
+    producer: string;
+    nodeCount: number;
+    parameterCount: number;
+    usesExternalData: boolean;
+    exitLayout: { kind: 'per-output' | 'stacked' | 'logits-file'; outputs: string[]; layout?: string; orderedBy: string };
+  } | null;
+  logitsFile: string | null;
+  executionProvider: ExecutionProviderInfo | null;
+  samples: SamplesInfo;
+  exitCount: number;
+  classCount: number;
+  exits: ExitReport[];
+  baselineMacs: number;
+  cost: CostInfo;
+  overthinking: Overthinking | null;
+  policies: GridPolicy[];
+  curves: {
+    confidence: Curve;
+    entropy: Curve;
+    margin: Curve;
+    patience: Curve;
+    /** The Pareto frontier over every exact point, at most MAX_FRONTIER_POINTS of it (frontierForReport). */
+    frontier: FrontierCandidate[];
+    /** How many points the whole frontier has (absent in reports written before it was thinned). */
+    frontierTotalPoints?: number;
+    /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
+    quality: 'accuracy' | 'agreement';
+  };
+  suggestions: Suggestion[];
+  /** Samples that overthink destructively, for the drill-down view; null without labels. */
+  drilldown: Drilldown | null;
+  settings: { maxAccuracyDrop: number; batchSize: number | null };
+  conventions: Record<string, string>;
+  warnings: ReportWarning[];
+  timings: Record<string, number>;
+  /** Per-sample records (on request): sample-major, index n * exitCount + k. */
+  records?: {
+    labels: number[] | null;
+    pred: number[];
+    conf: number[];
+  };
+}

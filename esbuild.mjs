@@ -2,8 +2,10 @@
 // stay external), the CLI (node, cjs), and the webview (browser, esm).
 // Flags: --watch rebuilds on change; --production minifies and drops source maps.
 import * as esbuild from 'esbuild';
+import console from 'node:console';
 import * as fs from 'node:fs';
 import process from 'node:process';
+import { clearTimeout, setTimeout } from 'node:timers';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');

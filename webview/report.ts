@@ -1,5 +1,6 @@
 import type { Curve, CurvePoint, DrilldownSample, Report } from '../src/shared/reportTypes';
 import { macs, num, pct, thresholdText } from '../src/shared/format';
+import { providerName, summarizeProvider } from '../src/shared/providerText';
 import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
 import { baseName, quality, speedupText } from './format';
@@ -100,8 +101,13 @@ function header(r: Report, opts: ReportViewOptions): HTMLElement {
   item('Exits', `${r.exitCount} · ${r.classCount} classes`);
   const ep = r.executionProvider;
   if (ep) {
-    const failed = ep.attempts.filter((a) => !a.ok);
-    item('Provider', `${ep.used.toUpperCase()}${failed.length ? ` (${failed.map((a) => `${a.provider} unavailable`).join(', ')})` : ''}`, failed.map((a) => `${a.provider}: ${a.reason}`).join('\n') || ep.used);
+    // The badge says what ran and at what precision; a GPU the user named and did not get is
+    // called a fallback, the default order ending on the CPU only "no GPU available".
+    const sp = summarizeProvider(ep);
+    const gpus = sp.notUsed.map((n) => providerName(n.provider)).join(', ');
+    const value = sp.tone === 'fallback' ? `${sp.badge} (fallback: ${gpus} not usable)` : sp.tone === 'neutral' && sp.notUsed.length ? `${sp.badge} (no GPU available)` : sp.badge;
+    const why = [sp.line, ...sp.notUsed.map((n) => `${providerName(n.provider)}: ${n.reason}${n.nextStep ? `\n  ${n.nextStep}` : ''}`)].join('\n');
+    item('Provider', value, why);
   } else item('Provider', 'none (precomputed logits)');
   item('Created', localTime(r.createdAt), r.createdAt);
   const c = r.samples.calibration;

@@ -4,6 +4,7 @@ import { halfToFloat, isFloatDtype, typedView } from './npy/npy';
 import { FillPool, ParallelOptions, ParallelStats, SpareWorker, fillPool } from './analysis/parallel';
 import { ExitRecords, allocateRecords } from './records';
 import { findLabelArray, readLabels } from './samples';
+import { displayName } from './text';
 
 /**
  * Precomputed exit logits, analysed without a model: an `exit_logits` array [E, N, C]
@@ -77,19 +78,19 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
       layout = m[2].toUpperCase() as 'ENC' | 'NEC';
     } else perNames = opts.exits.split(',').map((s) => s.trim()).filter(Boolean);
   }
-  const listing = file.arrays.map((a) => `  ${a.name}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n');
+  const listing = file.arrays.map((a) => `  ${displayName(a.name)}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n');
   const stacked = perNames ? undefined : others.find((a) => a.name === stackedName);
   let perExit: ArrayEntry[] = [];
   let orderedBy = 'stack-order';
   if (stacked) {
     if (stacked.header.shape.length !== 3) {
-      throw new ExitLensError('samples-mismatch', `"${stacked.name}" in ${file.path} has shape (${stacked.header.shape.join(', ')}); it must be [E, N, C].`, HELP);
+      throw new ExitLensError('samples-mismatch', `"${displayName(stacked.name)}" in ${file.path} has shape (${stacked.header.shape.join(', ')}); it must be [E, N, C].`, HELP);
     }
   } else {
     if (perNames) {
       perExit = perNames.map((name) => {
         const a = others.find((x) => x.name === name);
-        if (!a) throw new ExitLensError('exit-mapping', `${file.path} has no array "${name}". Its arrays:\n${listing}`, HELP);
+        if (!a) throw new ExitLensError('exit-mapping', `${file.path} has no array "${displayName(name)}". Its arrays:\n${listing}`, HELP);
         return a;
       });
       orderedBy = 'mapping';
@@ -106,7 +107,7 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
   const entries = stacked ? [stacked] : perExit;
   for (const a of entries) {
     if (!isFloatDtype(a.header.dtype)) {
-      throw new ExitLensError('samples-mismatch', `Logits array "${a.name}" is ${a.header.dtype}; logits must be float16, float32 or float64.`, HELP);
+      throw new ExitLensError('samples-mismatch', `Logits array "${displayName(a.name)}" is ${a.header.dtype}; logits must be float16, float32 or float64.`, HELP);
     }
   }
   let E: number;
@@ -117,7 +118,7 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
     [E, N, C] = layout === 'ENC' ? [a, b, c] : [b, a, c];
   } else {
     for (const a of perExit) {
-      if (a.header.shape.length !== 2) throw new ExitLensError('samples-mismatch', `Logits array "${a.name}" has shape (${a.header.shape.join(', ')}); each exit must be [N, C].`, HELP);
+      if (a.header.shape.length !== 2) throw new ExitLensError('samples-mismatch', `Logits array "${displayName(a.name)}" has shape (${a.header.shape.join(', ')}); each exit must be [N, C].`, HELP);
     }
     const cs = new Set(perExit.map((a) => a.header.shape[1]));
     const ns = new Set(perExit.map((a) => a.header.shape[0]));
@@ -132,7 +133,7 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
   if (C < 2) throw new ExitLensError('samples-mismatch', `The logits have ${C} class; a classifier needs at least two.`, HELP);
   if (labels) {
     if (labels.header.shape.length !== 1 || labels.rows !== N) {
-      throw new ExitLensError('samples-mismatch', `Label array "${labels.name}" has shape (${labels.header.shape.join(', ')}); it must be (${N},), one label per sample.`, HELP);
+      throw new ExitLensError('samples-mismatch', `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); it must be (${N},), one label per sample.`, HELP);
     }
   }
   const exitNames = stacked ? Array.from({ length: E }, (_, k) => `${stacked.name}[${k}]`) : perExit.map((a) => a.name);
@@ -155,7 +156,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
     const { sampleCount: N, classCount: C } = p.source;
     const E = p.source.exitNames.length;
     if (p.labels && (p.labels.header.dtype === 'float32' || p.labels.header.dtype === 'float64' || p.labels.header.dtype === 'float16' || p.labels.header.dtype === 'bool')) {
-      throw new ExitLensError('labels-invalid', `Label array "${p.labels.name}" is ${p.labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
+      throw new ExitLensError('labels-invalid', `Label array "${displayName(p.labels.name)}" is ${p.labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
     }
     // The records, with room for the labels in shared memory, and the worker that fills them
     // start first: the worker's start overlaps reading the labels.

@@ -3,6 +3,7 @@ import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from './npy/arrayFil
 import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isIntegerDtype, typedView } from './npy/npy';
 import type { Dim, TensorInfo } from '../shared/reportTypes';
 import { formatShape } from './onnx/model';
+import { displayName } from './text';
 
 /** Array names read as labels when none is configured. */
 export const LABEL_NAMES = ['label', 'labels', 'y'];
@@ -27,14 +28,14 @@ export interface SampleBinding {
 const MODEL_DTYPES = new Set(['float32', 'float64', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'uint16', 'bool']);
 
 function describeArrays(file: ArrayFile): string {
-  return file.arrays.map((a) => `  ${a.name}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n') || '  (none)';
+  return file.arrays.map((a) => `  ${displayName(a.name)}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n') || '  (none)';
 }
 
 export function findLabelArray(file: ArrayFile, labelName: string | undefined): ArrayEntry | null {
   if (labelName) {
     const a = file.arrays.find((x) => x.name === labelName);
     if (!a) {
-      throw new ExitLensError('samples-mismatch', `${file.path} has no array named "${labelName}" (the configured label array). Its arrays:\n${describeArrays(file)}`, 'Name the label array with --labels, or leave it out to read "label", "labels" or "y".');
+      throw new ExitLensError('samples-mismatch', `${file.path} has no array named "${displayName(labelName)}" (the configured label array). Its arrays:\n${describeArrays(file)}`, 'Name the label array with --labels, or leave it out to read "label", "labels" or "y".');
     }
     return a;
   }
@@ -70,24 +71,24 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
     if (!array) {
       const why =
         inputs.length === 1
-          ? `the model's input is "${input.name}", and the file has ${candidates.length === 0 ? 'no input array' : `${candidates.length} candidate arrays and none of that name`}`
-          : `the model's input "${input.name}" has no array of the same name`;
+          ? `the model's input is "${displayName(input.name)}", and the file has ${candidates.length === 0 ? 'no input array' : `${candidates.length} candidate arrays and none of that name`}`
+          : `the model's input "${displayName(input.name)}" has no array of the same name`;
       throw new ExitLensError(
         'samples-mismatch',
         `${file.path} does not match the model: ${why}. The file's arrays:\n${describeArrays(file)}`,
-        `Save each model input under its input name, e.g. np.savez(path, ${input.name}=x, label=y).`,
+        `Save each model input under its input name, e.g. np.savez(path, ${displayName(input.name)}=x, label=y).`,
       );
     }
     const shape = array.header.shape;
     const want: Dim[] | null = input.shape;
-    const arrayName = array.name === input.name ? `Array "${array.name}"` : `Array "${array.name}" (the only input array, taken for the model's input "${input.name}")`;
+    const arrayName = array.name === input.name ? `Array "${displayName(array.name)}"` : `Array "${displayName(array.name)}" (the only input array, taken for the model's input "${displayName(input.name)}")`;
     if (!MODEL_DTYPES.has(input.dtype)) {
-      throw new ExitLensError('samples-mismatch', `The model's input "${input.name}" has type ${input.dtype}, which Exit Lens cannot feed.`, 'Profile a model whose inputs are numeric tensors.');
+      throw new ExitLensError('samples-mismatch', `The model's input "${displayName(input.name)}" has type ${input.dtype}, which Exit Lens cannot feed.`, 'Profile a model whose inputs are numeric tensors.');
     }
     if (!castable(array.header.dtype, input.dtype)) {
       throw new ExitLensError(
         'samples-mismatch',
-        `${arrayName} is ${array.header.dtype} but the model's input "${input.name}" wants ${input.dtype}; Exit Lens does not round floats to integers.`,
+        `${arrayName} is ${array.header.dtype} but the model's input "${displayName(input.name)}" wants ${input.dtype}; Exit Lens does not round floats to integers.`,
         `Save it as ${input.dtype} (x.astype(np.${input.dtype === 'bool' ? 'bool_' : input.dtype})).`,
       );
     }
@@ -95,7 +96,7 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
       if (shape.length !== want.length) {
         throw new ExitLensError(
           'samples-mismatch',
-          `${arrayName} has shape (${shape.join(', ')}) but the model's input "${input.name}" is ${formatShape(want)}: rank ${shape.length} vs ${want.length}.`,
+          `${arrayName} has shape (${shape.join(', ')}) but the model's input "${displayName(input.name)}" is ${formatShape(want)}: rank ${shape.length} vs ${want.length}.`,
           'The first dimension is the sample count; the others must match the model input.',
         );
       }
@@ -104,21 +105,30 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
         if (typeof w === 'number' && w !== shape[d]) {
           throw new ExitLensError(
             'samples-mismatch',
-            `${arrayName} has shape (${shape.join(', ')}) but the model's input "${input.name}" is ${formatShape(want)}: dimension ${d} is ${shape[d]}, the model wants ${w}.`,
+            `${arrayName} has shape (${shape.join(', ')}) but the model's input "${displayName(input.name)}" is ${formatShape(want)}: dimension ${d} is ${shape[d]}, the model wants ${w}.`,
             'Reshape or resize the samples to the model\'s input shape.',
           );
         }
       }
     } else if (shape.length === 0) {
-      throw new ExitLensError('samples-mismatch', `Array "${array.name}" is a scalar; it needs a first dimension of samples.`, 'Save one row per sample.');
+      throw new ExitLensError('samples-mismatch', `Array "${displayName(array.name)}" is a scalar; it needs a first dimension of samples.`, 'Save one row per sample.');
+    }
+    // A dimension of 0 after the first: rows of no bytes, as many as the header likes, none of
+    // them data. (10^9, 0) would otherwise pass every size check and run a billion empty samples.
+    if (shape.length > 1 && shape.slice(1).some((d) => d === 0)) {
+      throw new ExitLensError(
+        'samples-mismatch',
+        `${arrayName} has shape (${shape.join(', ')}): each of its ${shape[0].toLocaleString('en-US')} samples has 0 elements, so there is nothing to run the model on.`,
+        `Every dimension after the first (the samples) must be at least 1; check how the array was built (the model's input "${displayName(input.name)}" is ${formatShape(want)}).`,
+      );
     }
     bound.push({ input, array, rowShape: shape.slice(1), cast: array.header.dtype !== input.dtype });
   }
   const counts = new Set(bound.map((b) => b.array.rows));
   if (labels) counts.add(labels.rows);
   if (counts.size > 1) {
-    const parts = bound.map((b) => `"${b.array.name}" ${b.array.rows}`);
-    if (labels) parts.push(`"${labels.name}" ${labels.rows}`);
+    const parts = bound.map((b) => `"${displayName(b.array.name)}" ${b.array.rows}`);
+    if (labels) parts.push(`"${displayName(labels.name)}" ${labels.rows}`);
     throw new ExitLensError('samples-mismatch', `The arrays of ${file.path} hold different numbers of samples: ${parts.join(', ')}.`, 'Every array needs one row per sample, in the same order.');
   }
   const sampleCount = bound[0]?.array.rows ?? labels?.rows ?? 0;
@@ -127,10 +137,10 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
   }
   if (labels) {
     if (labels.header.shape.length !== 1) {
-      throw new ExitLensError('labels-invalid', `Label array "${labels.name}" has shape (${labels.header.shape.join(', ')}); labels must be one class index per sample, shape (N,).`, 'Save labels as a 1-D integer array (np.argmax over one-hot labels first).');
+      throw new ExitLensError('labels-invalid', `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); labels must be one class index per sample, shape (N,).`, 'Save labels as a 1-D integer array (np.argmax over one-hot labels first).');
     }
     if (!isIntegerDtype(labels.header.dtype)) {
-      throw new ExitLensError('labels-invalid', `Label array "${labels.name}" is ${labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
+      throw new ExitLensError('labels-invalid', `Label array "${displayName(labels.name)}" is ${labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
     }
   }
   const batchDims = bound.map((b) => b.input.shape?.[0]).filter((d): d is number => typeof d === 'number');
@@ -150,7 +160,7 @@ export async function readLabels(entry: ArrayEntry, classCount: number): Promise
     const v = elementAsNumber(raw, entry.header.dtype, bad);
     throw new ExitLensError(
       'labels-invalid',
-      `Label ${v} at sample ${bad} of "${entry.name}" is out of range: the model has ${classCount} classes (0..${classCount - 1}).`,
+      `Label ${v} at sample ${bad} of "${displayName(entry.name)}" is out of range: the model has ${classCount} classes (0..${classCount - 1}).`,
       'Check that the labels belong to this model and are 0-based class indices.',
     );
   }

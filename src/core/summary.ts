@@ -1,5 +1,6 @@
 import { macs, num, pct, thresholdText } from '../shared/format';
 import { Report } from './report';
+import { summarizeProvider } from '../shared/providerText';
 
 export { macs, num, pct, thresholdText } from '../shared/format';
 
@@ -83,8 +84,7 @@ function source(r: Report): string {
 function providerLine(r: Report): string {
   const ep = r.executionProvider;
   if (!ep) return 'none (precomputed logits)';
-  const failed = ep.attempts.filter((a) => !a.ok).map((a) => `${a.provider} unavailable: ${a.reason}`);
-  return `${ep.used.toUpperCase()} (${ep.threads} threads)${failed.length ? `; ${failed.join('; ')}` : ''}`;
+  return summarizeProvider(ep).line;
 }
 
 function calibrationLine(r: Report): string {

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError } from '../core/errors';
 import { withExtraOutputs } from '../core/onnx/edit';
-import { ModelInfo } from '../core/onnx/model';
+import { ModelInfo, checkExternalData } from '../core/onnx/model';
+import { blockingCall } from '../core/blocking';
 import { tensorsNeededForCost } from '../core/onnx/cost';
 import { loadOrt } from './providers';
 
@@ -25,19 +26,22 @@ export interface ShapeDiscovery {
  * ONNX Runtime refuses external data outside the model's folder (and resolves symlinks), so
  * the edited model goes into a temporary folder with hard links to the data files, or, where
  * links cannot be made (another filesystem), into the model's own folder under a hidden name.
+ * Nothing is made from a location that does not stay inside the model's folder: such a model is
+ * refused first (checkExternalData), so every link lies inside the temporary folder.
  */
 async function withTempModel<T>(model: ModelInfo, bytes: Uint8Array, use: (file: string | Uint8Array) => Promise<T>): Promise<T> {
   if (!model.usesExternalData) return use(bytes);
   const modelDir = path.dirname(model.path);
+  const dataFiles = checkExternalData(model);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-model-'));
   try {
     let file: string;
     try {
-      for (const rel of model.externalDataFiles) {
-        const link = path.join(dir, rel);
+      model.externalDataFiles.forEach((rel, i) => {
+        const link = path.join(dir, path.relative(modelDir, dataFiles[i]));
         fs.mkdirSync(path.dirname(link), { recursive: true });
-        fs.linkSync(path.resolve(modelDir, rel), link);
-      }
+        fs.linkSync(dataFiles[i], link);
+      });
       file = path.join(dir, 'model.onnx');
     } catch {
       file = path.join(modelDir, `.exit-lens-${process.pid}-${Date.now()}.onnx`);
@@ -159,7 +163,8 @@ async function discoverWithSession(
       logSeverityLevel: 4,
     };
     try {
-      session = typeof file === 'string' ? await o.InferenceSession.create(file, options) : await o.InferenceSession.create(file, options);
+      // Session creation holds the thread in native code: announced, so that Ctrl-C still works (blocking.ts).
+      session = await blockingCall(() => (typeof file === 'string' ? o.InferenceSession.create(file, options) : o.InferenceSession.create(file, options)));
       sessionsCreated++;
     } catch (err) {
       throw new ExitLensError(

@@ -3,7 +3,6 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readWebviewAssets, staticReportHtml } from '../core/htmlExport';
 import { markdownSummary } from '../core/summary';
-import { ortBinaryDir } from '../gpu/ortPaths';
 import type { ExportFormat, FromWebview } from '../shared/protocol';
 import { Profiler, refuseInRestrictedMode } from './profiler';
 import { ReportPanel } from './reportPanel';
@@ -164,28 +163,6 @@ export function registerCommands(deps: Deps): (m: FromWebview) => Promise<void> 
     if (summary) deps.panel().show(summary.runId);
   }
 
-  async function chooseExecutionProvider(): Promise<void> {
-    const dir = ortBinaryDir();
-    const cudaLib = dir ? path.join(dir, 'libonnxruntime_providers_cuda.so') : null;
-    const cudaInstalled = Boolean(cudaLib && fs.existsSync(cudaLib));
-    const current = vscode.workspace.getConfiguration('exitLens').get<string[]>('executionProviders') ?? ['cuda', 'cpu'];
-    const items = [
-      { label: 'CUDA, then CPU', description: cudaInstalled ? 'CUDA libraries installed' : 'CUDA libraries not installed: falls back to CPU', value: ['cuda', 'cpu'] },
-      { label: 'CPU only', description: 'all cores', value: ['cpu'] },
-      { label: 'CUDA only', description: 'fail instead of falling back', value: ['cuda'] },
-      { label: '$(info) How to get the CUDA provider…', value: null },
-    ].map((i) => ({ ...i, picked: JSON.stringify(i.value) === JSON.stringify(current) }));
-    const chosen = await vscode.window.showQuickPick(items, { title: `Exit Lens: execution providers (now ${current.join(', ')})` });
-    if (!chosen) return;
-    if (!chosen.value) {
-      const msg = `CUDA 12 and cuDNN 9 must be installed. Then, in ${dir ? path.dirname(path.dirname(path.dirname(path.dirname(path.dirname(dir))))) : 'the extension folder'}, run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node — it puts libonnxruntime_providers_cuda.so in ${dir ?? 'onnxruntime-node/bin/napi-v6/linux/x64'}. Without it Exit Lens runs on the CPU and says why.`;
-      log.info(msg);
-      void vscode.window.showInformationMessage(msg, { modal: true });
-      return;
-    }
-    await vscode.workspace.getConfiguration('exitLens').update('executionProviders', chosen.value, vscode.ConfigurationTarget.Global);
-  }
-
   const reg = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   reg('exitLens.profile', (arg?: vscode.Uri) => profile(arg));
   reg('exitLens.profileWithSamples', (arg?: vscode.Uri) => profile(arg, true));
@@ -196,7 +173,6 @@ export function registerCommands(deps: Deps): (m: FromWebview) => Promise<void> 
   });
   reg('exitLens.analyzeLogits', (arg?: vscode.Uri) => analyzeLogits(arg));
   reg('exitLens.exportReport', () => exportReport());
-  reg('exitLens.chooseExecutionProvider', () => chooseExecutionProvider());
   reg('exitLens.cancel', () => profiler.cancel());
   reg('exitLens.showLog', () => log.show());
 

@@ -33,6 +33,12 @@ export interface EngineClientOptions {
   cancelGraceMs?: number;
 }
 
+/** Variables the engine process gets on top of (or removed from) the editor's environment. */
+export interface EngineEnvironmentChange {
+  set: Record<string, string>;
+  unset: string[];
+}
+
 interface PendingRun {
   child: ChildProcess;
   onEvent: (e: EngineEvent) => void;
@@ -44,6 +50,10 @@ interface PendingRun {
 const OUT_OF_MEMORY = /JavaScript heap out of memory|Reached heap limit|Allocation failed|std::bad_alloc|out of memory/i;
 const STDERR_TAIL = 8192;
 
+function environmentKey(c: EngineEnvironmentChange): string {
+  return JSON.stringify([Object.entries(c.set).sort(), [...c.unset].sort()]);
+}
+
 function engineError(message: string, code: string): Error {
   const err = new Error(message);
   (err as Error & { code?: string }).code = code;
@@ -54,6 +64,8 @@ export class EngineClient {
   private child: ChildProcess | null = null;
   private readonly pending = new Map<string, PendingRun>();
   private nextId = 1;
+  private environment: EngineEnvironmentChange = { set: {}, unset: [] };
+  private childEnvironmentKey = '';
 
   /** `script` is the extension's dist/engine.js. */
   constructor(
@@ -67,14 +79,35 @@ export class EngineClient {
     return this.child?.pid;
   }
 
+  /**
+   * The environment of the engine process: the CUDA libraries' folders on LD_LIBRARY_PATH and
+   * NVIDIA_TF32_OVERRIDE for the GPU precision (src/gpu/cuda.ts). The loader and CUDA read them
+   * when the process starts, so an engine started with another environment is ended (between
+   * runs) and the next run starts one with this. Returns true when that happened.
+   */
+  setEnvironment(change: EngineEnvironmentChange): boolean {
+    this.environment = { set: { ...change.set }, unset: [...change.unset] };
+    const key = environmentKey(this.environment);
+    if (this.child && key !== this.childEnvironmentKey && this.pending.size === 0) {
+      this.log.info('The engine environment changed (GPU libraries or precision): the engine process restarts for the next run.');
+      this.child.kill();
+      this.child = null;
+      return true;
+    }
+    return false;
+  }
+
   private ensureChild(): ChildProcess {
     if (this.child && this.child.connected) return this.child;
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.environment.set, ELECTRON_RUN_AS_NODE: '1' };
+    for (const k of this.environment.unset) delete env[k];
+    this.childEnvironmentKey = environmentKey(this.environment);
     const child = fork(this.script, [], {
       execPath: process.execPath,
       execArgv: this.options.execArgv ?? process.execArgv,
       // The extension's folder, not the workspace or the editor's: nothing resolves from a folder the workspace controls.
       cwd: path.dirname(path.dirname(this.script)),
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      env,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { FromWebview } from '../shared/protocol';
 import { registerCommands } from './commands';
+import { registerGpuCommands } from './gpuCommands';
 import { EngineClient } from './engineClient';
 import { ExitHeadLens } from './exitHeadLens';
 import { ONNX_EDITOR_VIEW_TYPE, OnnxEditorProvider } from './onnxEditor';
@@ -38,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerCodeLensProvider({ language: 'python' }, lens),
   );
   handle = registerCommands({ context, store, profiler, panel: () => panel, sidebar: () => sidebar, log });
+  registerGpuCommands({ context, log });
 
   profiler.onDidFinish(() => lens.refresh());
   profiler.onDidChangeBusy((b) => {

@@ -2,6 +2,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ExecutionProviderInfo } from '../core/report';
 import type { RunSummary } from '../shared/protocol';
+import { engineEnvironment } from '../gpu/cuda';
+import { DEFAULT_PROVIDERS } from '../shared/defaults';
 import { EngineClient } from './engineClient';
 import { RunRequest, RunStore } from './runStore';
 import { profileSettings } from './settings';
@@ -63,6 +65,12 @@ export class Profiler implements vscode.Disposable {
       batchSize: request.batchSize ?? settings.batchSize,
       maxAccuracyDrop: request.maxAccuracyDrop ?? settings.maxAccuracyDrop,
     };
+    if (full.modelPath) {
+      // The engine process starts with what CUDA needs (library folders, precision): src/gpu/cuda.ts.
+      const change = engineEnvironment(full.executionProviders ?? DEFAULT_PROVIDERS, settings.gpuPrecision);
+      for (const note of change.notes) this.log.info(note);
+      this.engine.setEnvironment(change);
+    }
     const cancel = new vscode.CancellationTokenSource();
     this.active = { label, cancel };
     this.busy.fire({ running: true, message: `Profiling ${label}…` });
@@ -85,6 +93,7 @@ export class Profiler implements vscode.Disposable {
                   labelName: full.labelName,
                   exits: full.exits,
                   executionProviders: full.executionProviders,
+                  gpuPrecision: settings.gpuPrecision,
                   batchSize: full.batchSize,
                   maxAccuracyDrop: full.maxAccuracyDrop,
                 }
@@ -134,8 +143,11 @@ export class Profiler implements vscode.Disposable {
 
   private onProvider(info: ExecutionProviderInfo): void {
     this.status.provider(info, true);
-    for (const a of info.attempts.filter((x) => !x.ok)) this.log.warn(`Execution provider ${a.provider} not used: ${a.reason}`);
-    this.log.info(`Execution provider in use: ${info.used} (${info.threads} threads).`);
+    // A provider the user named and did not get is a warning; the default order ending on the CPU is not.
+    for (const a of info.attempts.filter((x) => !x.ok)) {
+      this.log[info.explicit === false ? 'info' : 'warn'](`Execution provider ${a.provider} not used: ${a.reason}${a.nextStep ? ` ${a.nextStep}` : ''}`);
+    }
+    this.log.info(`Execution provider in use: ${info.used} (${info.threads} threads, ${info.precisionReason ?? info.precision ?? 'fp32'}).`);
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
+import { DEFAULT_BATCH, DEFAULT_GPU_PRECISION, DEFAULT_MAX_ACCURACY_DROP, GpuPrecision } from '../shared/defaults';
 import { ModelConfig, WORKSPACE_FILE, modelEntries } from './modelConfig';
 
 export { WORKSPACE_FILE } from './modelConfig';
@@ -42,15 +42,25 @@ export function modelForSource(sourcePath: string): ModelConfig | undefined {
 }
 
 export interface ProfileSettings {
-  executionProviders: string[];
+  /** Only when the user set them; absent, the engine's default order applies (and a CPU run is no fallback). */
+  executionProviders: string[] | undefined;
+  gpuPrecision: GpuPrecision;
   batchSize: number;
   maxAccuracyDrop: number;
+}
+
+/** The providers the user set at any level (an empty list counts as not set). */
+function userProviders(c: vscode.WorkspaceConfiguration): string[] | undefined {
+  const i = c.inspect<string[]>('executionProviders');
+  const v = i?.workspaceFolderValue ?? i?.workspaceValue ?? i?.globalValue;
+  return Array.isArray(v) && v.length ? v : undefined;
 }
 
 export function profileSettings(): ProfileSettings {
   const c = vscode.workspace.getConfiguration('exitLens');
   return {
-    executionProviders: c.get<string[]>('executionProviders') ?? ['cuda', 'cpu'],
+    executionProviders: userProviders(c),
+    gpuPrecision: c.get<string>('gpuPrecision') === 'tf32' ? 'tf32' : DEFAULT_GPU_PRECISION,
     batchSize: c.get<number>('batchSize') ?? DEFAULT_BATCH,
     maxAccuracyDrop: c.get<number>('maxAccuracyDrop') ?? DEFAULT_MAX_ACCURACY_DROP,
   };

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { ExecutionProviderInfo } from '../core/report';
+import { providerName, summarizeProvider } from '../shared/providerText';
 
 /** The status bar item: the execution provider in use (and why, on fallback), or the run in progress. */
 export class StatusBar implements vscode.Disposable {
@@ -21,8 +22,8 @@ export class StatusBar implements vscode.Disposable {
   /** Before any run in this window: the provider of the latest stored run, if any. */
   lastRun(provider: string | null): void {
     if (!provider) return this.idle();
-    this.item.text = `$(pulse) Exit Lens: ${provider.toUpperCase()}`;
-    this.item.tooltip = `Exit Lens: the latest stored run ran on ${provider.toUpperCase()}. Click to choose the execution provider.`;
+    this.item.text = `$(pulse) Exit Lens: ${providerName(provider)}`;
+    this.item.tooltip = `Exit Lens: the latest stored run ran on ${providerName(provider)}. Click to choose the execution provider.`;
     this.item.show();
   }
 
@@ -33,12 +34,16 @@ export class StatusBar implements vscode.Disposable {
   }
 
   provider(info: ExecutionProviderInfo, running = false): void {
-    const failed = info.attempts.filter((a) => !a.ok);
-    const name = info.used.toUpperCase();
-    if (!running) this.item.text = `$(pulse) Exit Lens: ${name}${failed.length ? ' (fallback)' : ''}`;
-    const md = new vscode.MarkdownString(`**Exit Lens** ran on **${name}** with ${info.threads} threads.`);
-    for (const a of failed) md.appendMarkdown(`\n\n${a.provider.toUpperCase()} was not used: `).appendText(a.reason ?? 'unknown reason');
-    md.appendMarkdown('\n\nClick to choose the execution provider.');
+    const sum = summarizeProvider(info);
+    if (!running) this.item.text = `${sum.tone === 'fallback' ? '$(warning)' : '$(pulse)'} Exit Lens: ${sum.badge}${sum.tone === 'fallback' ? ' (fallback)' : ''}`;
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown('**Exit Lens** ran on ').appendText(sum.line);
+    for (const n of sum.notUsed) {
+      md.appendMarkdown(`\n\n${providerName(n.provider)} was not used: `).appendText(n.reason);
+      if (n.nextStep) md.appendMarkdown('\n\n').appendText(n.nextStep);
+    }
+    md.appendMarkdown('\n\n[Check GPU Setup](command:exitLens.checkGpu) · [Choose Execution Provider](command:exitLens.chooseExecutionProvider)');
+    md.isTrusted = { enabledCommands: ['exitLens.checkGpu', 'exitLens.chooseExecutionProvider'] };
     this.item.tooltip = md;
     this.item.backgroundColor = undefined;
     this.item.show();

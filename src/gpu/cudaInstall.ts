@@ -863,6 +863,8 @@ export interface InstallCudaOptions {
   maxExtractedBytes?: number;
   /** Install even when the manifest says this version is installed and intact. */
   force?: boolean;
+  /** The platform the provider is for; default: this one. Only Linux x64 has a CUDA package. */
+  platform?: PlatformArch;
 }
 
 export interface CudaInstallResult {
@@ -1065,6 +1067,8 @@ export async function installCudaProvider(opts: InstallCudaOptions): Promise<Cud
   const extractCap = Math.min(opts.maxExtractedBytes ?? MAX_EXTRACTED_BYTES, MAX_EXTRACTED_BYTES);
   const report = progressReporter(opts.onProgress);
   throwIfAborted(signal);
+  const support = cudaPackageSupport(opts.platform ?? here());
+  if (!support.supported) throw new CudaSetupError('unsupported-platform', support.reason);
 
   const dirStat = await fs.promises.stat(dir).catch(() => null);
   if (!dirStat?.isDirectory()) {

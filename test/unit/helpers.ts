@@ -32,7 +32,8 @@ export function collect(): { events: EngineEvent[]; emit: (e: EngineEvent) => vo
  * `it(name, { skip: slowTest('fuzzing') }, ...)`.
  */
 export function slowTest(what: string): string | false {
-  return process.env.EXIT_LENS_FAST === '1' ? `${what}: left out by EXIT_LENS_FAST=1 (npm run test:fast); npm test runs it` : false;
+  if (process.env.EXIT_LENS_FAST !== '1') return false;
+  return `${what}: left out by EXIT_LENS_FAST=1 (npm run test:fast); npm test runs it`;
 }
 
 export function tmpDir(prefix = 'exit-lens-test-'): string {

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { KNOWN_PROVIDERS, parseProviders } from '../../src/engine/providers';
 import { modelEntries } from '../../src/extension/modelConfig';
+import { DEFAULT_GPU_PRECISION, DEFAULT_PROVIDERS, GPU_PRECISIONS } from '../../src/shared/defaults';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 const settings = pkg.contributes.configuration.properties as Record<string, { type: string; scope?: string; description?: string; markdownDescription?: string; items?: { enum?: string[] } }>;
@@ -19,6 +20,7 @@ describe('settings and the team file', () => {
     // What a workspace value of each setting can do (checked when the setting was added):
     const audited: Record<string, string> = {
       'exitLens.executionProviders': 'picks providers by name from a fixed list; the engine refuses any other value',
+      'exitLens.gpuPrecision': 'fp32 or tf32: sets NVIDIA_TF32_OVERRIDE in the engine, nothing else',
       'exitLens.batchSize': 'a number',
       'exitLens.maxAccuracyDrop': 'a number',
       'exitLens.runsFolder': 'where run files (JSON) are written and read; nothing there is run',
@@ -37,6 +39,17 @@ describe('settings and the team file', () => {
       }
     }
     assert.deepEqual(settings['exitLens.executionProviders'].items?.enum, [...KNOWN_PROVIDERS]);
+  });
+
+  it('the defaults the settings show are the ones the engine uses (one source: src/shared/defaults.ts)', () => {
+    assert.deepEqual(pkg.contributes.configuration.properties['exitLens.executionProviders'].default, ['cuda', 'webgpu', 'cpu']);
+    assert.deepEqual(pkg.contributes.configuration.properties['exitLens.executionProviders'].default, [...DEFAULT_PROVIDERS]);
+    assert.equal(pkg.contributes.configuration.properties['exitLens.gpuPrecision'].default, 'fp32');
+    assert.equal(pkg.contributes.configuration.properties['exitLens.gpuPrecision'].default, DEFAULT_GPU_PRECISION);
+    assert.deepEqual(pkg.contributes.configuration.properties['exitLens.gpuPrecision'].enum, [...GPU_PRECISIONS]);
+    // The commands the GPU work added are declared.
+    const commands = pkg.contributes.commands.map((c: { command: string }) => c.command);
+    for (const c of ['exitLens.checkGpu', 'exitLens.setupCuda', 'exitLens.chooseExecutionProvider']) assert.ok(commands.includes(c), c);
   });
 
   it('a setting that says where files are written takes no workspace value in Restricted Mode', () => {

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import * as yauzl from 'yauzl';
 import { ExitLensError } from '../errors';
+import { openRegularFile } from '../inputFiles';
+import { displayName } from '../text';
 import { MAX_HEADER_BYTES, NpyHeader, parseNpyHeader } from './npy';
 
 /**
@@ -46,15 +48,22 @@ function unreadable(file: string, why: string): ExitLensError {
   );
 }
 
-/** Positional reads from an open file: no stream, no copy beyond the result. */
+/** A positional read on a descriptor (pread): reads on one descriptor never move each other. */
+function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * Positional reads from the file's one open descriptor (the one checked to be a regular file
+ * when the file was opened): no stream, no copy beyond the result.
+ */
 class FileRowReader implements RowReader {
   private position: number;
   constructor(
-    private readonly handle: fs.promises.FileHandle,
+    private readonly fd: number,
     start: number,
     private readonly end: number,
     private readonly rowBytes: number,
-    private readonly ownsHandle: boolean,
     private readonly where: string,
   ) {
     this.position = start;
@@ -65,7 +74,7 @@ class FileRowReader implements RowReader {
     const out = into ? into.subarray(0, want) : Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
-      const { bytesRead } = await this.handle.read(out, got, want - got, this.position + got);
+      const bytesRead = await readAt(this.fd, out, got, want - got, this.position + got);
       if (bytesRead === 0) throw unreadable(this.where, 'the file is shorter than its header says (truncated?)');
       got += bytesRead;
     }
@@ -73,7 +82,7 @@ class FileRowReader implements RowReader {
     return out;
   }
   async close(): Promise<void> {
-    if (this.ownsHandle) await this.handle.close();
+    // The descriptor is the file's, closed with it.
   }
 }
 
@@ -138,33 +147,27 @@ function rowsOf(header: NpyHeader): { rows: number; rowBytes: number } {
   return { rows, rowBytes: rows === 0 ? 0 : header.dataBytes / rows };
 }
 
-async function openNpy(file: string): Promise<ArrayFile> {
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(file, 'r');
-  } catch (err) {
-    throw unreadable(file, (err as Error).message);
-  }
-  try {
-    const size = (await handle.stat()).size;
-    const head = Buffer.alloc(Math.min(size, MAX_HEADER_BYTES));
-    await handle.read(head, 0, head.length, 0);
-    const header = parseNpyHeader(head, file, size);
-    const { rows, rowBytes } = rowsOf(header);
-    const entry: ArrayEntry = {
-      name: path.basename(file).replace(/\.npy$/i, ''),
-      header,
-      rows,
-      rowBytes,
-      compressed: false,
-      open: async (unitBytes = rowBytes) =>
-        new FileRowReader(await fs.promises.open(file, 'r'), header.headerBytes, header.headerBytes + header.dataBytes, unitBytes, true, file),
-    };
-    return { path: file, arrays: [entry], close: () => handle.close() };
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
+/** A .npy file on its open descriptor `fd` (`size` bytes), which the returned file owns. */
+async function openNpy(file: string, fd: number, size: number): Promise<ArrayFile> {
+  const head = Buffer.alloc(Math.min(size, MAX_HEADER_BYTES));
+  await readAt(fd, head, 0, head.length, 0);
+  const header = parseNpyHeader(head, file, size);
+  const { rows, rowBytes } = rowsOf(header);
+  const entry: ArrayEntry = {
+    name: path.basename(file).replace(/\.npy$/i, ''),
+    header,
+    rows,
+    rowBytes,
+    compressed: false,
+    open: async (unitBytes = rowBytes) => new FileRowReader(fd, header.headerBytes, header.headerBytes + header.dataBytes, unitBytes, file),
+  };
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    fs.closeSync(fd);
+  };
+  return { path: file, arrays: [entry], close };
 }
 
 async function readStreamHead(stream: Readable, max: number): Promise<Buffer> {
@@ -182,20 +185,35 @@ async function readStreamHead(stream: Readable, max: number): Promise<Buffer> {
   return Buffer.concat(chunks).subarray(0, max);
 }
 
-async function openNpz(file: string): Promise<ArrayFile> {
+/**
+ * A .npz file on its open descriptor `fd`, which it owns: the zip reader closes it with the
+ * archive (once no entry stream reads it any more), or it is closed here if the archive does
+ * not open.
+ */
+async function openNpz(file: string, fd: number): Promise<ArrayFile> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, strictFileNames: false });
+    zip = await yauzl.fromFdPromise(fd, { lazyEntries: true, autoClose: false, strictFileNames: false });
   } catch (err) {
+    fs.closeSync(fd);
     throw unreadable(file, `it is not a readable .npz (zip) archive (${(err as Error).message})`);
   }
-  const handle = await fs.promises.open(file, 'r');
   const arrays: ArrayEntry[] = [];
+  const names = new Set<string>();
   try {
     for await (const entry of zip.eachEntry()) {
       if (entry.fileName.endsWith('/')) continue;
-      const where = `${file} [${entry.fileName}]`;
+      const where = `${file} [${displayName(entry.fileName)}]`;
       if (!entry.fileName.endsWith('.npy')) continue;
+      if (names.has(entry.fileName)) {
+        // np.load reads the last entry of a name, other zip readers the first: which array is meant is unknowable.
+        throw new ExitLensError(
+          'samples-unreadable',
+          `${file} holds more than one entry named "${displayName(entry.fileName)}"; NumPy would read the last of them and other readers the first, so which array is meant is unclear.`,
+          'Save the arrays again with np.savez / np.savez_compressed, each name once.',
+        );
+      }
+      names.add(entry.fileName);
       const method = entry.compressionMethod;
       if (method !== 0 && method !== 8) throw unreadable(where, `zip compression method ${method} is not supported (only stored and deflate)`);
       const compressed = method === 8;
@@ -204,7 +222,7 @@ async function openNpz(file: string): Promise<ArrayFile> {
       if (!compressed) {
         ({ fileDataStart: dataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true }));
         head = Buffer.alloc(Math.min(entry.uncompressedSize, MAX_HEADER_BYTES));
-        await handle.read(head, 0, head.length, dataStart);
+        await readAt(fd, head, 0, head.length, dataStart);
       } else {
         head = await readStreamHead(await zip.openReadStreamPromise(entry), MAX_HEADER_BYTES);
       }
@@ -222,36 +240,41 @@ async function openNpz(file: string): Promise<ArrayFile> {
         open: async (unitBytes = rowBytes) =>
           compressed
             ? new StreamRowReader(await zip.openReadStreamPromise(entry), header.headerBytes, unitBytes, where)
-            : new FileRowReader(handle, dataStart + header.headerBytes, dataStart + header.headerBytes + header.dataBytes, unitBytes, false, where),
+            : new FileRowReader(fd, dataStart + header.headerBytes, dataStart + header.headerBytes + header.dataBytes, unitBytes, where),
       });
     }
   } catch (err) {
     zip.close();
-    await handle.close();
     if (err instanceof ExitLensError) throw err;
     throw unreadable(file, (err as Error).message);
   }
-  return {
-    path: file,
-    arrays,
-    close: async () => {
-      zip.close();
-      await handle.close();
-    },
-  };
+  return { path: file, arrays, close: async () => zip.close() };
 }
 
-/** Opens a .npz or .npy file; only headers are read here. */
+/**
+ * Opens a .npz or .npy file; only headers are read here. Only a regular file is read (a FIFO, a
+ * device or a folder is refused, see inputFiles.ts), through the one descriptor that was checked.
+ */
 export async function openArrayFile(file: string): Promise<ArrayFile> {
   const abs = path.resolve(file);
-  if (!fs.existsSync(abs)) throw unreadable(abs, 'no such file');
-  const fd = fs.openSync(abs, 'r');
-  const magic = Buffer.alloc(6);
-  fs.readSync(fd, magic, 0, 6, 0);
-  fs.closeSync(fd);
-  if (magic[0] === 0x93 && magic.subarray(1).toString('latin1') === 'NUMPY') return openNpy(abs);
-  if (magic[0] === 0x50 && magic[1] === 0x4b) return openNpz(abs);
-  throw unreadable(abs, 'it is neither a .npy array nor a .npz archive');
+  const { fd, size } = openRegularFile(abs, (why) => unreadable(abs, why));
+  let owned = true;
+  try {
+    const magic = Buffer.alloc(6);
+    fs.readSync(fd, magic, 0, 6, 0);
+    if (magic[0] === 0x93 && magic.subarray(1).toString('latin1') === 'NUMPY') {
+      const opened = await openNpy(abs, fd, size);
+      owned = false;
+      return opened;
+    }
+    if (magic[0] === 0x50 && magic[1] === 0x4b) {
+      owned = false; // openNpz's from here on
+      return await openNpz(abs, fd);
+    }
+    throw unreadable(abs, 'it is neither a .npy array nor a .npz archive');
+  } finally {
+    if (owned) fs.closeSync(fd);
+  }
 }
 
 /** Reads a whole (small) array, e.g. labels. */

@@ -1,5 +1,6 @@
 import { ExitLensError } from '../errors';
 import type { Dim, TensorInfo } from '../../shared/reportTypes';
+import { displayName } from '../text';
 import { ModelInfo, formatShape } from './model';
 
 /**
@@ -36,7 +37,7 @@ export function parseExitMapping(text: string): ExitMapping {
 
 export function describeOutputs(model: ModelInfo, shapes?: Map<string, number[]>): string {
   return model.outputs
-    .map((o) => `  ${o.name}: ${o.dtype} ${formatShape(shapes?.get(o.name) ?? o.shape)}`)
+    .map((o) => `  ${displayName(o.name)}: ${o.dtype} ${formatShape(shapes?.get(o.name) ?? o.shape)}`)
     .join('\n');
 }
 
@@ -101,7 +102,7 @@ export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShap
   const missing = (name: string) =>
     new ExitLensError(
       'exit-mapping',
-      `The exit mapping names "${name}", but the model has no output of that name. Its outputs are:\n${describeOutputs(model, runtimeShapes)}`,
+      `The exit mapping names "${displayName(name)}", but the model has no output of that name. Its outputs are:\n${describeOutputs(model, runtimeShapes)}`,
       MAPPING_HELP,
     );
 
@@ -110,7 +111,7 @@ export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShap
     if (!o) throw missing(mapping.stacked);
     const shape = shapeOf(o, runtimeShapes, runtimeBatch);
     if (shape && shape.length !== 3) {
-      throw new ExitLensError('exit-mapping', `Output "${o.name}" has shape ${formatShape(shape)}; a stacked exit output must have rank 3 ([N,E,C] or [E,N,C]).`, MAPPING_HELP);
+      throw new ExitLensError('exit-mapping', `Output "${displayName(o.name)}" has shape ${formatShape(shape)}; a stacked exit output must have rank 3 ([N,E,C] or [E,N,C]).`, MAPPING_HELP);
     }
     const e = shape ? shape[mapping.layout === 'NEC' ? 1 : 0] : null;
     const c = shape ? shape[2] : null;
@@ -125,7 +126,7 @@ export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShap
     for (const name of mapping.outputs) {
       const s = shapeOf(byName.get(name)!, runtimeShapes, runtimeBatch);
       if (s && s.length !== 2) {
-        throw new ExitLensError('exit-mapping', `Output "${name}" has shape ${formatShape(s)}; each mapped exit must be [N, C].`, MAPPING_HELP);
+        throw new ExitLensError('exit-mapping', `Output "${displayName(name)}" has shape ${formatShape(s)}; each mapped exit must be [N, C].`, MAPPING_HELP);
       }
       if (s && typeof s[1] === 'number') cs.add(s[1]);
     }

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitLensError } from '../errors';
+import { kindOf, readRegularFile } from '../inputFiles';
+import { displayName } from '../text';
 import { ModelProto, ONNX_DTYPES } from './schema';
 import type { Dim, TensorInfo } from '../../shared/reportTypes';
 
@@ -105,12 +107,62 @@ export function decodeModelProto(bytes: Uint8Array, filePath: string): any {
   return proto;
 }
 
+/** The largest ONNX file (protobuf's 2 GiB limit); larger models keep their weights in external data. */
+export const MAX_MODEL_BYTES = 2 ** 31 - 1;
+
+/**
+ * Reads a model file: a regular file only (a FIFO or a device such as /dev/zero is refused, not
+ * read forever), and no more than it held when opened (inputFiles.ts).
+ */
 export function readModelFile(filePath: string): Buffer {
+  return readRegularFile(
+    filePath,
+    (why) => new ExitLensError('model-unreadable', `Cannot read model ${filePath}: ${why}.`, 'Check the path: a model is an .onnx file (a model over 2 GB keeps its weights in external data files beside it).'),
+    MAX_MODEL_BYTES,
+  );
+}
+
+/**
+ * Where a model's external data lives, checked before anything is made from it: each location
+ * must be a relative path that stays inside the model's folder, also once links are resolved,
+ * and name a regular file. A location such as "../../elsewhere" or "/etc/x" is refused, naming
+ * it. Returns the data files' absolute paths.
+ */
+export function checkExternalData(model: ModelInfo): string[] {
+  if (!model.externalDataFiles.length) return [];
+  const dir = path.dirname(model.path);
+  const refuse = (location: string, why: string) =>
+    new ExitLensError(
+      'model-unreadable',
+      `${model.path} keeps weights in external data at location "${displayName(location)}", which ${why}. Exit Lens reads external data only from regular files inside the model's folder.`,
+      'Save the model with its data beside it: onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data").',
+    );
+  let realDir: string;
   try {
-    return fs.readFileSync(filePath);
+    realDir = fs.realpathSync(dir);
   } catch (err) {
-    throw new ExitLensError('model-unreadable', `Cannot read model ${filePath}: ${(err as Error).message}`, 'Check the path.');
+    throw new ExitLensError('model-unreadable', `Cannot read the folder of ${model.path}: ${(err as Error).message}`, 'Check the path.');
   }
+  const inside = (base: string, p: string) => {
+    const rel = path.relative(base, p);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  };
+  return model.externalDataFiles.map((location) => {
+    if (location === '' || location.includes('\0')) throw refuse(location, 'is not a file name');
+    if (path.posix.isAbsolute(location) || path.win32.isAbsolute(location)) throw refuse(location, 'is an absolute path');
+    const abs = path.resolve(dir, location);
+    if (!inside(dir, abs)) throw refuse(location, "reaches outside the model's folder");
+    let real: string;
+    try {
+      real = fs.realpathSync(abs);
+    } catch {
+      throw refuse(location, `does not exist (${abs})`);
+    }
+    if (!inside(realDir, real)) throw refuse(location, `is a link to ${real}, outside the model's folder`);
+    const st = fs.statSync(real);
+    if (!st.isFile()) throw refuse(location, `is ${kindOf(st)}, not a regular file`);
+    return abs;
+  });
 }
 
 export function modelInfoFromProto(proto: any, filePath: string): ModelInfo {
@@ -177,5 +229,6 @@ export function loadModelInfo(filePath: string): ModelInfo {
 
 export function formatShape(shape: Dim[] | null): string {
   if (!shape) return '[?]';
-  return `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+  // A symbolic dimension is a name from the file: shown inert (text.ts).
+  return `[${shape.map((d) => (d === null ? '?' : displayName(String(d)))).join(', ')}]`;
 }

@@ -126,12 +126,19 @@ function side(runs: SideRun[]): OverheadSide {
   };
 }
 
+/** The providers asked for in this benchmark run (--ep, --gpu-precision of bench/run.ts). */
+let providers: { ep?: string[]; precision?: string } = {};
+
+function providerArgs(): string[] {
+  return [...(providers.ep ? ['--ep', providers.ep.join(',')] : []), ...(providers.precision ? ['--gpu-precision', providers.precision] : [])];
+}
+
 async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N: number, repeats: number): Promise<ModelOverhead> {
   const samples = path.join(tmp, `${model}-samples.npz`);
   await writeSampleSet(samples, model, N, model === 'cnn' ? 101 : 202);
   const modelPath = path.join(BENCH_MODELS, `${model}.onnx`);
   const out = (ext: string) => path.join(tmp, `${model}-report.${ext}`);
-  const profileArgs = [path.join(ROOT, 'dist', 'cli.js'), 'profile', modelPath, '--samples', samples, '--batch', String(BATCH), '--json', out('json'), '--markdown', out('md'), '--html', out('html')];
+  const profileArgs = [path.join(ROOT, 'dist', 'cli.js'), 'profile', modelPath, '--samples', samples, '--batch', String(BATCH), '--json', out('json'), '--markdown', out('md'), '--html', out('html'), ...providerArgs()];
   const profileRuns: SideRun[] = [];
   const bareRuns: SideRun[] = [];
   let provider = '';
@@ -207,7 +214,7 @@ async function engineRuns(modelPath: string, samples: string, repeats: number): 
         };
         child.on('message', onMessage);
         child.once('exit', (code) => reject(new Error(`the engine exited (${code}):\n${stderr}`)));
-        child.send({ type: 'profile', id, modelPath, samplesPath: samples, batchSize: BATCH });
+        child.send({ type: 'profile', id, modelPath, samplesPath: samples, batchSize: BATCH, executionProviders: providers.ep, gpuPrecision: providers.precision });
       });
       seconds.push((performance.now() - t0) / 1000);
       provider = report.executionProvider.used;
@@ -250,7 +257,17 @@ async function measureAt(tmp: string, bareLoop: string, N: number, repeats: numb
  * cost of a run (Node's start, loading the CLI, the analysis' cold code, the report files)
  * weighs less and the batch loop's own overhead shows.
  */
-export async function measureProfileOverhead(opts: { quick: boolean; tmp: string; samples?: number; repeats?: number; largeSamples?: number }): Promise<ProfileOverheadResult> {
+export async function measureProfileOverhead(opts: {
+  quick: boolean;
+  tmp: string;
+  samples?: number;
+  repeats?: number;
+  largeSamples?: number;
+  /** Execution providers for the profiles (the bare loop then runs on the one the profile used). */
+  ep?: string[];
+  gpuPrecision?: string;
+}): Promise<ProfileOverheadResult> {
+  providers = { ep: opts.ep, precision: opts.gpuPrecision };
   const N = opts.samples ?? (opts.quick ? 512 : 2048);
   const repeats = opts.repeats ?? (opts.quick ? 3 : 5);
   const bareLoop = await bundleBenchScript(opts.tmp, 'bareLoop');

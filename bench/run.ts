@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import * as yauzl from 'yauzl';
 import { mulberry32 } from '../src/core/analysis/split';
 import { bundleBenchScript, runNodeChild } from './childRun';
+import { engineEnvironment } from '../src/gpu/cuda';
 import { writeNpz } from './npzWriter';
 import { measureProfileOverhead } from './profileOverhead';
 import { measureStreaming } from './streaming';
@@ -165,14 +166,32 @@ async function shippedBundles(vsix: string): Promise<{ extensionKB: number | nul
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
+  // --ep cuda,cpu / --ep webgpu,cpu: the profiling-overhead comparison on that provider (the bare
+  // loop runs on the provider the profile used); --only overhead skips the CPU-only benchmarks.
+  const argValue = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const ep = argValue('--ep')?.split(',').map((s) => s.trim()).filter(Boolean);
+  const gpuPrecision = argValue('--gpu-precision');
+  const only = argValue('--only');
+  if (only !== undefined && only !== 'overhead') throw new Error(`--only ${only}: the one part that can run alone is "overhead"`);
+  if (ep) {
+    // The bare loop's process needs what the CLI's re-execution gives a profile: the CUDA
+    // libraries on LD_LIBRARY_PATH and NVIDIA_TF32_OVERRIDE for the precision.
+    const change = engineEnvironment(ep, gpuPrecision === 'tf32' ? 'tf32' : 'fp32');
+    Object.assign(process.env, change.set);
+    for (const k of change.unset) delete process.env[k];
+  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-bench-'));
   const results: Record<string, unknown> = {
     machine: { cores: os.cpus().length, memoryGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, executionProvider: 'cpu' },
     quick,
+    requestedProviders: ep ?? 'default',
   };
   const rows: string[][] = [];
   try {
-    const sizes = quick ? [1e4, 1e5] : [1e4, 1e5, 1e6];
+    const sizes = only ? [] : quick ? [1e4, 1e5] : [1e4, 1e5, 1e6];
     const barePass = await bundleBenchScript(tmp, 'barePass');
     const scaling: { n: number; seconds: number }[] = [];
     const analysis: Record<string, unknown> = {};
@@ -186,7 +205,7 @@ async function main(): Promise<void> {
       rows.push([`analysis N=${N}, E=12, C=10`, `${full.seconds.toFixed(2)} s`, `${(full.seconds / bare.seconds).toFixed(2)}x one pass (${bare.seconds.toFixed(2)} s)`, `${full.maxRssMB.toFixed(0)} MB peak`]);
       fs.rmSync(file);
     }
-    if (!quick) {
+    if (!quick && !only) {
       const file = path.join(tmp, 'logits-c1000.npz');
       // float16 (as logits are often dumped), so that the file stays under the 4 GB a zip
       // without zip64 can hold: 12 x 10^5 x 1000 x 2 bytes = 2.4 GB.
@@ -196,13 +215,16 @@ async function main(): Promise<void> {
       rows.push(['analysis N=1e5, E=12, C=1000 (float16)', `${full.seconds.toFixed(2)} s`, `${(full.seconds / bare.seconds).toFixed(2)}x one pass`, `${full.maxRssMB.toFixed(0)} MB peak`]);
       fs.rmSync(file);
     }
-    analysis.scalingSlope = fitSlope(scaling);
-    rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
-    results.analysis = analysis;
-    const overhead = await measureProfileOverhead({ quick, tmp });
+    if (!only) {
+      analysis.scalingSlope = fitSlope(scaling);
+      rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
+      results.analysis = analysis;
+    }
+    const overhead = await measureProfileOverhead({ quick, tmp, ep, gpuPrecision });
     results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details, large: overhead.large, warm: overhead.warm };
     (results.machine as { executionProvider: string }).executionProvider = overhead.details.cnn.executionProvider;
     rows.push(...overhead.rows);
+    if (only) return;
     const streaming = await measureStreaming({ quick, tmp });
     results.streaming = { peakRssMB: streaming.peakRssMB, samples: streaming.samples, inputGB: streaming.inputGB, seconds: streaming.seconds };
     rows.push(...streaming.rows);

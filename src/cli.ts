@@ -1,7 +1,9 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { removeLeftoverTemps, tempNameFor } from './core/atomicWrite';
+import { onBlockingCall } from './core/blocking';
+import { OutputItem, OutputRequest, checkNotInputs, planOutputs, removePendingTemps, writeOutputs } from './core/outputFiles';
+import { parseMemorySize } from './core/limits';
+import { displayName, terminalText } from './core/text';
 import { ExitLensError, describeError } from './core/errors';
 import { describeOutputs, detectExits, parseExitMapping } from './core/onnx/exits';
 import { formatShape, loadModelInfo } from './core/onnx/model';
@@ -45,7 +47,10 @@ Options:
                         cpu (default cuda,webgpu,cpu; cuda is tried only when installed)
   --gpu-precision <p>   fp32 (default: exact, every figure equal to the CPU's) or tf32
                         (CUDA's tensor cores: faster, figures may differ in the 3rd-4th digit)
-  --threads <N>         intra-op threads (default: all cores)
+  --threads <N>         intra-op threads (default: all cores; more than the cores are bounded)
+  --max-memory <size>   memory the run may use, e.g. 8G or 512M: a larger estimate (made from
+                        the arrays' headers) is refused before anything is allocated (default:
+                        the memory available at the start, at most 80% of the machine's)
   --max-drop <f>        accuracy drop the suggestions may allow, as a fraction (default ${DEFAULT_MAX_ACCURACY_DROP})
   --exit-costs <list>   cumulative cost per exit (overrides static MACs), e.g. 1,2,3,4
   --json <file>         write the report (JSON, schema in docs/report.schema.json)
@@ -67,25 +72,16 @@ interface Io {
 }
 
 /**
- * Writes every output file to a temporary name first, then renames: all or nothing. What a
- * killed earlier run left beside an output (its temporary files, see atomicWrite.ts) goes.
+ * The report files of profile and analyze: checked before the run (core/outputFiles.ts: not
+ * empty, not twice, not an input, a regular file, a new path, a device or a pipe), written all or
+ * nothing after it, each built only when its turn comes so that Ctrl-C meanwhile is seen.
  */
-function writeOutputs(files: { file: string; content: string }[]): void {
-  const temps: { tmp: string; file: string }[] = [];
-  try {
-    for (const { file, content } of files) {
-      const abs = path.resolve(file);
-      fs.mkdirSync(path.dirname(abs), { recursive: true });
-      removeLeftoverTemps(abs);
-      const tmp = tempNameFor(abs);
-      fs.writeFileSync(tmp, content);
-      temps.push({ tmp, file: abs });
-    }
-    for (const t of temps) fs.renameSync(t.tmp, t.file);
-  } catch (err) {
-    for (const t of temps) fs.rmSync(t.tmp, { force: true });
-    throw new ExitLensError('bad-argument', `Cannot write the report: ${(err as Error).message}`, 'Check that the output folder exists and is writable.');
-  }
+function outputRequests(v: { json?: string; markdown?: string; html?: string }): OutputRequest[] {
+  const out: OutputRequest[] = [];
+  if (v.json !== undefined) out.push({ label: '--json', file: v.json });
+  if (v.markdown !== undefined) out.push({ label: '--markdown', file: v.markdown });
+  if (v.html !== undefined) out.push({ label: '--html', file: v.html });
+  return out;
 }
 
 function providerLine(info: ExecutionProviderInfo): string {
@@ -108,7 +104,7 @@ function progressBar(io: Io): (e: EngineEvent) => void {
       shown = true;
     } else if (e.type === 'provider') {
       if (shown) io.err('\r\x1b[K');
-      io.err(`${providerLine(e.info)}\n`);
+      io.err(`${terminalText(providerLine(e.info))}\n`);
     } else if (e.type === 'result' || e.type === 'error') {
       if (shown) io.err('\r\x1b[K');
       shown = false;
@@ -146,6 +142,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         'gpu-precision': { type: 'string' },
         from: { type: 'string' },
         threads: { type: 'string' },
+        'max-memory': { type: 'string' },
         'max-drop': { type: 'string' },
         'exit-costs': { type: 'string' },
         json: { type: 'string' },
@@ -176,10 +173,11 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     if (command === 'inspect') {
       if (!target) throw new ExitLensError('bad-argument', 'inspect needs a model path.', 'exit-lens inspect model.onnx');
       const model = loadModelInfo(target);
-      io.out(`Model ${model.path}\n  producer: ${model.producer || '–'}, opset ${model.opset}, IR ${model.irVersion}, ${model.nodeCount} nodes, ${model.parameterCount} parameters${model.usesExternalData ? ', external data' : ''}\n`);
-      io.out(`Inputs:\n${model.inputs.map((i) => `  ${i.name}: ${i.dtype} ${formatShape(i.shape)}`).join('\n')}\nOutputs:\n${describeOutputs(model)}\n`);
+      // Every name from the file is shown inert (core/text.ts): no escape sequence reaches the terminal.
+      io.out(`Model ${displayName(model.path)}\n  producer: ${displayName(model.producer) || '–'}, opset ${model.opset}, IR ${model.irVersion}, ${model.nodeCount} nodes, ${model.parameterCount} parameters${model.usesExternalData ? ', external data' : ''}\n`);
+      io.out(`Inputs:\n${model.inputs.map((i) => `  ${displayName(i.name)}: ${displayName(i.dtype)} ${formatShape(i.shape)}`).join('\n')}\nOutputs:\n${describeOutputs(model)}\n`);
       const layout = detectExits(model, v.exits ? parseExitMapping(v.exits) : undefined);
-      io.out(layout.kind === 'per-output' ? `Exits (${layout.orderedBy}): ${layout.outputs.join(', ')}\n` : `Exits: stacked output ${layout.output} (${layout.layout}), ${layout.exitCount ?? '?'} exits\n`);
+      io.out(layout.kind === 'per-output' ? `Exits (${layout.orderedBy}): ${layout.outputs.map(displayName).join(', ')}\n` : `Exits: stacked output ${displayName(layout.output)} (${layout.layout}), ${layout.exitCount ?? '?'} exits\n`);
       return EXIT_OK;
     }
     if (command === 'doctor') return await doctorCommand(v, io, target);
@@ -188,6 +186,15 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     if (!target) throw new ExitLensError('bad-argument', `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`, 'Run exit-lens --help for usage.');
     const maxDrop = v['max-drop'] === undefined ? undefined : Number(v['max-drop']);
     if (maxDrop !== undefined && !Number.isFinite(maxDrop)) throw new ExitLensError('bad-argument', `--max-drop "${v['max-drop']}" is not a number.`, 'Give a fraction, e.g. --max-drop 0.01.');
+    if (command === 'profile' && !v.samples) throw new ExitLensError('bad-argument', 'profile needs --samples <file.npz>.', 'exit-lens profile model.onnx --samples test.npz');
+    const maxMemory = v['max-memory'] === undefined ? undefined : parseMemorySize(v['max-memory']);
+    // Every output checked before the run: a run of hours is not lost to a typo at its end.
+    const inputs = [
+      command === 'profile' ? { label: 'the model', file: target } : { label: 'the logits file', file: target },
+      ...(v.samples !== undefined && command === 'profile' ? [{ label: 'the sample set', file: v.samples }] : []),
+      ...(v.calib !== undefined ? [{ label: 'the calibration set', file: v.calib }] : []),
+    ];
+    const planned = planOutputs(outputRequests(v), inputs);
     const common = {
       id: 'cli',
       calibPath: v.calib,
@@ -196,50 +203,58 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
       maxAccuracyDrop: maxDrop,
       exitCosts: parseNumberList(v['exit-costs'], '--exit-costs'),
       includeRecords: Boolean(v.records),
+      maxMemory,
     };
     const bar = v.quiet ? () => undefined : progressBar(io);
     let errorEvent: Extract<EngineEvent, { type: 'error' }> | null = null;
     const emit = (e: EngineEvent) => {
       bar(e);
       if (e.type === 'error') errorEvent = e;
-      if (e.type === 'log' && e.level === 'error') io.err(`${e.message}\n`);
+      if (e.type === 'log' && e.level === 'error') io.err(`${terminalText(e.message)}\n`);
+      if (e.type === 'log' && e.level === 'warn') io.err(`exit-lens: warning: ${terminalText(e.message)}\n`);
     };
+    // The model's external data is known once the model is read: an output naming it is refused then.
+    const hooks = { inputFiles: (files: { label: string; file: string }[]) => checkNotInputs(planned, files) };
     let report: Report | null;
     if (command === 'profile') {
-      if (!v.samples) throw new ExitLensError('bad-argument', 'profile needs --samples <file.npz>.', 'exit-lens profile model.onnx --samples test.npz');
       report = await handleRequest(
-        { type: 'profile', modelPath: target, samplesPath: v.samples, batchSize: parseIntOption(v.batch, '--batch'), executionProviders: v.ep?.split(','), gpuPrecision: v['gpu-precision'], threads: parseIntOption(v.threads, '--threads'), ...common },
+        { type: 'profile', modelPath: target, samplesPath: v.samples!, batchSize: parseIntOption(v.batch, '--batch'), executionProviders: v.ep?.split(','), gpuPrecision: v['gpu-precision'], threads: parseIntOption(v.threads, '--threads'), ...common },
         emit,
         signal,
+        hooks,
       );
     } else {
-      report = await handleRequest({ type: 'analyze', logitsPath: target, ...common }, emit, signal);
+      report = await handleRequest({ type: 'analyze', logitsPath: target, ...common }, emit, signal, hooks);
     }
     if (!report) {
       const e = errorEvent as Extract<EngineEvent, { type: 'error' }> | null;
       if (!e) return EXIT_INTERNAL;
-      io.err(`exit-lens: ${e.message}${e.hint ? `\n${e.hint}` : ''}\n`);
+      io.err(`exit-lens: ${terminalText(e.message)}${e.hint ? `\n${terminalText(e.hint)}` : ''}\n`);
       return e.code === 'cancelled' ? EXIT_CANCELLED : e.userError ? EXIT_USER : EXIT_INTERNAL;
     }
-    const files: { file: string; content: string }[] = [];
-    if (v.json) files.push({ file: v.json, content: `${JSON.stringify(report, null, 1)}\n` });
-    if (v.markdown) files.push({ file: v.markdown, content: markdownSummary(report) });
-    if (v.html) {
-      let assets: { js: string; css: string };
-      try {
-        assets = readWebviewAssets(path.join(__dirname, '..'));
-      } catch (err) {
-        throw new ExitLensError('internal', (err as Error).message);
-      }
-      files.push({ file: v.html, content: staticReportHtml(report, assets.js, assets.css) });
-    }
-    writeOutputs(files);
+    const done = report;
+    const items: OutputItem[] = planned.map((target) => ({
+      target,
+      content: () => {
+        if (target.label === '--json') return `${JSON.stringify(done, null, 1)}\n`;
+        if (target.label === '--markdown') return markdownSummary(done);
+        let assets: { js: string; css: string };
+        try {
+          assets = readWebviewAssets(path.join(__dirname, '..'));
+        } catch (err) {
+          throw new ExitLensError('internal', (err as Error).message);
+        }
+        return staticReportHtml(done, assets.js, assets.css);
+      },
+    }));
+    // A cancel at any point before the last rename leaves nothing (exit 130).
+    await writeOutputs(items, signal);
     if (!v.quiet) io.out(`${textSummary(report)}\n`);
-    for (const f of files) io.err(`Wrote ${f.file}\n`);
+    for (const t of planned) io.err(`Wrote ${displayName(t.given)}\n`);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof ExitLensError) {
-      io.err(`exit-lens: ${err.describe()}\n`);
+      io.err(`exit-lens: ${terminalText(err.describe())}\n`);
       return err.code === 'cancelled' ? EXIT_CANCELLED : err.isUserError ? EXIT_USER : EXIT_INTERNAL;
     }
     io.err(`exit-lens: internal error: ${describeError(err)}\n${(err as Error)?.stack ?? ''}\n`);
@@ -255,12 +270,29 @@ async function start(argv: string[], signal: AbortSignal): Promise<number> {
   return main(argv, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, signal);
 }
 
-if (require.main === module) {
-  const controller = new AbortController();
-  process.on('SIGINT', () => {
+/**
+ * Ctrl-C: the first cancels the run (exit 130, nothing written), a second ends the process at
+ * once. While ONNX Runtime holds the thread in native code (session creation, core/blocking.ts)
+ * no handler can run, so the handler steps aside and Ctrl-C ends the process at once, as it
+ * would without one (the shell sees 130; no report has been written by then). Report files
+ * not renamed into place yet are removed on any exit.
+ */
+export function handleInterrupts(controller: AbortController): void {
+  const onSigint = () => {
     if (controller.signal.aborted) process.exit(EXIT_CANCELLED);
     controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  onBlockingCall((blocking) => {
+    if (blocking) process.removeListener('SIGINT', onSigint);
+    else process.on('SIGINT', onSigint);
   });
+  process.on('exit', removePendingTemps);
+}
+
+if (require.main === module) {
+  const controller = new AbortController();
+  handleInterrupts(controller);
   start(process.argv.slice(2), controller.signal).then(
     (code) => {
       process.exitCode = code;

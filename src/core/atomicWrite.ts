@@ -1,6 +1,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ExitLensError } from './errors';
+import { kindOf } from './inputFiles';
 
 /**
  * Writes that a killed process never leaves torn: each file goes to a temporary name in its
@@ -16,8 +18,21 @@ export function tempNameFor(file: string): string {
   return `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
 }
 
-/** Writes a file atomically: temporary name in the same folder, then rename. */
+/**
+ * Writes a file atomically: temporary name in the same folder, then rename. Only ever over a
+ * regular file (or a link, which the rename replaces, never what it names): a folder, a FIFO or
+ * a device under that name is refused, never renamed over.
+ */
 export function writeFileAtomic(file: string, content: string): void {
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    // a new file
+  }
+  if (st && !st.isFile() && !st.isSymbolicLink()) {
+    throw new ExitLensError('output-unwritable', `Cannot write ${file}: it is ${kindOf(st)}, not a regular file.`, 'Move it away, or choose another place to write.');
+  }
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempNameFor(file);
   try {

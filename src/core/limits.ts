@@ -87,7 +87,7 @@ export interface MemoryPart {
 
 /** The records and analysis of `samples` samples × `exits` exits. */
 export function recordsMemory(what: string, samples: number, exits: number, inReport: boolean): MemoryPart[] {
-  const parts: MemoryPart[] = [{ what: `exit records and analysis of ${what} (${samples.toLocaleString('en-US')} samples × ${exits} exits)`, bytes: samples * (exits * RECORD_BYTES + SAMPLE_BYTES) }];
+  const parts: MemoryPart[] = [{ what: `exit records, labels and analysis of ${what} (${samples.toLocaleString('en-US')} samples × ${exits} exits)`, bytes: samples * (exits * RECORD_BYTES + SAMPLE_BYTES) }];
   if (inReport) parts.push({ what: 'per-sample records in the report (--records)', bytes: samples * exits * REPORTED_RECORD_BYTES });
   return parts;
 }

@@ -36,6 +36,11 @@ export interface LogitsOptions {
    * sweeps (parallelRunner's `worker`); the caller must close it.
    */
   keepWorker?: boolean;
+  /**
+   * Hears what the file holds (from its headers) before anything is allocated for it, and may
+   * refuse it by throwing: the memory check (limits.ts).
+   */
+  beforeAllocate?: (source: LogitsSource) => void;
 }
 
 const HELP = 'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
@@ -158,6 +163,7 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
     if (p.labels && (p.labels.header.dtype === 'float32' || p.labels.header.dtype === 'float64' || p.labels.header.dtype === 'float16' || p.labels.header.dtype === 'bool')) {
       throw new ExitLensError('labels-invalid', `Label array "${displayName(p.labels.name)}" is ${p.labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
     }
+    opts.beforeAllocate?.(p.source);
     // The records, with room for the labels in shared memory, and the worker that fills them
     // start first: the worker's start overlaps reading the labels.
     const rec = allocateRecords(N, E, C, p.labels ? new Int32Array(new SharedArrayBuffer(4 * N)) : null);

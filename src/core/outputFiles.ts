@@ -279,7 +279,7 @@ export async function writeOutputs(items: OutputItem[], signal?: AbortSignal): P
     if (err instanceof ExitLensError) throw err;
     const where = current ? `${current.label} ${JSON.stringify(current.given)}` : 'the report';
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EROFS' ? 'the file system is read-only' : code === 'EDQUOT' ? 'the disk quota is used up' : code === 'EPIPE' ? 'the reader closed the pipe' : openFailure(err);
+    const why = code === 'ENOSPC' ? 'no space is left on the device' : code === 'EROFS' ? 'the file system is read-only' : code === 'EDQUOT' ? 'the disk quota is used up' : code === 'EPIPE' ? 'the reader closed the pipe' : openFailure(err);
     throw new ExitLensError('output-unwritable', `Cannot write ${where}: ${why}; no report file was written or replaced.`, 'Check that the folder is writable and has room, then run again.');
   } finally {
     for (const { tmp } of temps) pending.delete(tmp);

@@ -1,10 +1,15 @@
 import { macs, num, pct, thresholdText } from '../shared/format';
 import { Report } from './report';
 import { summarizeProvider } from '../shared/providerText';
+import { displayName, mdCode, mdText, terminalText } from './text';
 
 export { macs, num, pct, thresholdText } from '../shared/format';
 
-/** Human-readable renderings of a report: a Markdown summary and plain-text tables for the CLI. */
+/**
+ * Human-readable renderings of a report: a Markdown summary and plain-text tables for the CLI.
+ * Names and paths from the files are made inert for each (text.ts): visible escapes for the
+ * terminal; code spans and HTML-escaped text in Markdown, so that no renderer makes HTML of them.
+ */
 
 interface Table {
   head: string[];
@@ -32,13 +37,14 @@ function costIsRelative(r: Report): boolean {
   return r.cost.source === 'relative';
 }
 
-export function exitTable(r: Report): Table {
+/** `name` renders an exit's name: inert terminal text by default, a code span for Markdown. */
+export function exitTable(r: Report, name: (s: string) => string = displayName): Table {
   const rel = costIsRelative(r);
   return {
     head: ['exit', 'name', 'accuracy', 'mean conf', 'ECE', 'NLL', 'agree final', rel ? 'cost (rel.)' : 'MACs', '% baseline'],
     rows: r.exits.map((e) => [
       String(e.index),
-      e.name,
+      name(e.name),
       pct(e.accuracy, 2),
       num(e.meanConfidence),
       num(e.ece, 4),
@@ -77,8 +83,8 @@ export function policyTable(r: Report): Table {
   };
 }
 
-function source(r: Report): string {
-  return r.model ? r.model.path : `${r.logitsFile} (precomputed logits)`;
+function source(r: Report, path: (s: string) => string): string {
+  return r.model ? path(r.model.path) : `${path(r.logitsFile ?? '')} (precomputed logits)`;
 }
 
 function providerLine(r: Report): string {
@@ -87,9 +93,9 @@ function providerLine(r: Report): string {
   return summarizeProvider(ep).line;
 }
 
-function calibrationLine(r: Report): string {
+function calibrationLine(r: Report, path: (s: string) => string): string {
   const c = r.samples.calibration;
-  if (c.source === 'file') return `calibration set ${c.path} (${c.sampleCount} samples); test = the sample set (${c.testSampleCount})`;
+  if (c.source === 'file') return `calibration set ${path(c.path ?? '')} (${c.sampleCount} samples); test = the sample set (${c.testSampleCount})`;
   if (c.source === 'split') return `seeded split of the sample set (seed ${c.seed}): ${c.sampleCount} calibration, ${c.testSampleCount} test`;
   return 'none';
 }
@@ -97,8 +103,8 @@ function calibrationLine(r: Report): string {
 /** The CLI's stdout summary. */
 export function textSummary(r: Report): string {
   const parts: string[] = [];
-  parts.push(`Exit Lens report: ${source(r)}`);
-  parts.push(`Samples: ${r.samples.path}, N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' (unlabelled)'}; ${r.exitCount} exits, ${r.classCount} classes`);
+  parts.push(`Exit Lens report: ${source(r, displayName)}`);
+  parts.push(`Samples: ${displayName(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' (unlabelled)'}; ${r.exitCount} exits, ${r.classCount} classes`);
   parts.push(`Execution provider: ${providerLine(r)}`);
   parts.push('');
   parts.push(textTable(exitTable(r)));
@@ -112,13 +118,13 @@ export function textSummary(r: Report): string {
   }
   if (r.suggestions.length) {
     parts.push('');
-    parts.push(`Suggested thresholds (${calibrationLine(r)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`);
+    parts.push(`Suggested thresholds (${calibrationLine(r, displayName)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`);
     parts.push(textTable(suggestionTable(r)));
   }
   parts.push('');
   parts.push(`Speed-up = baseline MACs / mean MACs (baseline ${macs(r.baselineMacs, costIsRelative(r))}${costIsRelative(r) ? ', relative depth' : ' MACs'}).`);
-  for (const w of r.warnings) parts.push(`warning: ${w.message}`);
-  return parts.join('\n');
+  for (const w of r.warnings) parts.push(`warning: ${displayName(w.message)}`);
+  return terminalText(parts.join('\n'));
 }
 
 /** The Markdown summary written beside the JSON. */
@@ -126,22 +132,22 @@ export function markdownSummary(r: Report): string {
   const parts: string[] = [];
   parts.push(`# Exit Lens report`);
   parts.push('');
-  parts.push(`- Source: \`${source(r)}\``);
-  parts.push(`- Samples: \`${r.samples.path}\`, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`);
+  parts.push(`- Source: ${source(r, mdCode)}`);
+  parts.push(`- Samples: ${mdCode(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`);
   parts.push(`- Exits: ${r.exitCount}, classes: ${r.classCount}`);
-  parts.push(`- Execution provider: ${providerLine(r)}`);
-  parts.push(`- Suggestions fitted on: ${calibrationLine(r)}`);
+  parts.push(`- Execution provider: ${mdText(providerLine(r))}`);
+  parts.push(`- Suggestions fitted on: ${calibrationLine(r, mdCode)}`);
   parts.push(`- Created: ${r.createdAt} by exit-lens ${r.tool.version} (report schema ${r.schemaVersion})`);
   if (r.warnings.length) {
     parts.push('');
     parts.push('## Warnings');
     parts.push('');
-    for (const w of r.warnings) parts.push(`- ${w.message}`);
+    for (const w of r.warnings) parts.push(`- ${mdText(w.message)}`);
   }
   parts.push('');
   parts.push('## Per-exit metrics');
   parts.push('');
-  parts.push(mdTable(exitTable(r)));
+  parts.push(mdTable(exitTable(r, mdCode)));
   if (r.overthinking) {
     const o = r.overthinking;
     parts.push('');

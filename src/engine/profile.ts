@@ -4,12 +4,14 @@ import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
 import { SpareWorker, parallelRunner } from '../core/analysis/parallel';
 import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
-import { readLogitsFile } from '../core/logitsFile';
+import { LogitsSource, readLogitsFile } from '../core/logitsFile';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
 import { NumericArray, halfToFloat } from '../core/npy/npy';
 import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
 import { ExitLayout, detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
-import { ModelInfo, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
+import { ModelInfo, checkExternalData, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
+import { blockingCall } from '../core/blocking';
+import { MemoryLimit, MemoryPart, boundThreads, checkMemory, memoryLimit, recordsMemory } from '../core/limits';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
 import { CONVENTIONS, CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning, SCHEMA_VERSION, analyze, recordsForReport } from '../core/report';
 import { BatchReader, SampleBinding, bindSamples, readLabels } from '../core/samples';
@@ -321,8 +323,44 @@ function withRunHint(err: unknown, info: ExecutionProviderInfo): unknown {
   return hint ? new ExitLensError('inference-failed', err.message, hint) : err;
 }
 
+/** What an in-process caller (the CLI) hears of a run as it goes. */
+export interface RunHooks {
+  /**
+   * Every file the run reads, once it knows them (the model's external data only comes with the
+   * model), before the samples are read: the CLI refuses an output that is one of them by throwing.
+   */
+  inputFiles?: (files: { label: string; file: string }[]) => void;
+}
+
+/** The memory a profile's batches take while they are read (the ring of buffers, a cast copy, the probe). */
+const INPUT_BATCH_COPIES = BatchReader.RING + 2;
+
+function inputsMemory(set: SetRun, what: string, step: number): MemoryPart {
+  const perSample = set.binding.inputs.reduce((s, b) => s + b.array.rowBytes * (b.cast ? 2 : 1), 0);
+  return { what: `batches of ${what} being read (${step} samples of ${perSample.toLocaleString('en-US')} bytes, ${INPUT_BATCH_COPIES} copies)`, bytes: INPUT_BATCH_COPIES * step * perSample };
+}
+
+/**
+ * Refuses a profile whose estimate is above the limit: the model, the batches, and the records,
+ * labels and analysis of `exits` exits (2, the least there can be, before the exits are known).
+ */
+function checkProfileMemory(req: ProfileRequest, limit: MemoryLimit, modelBytes: number, main: SetRun, calib: SetRun | null, step: number, exits: number): void {
+  const parts: MemoryPart[] = [
+    { what: 'the model (its file, the decoded graph and ONNX Runtime\'s copy of the weights)', bytes: 3 * modelBytes },
+    inputsMemory(main, 'the sample set', step),
+    ...recordsMemory('the sample set', main.binding.sampleCount, exits, Boolean(req.includeRecords)),
+  ];
+  if (calib) parts.push(...recordsMemory('the calibration set', calib.binding.sampleCount, exits, false));
+  const records = req.includeRecords ? ' Leave out --records (the per-sample records in the JSON), or' : '';
+  checkMemory(
+    parts,
+    limit,
+    `Profile a smaller sample set (e.g. its first 100,000 samples: np.savez(path, x=x[:100000], label=y[:100000])).${records}${parts[1].bytes > limit.bytes / 4 ? ' Use a smaller batch (--batch).' : ''}`,
+  );
+}
+
 /** Profiles a model on a sample set (and an optional calibration set) into a report. */
-export async function runProfile(req: ProfileRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
+export async function runProfile(req: ProfileRequest, emit: Emit, signal?: AbortSignal, hooks: RunHooks = {}): Promise<Report> {
   const t0 = Date.now();
   const timings: Record<string, number> = {};
   const log = (message: string, level: 'info' | 'warn' | 'error' = 'info') => emit({ type: 'log', id: req.id, level, message });
@@ -334,18 +372,35 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
   const providers = parseProviders(req.executionProviders);
   const explicitProviders = providersExplicit(req.executionProviders);
   const gpuPrecision = parseGpuPrecision(req.gpuPrecision);
-  const threads = req.threads ?? defaultThreads();
+  if (req.threads !== undefined && !(Number.isInteger(req.threads) && req.threads >= 1)) {
+    throw new ExitLensError('bad-argument', `Thread count ${req.threads} is not a positive integer.`, 'Use --threads 1 or more (default: all cores).');
+  }
+  // More threads than the machine runs at once only slow ONNX Runtime down, and tens of
+  // thousands never finish starting: bounded, and said so.
+  const { threads, note: threadsNote } = boundThreads(req.threads ?? defaultThreads());
+  if (threadsNote) log(threadsNote, 'warn');
+  const limit = memoryLimit(req.maxMemory);
   const mapping = req.exits ? parseExitMapping(req.exits) : undefined;
   const modelPath = path.resolve(req.modelPath);
   const modelBytes = readModelFile(modelPath);
   const proto = decodeModelProto(modelBytes, modelPath);
   const model = modelInfoFromProto(proto, modelPath);
+  const dataFiles = checkExternalData(model);
   log(`Model ${modelPath}: ${model.nodeCount} nodes, ${model.parameterCount} parameters, opset ${model.opset}.`);
+  hooks.inputFiles?.([
+    { label: 'the model', file: modelPath },
+    ...dataFiles.map((file) => ({ label: "the model's external data", file })),
+    { label: 'the sample set', file: path.resolve(req.samplesPath) },
+    ...(req.calibPath ? [{ label: 'the calibration set', file: path.resolve(req.calibPath) }] : []),
+  ]);
   const warnings: ReportWarning[] = [];
   const main = await openSet(path.resolve(req.samplesPath), model, req.labelName);
   let calib: SetRun | null = null;
   try {
     if (req.calibPath) calib = await openSet(path.resolve(req.calibPath), model, req.labelName);
+    const step = main.binding.fixedBatch ?? batchSize;
+    // Before the first batch is read: at least two exits' records.
+    checkProfileMemory(req, limit, modelBytes.length, main, calib, step, 2);
     for (const b of main.binding.inputs.filter((x) => x.cast)) {
       warnings.push({ code: 'input-cast', message: `Array "${b.array.name}" (${b.array.header.dtype}) is cast to ${b.input.dtype} for input "${b.input.name}"${b.array.header.dtype === 'uint8' && b.input.dtype.startsWith('float') ? ' without rescaling (values stay 0..255)' : ''}.` });
     }
@@ -372,16 +427,23 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     const cost = costForExits(model, plan, discovery.shapes, probeBatch, req.exitCosts, warnings);
     timings.costingSeconds = (Date.now() - tCost) / 1000;
     throwIfCancelled(signal);
+    // The exits are known: the whole estimate, before the labels and the records are allocated.
+    checkProfileMemory(req, limit, modelBytes.length, main, calib, step, plan.exitCount);
 
     const labels = main.binding.labels ? await readLabels(main.binding.labels, plan.classCount) : null;
     const calibLabels = calib?.binding.labels ? await readLabels(calib.binding.labels, plan.classCount) : null;
 
     const tSession = Date.now();
-    const opened = await createSessionWithFallback({ model: modelPath }, providers, threads, {
+    // Session creation holds the thread in native code: announced, so that Ctrl-C still works (blocking.ts).
+    const opened = await blockingCall(() => createSessionWithFallback({ model: modelPath }, providers, threads, {
       log: (m) => log(m),
       explicit: explicitProviders,
       gpuPrecision,
-    });
+    }));
+    if (signal?.aborted) {
+      await opened.session.release();
+      throwIfCancelled(signal);
+    }
     const providerInfo: ExecutionProviderInfo = opened.info;
     emit({ type: 'provider', id: req.id, info: providerInfo });
     // A provider the user asked for and did not get is a warning; the default order falling back
@@ -490,10 +552,19 @@ function logitsDrilldown(rec: ExitRecords, destructiveRate: number): Drilldown {
 export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
   const t0 = Date.now();
   validateCommon(req);
+  const limit = memoryLimit(req.maxMemory);
+  const records = req.includeRecords ? ' Leave out --records (the per-sample records in the JSON), or' : '';
+  const hint = `Analyse a smaller logits file (e.g. its first 100,000 samples).${records}`;
+  const mainParts: MemoryPart[] = [];
   const main = await readLogitsFile(req.logitsPath, {
     labelName: req.labelName,
     exits: req.exits,
     signal,
+    // From the headers, before the records are allocated (a zip bomb within deflate's ratio is refused here).
+    beforeAllocate: (s) => {
+      mainParts.push(...recordsMemory('the logits file', s.sampleCount, s.exitNames.length, Boolean(req.includeRecords)));
+      checkMemory(mainParts, limit, hint);
+    },
     onProgress: (done, total) => emit({ type: 'progress', id: req.id, phase: 'loading', done, total, samplesPerSecond: null, etaSeconds: null }),
     onParallel: ({ onWorkers, inline }) => {
       if (onWorkers > 0) emit({ type: 'log', id: req.id, level: 'info', message: `Reading logits: ${onWorkers} of ${onWorkers + inline} chunks turned into records on a worker thread.` });
@@ -502,14 +573,21 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
     keepWorker: true,
   });
   try {
-    return await analyzeRead(req, emit, main, signal, t0);
+    return await analyzeRead(req, emit, main, signal, t0, (s) => checkMemory([...mainParts, ...recordsMemory('the calibration logits', s.sampleCount, s.exitNames.length, false)], limit, hint));
   } finally {
     main.worker?.close();
   }
 }
 
-async function analyzeRead(req: AnalyzeRequest, emit: Emit, main: Awaited<ReturnType<typeof readLogitsFile>>, signal: AbortSignal | undefined, t0: number): Promise<Report> {
-  const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal }) : null;
+async function analyzeRead(
+  req: AnalyzeRequest,
+  emit: Emit,
+  main: Awaited<ReturnType<typeof readLogitsFile>>,
+  signal: AbortSignal | undefined,
+  t0: number,
+  checkCalibMemory: (source: LogitsSource) => void,
+): Promise<Report> {
+  const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal, beforeAllocate: checkCalibMemory }) : null;
   if (calib && (calib.source.exitNames.length !== main.source.exitNames.length || calib.source.classCount !== main.source.classCount)) {
     throw new ExitLensError(
       'samples-mismatch',
@@ -571,9 +649,9 @@ async function analyzeRead(req: AnalyzeRequest, emit: Emit, main: Awaited<Return
 }
 
 /** Runs one request and reports its end as a result or error event; never throws. */
-export async function handleRequest(req: ProfileRequest | AnalyzeRequest, emit: Emit, signal?: AbortSignal): Promise<Report | null> {
+export async function handleRequest(req: ProfileRequest | AnalyzeRequest, emit: Emit, signal?: AbortSignal, hooks?: RunHooks): Promise<Report | null> {
   try {
-    const report = req.type === 'profile' ? await runProfile(req, emit, signal) : await runAnalyze(req, emit, signal);
+    const report = req.type === 'profile' ? await runProfile(req, emit, signal, hooks) : await runAnalyze(req, emit, signal);
     emit({ type: 'result', id: req.id, report });
     return report;
   } catch (err) {

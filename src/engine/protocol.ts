@@ -18,6 +18,12 @@ export interface CommonOptions {
   exitCosts?: number[];
   /** Include per-sample records in the report (for drill-down views). */
   includeRecords?: boolean;
+  /**
+   * The memory a run may use, in bytes (--max-memory, exitLens.maxMemory): a run whose estimate
+   * is larger is refused before it allocates. Absent: the memory available when it starts, at
+   * most 80% of the machine's (core/limits.ts).
+   */
+  maxMemory?: number;
 }
 
 export interface ProfileRequest extends CommonOptions {
@@ -97,6 +103,7 @@ export function isEngineRequest(value: unknown): value is EngineRequest {
   if (!value || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   if (typeof v.type !== 'string' || !REQUEST_TYPES.has(v.type) || typeof v.id !== 'string') return false;
+  if (v.maxMemory !== undefined && !(typeof v.maxMemory === 'number' && Number.isSafeInteger(v.maxMemory) && v.maxMemory > 0)) return false;
   if (v.type === 'profile') return typeof v.modelPath === 'string' && typeof v.samplesPath === 'string';
   if (v.type === 'analyze') return typeof v.logitsPath === 'string';
   return true;

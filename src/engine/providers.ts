@@ -243,7 +243,7 @@ export async function createSessionWithFallback(
   const steps = [...new Set(attempts.map((a) => a.nextStep).filter((x): x is string => !!x))];
   throw new ExitLensError(
     'provider-unavailable',
-    `None of the requested execution providers could run: ${attempts.map((a) => `${a.provider}: ${a.reason}`).join('; ')}`,
+    `None of the requested execution providers could run: ${attempts.map((a) => `${a.provider}: ${(a.reason ?? '').replace(/\.$/, '')}`).join('; ')}.`,
     `${gpuOnly ? `Add cpu as a fallback (--ep ${[...providers, 'cpu'].join(',')}). ` : ''}${steps.length ? steps.join(' ') : GPU_HELP}`,
   );
 }

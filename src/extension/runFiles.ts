@@ -2,6 +2,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isLeftoverTemp, removeQuietly, writeFileAtomic } from '../core/atomicWrite';
+import { ExitLensError } from '../core/errors';
+import { kindOf, readRegularFile } from '../core/inputFiles';
 import { SCHEMA_VERSION, type Report } from '../core/report';
 import { thresholdText } from '../core/summary';
 import type { RunSummary } from '../shared/protocol';
@@ -108,6 +110,27 @@ function formatProblem(parsed: unknown): string | null {
   return null;
 }
 
+/** The longest text V8 holds: a larger run file could not be parsed anyway. */
+const MAX_RUN_FILE_BYTES = 2 ** 29 - 24;
+
+/**
+ * A stored run's file, as text: a regular file only (a FIFO under a run's name would block the
+ * editor forever, a device never end), read no further than its size (core/inputFiles.ts).
+ */
+function readRunFile(file: string): string {
+  return readRegularFile(file, (why) => new ExitLensError('samples-unreadable', why), MAX_RUN_FILE_BYTES).toString('utf8');
+}
+
+/** What the runs folder is when it exists but is not a folder ("a regular file", "a FIFO (named pipe)"), else null. */
+function notAFolder(dir: string): string | null {
+  try {
+    const st = fs.statSync(dir);
+    return st.isDirectory() ? null : kindOf(st);
+  } catch {
+    return null;
+  }
+}
+
 export class RunFiles {
   /**
    * `locate` is asked on every use (the folder setting may change); `onSkip` hears of every
@@ -134,6 +157,16 @@ export class RunFiles {
     const run: StoredRun = { format: RUN_FORMAT, version: RUN_VERSION, runId, createdAt: report.createdAt, request, report };
     const summary = summarize(runId, report, request);
     const dir = path.join(this.runsDir(), key);
+    for (const folder of [this.root, this.runsDir(), dir]) {
+      const kind = notAFolder(folder);
+      if (kind) {
+        throw new ExitLensError(
+          'output-unwritable',
+          `Cannot store the run: ${folder} is ${kind}, not a folder.`,
+          'Set exitLens.runsFolder to a folder (or leave it empty for the editor\'s own storage), or move that file away.',
+        );
+      }
+    }
     // The run first, the summary last: a listed run always has its report.
     writeFileAtomic(path.join(dir, `${stamp}.run.json`), JSON.stringify(run));
     writeFileAtomic(path.join(dir, `${stamp}.summary.json`), JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, summary }));
@@ -158,6 +191,11 @@ export class RunFiles {
   list(modelPath?: string): RunSummary[] {
     const base = this.runsDir();
     if (!fs.existsSync(base)) return [];
+    const kind = notAFolder(base);
+    if (kind) {
+      this.onSkip(base, `the runs folder is ${kind}, not a folder`);
+      return [];
+    }
     const dirs = modelPath ? [modelKey(modelPath)] : fs.readdirSync(base);
     const out: RunSummary[] = [];
     for (const d of dirs) {
@@ -167,7 +205,7 @@ export class RunFiles {
         if (!f.endsWith('.summary.json')) continue;
         const file = path.join(dir, f);
         try {
-          const parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+          const parsed = JSON.parse(readRunFile(file));
           const problem = formatProblem(parsed);
           if (problem) throw new Error(problem);
           const s = parsed.summary as RunSummary;
@@ -194,7 +232,7 @@ export class RunFiles {
     const file = path.join(this.runsDir(), `${runId}.run.json`);
     if (!fs.existsSync(file)) return null;
     try {
-      const run = JSON.parse(fs.readFileSync(file, 'utf8')) as StoredRun;
+      const run = JSON.parse(readRunFile(file)) as StoredRun;
       const problem = formatProblem(run);
       if (problem) throw new Error(problem);
       if (run.report?.schemaVersion !== SCHEMA_VERSION) throw new Error(`its report schema ${JSON.stringify(run.report?.schemaVersion)} is not supported`);

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_GPU_PRECISION, GpuPrecision } from '../shared/defaults';
 import { FoundLibrary, LibrarySearch, MissingLibrary, SearchOptions, cudaProviderNeeds, describeMissing, findLibraries } from './cudaLibs';
-import { cudaProviderFiles, ortBinaryDir } from './ortPaths';
+import { cudaProviderFiles, ortBinaryDir, ortVersion } from './ortPaths';
 
 /**
  * What the CUDA provider needs on this machine, read without loading ONNX Runtime: its library
@@ -12,6 +12,19 @@ import { cudaProviderFiles, ortBinaryDir } from './ortPaths';
  */
 export const SETUP_CUDA_STEP =
   'In VS Code run "Exit Lens: Set Up GPU (CUDA)"; from a shell run "exit-lens setup-cuda" (or "exit-lens setup-cuda --from <package.nupkg>" on an offline machine).';
+
+/** The ONNX Runtime version Exit Lens's setup recorded for the provider in `dir` (exit-lens-cuda.json), if any. */
+function manifestVersion(dir: string): string | null {
+  try {
+    const file = path.join(dir, 'exit-lens-cuda.json');
+    const st = fs.statSync(file);
+    if (!st.isFile() || st.size > 1 << 20) return null;
+    const v = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 export interface CudaStatus {
   /** false: certainly cannot start; null: everything it needs was found, only a session can tell. */
@@ -58,6 +71,18 @@ export function cudaStatus(opts: CudaStatusOptions = {}): CudaStatus {
       nextStep: SETUP_CUDA_STEP,
       providerLib,
       installed: false,
+      ...none,
+    };
+  }
+  const installedFor = manifestVersion(dir);
+  const bundled = ortVersion();
+  if (installedFor && bundled && installedFor !== bundled) {
+    return {
+      usable: false,
+      reason: `the CUDA provider in ${dir} is ONNX Runtime ${installedFor}'s; the bundled ONNX Runtime is ${bundled}, and a provider must match it.`,
+      nextStep: SETUP_CUDA_STEP,
+      providerLib,
+      installed: true,
       ...none,
     };
   }

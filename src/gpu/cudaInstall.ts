@@ -8,6 +8,7 @@ import * as zlib from 'node:zlib';
 import * as yauzl from 'yauzl';
 import { isLeftoverTemp, tempNameFor } from '../core/atomicWrite';
 import { ExitLensError } from '../core/errors';
+import { ortBinaryDir, ortVersion as bundledOrtVersion } from './ortPaths';
 
 /**
  * Installs ONNX Runtime's CUDA execution provider beside the bundled onnxruntime-node, from
@@ -116,9 +117,8 @@ function throwIfAborted(signal?: AbortSignal): void {
 
 /** The bundled onnxruntime-node's version. */
 export function ortVersion(): string {
-  const file = require.resolve('onnxruntime-node/package.json');
-  const version = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
-  if (typeof version !== 'string' || !version) throw new ExitLensError('internal', `${file} names no version.`);
+  const version = bundledOrtVersion();
+  if (!version) throw new ExitLensError('internal', "onnxruntime-node's package.json names no version.", 'Reinstall Exit Lens.');
   return version;
 }
 
@@ -153,12 +153,7 @@ export function cudaPackageSupport(target: PlatformArch = here()): CudaPackageSu
 /** Where onnxruntime-node looks for provider libraries (beside libonnxruntime.so.1), or null without a CUDA package. */
 export function providerTargetDir(target: PlatformArch = here()): string | null {
   if (!cudaPackageSupport(target).supported) return null;
-  try {
-    const pkg = require.resolve('onnxruntime-node/package.json');
-    return path.join(path.dirname(pkg), 'bin', 'napi-v6', target.platform, target.arch);
-  } catch {
-    return null;
-  }
+  return ortBinaryDir(target.platform, target.arch);
 }
 
 export interface OfficialPackage {

@@ -32,14 +32,14 @@ export function ortVersion(): string | null {
   }
 }
 
-/** The CUDA provider's library names on this platform (none where ONNX Runtime ships no CUDA build). */
+/**
+ * The CUDA provider's library names on this platform: linux-x64 only. onnxruntime-node's Windows
+ * binding has no CUDA provider (it has DirectML and WebGPU), and macOS has no CUDA.
+ */
 export function cudaProviderFiles(platform: string = os.platform(), arch: string = os.arch()):
 { provider: string; bridge: string } | null {
   if (platform === 'linux' && arch === 'x64') {
     return { provider: 'libonnxruntime_providers_cuda.so', bridge: 'libonnxruntime_providers_shared.so' };
-  }
-  if (platform === 'win32' && arch === 'x64') {
-    return { provider: 'onnxruntime_providers_cuda.dll', bridge: 'onnxruntime_providers_shared.dll' };
   }
   return null;
 }

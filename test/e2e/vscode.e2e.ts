@@ -183,14 +183,33 @@ describe('Exit Lens in VS Code', () => {
       assert.equal(cells[2], pct(cliReport.exits[k].accuracy, 2), `exit ${k} accuracy`);
       assert.equal(cells[6], macs(cliReport.exits[k].macs), `exit ${k} MACs`);
     }
-    // The header says which provider ran and why CUDA did not.
+    // The header says which provider ran, at what precision, and that the CUDA asked for (the
+    // setting names it) was not usable; its tooltip gives the reason and the next step.
     const meta = await report.locator('.meta').innerText();
-    assert.match(meta, /CPU \(cuda unavailable\)/);
+    assert.match(meta, /CPU · fp32 \(fallback: CUDA not usable\)/);
+    const why = await report.locator('.meta-item', { hasText: 'Provider' }).getAttribute('title');
+    assert.match(why ?? '', /CUDA: the CUDA provider library libonnxruntime_providers_cuda\.so is not installed/);
+    assert.match(why ?? '', /Set Up GPU \(CUDA\)/);
     assert.equal(storedRuns(runsDir).length, 1);
     // The status bar names the provider.
     await wb.page.locator('.statusbar-item', { hasText: 'Exit Lens: CPU' }).waitFor({ timeout: 10_000 });
     await report.locator('.chart').first().waitFor();
     await wb.screenshot('report-dark');
+  });
+
+  test('Check GPU Setup: each provider with why it cannot run here and the next step', async () => {
+    await wb.runCommand('Exit Lens: Check GPU Setup');
+    await wb.waitForNotification(/profiles run on CPU/, 90_000);
+    const editor = wb.page.locator('.monaco-editor .view-lines').filter({ hasText: 'Exit Lens: GPU setup' });
+    await editor.first().waitFor({ timeout: 30_000 });
+    const text = await editor.first().innerText();
+    // This machine: no CUDA provider installed, no usable Vulkan, the CPU works.
+    assert.match(text, /\| CUDA \| no \| the CUDA provider library libonnxruntime\\?_providers\\?_cuda\.so is not installed/);
+    assert.match(text, /\| WebGPU \| no \|/);
+    assert.match(text, /\| CPU \| yes/);
+    assert.match(text, /a profile runs on \*\*CPU\*\*/);
+    await wb.screenshot('gpu-check-dark');
+    await wb.page.keyboard.press('Escape');
   });
 
   test('workspace settings and files do not change what the engine runs or loads', async () => {

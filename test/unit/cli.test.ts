@@ -33,7 +33,7 @@ describe('exit-lens CLI', () => {
     // The table shows exit 2's accuracy (from the reference: 74.00%) and its MACs.
     assert.match(out, new RegExp(`2\\s+exit_2\\s+${(cnn.exits[2].accuracy * 100).toFixed(2)}%`));
     assert.match(out, /Execution provider: CPU/);
-    assert.match(out, /cuda unavailable/);
+    assert.match(out, /instead of CUDA \(CUDA: the CUDA provider library libonnxruntime_providers_cuda\.so is not installed/);
     const markdown = fs.readFileSync(md, 'utf8');
     assert.match(markdown, /^# Exit Lens report/);
     assert.match(markdown, /## Suggested thresholds/);

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Report } from '../../src/core/report';
 import { EngineClient, EngineLog } from '../../src/extension/engineClient';
 import { RunFiles } from '../../src/extension/runFiles';
@@ -66,6 +66,7 @@ describe('engine client with a real engine process', () => {
     return { c, log };
   };
   // 200 000 samples at batch size 1 last far longer than any of these tests waits.
+  before(() => writeLongRunSamples(long, 200_000));
   const longRun = { type: 'profile' as const, modelPath: fixture('nan_net.onnx'), samplesPath: long, executionProviders: ['cpu'], batchSize: 1 };
   const shortRun = { type: 'profile' as const, modelPath: fixture('tiny_cnn.onnx'), samplesPath: fixture('cnn_samples.npz'), executionProviders: ['cpu'] };
   const started = (onStart: () => void) => {
@@ -84,7 +85,6 @@ describe('engine client with a real engine process', () => {
   });
 
   it('the engine killed mid-run: the run fails naming the signal, the process is gone, and the next run starts a new engine', { timeout: 60_000, skip: slowTest('engine killed') }, async () => {
-    await writeLongRunSamples(long, 200_000);
     const { c, log } = client();
     let pid = 0;
     const run = c.run(longRun, started(() => {

@@ -1,5 +1,5 @@
-// Builds: the extension host, the engine worker and its analysis worker thread (node, cjs; vscode and onnxruntime-node
-// stay external), the CLI (node, cjs), and the webview (browser, esm).
+// Builds: the extension host, the engine's child process (dist/engine.js) and the analysis' worker thread (node, cjs;
+// vscode and onnxruntime-node stay external), the CLI (node, cjs), and the webview (browser, esm).
 // Flags: --watch rebuilds on change; --production minifies and drops source maps.
 import * as esbuild from 'esbuild';
 import console from 'node:console';
@@ -28,9 +28,9 @@ const node = {
 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
-  { ...node, entryPoints: { engine: 'src/engine/worker.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { engine: 'src/engine/engineProcess.ts' }, outdir: 'dist' },
   // Worker thread for the analysis' parallel record filling and sweeps (src/core/analysis/parallel.ts loads it from beside the bundle).
-  { ...node, entryPoints: { analysisWorker: 'src/core/analysis/analysisWorker.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { analysisThread: 'src/core/analysis/analysisThread.ts' }, outdir: 'dist' },
   { ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
 ];
 if (fs.existsSync('webview/main.ts')) {
@@ -97,7 +97,7 @@ if (watch) {
 }
 
 // The Python parser ships beside the bundles: web-tree-sitter's runtime and the Python grammar
-// (src/core/python/exitHeads.ts loads both from dist/; PARSER_WASM_FILES names them).
+// (src/core/python/pythonParser.ts loads both from dist/; PARSER_WASM_FILES names them).
 {
   const path = await import('node:path');
   const { createRequire } = await import('node:module');

@@ -2,7 +2,7 @@ import type { Report } from '../src/shared/reportTypes';
 import { el } from './dom';
 import { Boot, FromWebview, isToWebview } from '../src/shared/protocol';
 import { focusExit, renderReport } from './report';
-import { renderModel } from './model';
+import { renderModel } from './modelView';
 import { renderSidebar } from './sidebar';
 
 /**

@@ -77,6 +77,19 @@ export function checkInputFile(file: string, refuse: Refuse): void {
 }
 
 /**
+ * Checks a run's inputs before it starts (the extension does, before its engine starts): the
+ * first one that is not a readable regular file is refused, saying which input and what it is.
+ * Inputs without a path are skipped.
+ */
+export function checkRunInputs(inputs: { what: string; file: string | null | undefined }[]): void {
+  for (const { what, file } of inputs) {
+    if (!file) continue;
+    const kind = what === 'model' ? '.onnx' : '.npz or .npy';
+    checkInputFile(file, (why) => new ExitLensError(what === 'model' ? 'model-unreadable' : 'samples-unreadable', `Cannot read the ${what} ${file}: ${why}.`, `Choose a ${kind} file.`));
+  }
+}
+
+/**
  * Reads a whole regular file, at most the size it had when opened (and at most `maxBytes`, when
  * given: a larger file is refused before anything is allocated for it).
  */

@@ -21,6 +21,16 @@ export function parseMemorySize(text: string, what = '--max-memory'): number {
   return bytes;
 }
 
+/** The exitLens.maxMemory setting ("8G", "512M") in bytes; undefined when empty or not a size (the settings editor flags that). */
+export function memorySetting(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  try {
+    return parseMemorySize(value, 'exitLens.maxMemory');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Bytes for a person: "512 MiB", "31.9 GiB". */
 export function formatBytes(n: number): string {
   if (n >= 2 ** 40) return `${(n / 2 ** 40).toFixed(1)} TiB`;
@@ -58,7 +68,7 @@ export interface MemoryLimit {
 
 /** The limit: `setting` (--max-memory, exitLens.maxMemory) when given, else the default above. */
 export function memoryLimit(setting?: number, machine: MachineMemory = machineMemory()): MemoryLimit {
-  if (setting !== undefined) return { bytes: setting, source: 'set with --max-memory (in VS Code, the exitLens.maxMemory setting)' };
+  if (setting !== undefined) return { bytes: setting, source: 'set with --max-memory, or the exitLens.maxMemory setting' };
   const whole = machine.constrained ?? machine.total;
   const of = `${formatBytes(whole)} ${machine.constrained ? 'allowed to this container' : 'in this machine'}`;
   const cap = Math.floor(DEFAULT_MEMORY_SHARE * whole);
@@ -68,17 +78,21 @@ export function memoryLimit(setting?: number, machine: MachineMemory = machineMe
 
 /**
  * Peak memory of a run, per sample and exit: the exit records (37 bytes) and what the analysis
- * sorts and splits. Measured peaks (the whole process, less its ~50 MB at rest) at 10^6 and
- * 2·10^6 samples, 4 and 8 exits: 42-62 bytes per sample and exit plus 90-160 per sample; the
- * constants below are at or above every one of them.
+ * sorts and splits. With the constants below, the estimate is at or above the measured peak of
+ * every run tried (the whole process: analyses of 10^6 and 2·10^6 samples at 4 and 8 exits,
+ * profiles of 10^5 to 2·10^6 samples, with and without a calibration set and --records), by
+ * 15% to 70%.
  */
 export const RECORD_BYTES = 56;
 /** Per sample: labels (as read and as kept), the calibration split, sort keys. */
 export const SAMPLE_BYTES = 112;
 /** Per sample and exit in the report, with --records: the arrays and their JSON text. */
 export const REPORTED_RECORD_BYTES = 128;
-/** The process itself, ONNX Runtime's libraries and the analysis' fixed buffers. */
-export const BASE_BYTES = 64 * MIB;
+/**
+ * The process itself, ONNX Runtime's libraries and threads, the worker thread and the
+ * analysis' fixed buffers (a profile of 10^5 samples peaks at about 120 MB).
+ */
+export const BASE_BYTES = 128 * MIB;
 
 export interface MemoryPart {
   what: string;

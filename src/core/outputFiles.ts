@@ -59,7 +59,7 @@ function existingAncestor(abs: string): { dir: string; st: fs.Stats } | { dir: s
       return { dir, st: fs.statSync(dir) };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') return { dir, err };
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return { dir, err };
       const up = path.dirname(dir);
       if (up === dir) return { dir, err };
       dir = up;
@@ -69,7 +69,7 @@ function existingAncestor(abs: string): { dir: string; st: fs.Stats } | { dir: s
 
 function planOne(o: OutputRequest): OutputTarget {
   const { label, file } = o;
-  const again = `Give ${label} a file name, e.g. ${label} report${label === '--markdown' ? '.md' : label === '--html' ? '.html' : '.json'}.`;
+  const again = label.startsWith('--') ? `Give ${label} a file name, e.g. ${label} report${label === '--markdown' ? '.md' : label === '--html' ? '.html' : '.json'}.` : 'Choose a file name.';
   if (typeof file !== 'string' || file.trim() === '') {
     throw refuse(label, file ?? '', 'is an empty path', `${again} An empty path often comes from a shell variable that is not set.`);
   }
@@ -81,7 +81,7 @@ function planOne(o: OutputRequest): OutputTarget {
     st = fs.statSync(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw refuse(label, file, `cannot be written: ${openFailure(err)}`, again);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw refuse(label, file, `cannot be written: ${openFailure(err)}`, again);
     let link: fs.Stats | null = null;
     try {
       link = fs.lstatSync(abs);
@@ -142,7 +142,7 @@ export function checkNotInputs(planned: OutputTarget[], inputs: InputRef[]): voi
     }
     for (const t of planned) {
       if (t.key === key) {
-        throw refuse(t.label, t.given, `is ${input.label} (${input.file}); writing the report there would destroy it`, `Give ${t.label} another file name.`);
+        throw refuse(t.label, t.given, `is ${input.label} (${input.file}); writing the report there would destroy it`, t.label.startsWith('--') ? `Give ${t.label} another file name.` : 'Choose another file name.');
       }
     }
   }

@@ -1,4 +1,5 @@
-import { ChosenCounts, ScorePolicyPart, ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './analysis/curves';
+import { ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './analysis/curves';
+import { ChosenCounts, ScorePolicyPart } from './analysis/scorePolicyPart';
 import { overthinkingFigures } from './analysis/exitFigures';
 import { exitMetrics } from './analysis/exitMetrics';
 import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';

@@ -6,7 +6,7 @@ import { SpareWorker, parallelRunner } from '../core/analysis/parallel';
 import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
 import { LogitsSource, readLogitsFile } from '../core/logitsFile';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
-import { NumericArray, halfToFloat } from '../core/npy/npy';
+import { ITEM_SIZE, NpyDtype, NumericArray, halfToFloat } from '../core/npy/npy';
 import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
 import { ExitLayout, detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
 import { ModelInfo, checkExternalData, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
@@ -336,8 +336,11 @@ export interface RunHooks {
 const INPUT_BATCH_COPIES = BatchReader.RING + 2;
 
 function inputsMemory(set: SetRun, what: string, step: number): MemoryPart {
-  const perSample = set.binding.inputs.reduce((s, b) => s + b.array.rowBytes * (b.cast ? 2 : 1), 0);
-  return { what: `batches of ${what} being read (${step} samples of ${perSample.toLocaleString('en-US')} bytes, ${INPUT_BATCH_COPIES} copies)`, bytes: INPUT_BATCH_COPIES * step * perSample };
+  const rows = set.binding.fixedBatch ?? Math.min(step, set.binding.sampleCount);
+  // A cast input is converted into a second array, of the model's item size.
+  const castBytes = (b: SampleBinding['inputs'][number]) => (b.array.rowBytes / ITEM_SIZE[b.array.header.dtype]) * (ITEM_SIZE[b.input.dtype as NpyDtype] ?? 8);
+  const perSample = set.binding.inputs.reduce((s, b) => s + b.array.rowBytes + (b.cast ? castBytes(b) : 0), 0);
+  return { what: `batches of ${what} being read (${rows} samples of ${perSample.toLocaleString('en-US')} bytes, ${INPUT_BATCH_COPIES} copies)`, bytes: INPUT_BATCH_COPIES * rows * perSample };
 }
 
 /**

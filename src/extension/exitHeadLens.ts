@@ -1,10 +1,13 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ExitHeadSite, MappedExitHead, PythonParser, createPythonParser, findExitHeads, mapExitHeads } from '../core/python/exitHeads';
+import { MappedExitHead, mapExitHeads } from '../core/python/exitHeadMapping';
+import { findExitHeads } from '../core/python/exitHeads';
+import { ExitHeadSite } from '../core/python/headSites';
+import { PythonParser, createPythonParser } from '../core/python/pythonParser';
 import { Report } from '../core/report';
 import { pct } from '../core/summary';
+import { guessModelFor } from './modelLookup';
 import { RunStore } from './runStore';
-import { guessModelFor } from './sidebarView';
 
 /**
  * CodeLens above exit-head definitions in Python model code, found with tree-sitter

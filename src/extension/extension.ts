@@ -1,11 +1,12 @@
 import * as vscode from 'vscode';
-import type { FromWebview } from '../shared/protocol';
-import { registerCommands } from './commands';
 import { registerGpuCommands } from './gpuCommands';
 import { EngineClient } from './engineClient';
 import { ExitHeadLens } from './exitHeadLens';
+import { MessageRouter } from './messageRouter';
 import { ONNX_EDITOR_VIEW_TYPE, OnnxEditorProvider } from './onnxEditor';
+import * as profileCommands from './profileCommands';
 import { Profiler } from './profiler';
+import * as reportCommands from './reportCommands';
 import { ReportPanel } from './reportPanel';
 import { RunStore } from './runStore';
 import { runsFolder, runsToKeep } from './settings';
@@ -26,20 +27,25 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(log, store, engine, status, profiler);
   status.lastRun(store.list()[0]?.provider ?? null);
 
-  let handle: (m: FromWebview) => Promise<void> = async () => undefined;
-  const onMessage = (m: FromWebview) => handle(m);
-  const panel = new ReportPanel(context.extensionUri, store, onMessage, log);
+  // What the webviews ask for: the views hand it every validated message, the command modules
+  // below register what answers each type.
+  const router = new MessageRouter();
+  const panel = new ReportPanel(context.extensionUri, store, router, log);
   const lens = new ExitHeadLens(context.extensionUri, store, log);
-  const sidebar = new SidebarView(context.extensionUri, store, (doc) => lens.countExitHeads(doc), onMessage, log);
+  const sidebar = new SidebarView(context.extensionUri, store, (doc) => lens.countExitHeads(doc), router, log);
+  const onnxEditor = new OnnxEditorProvider(context.extensionUri, store, router, log);
   context.subscriptions.push(panel, sidebar, lens);
   context.subscriptions.push(
-    vscode.window.registerCustomEditorProvider(ONNX_EDITOR_VIEW_TYPE, new OnnxEditorProvider(context.extensionUri, store, onMessage, log), {
+    vscode.window.registerCustomEditorProvider(ONNX_EDITOR_VIEW_TYPE, onnxEditor, {
       supportsMultipleEditorsPerDocument: true,
     }),
     vscode.languages.registerCodeLensProvider({ language: 'python' }, lens),
   );
-  handle = registerCommands({ context, store, profiler, panel: () => panel, sidebar: () => sidebar, log });
-  registerGpuCommands({ context, log });
+  const deps = { context, store, profiler, panel, sidebar, router, log };
+  profileCommands.register(deps);
+  reportCommands.register(deps);
+  registerGpuCommands(deps);
+  context.subscriptions.push(vscode.commands.registerCommand('exitLens.showLog', () => log.show()));
 
   profiler.onDidFinish(() => lens.refresh());
   profiler.onDidChangeBusy((b) => {

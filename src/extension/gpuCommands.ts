@@ -19,6 +19,8 @@ export interface GpuDeps {
 }
 
 const DOCTOR_TIMEOUT_MS = 120_000;
+/** The GPU check's result, as a read-only Markdown document. */
+const CHECK_URI = vscode.Uri.from({ scheme: 'exit-lens-gpu-check', path: '/GPU setup.md' });
 
 /** Runs `cli.js doctor --json -` in a child process with the engine's environment. */
 function runDoctorProcess(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<DoctorReport> {
@@ -59,6 +61,12 @@ function runDoctorProcess(context: vscode.ExtensionContext, log: vscode.LogOutpu
 
 export function registerGpuCommands(deps: GpuDeps): void {
   const { context, log } = deps;
+  let latestCheck = '';
+  const changed = new vscode.EventEmitter<vscode.Uri>();
+  context.subscriptions.push(
+    changed,
+    vscode.workspace.registerTextDocumentContentProvider(CHECK_URI.scheme, { onDidChange: changed.event, provideTextDocumentContent: () => latestCheck }),
+  );
 
   async function checkGpu(): Promise<DoctorReport | undefined> {
     let report: DoctorReport;
@@ -73,8 +81,14 @@ export function registerGpuCommands(deps: GpuDeps): void {
       return undefined;
     }
     for (const e of report.entries) log.info(`GPU check: ${e.provider} ${e.usable ? 'usable' : `not usable: ${e.reason} ${e.nextStep ?? ''}`}`);
-    const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: doctorMarkdown(report) });
-    await vscode.window.showTextDocument(doc, { preview: true });
+    // A read-only document (no unsaved Untitled tab left behind), shown rendered.
+    latestCheck = doctorMarkdown(report);
+    changed.fire(CHECK_URI);
+    try {
+      await vscode.commands.executeCommand('markdown.showPreview', CHECK_URI);
+    } catch {
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(CHECK_URI), { preview: true });
+    }
     const use = firstUsable(report);
     const cuda = report.entries.find((e) => e.provider === 'cuda');
     const actions = cuda && !cuda.usable && !report.cuda.installed && cudaPackageSupport().supported ? ['Set Up GPU (CUDA)'] : [];

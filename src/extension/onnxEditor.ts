@@ -2,11 +2,11 @@ import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import { detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
 import { loadModelInfo } from '../core/onnx/model';
-import type { ModelView, ToWebview } from '../shared/protocol';
-import { webviewHtml } from './html';
-import { WebviewActions, receiveFrom, webviewOptions } from './reportPanel';
+import type { ModelView } from '../shared/protocol';
+import { MessageRouter } from './messageRouter';
 import { RunStore } from './runStore';
 import { configFor } from './settings';
+import { WebviewHost } from './webviewHost';
 
 /**
  * A read-only editor for .onnx files: the model summary (inputs, outputs, detected exits and
@@ -61,7 +61,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly store: RunStore,
-    private readonly onMessage: WebviewActions,
+    private readonly router: MessageRouter,
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
@@ -70,24 +70,17 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
   }
 
   resolveCustomEditor(document: vscode.CustomDocument, panel: vscode.WebviewPanel): void {
-    panel.webview.options = webviewOptions(this.extensionUri);
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { view: 'model' }, 'ONNX model');
-    let ready = false;
-    const post = () => {
-      if (ready) void panel.webview.postMessage({ type: 'model', model: modelView(document.uri, this.store) } satisfies ToWebview);
-    };
-    const subs = [
-      receiveFrom(panel.webview, 'panel', async (m, from) => {
-        if (m.type === 'ready') {
-          ready = true;
-          post();
-          return;
-        }
-        await this.onMessage(m, from);
-      }, this.log),
-      this.store.onDidChange(() => post()),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => post()),
-    ];
+    const host = new WebviewHost(panel.webview, {
+      extensionUri: this.extensionUri,
+      router: this.router,
+      log: this.log,
+      onReady: () => post(),
+    });
+    const post = () => host.post({ type: 'model', model: modelView(document.uri, this.store) });
+    host.load({ view: 'model' }, 'ONNX model');
+    // Before the page is ready, its 'ready' reads the model anyway: no need to decode it twice.
+    const postIfReady = () => host.ready && post();
+    const subs = [host, this.store.onDidChange(postIfReady), vscode.workspace.onDidGrantWorkspaceTrust(postIfReady)];
     panel.onDidDispose(() => subs.forEach((d) => d.dispose()));
   }
 }

@@ -4,8 +4,8 @@ import type { ExecutionProviderInfo } from '../core/report';
 import type { RunSummary } from '../shared/protocol';
 import { engineEnvironment } from '../gpu/cuda';
 import { DEFAULT_PROVIDERS } from '../shared/defaults';
-import { describeError, ExitLensError } from '../core/errors';
-import { checkInputFile } from '../core/inputFiles';
+import { describeError } from '../core/errors';
+import { checkRunInputs } from '../core/inputFiles';
 import { EngineClient } from './engineClient';
 import { RunRequest, RunStore } from './runStore';
 import { profileSettings } from './settings';
@@ -21,29 +21,6 @@ export function refuseInRestrictedMode(): boolean {
   if (vscode.workspace.isTrusted) return false;
   void vscode.window.showWarningMessage('Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.');
   return true;
-}
-
-/**
- * Why a run's inputs cannot be read, or null: each must be a regular file (core/inputFiles.ts),
- * so that a FIFO, a device or a folder picked as a model or sample set is refused with its
- * reason before the engine starts, as the CLI refuses it.
- */
-export function runInputProblem(request: Pick<RunRequest, 'modelPath' | 'logitsPath' | 'samplesPath' | 'calibPath'>): string | null {
-  const inputs: [string | null | undefined, string][] = [
-    [request.modelPath, 'model'],
-    [request.logitsPath, 'logits file'],
-    [request.samplesPath === request.logitsPath ? null : request.samplesPath, 'sample set'],
-    [request.calibPath, 'calibration set'],
-  ];
-  for (const [file, what] of inputs) {
-    if (!file) continue;
-    try {
-      checkInputFile(file, (why) => new ExitLensError('samples-unreadable', `Cannot read the ${what} ${file}: ${why}.`, `Choose a ${what === 'model' ? '.onnx' : '.npz or .npy'} file.`));
-    } catch (err) {
-      return describeError(err);
-    }
-  }
-  return null;
 }
 
 export interface RunOutcome {
@@ -83,10 +60,18 @@ export class Profiler implements vscode.Disposable {
       return undefined;
     }
     if (refuseInRestrictedMode()) return undefined;
-    const problem = runInputProblem(request);
-    if (problem) {
-      this.log.error(`Not started: ${problem}`);
-      void vscode.window.showErrorMessage(`Exit Lens: ${problem}`);
+    // Each input a regular file, as the CLI checks (core/inputFiles.ts): a FIFO, a device or a
+    // folder picked as a model or sample set is refused here, with its reason, before the engine starts.
+    try {
+      checkRunInputs([
+        { what: 'model', file: request.modelPath },
+        { what: 'logits file', file: request.logitsPath },
+        { what: 'sample set', file: request.samplesPath === request.logitsPath ? null : request.samplesPath },
+        { what: 'calibration set', file: request.calibPath },
+      ]);
+    } catch (err) {
+      this.log.error(`Not started: ${describeError(err)}`);
+      void vscode.window.showErrorMessage(`Exit Lens: ${describeError(err)}`);
       return undefined;
     }
     const settings = profileSettings();

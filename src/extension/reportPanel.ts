@@ -1,8 +1,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { FromWebview, ToWebview, isFromWebview } from '../shared/protocol';
-import { webviewHtml } from './html';
+import type { ToWebview } from '../shared/protocol';
+import { MessageRouter } from './messageRouter';
 import { RunStore } from './runStore';
+import { WebviewHost, webviewOptions } from './webviewHost';
 
 /**
  * The report panel: one panel that shows the chosen run, restored after a window reload
@@ -10,44 +11,24 @@ import { RunStore } from './runStore';
  */
 export const REPORT_VIEW_TYPE = 'exitLens.report';
 
-export type WebviewActions = (message: FromWebview, from: 'panel' | 'sidebar') => void | Promise<void>;
-
-export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
-  return {
-    enableScripts: true,
-    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
-  };
-}
-
-/** Checks every message from a page before acting; anything malformed is logged and dropped. */
-export function receiveFrom(webview: vscode.Webview, from: 'panel' | 'sidebar', onMessage: WebviewActions, log: vscode.LogOutputChannel): vscode.Disposable {
-  return webview.onDidReceiveMessage((m: unknown) => {
-    if (!isFromWebview(m)) {
-      log.warn(`Ignored a malformed message from the ${from} webview: ${JSON.stringify(m)?.slice(0, 200)}`);
-      return;
-    }
-    void Promise.resolve(onMessage(m, from)).catch((err) => log.error(`Handling ${m.type} failed: ${(err as Error).message}`));
-  });
-}
-
 export class ReportPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | null = null;
+  private host: WebviewHost | null = null;
   private runId: string | null = null;
   private pendingFocus: number | null = null;
-  private ready = false;
   private missing = false;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly store: RunStore,
-    private readonly onMessage: WebviewActions,
+    private readonly router: MessageRouter,
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.disposables.push(
       // A run that was missing (its folder setting not in yet, say) may appear later.
       store.onDidChange(() => {
-        if (this.panel && this.ready && this.missing) this.post();
+        if (this.panel && this.host?.ready && this.missing) this.post();
       }),
       vscode.window.registerWebviewPanelSerializer(REPORT_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -67,29 +48,26 @@ export class ReportPanel implements vscode.Disposable {
   }
 
   private adopt(panel: vscode.WebviewPanel, runId: string | null): void {
+    const host = new WebviewHost(panel.webview, {
+      extensionUri: this.extensionUri,
+      router: this.router,
+      log: this.log,
+      onReady: () => this.post(),
+    });
     this.panel = panel;
+    this.host = host;
     this.runId = runId;
-    this.ready = false;
-    panel.webview.options = webviewOptions(this.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'exit-lens.svg');
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { view: 'panel', runId: runId ?? undefined }, 'Exit Lens report');
-    const subs = [
-      receiveFrom(panel.webview, 'panel', async (m, from) => {
-        if (m.type === 'ready') {
-          this.ready = true;
-          this.post();
-          return;
-        }
-        await this.onMessage(m, from);
-      }, this.log),
-      panel.onDidDispose(() => {
-        if (this.panel === panel) {
-          this.panel = null;
-          this.runId = null;
-        }
-        subs.forEach((d) => d.dispose());
-      }),
-    ];
+    host.load({ view: 'panel', runId: runId ?? undefined }, 'Exit Lens report');
+    const sub = panel.onDidDispose(() => {
+      if (this.panel === panel) {
+        this.panel = null;
+        this.host = null;
+        this.runId = null;
+      }
+      host.dispose();
+      sub.dispose();
+    });
   }
 
   /** Shows a run (opening or revealing the panel), optionally focused on one exit. */
@@ -101,12 +79,16 @@ export class ReportPanel implements vscode.Disposable {
     }
     this.pendingFocus = focusExit;
     if (!this.panel) {
-      const panel = vscode.window.createWebviewPanel(REPORT_VIEW_TYPE, 'Exit Lens report', vscode.ViewColumn.Active, { ...webviewOptions(this.extensionUri), retainContextWhenHidden: false });
+      const panel = vscode.window.createWebviewPanel(REPORT_VIEW_TYPE, 'Exit Lens report', vscode.ViewColumn.Active, {
+        ...webviewOptions(this.extensionUri),
+        retainContextWhenHidden: false,
+      });
       this.adopt(panel, runId);
     } else {
       this.runId = runId;
       this.panel.reveal();
-      if (this.ready) this.post();
+      // Before the page is ready, its 'ready' posts the run (and the focus) instead.
+      if (this.host?.ready) this.post();
     }
   }
 
@@ -115,11 +97,11 @@ export class ReportPanel implements vscode.Disposable {
   }
 
   send(message: ToWebview): void {
-    if (this.panel && this.ready) void this.panel.webview.postMessage(message);
+    this.host?.post(message);
   }
 
   private post(): void {
-    if (!this.panel || !this.runId) return;
+    if (!this.panel || !this.host || !this.runId) return;
     const run = this.store.load(this.runId);
     this.missing = !run;
     if (!run) {
@@ -128,7 +110,7 @@ export class ReportPanel implements vscode.Disposable {
     }
     const subject = run.request.modelPath ?? run.request.logitsPath ?? run.report.samples.path;
     this.panel.title = `Exit Lens: ${path.basename(subject)}`;
-    void this.panel.webview.postMessage({ type: 'report', runId: this.runId, report: run.report, focusExit: this.pendingFocus } satisfies ToWebview);
+    this.host.post({ type: 'report', runId: this.runId, report: run.report, focusExit: this.pendingFocus });
     this.pendingFocus = null;
   }
 

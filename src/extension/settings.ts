@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_BATCH, DEFAULT_GPU_PRECISION, DEFAULT_MAX_ACCURACY_DROP, GpuPrecision } from '../shared/defaults';
+import { memorySetting } from '../core/limits';
 import { ModelConfig, WORKSPACE_FILE, modelEntries } from './modelConfig';
 
 export { WORKSPACE_FILE } from './modelConfig';
@@ -47,6 +48,8 @@ export interface ProfileSettings {
   gpuPrecision: GpuPrecision;
   batchSize: number;
   maxAccuracyDrop: number;
+  /** exitLens.maxMemory in bytes; absent (or not a size, which the settings editor flags): the engine's default. */
+  maxMemory: number | undefined;
 }
 
 /** The providers the user set at any level (an empty list counts as not set). */
@@ -63,6 +66,7 @@ export function profileSettings(): ProfileSettings {
     gpuPrecision: c.get<string>('gpuPrecision') === 'tf32' ? 'tf32' : DEFAULT_GPU_PRECISION,
     batchSize: c.get<number>('batchSize') ?? DEFAULT_BATCH,
     maxAccuracyDrop: c.get<number>('maxAccuracyDrop') ?? DEFAULT_MAX_ACCURACY_DROP,
+    maxMemory: memorySetting(c.get<string>('maxMemory')),
   };
 }
 

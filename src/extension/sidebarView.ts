@@ -1,11 +1,11 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ModelEntry, RunSummary, SidebarState, ToWebview } from '../shared/protocol';
-import { webviewHtml } from './html';
-import { WebviewActions, receiveFrom, webviewOptions } from './reportPanel';
+import { MessageRouter } from './messageRouter';
+import { guessModelFor } from './modelLookup';
 import { RunStore } from './runStore';
 import { modelForSource } from './settings';
+import { WebviewHost } from './webviewHost';
 
 /**
  * The "Exit Lens" sidebar view. It follows the active editor: for Python model code with
@@ -24,25 +24,8 @@ export function activeResource(): vscode.Uri | undefined {
   return undefined;
 }
 
-/** The model a Python file belongs to: the settings' mapping, else the .onnx beside it (newest run first). */
-export function guessModelFor(source: vscode.Uri, store: RunStore): string | null {
-  const tied = modelForSource(source.fsPath);
-  if (tied) return tied.model;
-  const dir = path.dirname(source.fsPath);
-  let candidates: string[] = [];
-  try {
-    candidates = fs.readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.onnx')).map((f) => path.join(dir, f));
-  } catch {
-    return null;
-  }
-  if (candidates.length <= 1) return candidates[0] ?? null;
-  const withRuns = candidates.map((c) => ({ c, latest: store.latest(c)?.createdAt ?? '' })).sort((a, b) => (a.latest < b.latest ? 1 : -1));
-  return withRuns[0].c;
-}
-
 export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposable {
-  private view: vscode.WebviewView | null = null;
-  private ready = false;
+  private host: WebviewHost | null = null;
   private pinned: string | null = null;
   private lastModel: { path: string; source: string } | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -53,7 +36,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
     private readonly extensionUri: vscode.Uri,
     private readonly store: RunStore,
     private readonly countExitHeads: ExitHeadCounter,
-    private readonly onMessage: WebviewActions,
+    private readonly router: MessageRouter,
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.disposables.push(
@@ -69,22 +52,19 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
-    this.view = view;
-    this.ready = false;
-    view.webview.options = webviewOptions(this.extensionUri);
-    view.webview.html = webviewHtml(view.webview, this.extensionUri, { view: 'sidebar' }, 'Exit Lens');
-    const sub = receiveFrom(view.webview, 'sidebar', async (m, from) => {
-      if (m.type === 'ready') {
-        this.ready = true;
-        this.refresh(0);
-        return;
-      }
-      await this.onMessage(m, from);
-    }, this.log);
+    this.host?.dispose();
+    const host = new WebviewHost(view.webview, {
+      extensionUri: this.extensionUri,
+      router: this.router,
+      log: this.log,
+      onReady: () => this.refresh(0),
+    });
+    this.host = host;
+    host.load({ view: 'sidebar' }, 'Exit Lens');
     view.onDidChangeVisibility(() => view.visible && this.refresh(0));
     view.onDidDispose(() => {
-      sub.dispose();
-      this.view = null;
+      host.dispose();
+      if (this.host === host) this.host = null;
     });
   }
 
@@ -111,7 +91,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   private post(message: ToWebview): void {
-    if (this.view && this.ready) void this.view.webview.postMessage(message);
+    this.host?.post(message);
   }
 
   private modelState(modelPath: string, source: string): SidebarState {
@@ -160,6 +140,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
 
   dispose(): void {
     clearTimeout(this.timer);
+    this.host?.dispose();
     this.disposables.forEach((d) => d.dispose());
   }
 }

@@ -197,6 +197,9 @@ export function findLibraries(libs: string[], opts: SearchOptions = {}, provider
     if (hit) found.push(hit);
     else missing.push({ name, provides: whatProvides(name) });
   }
+  // In search order, not the libraries' order: the loader then takes each library from the folder it was found in.
+  const rank = (dir: string) => searched.findIndex((s) => s.dir === dir);
+  addToPath.sort((a, b) => rank(a) - rank(b));
   return { found, missing, addToPath, searched };
 }
 

@@ -79,6 +79,7 @@ function parseElfDynamic(r: Reader): ElfDynamic {
   if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) throw new ElfError('no ELF magic');
   const is64 = ident[4] === 2;
   if (!is64 && ident[4] !== 1) throw new ElfError('unknown ELF class');
+  if (is64 && r.size < 64) throw new ElfError('too short for an ELF header');
   const le = ident[5] === 1;
   if (!le && ident[5] !== 2) throw new ElfError('unknown byte order');
   const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));

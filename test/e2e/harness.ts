@@ -271,6 +271,10 @@ export class Workbench {
       'chat.commandCenter.enabled': false,
       'workbench.secondarySideBar.defaultVisibility': 'hidden',
       'window.restoreWindows': 'none',
+      // A quick pick (the command palette, the extension's pickers) stays open when focus moves
+      // (a notification, a webview taking focus on a loaded machine): without this a step could
+      // lose its picker between typing and choosing. The workbench reads it for every quick input.
+      'workbench.quickOpen.closeOnFocusLost': false,
       'files.hotExit': 'off',
       'git.enabled': false,
       ...options.settings,

@@ -200,15 +200,24 @@ describe('Exit Lens in VS Code', () => {
   test('Check GPU Setup: each provider with why it cannot run here and the next step', async () => {
     await wb.runCommand('Exit Lens: Check GPU Setup');
     await wb.waitForNotification(/profiles run on CPU/, 90_000);
-    const editor = wb.page.locator('.monaco-editor .view-lines').filter({ hasText: 'Exit Lens: GPU setup' });
-    await editor.first().waitFor({ timeout: 30_000 });
-    const text = await editor.first().innerText();
+    // The result opens rendered (the Markdown preview of a read-only document).
+    const preview = await wb.webviewFrame({ title: 'Preview GPU setup' }, 60_000);
+    await preview.locator('h1', { hasText: 'Exit Lens: GPU setup' }).waitFor({ timeout: 30_000 });
+    const rows = (await preview.locator('table tbody tr').allInnerTexts()).map((r) => r.replace(/\s+/g, ' ').trim());
     // This machine: no CUDA provider installed, no usable Vulkan, the CPU works.
-    assert.match(text, /\| CUDA \| no \| the CUDA provider library libonnxruntime\\?_providers\\?_cuda\.so is not installed/);
-    assert.match(text, /\| WebGPU \| no \|/);
-    assert.match(text, /\| CPU \| yes/);
-    assert.match(text, /a profile runs on \*\*CPU\*\*/);
+    assert.equal(rows.length, 3, JSON.stringify(rows));
+    assert.match(rows[0], /^CUDA no the CUDA provider library libonnxruntime_providers_cuda\.so is not installed .* Set Up GPU \(CUDA\)/);
+    assert.match(rows[1], /^WebGPU no the Vulkan loader libvulkan\.so\.1 is not installed|^WebGPU no no GPU driver with Vulkan support/);
+    assert.match(rows[2], /^CPU yes/);
+    assert.match(await preview.locator('body').innerText(), /a profile runs on CPU/);
     await wb.screenshot('gpu-check-dark');
+    // The provider picker says per provider whether it may run here.
+    await wb.runCommand('Exit Lens: Choose Execution Provider');
+    const picker = wb.page.locator('.quick-input-widget');
+    const webgpuRow = picker.locator('.monaco-list-row[aria-label^="WebGPU, then CPU"]');
+    await webgpuRow.waitFor({ timeout: 30_000 });
+    assert.match((await webgpuRow.getAttribute('aria-label')) ?? '', /^WebGPU, then CPU, not usable here: (the Vulkan loader|no GPU driver)/);
+    await wb.screenshot('provider-picker-dark');
     await wb.page.keyboard.press('Escape');
   });
 

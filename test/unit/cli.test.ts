@@ -10,7 +10,12 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { EXIT_CANCELLED, EXIT_OK, EXIT_USER, main } from '../../src/cli';
 import { SCHEMA_VERSION } from '../../src/core/report';
-import { expected, fixture, tmpDir } from './helpers';
+import { expected, fixture, slowTest, tmpDir } from './helpers';
+import * as crypto from 'node:crypto';
+import * as os from 'node:os';
+import { spawn } from 'node:child_process';
+import { before } from 'node:test';
+import { deflatedZeros, externalWeights, makeFifo, npy, npyHeader, onnxModel, writeZip } from './support/hostileFiles';
 
 async function run(args: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -239,5 +244,305 @@ describe('a failure inside a run', () => {
     assert.equal(r.status, EXIT_USER, r.stderr);
     assert.match(r.stderr, /^exit-lens: ONNX Runtime failed on samples 8\.\.11/);
     assert.doesNotMatch(r.stderr, /onnxruntime:|sequential_executor|\[E:/);
+  });
+});
+
+/**
+ * Hostile files and paths (issue #14): each a clear message and exit code 2, nothing created
+ * outside the temporary and output folders, no input overwritten. The files are made here, in
+ * a temporary folder: models and arrays whose headers claim what they like, FIFOs, folders.
+ */
+describe('hostile files and paths: a clear message, exit code 2, nothing written, no input touched', () => {
+  const H = tmpDir('exit-lens-hostile-');
+  const at = (...p: string[]) => path.join(H, ...p);
+  const samples = fixture('cnn_samples.npz');
+  const cnn = at('cnn', 'tiny_cnn.onnx');
+  const dyn = at('dyn.onnx');
+  const logits = at('logits.npz');
+  // Where a location of "../<escape>/…" from the model's folder would be linked from the
+  // temporary folder, os.tmpdir()/<escape>: checked to stay absent.
+  const escape = `exit-lens-escape-${crypto.randomBytes(4).toString('hex')}`;
+  const fifos = makeFifo(at('fifo.npz')) && makeFifo(at('fifo.onnx'));
+  const noFifo = fifos ? undefined : 'mkfifo is not available here';
+  const noFull = fs.existsSync('/dev/full') ? undefined : '/dev/full does not exist here';
+  const noZero = fs.existsSync('/dev/zero') ? undefined : '/dev/zero does not exist here';
+  before(() => {
+    fs.mkdirSync(at('cnn'));
+    fs.copyFileSync(fixture('tiny_cnn.onnx'), cnn);
+    fs.copyFileSync(fixture('logits_random.npz'), logits);
+    fs.writeFileSync(dyn, onnxModel({ input: { name: 'x', shape: ['batch', 'T'] } }));
+    // External data: one location leaving the model's folder, one absolute, one a link leading out.
+    for (const [dir, location] of [['up', `../${escape}/evil.data`], ['abs', at('abs.data')], ['link', 'w.data']]) {
+      fs.mkdirSync(at(dir));
+      fs.writeFileSync(at(dir, 'model.onnx'), onnxModel({ externalLocation: location }));
+    }
+    fs.mkdirSync(at(escape));
+    fs.writeFileSync(at(escape, 'evil.data'), externalWeights());
+    fs.writeFileSync(at('abs.data'), externalWeights());
+    fs.writeFileSync(at('outside.data'), externalWeights());
+    fs.symlinkSync(at('outside.data'), at('link', 'w.data'));
+    fs.mkdirSync(at('ext'));
+    fs.writeFileSync(at('ext', 'model.onnx'), onnxModel({ externalLocation: 'w.data' }));
+    fs.writeFileSync(at('ext', 'w.data'), externalWeights());
+    fs.writeFileSync(at('dyn_samples.npz'), Buffer.alloc(0));
+    writeZip(at('dyn_samples.npz'), [{ name: 'x.npy', stored: npy('<f4', [3, 5], new Float32Array(15).fill(0.5)) }]);
+    // Zero-width rows: 128-byte .npy files that declare (N, 0) for the [batch, T] input.
+    for (const [name, n] of [['zero_1e9.npy', 1e9], ['zero_2p50.npy', 2 ** 50], ['zero_1e7.npy', 1e7]] as const) fs.writeFileSync(at(name), npyHeader('<f4', [n, 0]));
+    // Two entries named label.npy: numpy reads the second, a first-match reader the first.
+    const x = npy('<f4', [50, 3, 8, 8], new Float32Array(50 * 192).fill(0.1));
+    const label = (v: bigint) => npy('<i8', [50], new BigInt64Array(50).fill(v));
+    writeZip(at('dup.npz'), [{ name: 'x.npy', stored: x }, { name: 'label.npy', stored: label(0n) }, { name: 'label.npy', stored: label(1n) }]);
+    // A zip bomb within deflate's ratio: exit_logits [2, 2^27, 2] float32 of zeros, 2 GiB in 2 MB.
+    const bombHead = npyHeader('<f4', [2, 2 ** 27, 2]);
+    writeZip(at('bomb.npz'), [{ name: 'exit_logits.npy', stored: deflatedZeros(bombHead, 2 ** 30 * 2), method: 8, uncompressedSize: bombHead.length + 2 ** 31 }]);
+    // Two samples of 2^27 floats each (1 GiB), for the [batch, T] model.
+    const wideHead = npyHeader('<f4', [2, 2 ** 27]);
+    writeZip(at('wide.npz'), [{ name: 'x.npy', stored: deflatedZeros(wideHead, 2 ** 30), method: 8, uncompressedSize: wideHead.length + 2 ** 30 }]);
+    fs.mkdirSync(at('folder.npz'));
+    fs.writeFileSync(at('plain.txt'), 'not a folder');
+    fs.symlinkSync(at('nowhere.json'), at('dangling.json'));
+  });
+
+  type Out = { dir: string; json: string; md: string };
+  const cases: { name: string; args: (o: Out) => string[]; message: RegExp; skip?: string; unchanged?: string[] }[] = [
+    // 1. External data locations
+    { name: 'external data whose location leaves the model\'s folder', args: () => ['profile', at('up', 'model.onnx'), '--samples', at('dyn_samples.npz')], message: new RegExp(`location "\\.\\./${escape}/evil\\.data", which reaches outside the model's folder`) },
+    { name: 'external data at an absolute location', args: () => ['profile', at('abs', 'model.onnx'), '--samples', at('dyn_samples.npz')], message: /location ".*abs\.data", which is an absolute path/ },
+    { name: 'external data through a link that leads out of the model\'s folder', args: () => ['profile', at('link', 'model.onnx'), '--samples', at('dyn_samples.npz')], message: /location "w\.data", which is a link to .*outside\.data, outside the model's folder/ },
+    // 2. Outputs that are an input, repeat, or are not regular files or new paths
+    { name: '--html naming the model', args: () => ['profile', cnn, '--samples', samples, '--html', cnn], message: /--html ".*tiny_cnn\.onnx" is the model .*would destroy it/, unchanged: [cnn] },
+    { name: '--html naming the sample set', args: () => ['profile', cnn, '--samples', samples, '--html', samples], message: /--html ".*cnn_samples\.npz" is the sample set/, unchanged: [samples] },
+    { name: '--html naming the calibration set, through a hard link', args: () => { const link = path.join(tmpDir(), 'calib-link.npz'); fs.linkSync(logits, link); return ['analyze', fixture('logits_random.npz'), '--calib', logits, '--html', link]; }, message: /is the calibration set/, unchanged: [logits] },
+    { name: 'analyze --html naming its own input', args: () => ['analyze', logits, '--html', logits], message: /is the logits file/, unchanged: [logits] },
+    { name: '--html naming the model\'s external data', args: () => ['profile', at('ext', 'model.onnx'), '--samples', at('dyn_samples.npz'), '--html', at('ext', 'w.data')], message: /--html ".*w\.data" is the model's external data/, unchanged: [at('ext', 'w.data')] },
+    { name: '--html naming the same file as --json', args: (o) => ['analyze', logits, '--html', o.json], message: /--html ".*out\.json" names the same file as --json/ },
+    { name: '--html on a full device: no file of the run is written', args: () => ['analyze', logits, '--html', '/dev/full'], message: /Cannot write --html "\/dev\/full": no space is left on the device/, skip: noFull },
+    { name: '--html an existing folder: --json and --markdown are not written either', args: () => ['analyze', logits, '--html', at('folder.npz')], message: /--html ".*folder\.npz" is a folder/ },
+    { name: '--html a FIFO that no process reads', args: () => ['analyze', logits, '--html', at('fifo.npz')], message: /is a pipe that no process is reading from/, skip: noFifo },
+    { name: '--html a link to nothing', args: () => ['analyze', logits, '--html', at('dangling.json')], message: /is a symbolic link to a file that does not exist/ },
+    { name: '--html inside a "folder" that is a file', args: () => ['analyze', logits, '--html', at('plain.txt', 'r.html')], message: /plain\.txt is a regular file, not a folder/ },
+    // 12. An empty output path
+    { name: 'an empty output path (an unset shell variable)', args: () => ['analyze', logits, '--html', ''], message: /--html "" is an empty path.*\n.*shell variable/ },
+    // 3. Readers: regular files only
+    { name: 'a FIFO as the model', args: () => ['profile', at('fifo.onnx'), '--samples', samples], message: /Cannot read model .*fifo\.onnx: it is a FIFO \(named pipe\), not a regular file/, skip: noFifo },
+    { name: 'a FIFO as the sample set', args: () => ['profile', cnn, '--samples', at('fifo.npz')], message: /fifo\.npz: it is a FIFO \(named pipe\), not a regular file/, skip: noFifo },
+    { name: 'a FIFO as the calibration set', args: () => ['profile', cnn, '--samples', samples, '--calib', at('fifo.npz')], message: /fifo\.npz: it is a FIFO/, skip: noFifo },
+    { name: 'a FIFO as the logits file', args: () => ['analyze', at('fifo.npz')], message: /fifo\.npz: it is a FIFO/, skip: noFifo },
+    { name: '/dev/zero as the model', args: () => ['profile', '/dev/zero', '--samples', samples], message: /Cannot read model \/dev\/zero: it is a character device, not a regular file/, skip: noZero },
+    { name: '/dev/zero as the sample set', args: () => ['profile', cnn, '--samples', '/dev/zero'], message: /\/dev\/zero: it is a character device/, skip: noZero },
+    // 4. A folder as the sample set
+    { name: 'a folder as the sample set', args: () => ['profile', cnn, '--samples', at('folder.npz')], message: /Cannot read .*folder\.npz: it is a folder, not a regular file/ },
+    { name: 'a folder as the logits file', args: () => ['analyze', at('folder.npz')], message: /Cannot read .*folder\.npz: it is a folder, not a regular file/ },
+    // 5. Zero-width rows
+    { name: 'zero-width rows: (10^9, 0)', args: () => ['profile', dyn, '--samples', at('zero_1e9.npy')], message: /shape \(1000000000, 0\): each of its 1,000,000,000 samples has 0 elements/ },
+    { name: 'zero-width rows: (2^50, 0)', args: () => ['profile', dyn, '--samples', at('zero_2p50.npy')], message: /shape \(1125899906842624, 0\): each of its 1,125,899,906,842,624 samples has 0 elements/ },
+    { name: 'zero-width rows: (10^7, 0)', args: () => ['profile', dyn, '--samples', at('zero_1e7.npy')], message: /shape \(10000000, 0\).*0 elements/ },
+    // 6. Memory, estimated from the headers before anything is allocated
+    { name: 'a zip bomb within deflate\'s ratio (2^27 samples, 2 exits in 2 MB)', args: () => ['analyze', at('bomb.npz'), '--max-memory', '4G'], message: /would need about 28\.1 GiB of memory, more than its limit of 4\.0 GiB \(set with --max-memory.*134,217,728 samples × 2 exits.*\n.*--max-memory 36G/s },
+    { name: 'samples of 2^27 floats each (1 GiB a sample)', args: () => ['profile', dyn, '--samples', at('wide.npz'), '--max-memory', '2G'], message: /more than its limit of 2\.0 GiB.*batches of the sample set being read \(2 samples of 536,870,912 bytes/s },
+    { name: 'a memory limit that is not a size', args: () => ['analyze', logits, '--max-memory', 'lots'], message: /--max-memory "lots" is not a memory size.*\n.*8G/ },
+    { name: 'a memory limit without a unit', args: () => ['analyze', logits, '--max-memory', '8000'], message: /--max-memory "8000" is not a memory size/ },
+    // 11. Duplicate entry names
+    { name: 'an .npz with two entries named label.npy', args: () => ['profile', cnn, '--samples', at('dup.npz')], message: /holds more than one entry named "label\.npy"; NumPy would read the last/ },
+  ];
+  for (const c of cases) {
+    it(c.name, { skip: c.skip }, async () => {
+      const dir = tmpDir();
+      const o = { dir, json: path.join(dir, 'out.json'), md: path.join(dir, 'out.md') };
+      const args = c.args(o);
+      const before = (c.unchanged ?? []).map((f) => fs.readFileSync(f));
+      const { code, err } = await run([...args, '--json', o.json, '--markdown', o.md, '--quiet']);
+      assert.equal(code, EXIT_USER, `exit code for ${c.name}: ${err}`);
+      assert.match(err, c.message);
+      assert.doesNotMatch(err, /internal error|at .*\.ts:\d+/, 'no stack trace');
+      assert.deepEqual(fs.readdirSync(dir), [], 'nothing written');
+      (c.unchanged ?? []).forEach((f, i) => assert.ok(fs.readFileSync(f).equals(before[i]), `${f} is untouched`));
+      assert.equal(fs.existsSync(path.join(os.tmpdir(), escape)), false, 'nothing made outside the temporary folder');
+    });
+  }
+});
+
+describe('hostile outputs that are fine: devices, pipes and links', () => {
+  it('a character device gets a plain write, never a rename: /dev/null stays the device', { skip: fs.existsSync('/dev/null') ? undefined : 'no /dev/null' }, async () => {
+    const r = await run(['analyze', fixture('logits_random.npz'), '--json', '/dev/null', '--quiet']);
+    assert.equal(r.code, EXIT_OK, r.err);
+    assert.ok(fs.statSync('/dev/null').isCharacterDevice());
+  });
+
+  it('a pipe with a reader gets the report (e.g. --json >(jq .)); the FIFO stays a FIFO', async (t) => {
+    const dir = tmpDir();
+    const fifo = path.join(dir, 'report.pipe');
+    if (!makeFifo(fifo)) return t.skip('mkfifo is not available here');
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let got = '';
+    reader.stdout.on('data', (d) => (got += d));
+    const closed = new Promise((resolve) => reader.on('close', resolve));
+    // cat opens the FIFO once it runs; until then there is no reader.
+    for (let i = 0; i < 200 && !fs.readFileSync('/proc/' + reader.pid + '/cmdline', 'utf8').includes('report.pipe'); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    const json = path.join(dir, 'r.json');
+    const r = await run(['analyze', fixture('logits_random.npz'), '--markdown', fifo, '--json', json, '--quiet']);
+    assert.equal(r.code, EXIT_OK, r.err);
+    await closed;
+    assert.match(got, /^# Exit Lens report/);
+    assert.ok(fs.statSync(fifo).isFIFO());
+    assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).schemaVersion, SCHEMA_VERSION);
+  });
+
+  it('a link to a regular file: the file it names is replaced, the link stays', async () => {
+    const dir = tmpDir();
+    const real = path.join(dir, 'real.json');
+    const link = path.join(dir, 'link.json');
+    fs.writeFileSync(real, 'old');
+    fs.symlinkSync(real, link);
+    const r = await run(['analyze', fixture('logits_random.npz'), '--json', link, '--quiet']);
+    assert.equal(r.code, EXIT_OK, r.err);
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.equal(JSON.parse(fs.readFileSync(real, 'utf8')).schemaVersion, SCHEMA_VERSION);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['link.json', 'real.json']);
+  });
+
+  it('outputs in a new folder are made there, and the folder is removed again when a later output fails', async () => {
+    const dir = tmpDir();
+    const r = await run(['analyze', fixture('logits_random.npz'), '--json', path.join(dir, 'a', 'b', 'r.json'), '--html', path.join(dir, 'a', 'b'), '--quiet']);
+    // The html path is the folder the json would create: refused before the run, nothing made.
+    assert.equal(r.code, EXIT_USER, r.err);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+describe('limits: threads and memory', () => {
+  it('--threads beyond the machine is bounded by it, with a warning that says so, and the run finishes', async () => {
+    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    const dir = tmpDir();
+    const json = path.join(dir, 'r.json');
+    const started = Date.now();
+    const r = await run(['profile', fixture('tiny_cnn.onnx'), '--samples', fixture('cnn_samples.npz'), '--ep', 'cpu', '--threads', '100000', '--json', json, '--quiet']);
+    assert.equal(r.code, EXIT_OK, r.err);
+    assert.match(r.err, new RegExp(`warning: 100,000 threads were asked for, but this machine runs ${cores} at once; ONNX Runtime uses ${cores}`));
+    assert.equal(JSON.parse(fs.readFileSync(json, 'utf8')).executionProvider.threads, cores);
+    assert.ok(Date.now() - started < 30_000, 'session creation with 100,000 threads never finished');
+  });
+
+  it('a run within --max-memory runs: the estimate of a small set is far below 1 GiB', async () => {
+    const r = await run(['analyze', fixture('logits_random.npz'), '--max-memory', '1G', '--quiet']);
+    assert.equal(r.code, EXIT_OK, r.err);
+  });
+});
+
+describe('hostile names: inert in the terminal and in Markdown', () => {
+  // Clear screen, set the window title, return to the line start, a fake new line, and markup.
+  const ESC = '\u001b';
+  const names = [`exit_${ESC}[2J${ESC}]0;pwned\u0007_0`, 'exit\r\nwarning: all good <img src=x onerror=alert(1)>_1', '<script>alert(1)</script>`|`_2'];
+  // eslint-disable-next-line no-control-regex -- control characters are what must not reach the output
+  const controls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+  it('inspect and profile print model names as visible escapes', async () => {
+    const dir = tmpDir();
+    const model = path.join(dir, 'm.onnx');
+    fs.writeFileSync(model, onnxModel({ input: { name: `x${ESC}[31m`, shape: ['batch', `T${ESC}]0;t\u0007`] }, exits: [names[0], names[1]], producer: `evil${ESC}[2J\r` }));
+    const inspected = await run(['inspect', model]);
+    assert.equal(inspected.code, EXIT_OK, inspected.err);
+    assert.doesNotMatch(inspected.out, controls);
+    assert.match(inspected.out, /producer: evil\\e\[2J\\r/);
+    assert.match(inspected.out, /x\\e\[31m: float32 \[batch, T\\e\]0;t\\x07\]/);
+    const samples = path.join(dir, 's.npz');
+    writeZip(samples, [{ name: `x${ESC}[31m.npy`, stored: npy('<f4', [4, 3], new Float32Array(12).fill(1)) }]);
+    const profiled = await run(['profile', model, '--samples', samples, '--ep', 'cpu']);
+    assert.equal(profiled.code, EXIT_OK, profiled.err);
+    assert.doesNotMatch(profiled.out, controls);
+    assert.doesNotMatch(profiled.err, controls);
+    assert.match(profiled.out, /exit_\\e\[2J\\e\]0;pwned\\x07_0/);
+    assert.match(profiled.out, /exit\\r\\nwarning: all good <img src=x onerror=alert\(1\)>_1/);
+  });
+
+  it('analyze prints array names as visible escapes, and the Markdown summary renders them as text, never as HTML', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'l.npz');
+    const z = (k: number) => npy('<f4', [6, 3], new Float32Array(18).map((_, i) => ((i * (k + 3)) % 7) / 3));
+    writeZip(file, [...names.map((n, k) => ({ name: `${n}.npy`, stored: z(k) })), { name: 'labels.npy', stored: npy('<i8', [6], new BigInt64Array([0n, 1n, 2n, 0n, 1n, 2n])) }]);
+    const md = path.join(dir, 'r.md');
+    const r = await run(['analyze', file, '--markdown', md]);
+    assert.equal(r.code, EXIT_OK, r.err);
+    assert.doesNotMatch(r.out, controls);
+    const text = fs.readFileSync(md, 'utf8');
+    assert.doesNotMatch(text, controls);
+    let render: ((markdown: string) => string) | null = null;
+    try {
+      const { default: MarkdownIt } = await import('markdown-it');
+      // A CommonMark renderer with raw HTML allowed, as many are.
+      const renderer = new MarkdownIt({ html: true, linkify: true });
+      render = (markdown) => renderer.render(markdown);
+    } catch {
+      // markdown-it comes with the packaging tools; without it only the raw text is checked.
+    }
+    if (render) {
+      // No tag of the names survives.
+      const html = render(text);
+      assert.doesNotMatch(html, /<img|<script/i);
+      assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+      assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
+      // The per-exit table keeps its shape: a header, the alignment row and one row per exit.
+      const rows = html.slice(html.indexOf('<table>'), html.indexOf('</table>')).match(/<tr>/g) ?? [];
+      assert.equal(rows.length, 1 + names.length);
+    }
+  });
+});
+
+describe('Ctrl-C', { skip: slowTest('Ctrl-C in a child process') }, () => {
+  const script = path.join(__dirname, 'support', 'blockedCli.ts');
+  async function holdAndInterrupt(mode: 'announced' | 'silent'): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; ms: number }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, mode, '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let sentAt = 0;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!sentAt && out.includes('holding')) {
+        sentAt = Date.now();
+        setTimeout(() => child.kill('SIGINT'), 200);
+      }
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    return { code, signal, out, ms: Date.now() - sentAt };
+  }
+
+  it('ends the process at once while a native call holds the thread (session creation), where a handler could not run', async () => {
+    const announced = await holdAndInterrupt('announced');
+    assert.equal(announced.signal, 'SIGINT', JSON.stringify(announced));
+    assert.doesNotMatch(announced.out, /survived/);
+    assert.ok(announced.ms < 2500, `ended ${announced.ms} ms after the hold began`);
+    // The same hold, not announced: the handler waits for the thread, which runs the hold to its end.
+    const silent = await holdAndInterrupt('silent');
+    assert.match(silent.out, /survived/);
+  });
+
+  it('after the analysis, while the reports are written: exit 130 and no report file, no temporary file', async () => {
+    const { writeNpz } = await import('../../bench/npzWriter');
+    const dir = tmpDir();
+    const file = path.join(dir, 'big.npz');
+    const N = 400_000;
+    await writeNpz(file, [
+      { name: 'exit_logits', descr: '<f4', shape: [3, N, 4], fill: (out, row, rows) => { for (let i = 0; i < rows * N * 4; i++) (out as Float32Array)[i] = ((i * 7919) % 1000) / 250; } },
+      { name: 'labels', descr: '<i8', shape: [N], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = BigInt((row + i) % 4); } },
+    ]);
+    const outDir = path.join(dir, 'out');
+    fs.mkdirSync(outDir);
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'cli.ts'), 'analyze', file, '--records', '--json', path.join(outDir, 'r.json'), '--markdown', path.join(outDir, 'r.md'), '--html', path.join(outDir, 'r.html'), '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    // The first temporary report file shows that the analysis is over and the writing began.
+    let seen = false;
+    const poll = setInterval(() => {
+      if (!seen && fs.readdirSync(outDir).some((f) => f.endsWith('.tmp'))) {
+        seen = true;
+        child.kill('SIGINT');
+      }
+    }, 2);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearInterval(poll);
+    assert.ok(seen, `the writing was never seen (exit ${code}): ${err}`);
+    assert.equal(code, EXIT_CANCELLED, err);
+    assert.match(err, /cancelled/);
+    assert.deepEqual(fs.readdirSync(outDir), [], 'no report, no temporary file');
   });
 });

@@ -9,17 +9,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { mapExitHeads } from '../../src/core/python/exitHeadMapping';
+import { findExitHeads } from '../../src/core/python/exitHeads';
+import { isExitHeadName, normaliseExitName } from '../../src/core/python/headNames';
+import type { ExitHeadSite } from '../../src/core/python/headSites';
 import {
   createPythonParser,
-  type ExitHeadSite,
-  findExitHeads,
-  isExitHeadName,
-  mapExitHeads,
   nodeModulesParserWasm,
-  normaliseExitName,
   PARSER_WASM_FILES,
   type PythonParser,
-} from '../../src/core/python/exitHeads';
+} from '../../src/core/python/pythonParser';
 
 const ROOT = path.join(__dirname, '..', '..');
 

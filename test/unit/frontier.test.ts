@@ -5,9 +5,11 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrontierCandidate } from '../../src/core/report';
-import { TARGET_EPS, TargetChooser, Thinning, analysePolicies, exactCurves, keepPoint, spacingFor, sweepScorePolicy } from '../../src/core/analysis/curves';
+import { TARGET_EPS, TargetChooser, Thinning, keepPoint, spacingFor } from '../../src/core/analysis/curvePoints';
+import { analysePolicies, exactCurves } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';
+import { sweepScorePolicy } from '../../src/core/analysis/sweep';
 import { analyze } from '../../src/core/report';
 import { allocateRecords, fillExitRecords } from '../../src/core/records';
 import { runAnalyze } from '../../src/engine/profile';

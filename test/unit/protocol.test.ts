@@ -42,4 +42,9 @@ describe('engine IPC protocol', () => {
     assert.equal(isEngineEvent({ type: 'progress', id: 'a', phase: 'inference', done: 1, total: 2 }), true);
     assert.equal(isEngineEvent({ type: 'exec', id: 'a' }), false);
   });
+  it('takes a memory limit in bytes (maxMemory), and refuses any other value', () => {
+    const base = { type: 'analyze', id: 'a', logitsPath: 'l.npz' };
+    assert.equal(isEngineRequest({ ...base, maxMemory: 8 * 2 ** 30 }), true);
+    for (const bad of [0, -1, 1.5, '8G', Infinity, NaN, null]) assert.equal(isEngineRequest({ ...base, maxMemory: bad }), false, String(bad));
+  });
 });

@@ -23,6 +23,7 @@ describe('settings and the team file', () => {
       'exitLens.gpuPrecision': 'fp32 or tf32: sets NVIDIA_TF32_OVERRIDE in the engine, nothing else',
       'exitLens.batchSize': 'a number',
       'exitLens.maxAccuracyDrop': 'a number',
+      'exitLens.maxMemory': 'a size (8G): a run whose estimate is larger is refused; a workspace can only lower or raise that bound',
       'exitLens.runsFolder': 'where run files (JSON) are written and read; nothing there is run',
       'exitLens.runsToKeep': 'a number',
       'exitLens.models': 'model and sample files, run only in a trusted workspace',

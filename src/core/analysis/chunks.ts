@@ -1,7 +1,7 @@
 import { ExitRecords, fillExitRecords } from '../records';
-import type { ScorePolicyTask } from './curves';
+import type { ScorePolicyTask } from './scorePolicyPart';
 
-/** What parallel.ts hands a worker thread (analysisWorker.ts). */
+/** What parallel.ts hands a worker thread (analysisThread.ts). */
 export type WorkerData = { job: 'sweeps'; tasks: ScorePolicyTask[] } | { job: 'fill'; rec: ExitRecords };
 
 /** Sweeps asked of a fill worker once its chunks are done (the worker is reused rather than a new one started). */

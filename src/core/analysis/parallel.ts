@@ -5,7 +5,8 @@ import { Worker } from 'node:worker_threads';
 import { throwIfCancelled } from '../errors';
 import { ExitRecords } from '../records';
 import { FillChunk, SweepsMessage, WorkerData, fillChunk } from './chunks';
-import { FIGURES_HERE, ScorePolicyPart, ScorePolicyRunner, scorePolicyPart, yieldToEvents } from './curves';
+import { ScorePolicyRunner, yieldToEvents } from './curves';
+import { FIGURES_HERE, ScorePolicyPart, scorePolicyPart } from './scorePolicyPart';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 
 /**
@@ -69,9 +70,9 @@ export class SpareWorker {
   }
 }
 
-/** The worker script: analysisWorker.js beside the bundle, or the TypeScript source (tests, under tsx). */
+/** The worker thread's script: analysisThread.js beside the bundle, or the TypeScript source (tests, under tsx). */
 function workerScript(): string | null {
-  for (const name of ['analysisWorker.js', 'analysisWorker.ts']) {
+  for (const name of ['analysisThread.js', 'analysisThread.ts']) {
     const file = path.join(__dirname, name);
     if (fs.existsSync(file)) return file;
   }

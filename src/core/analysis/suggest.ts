@@ -1,6 +1,9 @@
 import { ExitRecords } from '../records';
 import { keyValues, sortDescending } from './argsort';
-import { ChosenCounts, SweepCounts, TargetChooser, analysePolicies, costsAreExact, histogramCost } from './curves';
+import { TargetChooser } from './curvePoints';
+import { analysePolicies } from './curves';
+import { ChosenCounts } from './scorePolicyPart';
+import { SweepCounts, costsAreExact, histogramCost } from './sweep';
 import { outcomeOfCounts } from './policies';
 import type { PolicyKind, SplitFigures, Suggestion, SuggestionPolicy } from '../../shared/reportTypes';
 

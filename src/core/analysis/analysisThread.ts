@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FillChunk, SweepsMessage, WorkerData, fillChunk } from './chunks';
-import { ScorePolicyTask, scorePolicyPart } from './curves';
+import { ScorePolicyTask, scorePolicyPart } from './scorePolicyPart';
 
 function sweeps(tasks: ScorePolicyTask[]): void {
   const parts = tasks.map(scorePolicyPart);

@@ -455,7 +455,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
       for (const a of providerInfo.attempts.filter((x) => !x.ok)) {
         warnings.push({
           code: 'provider-fallback',
-          message: `Execution provider ${a.provider.toUpperCase()} was not used: ${a.reason?.replace(/\.$/, '')}; ran on ${providerInfo.used.toUpperCase()} instead.`,
+          message: `Execution provider ${a.provider.toUpperCase()} was not used: ${a.reason?.replace(/\.$/, '')}; ran on ${providerInfo.used.toUpperCase()} instead.${a.nextStep ? ` ${a.nextStep}` : ''}`,
         });
       }
     }

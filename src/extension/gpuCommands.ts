@@ -173,8 +173,8 @@ export function registerGpuCommands(deps: GpuDeps): void {
     const say = (s: { usable: false | null; reason: string | null }) => (s.usable === false ? `not usable here: ${s.reason}` : 'may run here');
     const items = [
       { label: 'Default: CUDA, then WebGPU, then CPU', description: 'the first that runs; a CPU run is no warning', value: undefined },
-      { label: 'CUDA, then CPU', description: say(cuda), value: ['cuda', 'cpu'] },
-      { label: 'WebGPU, then CPU', description: say(webgpu), value: ['webgpu', 'cpu'] },
+      { label: 'CUDA, then CPU', description: 'NVIDIA GPUs', detail: say(cuda), value: ['cuda', 'cpu'] },
+      { label: 'WebGPU, then CPU', description: 'any GPU (Vulkan, Direct3D 12, Metal)', detail: say(webgpu), value: ['webgpu', 'cpu'] },
       { label: 'CPU only', description: 'all cores', value: ['cpu'] },
       { label: 'CUDA only', description: 'fail instead of falling back', value: ['cuda'] },
       { label: 'WebGPU only', description: 'fail instead of falling back', value: ['webgpu'] },

@@ -86,7 +86,7 @@ export function doctorMarkdown(r: DoctorReport): string {
   out.push('| Provider | Usable | Why not | Next step |');
   out.push('| --- | --- | --- | --- |');
   for (const e of r.entries) {
-    const usable = e.usable ? `yes${e.precision ? ` (${md(e.precision.reason)})` : ''}` : 'no';
+    const usable = e.usable ? `yes${e.precision ? ` · ${md(e.precision.precision)}` : ''}` : 'no';
     out.push(`| ${providerLabel(e.provider)} | ${usable} | ${md(e.reason ?? '')} | ${md(e.nextStep ?? '')} |`);
   }
   const use = firstUsable(r);

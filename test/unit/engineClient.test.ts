@@ -147,6 +147,30 @@ describe('engine client with a real engine process', () => {
     await noEngineLeft(ENGINE);
   });
 
+  it('the engine starts with the environment the GPU needs, and a changed one restarts it between runs', { timeout: 60_000 }, async () => {
+    const { c, log } = client();
+    const environOf = (pid: number) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    assert.equal(c.setEnvironment({ set: { NVIDIA_TF32_OVERRIDE: '0', LD_LIBRARY_PATH: '/opt/cuda-libs' }, unset: [] }), false, 'no engine yet');
+    const r1 = await c.run(shortRun, () => undefined);
+    assert.equal(r1.samples.sampleCount, 50);
+    const first = c.enginePid!;
+    assert.ok(environOf(first).includes('NVIDIA_TF32_OVERRIDE=0'));
+    assert.ok(environOf(first).includes('LD_LIBRARY_PATH=/opt/cuda-libs'));
+    // The same environment again: the engine stays.
+    assert.equal(c.setEnvironment({ set: { LD_LIBRARY_PATH: '/opt/cuda-libs', NVIDIA_TF32_OVERRIDE: '0' }, unset: [] }), false);
+    assert.equal(c.enginePid, first);
+    // tf32: the variable goes; the engine (idle) is ended and the next run starts one without it.
+    assert.equal(c.setEnvironment({ set: { LD_LIBRARY_PATH: '/opt/cuda-libs' }, unset: ['NVIDIA_TF32_OVERRIDE'] }), true);
+    assert.ok(await processGone(first));
+    await c.run(shortRun, () => undefined);
+    const second = c.enginePid!;
+    assert.notEqual(second, first);
+    assert.ok(!environOf(second).some((v) => v.startsWith('NVIDIA_TF32_OVERRIDE=')));
+    assert.ok(log.lines.some((l) => /engine environment changed/.test(l)));
+    c.dispose();
+    await noEngineLeft(ENGINE);
+  });
+
   it('a cancelled run: the engine stops it between batches, stays idle, and serves the next run', { timeout: 60_000 }, async () => {
     const { c } = client();
     const source = cancelSource();

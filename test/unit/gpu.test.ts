@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { cliEnvironmentChange } from '../../src/cliGpu';
 import { runDoctor } from '../../src/engine/doctor';
 import { PROBE_INPUT, probeExpected, probeModelBytes } from '../../src/engine/probeModel';
-import { loadOrt } from '../../src/engine/providers';
+import { applyGpuPrecision, explainRunFailure, loadOrt, parseGpuPrecision, providerPrecision } from '../../src/engine/providers';
 import { cudaPrecision, cudaStatus, engineEnvironment, withEnvironment } from '../../src/gpu/cuda';
 import {
   CUDNN_LIBRARY,
@@ -1658,7 +1658,7 @@ describe('doctor', { timeout: 120_000 }, () => {
     for (const want of [
       '| CUDA | no | lib\\_a.so is \\*missing\\* | run setup |',
       '| WebGPU | no | no \\<GPU\\> \\| driver |  |',
-      '| CPU | yes (CPU: fp32) |  |  |',
+      '| CPU | yes · fp32 |  |  |',
       'With the default order (cuda, webgpu, cpu) a profile runs on **CPU**.',
       '- found `libcudart.so.13`: /c/libcudart.so.13 (CUDA toolkit)',
       '- **missing** `libcudnn.so.9`: cuDNN 9',
@@ -1692,5 +1692,44 @@ describe('doctor', { timeout: 120_000 }, () => {
     }
     const cudaKeys = ['addToPath', 'found', 'installed', 'libraryPath', 'missing', 'providerLibrary'];
     assert.deepEqual(Object.keys(json.cuda).sort(), cudaKeys);
+  });
+});
+
+describe('precision and failed batches on a GPU provider', () => {
+  const info = (used: string, precision: 'fp32' | 'tf32'): ExecutionProviderInfo => ({
+    used, requested: [used, 'cpu'], explicit: true, attempts: [{ provider: used, ok: true }], threads: 2,
+    precision, precisionReason: '',
+  });
+  // The words cuDNN gave for one conv of a ResNet-50 at batch 128 under NVIDIA_TF32_OVERRIDE=0.
+  const cudnn = 'ONNX Runtime failed on samples 0..127 (batch 1, 128 samples): CUDNN failure 5003: ' +
+    'CUDNN_STATUS_EXECUTION_FAILED_CUDART ; GPU=0 ; ... No valid engine configs for ConvFwd HEURISTIC_QUERY_FAILED';
+
+  it('cuDNN refusing a convolution under fp32 offers tf32, WebGPU and a smaller batch', () => {
+    const hint = explainRunFailure(info('cuda', 'fp32'), cudnn) ?? '';
+    assert.match(hint, /--gpu-precision tf32/);
+    assert.match(hint, /--ep webgpu,cpu/);
+    assert.match(hint, /smaller --batch/);
+    // Under tf32 the same failure does not suggest tf32 again.
+    assert.doesNotMatch(explainRunFailure(info('cuda', 'tf32'), cudnn) ?? '', /--gpu-precision tf32/);
+    // On the CPU, or for another failure, no GPU hint.
+    assert.equal(explainRunFailure(info('cpu', 'fp32'), cudnn), null);
+    assert.equal(explainRunFailure(info('cuda', 'fp32'), 'Got invalid dimensions for input: x'), null);
+    assert.match(explainRunFailure(info('webgpu', 'fp32'), 'out of memory') ?? '', /smaller --batch/);
+  });
+
+  it('the precision each provider reports, and the environment that decides CUDA\'s', () => {
+    assert.deepEqual(providerPrecision('cpu', {}).precision, 'fp32');
+    assert.deepEqual(providerPrecision('webgpu', {}).precision, 'fp32');
+    assert.deepEqual(providerPrecision('cuda', {}).precision, 'tf32');
+    assert.deepEqual(providerPrecision('cuda', { NVIDIA_TF32_OVERRIDE: '0' }).precision, 'fp32');
+    const env: NodeJS.ProcessEnv = {};
+    assert.match(applyGpuPrecision('fp32', env) ?? '', /NVIDIA_TF32_OVERRIDE=0/);
+    assert.equal(env.NVIDIA_TF32_OVERRIDE, '0');
+    assert.equal(applyGpuPrecision('fp32', env), null, 'already so: no change');
+    assert.match(applyGpuPrecision('tf32', env) ?? '', /removed/);
+    assert.equal(env.NVIDIA_TF32_OVERRIDE, undefined);
+    assert.equal(parseGpuPrecision(undefined), 'fp32');
+    assert.equal(parseGpuPrecision(' TF32 '), 'tf32');
+    assert.throws(() => parseGpuPrecision('bf16'), /not fp32 or tf32/);
   });
 });

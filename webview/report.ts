@@ -1,5 +1,6 @@
 import type { Curve, CurvePoint, DrilldownSample, Report } from '../src/shared/reportTypes';
 import { macs, num, pct, thresholdText } from '../src/shared/format';
+import { fires } from '../src/shared/policyRule';
 import { providerName, summarizeProvider } from '../src/shared/providerText';
 import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
@@ -81,8 +82,9 @@ export function pointAt(curve: Curve, threshold: number | null): number {
   let at = 0;
   curve.points.forEach((p, i) => {
     if (p.threshold === null) return;
-    const fires = curve.kind === 'entropy' ? p.threshold <= threshold + 1e-12 : curve.kind === 'patience' ? p.threshold === threshold : p.threshold >= threshold - 1e-12;
-    if (fires) at = i;
+    // A point's threshold is the score that fires there: the point is in force when that score
+    // fires at the chosen threshold (the analysis' own rule, src/shared/policyRule.ts).
+    if (fires(curve.kind, p.threshold, threshold)) at = i;
   });
   return at;
 }

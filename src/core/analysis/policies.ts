@@ -1,4 +1,5 @@
 import { ExitRecords } from '../records';
+import { fires } from '../../shared/policyRule';
 import type { PolicyKind, PolicyOutcome } from '../../shared/reportTypes';
 
 /**
@@ -17,7 +18,7 @@ export function scoreExit(rec: ExitRecords, n: number, kind: 'confidence' | 'ent
     const at = base + k;
     // A non-finite output (prediction -1) never fires, whatever its stand-in score.
     if (rec.pred[at] < 0) continue;
-    if (kind === 'confidence' ? rec.conf[at] >= threshold : kind === 'entropy' ? rec.entropy[at] <= threshold : rec.margin[at] >= threshold) return k;
+    if (fires(kind, kind === 'confidence' ? rec.conf[at] : kind === 'entropy' ? rec.entropy[at] : rec.margin[at], threshold)) return k;
   }
   return E - 1;
 }

@@ -224,20 +224,21 @@ async function main(): Promise<void> {
     results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details, large: overhead.large, warm: overhead.warm };
     (results.machine as { executionProvider: string }).executionProvider = overhead.details.cnn.executionProvider;
     rows.push(...overhead.rows);
-    if (only) return;
-    const streaming = await measureStreaming({ quick, tmp });
-    results.streaming = { peakRssMB: streaming.peakRssMB, samples: streaming.samples, inputGB: streaming.inputGB, seconds: streaming.seconds };
-    rows.push(...streaming.rows);
-    const webview = await webviewBenchmark({ quick, tmp, makeLogits });
-    results.webview = webview;
-    rows.push(...webviewRows(webview));
-    const vsix = path.join(ROOT, '.tmp', 'exit-lens-linux-x64.vsix');
-    const vsixKB = sizeKB(vsix);
-    const { extensionKB, measuredAreShipped } = await shippedBundles(vsix);
-    results.bundle = { extensionKB, vsixMB: vsixKB === null ? null : vsixKB / 1024, measuredAreShipped, activationLoadsOnnxRuntime: activationLoadsOrt() };
-    rows.push(['bundle: dist/extension.js as shipped', extensionKB === null ? 'not packaged' : `${extensionKB.toFixed(0)} kB`, measuredAreShipped ? 'the benchmark ran the shipped bundles' : 'the benchmark ran other bundles than the VSIX\'s', '']);
-    rows.push(['bundle: linux-x64 VSIX', vsixKB === null ? 'not packaged' : `${(vsixKB / 1024).toFixed(1)} MB`, '', '']);
-    rows.push(['loading the extension loads ONNX Runtime', String((results.bundle as { activationLoadsOnnxRuntime: boolean }).activationLoadsOnnxRuntime), '', '']);
+    if (!only) {
+      const streaming = await measureStreaming({ quick, tmp });
+      results.streaming = { peakRssMB: streaming.peakRssMB, samples: streaming.samples, inputGB: streaming.inputGB, seconds: streaming.seconds };
+      rows.push(...streaming.rows);
+      const webview = await webviewBenchmark({ quick, tmp, makeLogits });
+      results.webview = webview;
+      rows.push(...webviewRows(webview));
+      const vsix = path.join(ROOT, '.tmp', 'exit-lens-linux-x64.vsix');
+      const vsixKB = sizeKB(vsix);
+      const { extensionKB, measuredAreShipped } = await shippedBundles(vsix);
+      results.bundle = { extensionKB, vsixMB: vsixKB === null ? null : vsixKB / 1024, measuredAreShipped, activationLoadsOnnxRuntime: activationLoadsOrt() };
+      rows.push(['bundle: dist/extension.js as shipped', extensionKB === null ? 'not packaged' : `${extensionKB.toFixed(0)} kB`, measuredAreShipped ? 'the benchmark ran the shipped bundles' : 'the benchmark ran other bundles than the VSIX\'s', '']);
+      rows.push(['bundle: linux-x64 VSIX', vsixKB === null ? 'not packaged' : `${(vsixKB / 1024).toFixed(1)} MB`, '', '']);
+      rows.push(['loading the extension loads ONNX Runtime', String((results.bundle as { activationLoadsOnnxRuntime: boolean }).activationLoadsOnnxRuntime), '', '']);
+    }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import { readWebviewAssets, staticReportHtml } from './core/htmlExport';
 import { Report } from './core/report';
 import { markdownSummary, textSummary } from './core/summary';
 import { handleRequest } from './engine/profile';
-import { EngineEvent } from './engine/protocol';
+import { EngineEvent } from './shared/engineProtocol';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from './shared/defaults';
 import { summarizeProvider } from './shared/providerText';
 import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';

@@ -4,24 +4,8 @@
  * (CLI exit code 2), an internal error is a bug or an environment failure
  * (CLI exit code 3).
  */
-export type ExitLensErrorCode =
-  | 'model-unreadable'
-  | 'model-no-exits'
-  | 'exit-mapping'
-  | 'samples-unreadable'
-  | 'samples-mismatch'
-  | 'labels-invalid'
-  | 'samples-empty'
-  | 'unsafe-data'
-  | 'provider-unavailable'
-  | 'inference-failed'
-  | 'cancelled'
-  | 'engine-busy'
-  | 'bad-argument'
-  | 'output-unwritable'
-  | 'memory-limit'
-  | 'gpu-setup'
-  | 'internal';
+export type { ExitLensErrorCode } from '../shared/errorCodes';
+import type { ExitLensErrorCode } from '../shared/errorCodes';
 
 export class ExitLensError extends Error {
   readonly code: ExitLensErrorCode;

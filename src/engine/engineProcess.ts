@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { describeError } from '../core/errors';
 import { handleRequest } from './profile';
-import { EngineEvent, isEngineRequest } from './protocol';
+import { EngineEvent, isEngineRequest } from '../shared/engineProtocol';
 
 /**
  * The engine as a child process: the extension forks this script (Node, or the editor's own

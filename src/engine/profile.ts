@@ -2,9 +2,7 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
-import { SpareWorker, parallelRunner } from '../core/analysis/parallel';
-import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample, inputPreview } from '../core/drilldown';
-import { LogitsSource, readLogitsFile } from '../core/logitsFile';
+import { DRILLDOWN_LIMIT, drilldownSample, inputPreview } from '../core/drilldown';
 import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
 import { ITEM_SIZE, NpyDtype, NumericArray, halfToFloat } from '../core/npy/npy';
 import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
@@ -13,26 +11,17 @@ import { ModelInfo, checkExternalData, decodeModelProto, modelInfoFromProto, rea
 import { blockingCall } from '../core/blocking';
 import { MemoryLimit, MemoryPart, boundThreads, checkMemory, memoryLimit, recordsMemory } from '../core/limits';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
-import { CONVENTIONS, CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning, SCHEMA_VERSION, analyze, recordsForReport } from '../core/report';
+import { CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning, analyze } from '../core/report';
 import { BatchReader, SampleBinding, bindSamples, readLabels } from '../core/samples';
 import { discoverShapes } from './costDiscovery';
-import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from './protocol';
+import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from '../shared/engineProtocol';
 import {
   createSessionWithFallback, defaultThreads, explainRunFailure, loadOrt, parseGpuPrecision, parseProviders, providersExplicit,
 } from './providers';
-import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from '../shared/defaults';
+import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
+import { runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
+import { assembleReport } from '../core/reportAssembly';
 
-
-/** The analysis' policy sweeps on worker threads where that pays, saying so in the log. */
-function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null, signal?: AbortSignal) {
-  return parallelRunner({
-    worker,
-    signal,
-    onDone: ({ onWorkers, inline }) => {
-      if (onWorkers > 0) emit({ type: 'log', id, level: 'info', message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.` });
-    },
-  });
-}
 
 class Progress {
   private start = Date.now();
@@ -307,15 +296,6 @@ function bindingInfo(b: SampleBinding): InputBinding[] {
   return b.inputs.map((x) => ({ input: x.input.name, array: x.array.name, arrayDtype: x.array.header.dtype, modelDtype: x.input.dtype, cast: x.cast }));
 }
 
-function validateCommon(req: { maxAccuracyDrop?: number; exitCosts?: number[] }): void {
-  if (req.maxAccuracyDrop !== undefined && !(req.maxAccuracyDrop >= 0 && req.maxAccuracyDrop < 1)) {
-    throw new ExitLensError('bad-argument', `The allowed accuracy drop ${req.maxAccuracyDrop} is not a fraction in [0, 1).`, 'Give it as a fraction: 0.01 is one percentage point.');
-  }
-  if (req.exitCosts && req.exitCosts.some((c) => !(Number.isFinite(c) && c >= 0))) {
-    throw new ExitLensError('bad-argument', 'Exit costs must be non-negative numbers.', 'Give one cumulative cost per exit, e.g. --exit-costs 1,2,3,4.');
-  }
-}
-
 /** A batch that failed on a GPU provider gets the hint for that provider (cuDNN under fp32, device memory). */
 function withRunHint(err: unknown, info: ExecutionProviderInfo): unknown {
   if (!(err instanceof ExitLensError) || err.code !== 'inference-failed') return err;
@@ -492,11 +472,7 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     });
     timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
     timings.totalSeconds = (Date.now() - t0) / 1000;
-    if (result.calibration.source === 'file') result.calibration.path = calib!.file.path;
-    const report: Report = {
-      schemaVersion: SCHEMA_VERSION,
-      tool: { name: 'exit-lens', version: TOOL_VERSION },
-      createdAt: new Date().toISOString(),
+    return assembleReport({
       model: {
         path: model.path,
         inputs: model.inputs,
@@ -513,142 +489,27 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
       },
       logitsFile: null,
       executionProvider: providerInfo,
-      samples: {
-        path: main.file.path,
-        N: records.sampleCount,
-        sampleCount: records.sampleCount,
-        labelled: records.labels !== null,
-        labelArray: main.binding.labels?.name ?? null,
-        inputs: bindingInfo(main.binding),
-        calibration: result.calibration,
-      },
+      samplesPath: main.file.path,
+      labelArray: main.binding.labels?.name ?? null,
+      inputs: bindingInfo(main.binding),
+      records,
+      calibrationPath: calib?.file.path ?? null,
+      result,
       exitCount: plan.exitCount,
       classCount: plan.classCount,
-      exits: result.exits,
       baselineMacs: cost.baselineMacs,
       cost: cost.info,
-      overthinking: result.overthinking,
-      policies: result.policies,
-      curves: result.curves,
-      suggestions: result.suggestions,
       drilldown: labels ? drilldown : null,
-      settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: main.binding.fixedBatch ?? batchSize },
-      conventions: CONVENTIONS,
-      warnings: [...warnings, ...result.warnings],
+      maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+      batchSize: main.binding.fixedBatch ?? batchSize,
+      warnings,
       timings,
-    };
-    if (req.includeRecords) report.records = recordsForReport(records);
-    return report;
+      includeRecords: Boolean(req.includeRecords),
+    });
   } finally {
     await main.file.close();
     await calib?.file.close();
   }
-}
-
-/** The drill-down of a logits file; `destructiveRate` is the overthinking figures' (their count over N). */
-function logitsDrilldown(rec: ExitRecords, destructiveRate: number): Drilldown {
-  const { indices, total } = destructiveSamples(rec, DRILLDOWN_LIMIT, rec.sampleCount > 0 ? Math.round(destructiveRate * rec.sampleCount) : 0);
-  return { destructiveCount: total, samples: indices.map((n) => drilldownSample(rec, n)) };
-}
-
-/** Analyses a precomputed-logits file (no model) into a report. */
-export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
-  const t0 = Date.now();
-  validateCommon(req);
-  const limit = memoryLimit(req.maxMemory);
-  const records = req.includeRecords ? ' Leave out --records (the per-sample records in the JSON), or' : '';
-  const hint = `Analyse a smaller logits file (e.g. its first 100,000 samples).${records}`;
-  const mainParts: MemoryPart[] = [];
-  const main = await readLogitsFile(req.logitsPath, {
-    labelName: req.labelName,
-    exits: req.exits,
-    signal,
-    // From the headers, before the records are allocated (a zip bomb within deflate's ratio is refused here).
-    beforeAllocate: (s) => {
-      mainParts.push(...recordsMemory('the logits file', s.sampleCount, s.exitNames.length, Boolean(req.includeRecords)));
-      checkMemory(mainParts, limit, hint);
-    },
-    onProgress: (done, total) => emit({ type: 'progress', id: req.id, phase: 'loading', done, total, samplesPerSecond: null, etaSeconds: null }),
-    onParallel: ({ onWorkers, inline }) => {
-      if (onWorkers > 0) emit({ type: 'log', id: req.id, level: 'info', message: `Reading logits: ${onWorkers} of ${onWorkers + inline} chunks turned into records on a worker thread.` });
-    },
-    // The worker that filled the records runs the policy sweeps too (one worker start, not two).
-    keepWorker: true,
-  });
-  try {
-    return await analyzeRead(req, emit, main, signal, t0, (s) => checkMemory([...mainParts, ...recordsMemory('the calibration logits', s.sampleCount, s.exitNames.length, false)], limit, hint));
-  } finally {
-    main.worker?.close();
-  }
-}
-
-async function analyzeRead(
-  req: AnalyzeRequest,
-  emit: Emit,
-  main: Awaited<ReturnType<typeof readLogitsFile>>,
-  signal: AbortSignal | undefined,
-  t0: number,
-  checkCalibMemory: (source: LogitsSource) => void,
-): Promise<Report> {
-  const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal, beforeAllocate: checkCalibMemory }) : null;
-  if (calib && (calib.source.exitNames.length !== main.source.exitNames.length || calib.source.classCount !== main.source.classCount)) {
-    throw new ExitLensError(
-      'samples-mismatch',
-      `The calibration logits (${calib.source.exitNames.length} exits, ${calib.source.classCount} classes) do not match the logits file (${main.source.exitNames.length} exits, ${main.source.classCount} classes).`,
-      'Dump both from the same model.',
-    );
-  }
-  throwIfCancelled(signal);
-  const E = main.source.exitNames.length;
-  const warnings: ReportWarning[] = [];
-  let exitMacs: number[];
-  let cost: CostInfo;
-  if (req.exitCosts) {
-    if (req.exitCosts.length !== E) throw new ExitLensError('bad-argument', `--exit-costs gives ${req.exitCosts.length} values but the file has ${E} exits.`, 'Give one cumulative cost per exit, shallowest first.');
-    exitMacs = [...req.exitCosts];
-    cost = { source: 'user', note: 'Costs given by the user (cost(k) per exit; baseline = the final exit\'s cost).', uncostedNodes: [], uncountedOps: {} };
-  } else {
-    exitMacs = Array.from({ length: E }, (_, k) => (k + 1) / E);
-    cost = { source: 'relative', note: 'No model: cost(k) = (k+1)/E of the final exit (relative depth). Give real costs with --exit-costs.', uncostedNodes: [], uncountedOps: {} };
-    warnings.push({ code: 'relative-cost', message: 'No model was given, so costs are relative depth (k+1)/E; pass --exit-costs for MACs or latency.' });
-  }
-  const baselineMacs = exitMacs[E - 1];
-  const tAnalysis = Date.now();
-  const result = await analyze({ runner: sweepRunner(emit, req.id, main.worker, signal), signal, records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
-  if (result.calibration.source === 'file') result.calibration.path = calib!.source.path;
-  const report: Report = {
-    schemaVersion: SCHEMA_VERSION,
-    tool: { name: 'exit-lens', version: TOOL_VERSION },
-    createdAt: new Date().toISOString(),
-    model: null,
-    logitsFile: main.source.path,
-    executionProvider: null,
-    samples: {
-      path: main.source.path,
-      N: main.records.sampleCount,
-      sampleCount: main.records.sampleCount,
-      labelled: main.records.labels !== null,
-      labelArray: main.source.labelArray,
-      inputs: [],
-      calibration: result.calibration,
-    },
-    exitCount: E,
-    classCount: main.source.classCount,
-    exits: result.exits,
-    baselineMacs,
-    cost,
-    overthinking: result.overthinking,
-    policies: result.policies,
-    curves: result.curves,
-    suggestions: result.suggestions,
-    drilldown: main.records.labels && result.overthinking ? logitsDrilldown(main.records, result.overthinking.destructiveRate) : null,
-    settings: { maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP, batchSize: null },
-    conventions: CONVENTIONS,
-    warnings: [...warnings, ...result.warnings],
-    timings: { analysisSeconds: (Date.now() - tAnalysis) / 1000, totalSeconds: (Date.now() - t0) / 1000 },
-  };
-  if (req.includeRecords) report.records = recordsForReport(main.records);
-  return report;
 }
 
 /** Runs one request and reports its end as a result or error event; never throws. */

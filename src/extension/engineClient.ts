@@ -1,7 +1,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { Report } from '../core/report';
-import { AnalyzeRequest, EngineEvent, ProfileRequest, isEngineEvent } from '../engine/protocol';
+import { AnalyzeRequest, EngineEvent, ProfileRequest, isEngineEvent } from '../shared/engineProtocol';
 
 /**
  * Runs the engine in a child process: the editor's own runtime run as Node

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { buildSync } from 'esbuild';
 import type { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/engine/profile';
+import { runAnalyze } from '../../src/core/analyzeLogits';
 import { RunFiles } from '../../src/extension/runFiles';
 import { collect, fixture, slowTest, tmpDir } from './helpers';
 import { mulberry32 } from '../../src/core/analysis/split';

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { EngineEvent, isEngineEvent } from '../../src/engine/protocol';
+import { EngineEvent, isEngineEvent } from '../../src/shared/engineProtocol';
 import { fixture, tmpDir, writeLongRunSamples } from './helpers';
 
 const ENGINE = path.join(__dirname, '..', '..', 'dist', 'engine.js');

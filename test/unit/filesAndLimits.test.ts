@@ -4,6 +4,7 @@
  * made inert for terminals and Markdown, and the memory and thread limits.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -44,15 +45,29 @@ describe('report outputs: all or nothing', () => {
     assert.equal(fs.readFileSync(existing, 'utf8'), 'the earlier report');
   });
 
-  it('a failure of the last output: the others are not written, their temporary files and new folders are removed', { skip: fs.existsSync('/dev/full') ? undefined : 'no /dev/full' }, async () => {
+  it('a failure of the last output: the others are not written, their temporary files and new folders are removed', async (t) => {
     const dir = tmpDir();
-    const planned = planOutputs([{ label: '--json', file: path.join(dir, 'a', 'b', 'r.json') }, { label: '--html', file: '/dev/full' }], []);
+    const fifo = path.join(tmpDir(), 'early.pipe');
+    if (!makeFifo(fifo)) return t.skip('mkfifo is not available here');
+    // A reader that takes one byte and goes: the plain write into the pipe fails.
+    const reader = spawn('head', ['-c', '1', fifo], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    const planned = planOutputs([{ label: '--json', file: path.join(dir, 'a', 'b', 'r.json') }, { label: '--html', file: fifo }], []);
     assert.deepEqual(planned.map((p) => p.mode), ['replace', 'stream']);
     await assert.rejects(
-      writeOutputs(planned.map((target) => ({ target, content: () => 'x'.repeat(100_000) }))),
-      /Cannot write --html "\/dev\/full": no space is left on the device; no report file was written or replaced/,
+      writeOutputs(planned.map((target) => ({ target, content: () => 'x'.repeat(1_000_000) }))),
+      /Cannot write --html ".*early\.pipe": the reader closed the pipe; no report file was written or replaced/,
     );
     assert.deepEqual(fs.readdirSync(dir), []);
+    await new Promise((r) => reader.on('exit', r));
+  });
+
+  it('a character device or a pipe is written through, never renamed over; a folder, a link to nothing are refused', () => {
+    if (fs.existsSync('/dev/null')) assert.equal(planOutputs([{ label: '--json', file: '/dev/null' }], [])[0].mode, 'stream');
+    const dir = tmpDir();
+    assert.throws(() => planOutputs([{ label: '--json', file: dir }], []), /is a folder/);
+    fs.symlinkSync(path.join(dir, 'gone'), path.join(dir, 'link'));
+    assert.throws(() => planOutputs([{ label: '--json', file: path.join(dir, 'link') }], []), /symbolic link to a file that does not exist/);
   });
 
   it('two names of one file (a link and what it names) are refused as one output given twice', () => {
@@ -120,7 +135,7 @@ describe('inputs: regular files only', () => {
     const fileRoot = path.join(tmpDir(), 'runs-here');
     fs.writeFileSync(fileRoot, 'a file');
     const elsewhere = new RunFiles(() => ({ root: fileRoot, keep: 10 }), (file, why) => skipped.push(`${file}: ${why}`));
-    const { runAnalyze } = await import('../../src/engine/profile');
+    const { runAnalyze } = await import('../../src/core/analyzeLogits');
     const { collect, fixture } = await import('./helpers');
     const report = await runAnalyze({ type: 'analyze', id: 't', logitsPath: fixture('logits_random.npz') }, collect().emit);
     assert.throws(

@@ -12,7 +12,7 @@ import { mulberry32 } from '../../src/core/analysis/split';
 import { sweepScorePolicy } from '../../src/core/analysis/sweep';
 import { analyze } from '../../src/core/report';
 import { allocateRecords, fillExitRecords } from '../../src/core/records';
-import { runAnalyze } from '../../src/engine/profile';
+import { runAnalyze } from '../../src/core/analyzeLogits';
 import { fixture } from './helpers';
 
 const point = (meanCost: number, quality: number, threshold = meanCost): FrontierCandidate => ({ kind: 'confidence', threshold, meanCost, quality });

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EngineEvent } from '../../src/engine/protocol';
+import { EngineEvent } from '../../src/shared/engineProtocol';
 
 export const FIXTURES = path.join(__dirname, '..', 'fixtures');
 export const fixture = (name: string) => path.join(FIXTURES, name);

@@ -13,7 +13,7 @@ import { mulberry32 } from '../../src/core/analysis/split';
 import { suggestThresholds, wholeSet } from '../../src/core/analysis/suggest';
 import { allocateRecords, fillExitRecords } from '../../src/core/records';
 import type { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/engine/profile';
+import { runAnalyze } from '../../src/core/analyzeLogits';
 import { close, collect, tmpDir } from './helpers';
 
 /** Writes exit_logits [E, N, C] (float32) and, when given, int64 labels. */

@@ -13,7 +13,7 @@ import { Report } from '../../src/core/report';
 import { discoverySessionsCreated } from '../../src/engine/costDiscovery';
 import { runProfile } from '../../src/engine/profile';
 import { createSessionWithFallback } from '../../src/engine/providers';
-import { ProfileRequest } from '../../src/engine/protocol';
+import { ProfileRequest } from '../../src/shared/engineProtocol';
 import { close, collect, expected, fixture, tmpDir } from './helpers';
 
 function profile(model: string, samples: string, extra: Partial<ProfileRequest> = {}, emit = collect().emit, signal?: AbortSignal): Promise<Report> {

@@ -1,7 +1,7 @@
 /** Messages between the host and the webviews, and the engine's IPC, are checked on arrival. */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isEngineEvent, isEngineRequest } from '../../src/engine/protocol';
+import { isEngineEvent, isEngineRequest } from '../../src/shared/engineProtocol';
 import { isFromWebview, isToWebview } from '../../src/shared/protocol';
 import { SCHEMA_VERSION } from '../../src/shared/reportTypes';
 

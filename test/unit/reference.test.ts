@@ -10,7 +10,7 @@ import { exactCurves } from '../../src/core/analysis/curves';
 import type { CurvePoint } from '../../src/core/report';
 import { readLogitsFile } from '../../src/core/logitsFile';
 import { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/engine/profile';
+import { runAnalyze } from '../../src/core/analyzeLogits';
 import { close, expected, fixture } from './helpers';
 
 const TOL = 1e-9;

@@ -15,7 +15,7 @@ import { readLogitsFile } from '../../src/core/logitsFile';
 import { openArrayFile, readWholeArray } from '../../src/core/npy/arrayFile';
 import { bytesToTyped } from '../../src/core/npy/npy';
 import type { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/engine/profile';
+import { runAnalyze } from '../../src/core/analyzeLogits';
 import { pythonSnippet } from '../../webview/snippets';
 import { collect, tmpDir } from './helpers';
 

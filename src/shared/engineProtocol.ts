@@ -1,5 +1,5 @@
-import type { ExitLensErrorCode } from '../core/errors';
-import type { ExecutionProviderInfo, Report } from '../core/report';
+import type { ExitLensErrorCode } from './errorCodes';
+import type { ExecutionProviderInfo, Report } from './reportTypes';
 
 /**
  * The engine's typed messages. The CLI runs the engine in-process; the extension runs it in

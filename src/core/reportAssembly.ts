@@ -1,0 +1,72 @@
+import { TOOL_VERSION } from '../shared/defaults';
+import type {
+  CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning,
+} from '../shared/reportTypes';
+import { SCHEMA_VERSION } from '../shared/reportTypes';
+import type { ExitRecords } from './records';
+import { AnalysisResult, CONVENTIONS, recordsForReport } from './report';
+
+/**
+ * The one place a report is put together, for a profiled model (src/engine/profile.ts) and for a
+ * logits file (src/core/analyzeLogits.ts): the analysis' result, what was read and how it ran.
+ */
+export interface ReportParts {
+  model: Report['model'];
+  logitsFile: string | null;
+  executionProvider: ExecutionProviderInfo | null;
+  samplesPath: string;
+  labelArray: string | null;
+  inputs: InputBinding[];
+  records: ExitRecords;
+  /** The calibration set's path when the suggestions were fitted on one. */
+  calibrationPath: string | null;
+  result: AnalysisResult;
+  exitCount: number;
+  classCount: number;
+  baselineMacs: number;
+  cost: CostInfo;
+  drilldown: Drilldown | null;
+  maxAccuracyDrop: number;
+  batchSize: number | null;
+  warnings: ReportWarning[];
+  timings: Record<string, number>;
+  includeRecords: boolean;
+}
+
+export function assembleReport(p: ReportParts): Report {
+  const { result, records } = p;
+  if (result.calibration.source === 'file') result.calibration.path = p.calibrationPath;
+  const report: Report = {
+    schemaVersion: SCHEMA_VERSION,
+    tool: { name: 'exit-lens', version: TOOL_VERSION },
+    createdAt: new Date().toISOString(),
+    model: p.model,
+    logitsFile: p.logitsFile,
+    executionProvider: p.executionProvider,
+    samples: {
+      path: p.samplesPath,
+      N: records.sampleCount,
+      sampleCount: records.sampleCount,
+      labelled: records.labels !== null,
+      labelArray: p.labelArray,
+      inputs: p.inputs,
+      calibration: result.calibration,
+    },
+    exitCount: p.exitCount,
+    classCount: p.classCount,
+    exits: result.exits,
+    baselineMacs: p.baselineMacs,
+    cost: p.cost,
+    overthinking: result.overthinking,
+    policies: result.policies,
+    curves: result.curves,
+    suggestions: result.suggestions,
+    drilldown: p.drilldown,
+    settings: { maxAccuracyDrop: p.maxAccuracyDrop, batchSize: p.batchSize },
+    conventions: CONVENTIONS,
+    warnings: [...p.warnings, ...result.warnings],
+    timings: p.timings,
+  };
+  if (p.includeRecords) report.records = recordsForReport(records);
+  return report;
+}

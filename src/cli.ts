@@ -15,6 +15,7 @@ import { EngineEvent } from './shared/engineProtocol';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from './shared/defaults';
 import { summarizeProvider } from './shared/providerText';
 import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';
+import { CLI_OPTIONS } from './cliOptions';
 import type { ExecutionProviderInfo } from './core/report';
 
 /** Exit codes: 0 success, 2 a problem the user can fix (input, usage), 3 an internal failure, 130 cancelled. */
@@ -132,27 +133,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        samples: { type: 'string' },
-        calib: { type: 'string' },
-        labels: { type: 'string' },
-        exits: { type: 'string' },
-        batch: { type: 'string' },
-        ep: { type: 'string' },
-        'gpu-precision': { type: 'string' },
-        from: { type: 'string' },
-        threads: { type: 'string' },
-        'max-memory': { type: 'string' },
-        'max-drop': { type: 'string' },
-        'exit-costs': { type: 'string' },
-        json: { type: 'string' },
-        markdown: { type: 'string' },
-        html: { type: 'string' },
-        records: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: CLI_OPTIONS,
     });
   } catch (err) {
     io.err(`exit-lens: ${(err as Error).message}\nRun exit-lens --help for usage.\n`);

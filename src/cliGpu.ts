@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CLI_OPTIONS } from './cliOptions';
 import { removeLeftoverTemps, tempNameFor } from './core/atomicWrite';
 import { ExitLensError } from './core/errors';
 import { runDoctor } from './engine/doctor';
@@ -18,26 +20,22 @@ import { DEFAULT_PROVIDERS, GpuPrecision } from './shared/defaults';
  */
 const REEXEC_MARK = 'EXIT_LENS_GPU_ENV';
 
-/** The value of `--name v` or `--name=v` in argv (the last one wins, as parseArgs does). */
-function optionValue(argv: string[], name: string): string | undefined {
-  let value: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') break;
-    if (a === `--${name}` && i + 1 < argv.length) value = argv[++i];
-    else if (a.startsWith(`--${name}=`)) value = a.slice(name.length + 3);
-  }
-  return value;
-}
-
 /** The environment change a command line needs for CUDA (none for commands that run no model). */
 export function cliEnvironmentChange(argv: string[], env: NodeJS.ProcessEnv = process.env) {
-  const command = argv.find((a) => !a.startsWith('-'));
+  // The CLI's own parser, so that options before the command and --x=v forms read as they do there.
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: CLI_OPTIONS, allowPositionals: true, strict: false });
+  } catch {
+    return null;
+  }
+  const command = parsed.positionals[0];
   if (command !== 'profile' && command !== 'doctor') return null;
-  const ep = optionValue(argv, 'ep');
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const ep = str(parsed.values.ep);
   const providers = ep ? ep.split(',').map((s) => s.trim().toLowerCase()) : [...DEFAULT_PROVIDERS];
   if (command === 'doctor') providers.push('cuda');
-  const precision = (optionValue(argv, 'gpu-precision')?.trim().toLowerCase() === 'tf32' ? 'tf32' : 'fp32') as GpuPrecision;
+  const precision = (str(parsed.values['gpu-precision'])?.trim().toLowerCase() === 'tf32' ? 'tf32' : 'fp32') as GpuPrecision;
   return engineEnvironment(providers, precision, { env });
 }
 

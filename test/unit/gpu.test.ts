@@ -1522,6 +1522,14 @@ describe('cliEnvironmentChange', () => {
     }
   });
 
+  it('options before the command are read as the CLI reads them (the command is the first positional)', () => {
+    // `exit-lens --ep cuda,cpu profile m.onnx`: "cuda,cpu" is the option's value, not the command.
+    const c = cliEnvironmentChange(['--ep', 'cuda,cpu', 'profile', 'm.onnx'], {});
+    assert.equal(c?.set.NVIDIA_TF32_OVERRIDE, '0');
+    assert.equal(cliEnvironmentChange(['--samples', 'profile', 'analyze', 'x.npz'], {}), null, 'the command is analyze');
+    assert.equal(cliEnvironmentChange(['--json', 'doctor', 'inspect', 'm.onnx'], {}), null, 'the command is inspect');
+  });
+
   it('--gpu-precision tf32 / --gpu-precision=TF32 remove NVIDIA_TF32_OVERRIDE; --gpu-precision fp32 keeps 0', () => {
     const tf32 = [
       ['profile', 'm.onnx', '--gpu-precision', 'tf32'],

@@ -1,0 +1,22 @@
+/** The CLI's options, for its parser and for the GPU re-execution's look at the command line. */
+export const CLI_OPTIONS = {
+  samples: { type: 'string' },
+  calib: { type: 'string' },
+  labels: { type: 'string' },
+  exits: { type: 'string' },
+  batch: { type: 'string' },
+  ep: { type: 'string' },
+  'gpu-precision': { type: 'string' },
+  from: { type: 'string' },
+  threads: { type: 'string' },
+  'max-memory': { type: 'string' },
+  'max-drop': { type: 'string' },
+  'exit-costs': { type: 'string' },
+  json: { type: 'string' },
+  markdown: { type: 'string' },
+  html: { type: 'string' },
+  records: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;

@@ -1,5 +1,6 @@
 import * as os from 'node:os';
-import { cudaPrecision, cudaStatus } from '../gpu/cuda';
+import * as path from 'node:path';
+import { cudaPrecision, cudaStatus, manifestVersion } from '../gpu/cuda';
 import { DoctorEntry, DoctorReport } from '../gpu/doctorText';
 import { ortVersion } from '../gpu/ortPaths';
 import { checkWebGpu } from '../gpu/webgpu';
@@ -70,6 +71,8 @@ export async function runDoctor(opts: { gpuPrecision?: GpuPrecision; providers?:
     cuda: {
       providerLibrary: cuda.providerLib,
       installed: cuda.installed,
+      // The ONNX Runtime version Exit Lens's setup recorded (null: installed otherwise, unchecked).
+      setupVersion: cuda.providerLib ? manifestVersion(path.dirname(cuda.providerLib)) : null,
       found: cuda.found,
       missing: cuda.missing,
       addToPath: cuda.addToPath,

@@ -14,7 +14,7 @@ export const SETUP_CUDA_STEP =
   'In VS Code run "Exit Lens: Set Up GPU (CUDA)"; from a shell run "exit-lens setup-cuda" (or "exit-lens setup-cuda --from <package.nupkg>" on an offline machine).';
 
 /** The ONNX Runtime version Exit Lens's setup recorded for the provider in `dir` (exit-lens-cuda.json), if any. */
-function manifestVersion(dir: string): string | null {
+export function manifestVersion(dir: string): string | null {
   try {
     const file = path.join(dir, 'exit-lens-cuda.json');
     const st = fs.statSync(file);

@@ -23,6 +23,8 @@ export interface DoctorReport {
   cuda: {
     providerLibrary: string | null;
     installed: boolean;
+    /** The ONNX Runtime version recorded by Exit Lens's setup; null when installed otherwise. */
+    setupVersion?: string | null;
     found: FoundLibrary[];
     missing: MissingLibrary[];
     addToPath: string[];
@@ -61,6 +63,9 @@ export function doctorText(r: DoctorReport): string {
   if (r.cuda.installed) {
     lines.push('');
     lines.push(`CUDA provider: ${r.cuda.providerLibrary}`);
+    lines.push(r.cuda.setupVersion
+      ? `  installed by Exit Lens's setup for ONNX Runtime ${r.cuda.setupVersion}`
+      : '  not installed by Exit Lens\'s setup: its ONNX Runtime version is not checked (a mismatch fails when a session starts)');
     for (const f of r.cuda.found) lines.push(`  found   ${f.name.padEnd(20)} ${f.path} (${f.source})`);
     for (const m of r.cuda.missing) lines.push(`  missing ${m.name.padEnd(20)} ${m.provides}`);
     if (r.cuda.addToPath.length) lines.push(`  LD_LIBRARY_PATH gains: ${r.cuda.addToPath.join(':')} (Exit Lens sets it for its runs)`);

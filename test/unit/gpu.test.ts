@@ -1698,7 +1698,7 @@ describe('doctor', { timeout: 120_000 }, () => {
     for (const e of json.entries) {
       if (!e.usable) assert.ok(e.reason && e.nextStep, `${e.provider}: reason and next step`);
     }
-    const cudaKeys = ['addToPath', 'found', 'installed', 'libraryPath', 'missing', 'providerLibrary'];
+    const cudaKeys = ['addToPath', 'found', 'installed', 'libraryPath', 'missing', 'providerLibrary', 'setupVersion'];
     assert.deepEqual(Object.keys(json.cuda).sort(), cudaKeys);
   });
 });

@@ -2,7 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_BATCH, DEFAULT_GPU_PRECISION, DEFAULT_MAX_ACCURACY_DROP, GpuPrecision } from '../shared/defaults';
+import { ExitLensError } from '../core/errors';
+import { readRegularFile } from '../core/inputFiles';
 import { memorySetting } from '../core/limits';
+
+/** The team file is a short list of models: anything larger is not one. */
+const TEAM_FILE_MAX_BYTES = 16 * 2 ** 20;
 import { ModelConfig, WORKSPACE_FILE, modelEntries } from './modelConfig';
 
 export { WORKSPACE_FILE } from './modelConfig';
@@ -21,10 +26,11 @@ export function modelConfigs(log?: vscode.LogOutputChannel): ModelConfig[] {
     const file = path.join(root, WORKSPACE_FILE);
     if (fs.existsSync(file)) {
       try {
-        const parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+        // A workspace file, read even in Restricted Mode: a regular file only (a FIFO there would block the editor), of a bounded size.
+        const parsed = JSON.parse(readRegularFile(file, (why) => new ExitLensError('bad-argument', why), TEAM_FILE_MAX_BYTES).toString('utf8'));
         for (const c of modelEntries(parsed?.models, root, file, log)) byModel.set(c.model, c);
       } catch (err) {
-        log?.warn(`${file} is not valid JSON and was ignored: ${(err as Error).message}`);
+        log?.warn(`${file} was ignored: ${err instanceof ExitLensError ? err.message : `it is not valid JSON (${(err as Error).message})`}`);
       }
     }
     const fromSettings = vscode.workspace.getConfiguration('exitLens', folder.uri).get<unknown>('models');

@@ -292,7 +292,6 @@ describe('hostile files and paths: a clear message, exit code 2, nothing written
     fs.mkdirSync(at('ext'));
     fs.writeFileSync(at('ext', 'model.onnx'), onnxModel({ externalLocation: 'w.data' }));
     fs.writeFileSync(at('ext', 'w.data'), externalWeights());
-    fs.writeFileSync(at('dyn_samples.npz'), Buffer.alloc(0));
     writeZip(at('dyn_samples.npz'), [{ name: 'x.npy', stored: npy('<f4', [3, 5], new Float32Array(15).fill(0.5)) }]);
     // Zero-width rows: 128-byte .npy files that declare (N, 0) for the [batch, T] input.
     for (const [name, n] of [['zero_1e9.npy', 1e9], ['zero_2p50.npy', 2 ** 50], ['zero_1e7.npy', 1e7]] as const) fs.writeFileSync(at(name), npyHeader('<f4', [n, 0]));

@@ -51,6 +51,7 @@ describe('report outputs: all or nothing', () => {
     if (!makeFifo(fifo)) return t.skip('mkfifo is not available here');
     // A reader that takes one byte and goes: the plain write into the pipe fails.
     const reader = spawn('head', ['-c', '1', fifo], { stdio: 'ignore' });
+    const gone = new Promise((r) => reader.on('exit', r));
     await new Promise((r) => setTimeout(r, 300));
     const planned = planOutputs([{ label: '--json', file: path.join(dir, 'a', 'b', 'r.json') }, { label: '--html', file: fifo }], []);
     assert.deepEqual(planned.map((p) => p.mode), ['replace', 'stream']);
@@ -59,7 +60,7 @@ describe('report outputs: all or nothing', () => {
       /Cannot write --html ".*early\.pipe": the reader closed the pipe; no report file was written or replaced/,
     );
     assert.deepEqual(fs.readdirSync(dir), []);
-    await new Promise((r) => reader.on('exit', r));
+    await gone;
   });
 
   it('a character device or a pipe is written through, never renamed over; a folder, a link to nothing are refused', () => {

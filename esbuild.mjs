@@ -34,7 +34,14 @@ const builds = [
   { ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
 ];
 if (fs.existsSync('webview/main.ts')) {
-  builds.push({ ...common, platform: 'browser', format: 'esm', target: 'es2022', entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist' });
+  builds.push({
+    ...common,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    entryPoints: { webview: 'webview/main.ts' },
+    outdir: 'dist',
+  });
 }
 
 /**
@@ -61,7 +68,10 @@ async function watchAll() {
     let errors = 0;
     for (const r of results) {
       const { errors: e = [], warnings: w = [] } = r.status === 'fulfilled' ? r.value : r.reason;
-      for (const [kind, list] of [['error', e], ['warning', w]]) {
+      for (const [kind, list] of [
+        ['error', e],
+        ['warning', w],
+      ]) {
         for (const m of list) {
           const at = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}` : 'esbuild.mjs:1:1';
           const line = `${at}: ${kind}: ${m.text}`;

@@ -24,42 +24,53 @@ export default tseslint.config(
     // The core is pure: no editor, no DOM, no native runtime, and none of the hosts.
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: ['vscode', 'onnxruntime-node'],
-        patterns: [{
-          regex: '^(\\.\\./)+(engine|extension|cli)(/|$)|^(\\.\\./)+\\.\\./webview(/|$)',
-          message: 'src/core is imported by the hosts, never the other way round; contracts go in src/shared.',
-        }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['vscode', 'onnxruntime-node'],
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(engine|extension|cli)(/|$)|^(\\.\\./)+\\.\\./webview(/|$)',
+              message: 'src/core is imported by the hosts, never the other way round; contracts go in src/shared.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // Every contract once, imported by all: it imports nothing of the project but package.json.
     files: ['src/shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: NODE,
-        patterns: [
-          nodeBuiltins,
-          {
-            regex: '^\\.\\./(?!\\.\\./package\\.json$)',
-            message: 'src/shared imports only src/shared (and package.json).',
-          },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: NODE,
+          patterns: [
+            nodeBuiltins,
+            {
+              regex: '^\\.\\./(?!\\.\\./package\\.json$)',
+              message: 'src/shared imports only src/shared (and package.json).',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The report app runs in a browser: its own files, src/shared and its npm packages (d3, UI elements).
     files: ['webview/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: NODE,
-        patterns: [
-          nodeBuiltins,
-          { regex: '^\\.\\./(?!src/shared/)', message: 'The webview imports only its own files and src/shared.' },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: NODE,
+          patterns: [
+            nodeBuiltins,
+            { regex: '^\\.\\./(?!src/shared/)', message: 'The webview imports only its own files and src/shared.' },
+          ],
+        },
+      ],
     },
   },
   {
@@ -67,12 +78,17 @@ export default tseslint.config(
     // (src/extension/engineClient.ts, src/shared/engineProtocol.ts), never by importing its code.
     files: ['src/extension/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{
-          regex: '^(\\.\\./)+engine(/|$)',
-          message: 'src/extension never imports src/engine: the engine runs in its own process (engineClient.ts).',
-        }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+engine(/|$)',
+              message: 'src/extension never imports src/engine: the engine runs in its own process (engineClient.ts).',
+            },
+          ],
+        },
+      ],
     },
   },
 );

@@ -31,7 +31,12 @@ async function main(): Promise<void> {
   const arrays = new Map<string, { data: ort.Tensor.DataType; dtype: string; rowShape: number[]; rows: number }>();
   for (const a of file.arrays) {
     const bytes = await readWholeArray(a);
-    arrays.set(a.name, { data: bytesToTyped(bytes, a.header.dtype) as ort.Tensor.DataType, dtype: a.header.dtype, rowShape: a.header.shape.slice(1), rows: a.rows });
+    arrays.set(a.name, {
+      data: bytesToTyped(bytes, a.header.dtype) as ort.Tensor.DataType,
+      dtype: a.header.dtype,
+      rowShape: a.header.shape.slice(1),
+      rows: a.rows,
+    });
   }
   await file.close();
   const prepareSeconds = (performance.now() - tPrepare) / 1000;

@@ -62,7 +62,12 @@ export async function bundleBenchScript(tmp: string, name: string): Promise<stri
     target: 'node20',
     outfile: out,
     logLevel: 'error',
-    plugins: [{ name: 'ort-external', setup: (b) => b.onResolve({ filter: /^onnxruntime-node$/ }, () => ({ path: ortEntry, external: true })) }],
+    plugins: [
+      {
+        name: 'ort-external',
+        setup: (b) => b.onResolve({ filter: /^onnxruntime-node$/ }, () => ({ path: ortEntry, external: true })),
+      },
+    ],
   });
   return out;
 }

@@ -85,7 +85,12 @@ export async function writeNpz(file: string, arrays: NpzArraySpec[], rowsPerChun
     const perRow = a.shape.slice(1).reduce((x, y) => x * y, 1);
     for (let r = 0; r < rows; r += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, rows - r);
-      const buf = a.descr === '<f4' || a.descr === '<f2' ? new Float32Array(n * perRow) : a.descr === '<i8' ? new BigInt64Array(n * perRow) : new Int32Array(n * perRow);
+      const buf =
+        a.descr === '<f4' || a.descr === '<f2'
+          ? new Float32Array(n * perRow)
+          : a.descr === '<i8'
+            ? new BigInt64Array(n * perRow)
+            : new Int32Array(n * perRow);
       a.fill(buf, r, n);
       let bytes: Float32Array | BigInt64Array | Int32Array | Uint16Array = buf;
       if (a.descr === '<f2') {

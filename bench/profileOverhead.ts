@@ -30,40 +30,51 @@ const CLASSES = 10;
 export type BenchModel = 'cnn' | 'transformer';
 
 /** Seeded sample sets for the benchmark models: inputs named as the model inputs, plus labels. */
-export async function writeSampleSet(file: string, model: BenchModel, N: number, seed: number, rowsPerChunk = 4096): Promise<void> {
+export async function writeSampleSet(
+  file: string,
+  model: BenchModel,
+  N: number,
+  seed: number,
+  rowsPerChunk = 4096,
+): Promise<void> {
   const rand = mulberry32(seed);
-  const input = model === 'cnn'
-    ? {
-      name: 'x',
-      descr: '<f4' as const,
-      shape: [N, 3, 32, 32],
-      fill(out: Float32Array | BigInt64Array | Int32Array) {
-        const z = out as Float32Array;
-        for (let i = 0; i < z.length; i++) z[i] = 2 * rand() - 1;
-      },
-    }
-    : {
-      name: 'ids',
-      descr: '<i8' as const,
-      shape: [N, 64],
-      fill(out: Float32Array | BigInt64Array | Int32Array) {
-        const z = out as BigInt64Array;
-        for (let i = 0; i < z.length; i++) z[i] = BigInt(Math.floor(rand() * 1000));
-      },
-    };
+  const input =
+    model === 'cnn'
+      ? {
+          name: 'x',
+          descr: '<f4' as const,
+          shape: [N, 3, 32, 32],
+          fill(out: Float32Array | BigInt64Array | Int32Array) {
+            const z = out as Float32Array;
+            for (let i = 0; i < z.length; i++) z[i] = 2 * rand() - 1;
+          },
+        }
+      : {
+          name: 'ids',
+          descr: '<i8' as const,
+          shape: [N, 64],
+          fill(out: Float32Array | BigInt64Array | Int32Array) {
+            const z = out as BigInt64Array;
+            for (let i = 0; i < z.length; i++) z[i] = BigInt(Math.floor(rand() * 1000));
+          },
+        };
   const labelRand = mulberry32(seed + 1);
-  await writeNpz(file, [
-    input,
-    {
-      name: 'label',
-      descr: '<i8',
-      shape: [N],
-      fill(out) {
-        const z = out as BigInt64Array;
-        for (let i = 0; i < z.length; i++) z[i] = BigInt(Math.floor(labelRand() * CLASSES));
+  await writeNpz(
+    file,
+    [
+      input,
+      {
+        name: 'label',
+        descr: '<i8',
+        shape: [N],
+        fill(out) {
+          const z = out as BigInt64Array;
+          for (let i = 0; i < z.length; i++) z[i] = BigInt(Math.floor(labelRand() * CLASSES));
+        },
       },
-    },
-  ], rowsPerChunk);
+    ],
+    rowsPerChunk,
+  );
 }
 
 export interface OverheadSide {
@@ -130,15 +141,39 @@ function side(runs: SideRun[]): OverheadSide {
 let providers: { ep?: string[]; precision?: string } = {};
 
 function providerArgs(): string[] {
-  return [...(providers.ep ? ['--ep', providers.ep.join(',')] : []), ...(providers.precision ? ['--gpu-precision', providers.precision] : [])];
+  return [
+    ...(providers.ep ? ['--ep', providers.ep.join(',')] : []),
+    ...(providers.precision ? ['--gpu-precision', providers.precision] : []),
+  ];
 }
 
-async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N: number, repeats: number): Promise<ModelOverhead> {
+async function measureModel(
+  model: BenchModel,
+  tmp: string,
+  bareLoop: string,
+  N: number,
+  repeats: number,
+): Promise<ModelOverhead> {
   const samples = path.join(tmp, `${model}-samples.npz`);
   await writeSampleSet(samples, model, N, model === 'cnn' ? 101 : 202);
   const modelPath = path.join(BENCH_MODELS, `${model}.onnx`);
   const out = (ext: string) => path.join(tmp, `${model}-report.${ext}`);
-  const profileArgs = [path.join(ROOT, 'dist', 'cli.js'), 'profile', modelPath, '--samples', samples, '--batch', String(BATCH), '--json', out('json'), '--markdown', out('md'), '--html', out('html'), ...providerArgs()];
+  const profileArgs = [
+    path.join(ROOT, 'dist', 'cli.js'),
+    'profile',
+    modelPath,
+    '--samples',
+    samples,
+    '--batch',
+    String(BATCH),
+    '--json',
+    out('json'),
+    '--markdown',
+    out('md'),
+    '--html',
+    out('html'),
+    ...providerArgs(),
+  ];
   const profileRuns: SideRun[] = [];
   const bareRuns: SideRun[] = [];
   let provider = '';
@@ -146,8 +181,14 @@ async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N:
   let macsPerSample = 0;
   for (let r = 0; r < repeats; r++) {
     const p = runNodeChild(tmp, profileArgs, ROOT);
-    const report = JSON.parse(fs.readFileSync(out('json'), 'utf8')) as { executionProvider: { used: string; threads: number }; baselineMacs: number; samples: { N: number }; timings: Record<string, number> };
-    if (report.samples.N !== N) throw new Error(`the profile of ${model} covered ${report.samples.N} samples, not ${N}`);
+    const report = JSON.parse(fs.readFileSync(out('json'), 'utf8')) as {
+      executionProvider: { used: string; threads: number };
+      baselineMacs: number;
+      samples: { N: number };
+      timings: Record<string, number>;
+    };
+    if (report.samples.N !== N)
+      throw new Error(`the profile of ${model} covered ${report.samples.N} samples, not ${N}`);
     profileRuns.push({ seconds: p.seconds, maxRssMB: p.maxRssMB, phases: report.timings });
     if (r === 0) {
       // The bare loop runs on the provider and thread count the profile used.
@@ -156,9 +197,19 @@ async function measureModel(model: BenchModel, tmp: string, bareLoop: string, N:
       macsPerSample = report.baselineMacs;
     }
     const b = runNodeChild(tmp, [bareLoop, modelPath, samples, provider, String(BATCH), String(threads)], ROOT);
-    const inside = JSON.parse(b.stdout.trim().split('\n').pop()!) as { prepareSeconds: number; loopSeconds: number; runSeconds: number; samples: number };
-    if (inside.samples !== N) throw new Error(`the bare loop over ${model} covered ${inside.samples} samples, not ${N}`);
-    bareRuns.push({ seconds: b.seconds - inside.prepareSeconds, maxRssMB: b.maxRssMB, phases: { runSeconds: inside.runSeconds, totalSeconds: inside.loopSeconds } });
+    const inside = JSON.parse(b.stdout.trim().split('\n').pop()!) as {
+      prepareSeconds: number;
+      loopSeconds: number;
+      runSeconds: number;
+      samples: number;
+    };
+    if (inside.samples !== N)
+      throw new Error(`the bare loop over ${model} covered ${inside.samples} samples, not ${N}`);
+    bareRuns.push({
+      seconds: b.seconds - inside.prepareSeconds,
+      maxRssMB: b.maxRssMB,
+      phases: { runSeconds: inside.runSeconds, totalSeconds: inside.loopSeconds },
+    });
   }
   fs.rmSync(samples);
   const profile = side(profileRuns);
@@ -194,8 +245,16 @@ export interface WarmOverhead {
 }
 
 /** Profiles in one engine process (dist/engine.js, forked as the extension forks it), seconds each, request to result. */
-async function engineRuns(modelPath: string, samples: string, repeats: number): Promise<{ seconds: number[]; provider: string; threads: number }> {
-  const child = fork(path.join(ROOT, 'dist', 'engine.js'), [], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+async function engineRuns(
+  modelPath: string,
+  samples: string,
+  repeats: number,
+): Promise<{ seconds: number[]; provider: string; threads: number }> {
+  const child = fork(path.join(ROOT, 'dist', 'engine.js'), [], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'advanced',
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const seconds: number[] = [];
@@ -214,7 +273,15 @@ async function engineRuns(modelPath: string, samples: string, repeats: number): 
         };
         child.on('message', onMessage);
         child.once('exit', (code) => reject(new Error(`the engine exited (${code}):\n${stderr}`)));
-        child.send({ type: 'profile', id, modelPath, samplesPath: samples, batchSize: BATCH, executionProviders: providers.ep, gpuPrecision: providers.precision });
+        child.send({
+          type: 'profile',
+          id,
+          modelPath,
+          samplesPath: samples,
+          batchSize: BATCH,
+          executionProviders: providers.ep,
+          gpuPrecision: providers.precision,
+        });
       });
       seconds.push((performance.now() - t0) / 1000);
       provider = report.executionProvider.used;
@@ -227,15 +294,29 @@ async function engineRuns(modelPath: string, samples: string, repeats: number): 
 }
 
 /** The warm comparison for one model at N samples: `repeats` profiles and bare sessions, the first of each left out. */
-async function measureWarm(model: BenchModel, tmp: string, bareLoop: string, N: number, repeats: number): Promise<WarmOverhead> {
+async function measureWarm(
+  model: BenchModel,
+  tmp: string,
+  bareLoop: string,
+  N: number,
+  repeats: number,
+): Promise<WarmOverhead> {
   const samples = path.join(tmp, `${model}-warm-samples.npz`);
   await writeSampleSet(samples, model, N, model === 'cnn' ? 101 : 202);
   const modelPath = path.join(BENCH_MODELS, `${model}.onnx`);
   const profile = await engineRuns(modelPath, samples, repeats);
-  const b = runNodeChild(tmp, [bareLoop, modelPath, samples, profile.provider, String(BATCH), String(profile.threads), String(repeats)], ROOT);
+  const b = runNodeChild(
+    tmp,
+    [bareLoop, modelPath, samples, profile.provider, String(BATCH), String(profile.threads), String(repeats)],
+    ROOT,
+  );
   const bareRuns = (JSON.parse(b.stdout.trim().split('\n').pop()!) as { repeatSeconds: number[] }).repeatSeconds;
   fs.rmSync(samples);
-  return { ratio: Math.min(...profile.seconds.slice(1)) / Math.min(...bareRuns.slice(1)), profileRuns: profile.seconds, bareRuns };
+  return {
+    ratio: Math.min(...profile.seconds.slice(1)) / Math.min(...bareRuns.slice(1)),
+    profileRuns: profile.seconds,
+    bareRuns,
+  };
 }
 
 export interface OverheadAtN {
@@ -274,7 +355,11 @@ export async function measureProfileOverhead(opts: {
   const main = await measureAt(opts.tmp, bareLoop, N, repeats);
   const large = opts.quick ? null : await measureAt(opts.tmp, bareLoop, opts.largeSamples ?? 16384, 3);
   const warmRepeats = opts.quick ? 3 : 6;
-  const warm = { samples: N, cnn: await measureWarm('cnn', opts.tmp, bareLoop, N, warmRepeats), transformer: await measureWarm('transformer', opts.tmp, bareLoop, N, warmRepeats) };
+  const warm = {
+    samples: N,
+    cnn: await measureWarm('cnn', opts.tmp, bareLoop, N, warmRepeats),
+    transformer: await measureWarm('transformer', opts.tmp, bareLoop, N, warmRepeats),
+  };
   const row = (name: string, m: ModelOverhead) => [
     `profile overhead, ${name} (N=${m.samples}, ${(m.macsPerSample / 1e6).toFixed(1)} MMACs)`,
     `${m.ratio.toFixed(3)}x bare loop`,

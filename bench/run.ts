@@ -43,23 +43,45 @@ interface ChildResult {
  * (bundled). They alternate `rounds` times, bare pass first; the fastest run of each counts
  * (on a shared machine the noise only ever adds time).
  */
-function analysisVsBare(tmp: string, barePass: string, file: string, rounds: number): { analysis: ChildResult; bare: ChildResult } {
+function analysisVsBare(
+  tmp: string,
+  barePass: string,
+  file: string,
+  rounds: number,
+): { analysis: ChildResult; bare: ChildResult } {
   const out = path.join(tmp, 'analysis-report.json');
   const bare: ChildResult[] = [];
   const analysis: ChildResult[] = [];
   for (let r = 0; r < rounds; r++) {
     const b = runNodeChild(tmp, [barePass, file], ROOT);
-    bare.push({ seconds: b.seconds, maxRssMB: b.maxRssMB, check: (JSON.parse(b.stdout.trim().split('\n').pop()!) as { check: number }).check });
+    bare.push({
+      seconds: b.seconds,
+      maxRssMB: b.maxRssMB,
+      check: (JSON.parse(b.stdout.trim().split('\n').pop()!) as { check: number }).check,
+    });
     const a = runNodeChild(tmp, [path.join(ROOT, 'dist', 'cli.js'), 'analyze', file, '--json', out, '--quiet'], ROOT);
-    const report = JSON.parse(fs.readFileSync(out, 'utf8')) as { samples: { N: number }; exits: { accuracy: number | null }[] };
+    const report = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      samples: { N: number };
+      exits: { accuracy: number | null }[];
+    };
     analysis.push({ seconds: a.seconds, maxRssMB: a.maxRssMB, check: report.exits[0].accuracy ?? 0 });
     fs.rmSync(out);
   }
   const fastest = (runs: ChildResult[]) => runs.reduce((x, y) => (y.seconds < x.seconds ? y : x));
-  return { analysis: { ...fastest(analysis), maxRssMB: Math.max(...analysis.map((r) => r.maxRssMB)) }, bare: fastest(bare) };
+  return {
+    analysis: { ...fastest(analysis), maxRssMB: Math.max(...analysis.map((r) => r.maxRssMB)) },
+    bare: fastest(bare),
+  };
 }
 
-async function makeLogits(file: string, N: number, E: number, C: number, seed: number, descr: '<f4' | '<f2' = '<f4'): Promise<void> {
+async function makeLogits(
+  file: string,
+  N: number,
+  E: number,
+  C: number,
+  seed: number,
+  descr: '<f4' | '<f2' = '<f4',
+): Promise<void> {
   const rand = mulberry32(seed);
   const labels = new Int32Array(N);
   for (let n = 0; n < N; n++) labels[n] = Math.floor(rand() * C);
@@ -78,7 +100,14 @@ async function makeLogits(file: string, N: number, E: number, C: number, seed: n
   }));
   await writeNpz(file, [
     ...arrays,
-    { name: 'labels', descr: '<i8', shape: [N], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = BigInt(labels[row + i]); } },
+    {
+      name: 'labels',
+      descr: '<i8',
+      shape: [N],
+      fill: (out, row, rows) => {
+        for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = BigInt(labels[row + i]);
+      },
+    },
   ]);
 }
 
@@ -172,10 +201,14 @@ async function main(): Promise<void> {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const ep = argValue('--ep')?.split(',').map((s) => s.trim()).filter(Boolean);
+  const ep = argValue('--ep')
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const gpuPrecision = argValue('--gpu-precision');
   const only = argValue('--only');
-  if (only !== undefined && only !== 'overhead') throw new Error(`--only ${only}: the one part that can run alone is "overhead"`);
+  if (only !== undefined && only !== 'overhead')
+    throw new Error(`--only ${only}: the one part that can run alone is "overhead"`);
   if (ep) {
     // The bare loop's process needs what the CLI's re-execution gives a profile: the CUDA
     // libraries on LD_LIBRARY_PATH and NVIDIA_TF32_OVERRIDE for the precision.
@@ -185,7 +218,12 @@ async function main(): Promise<void> {
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-bench-'));
   const results: Record<string, unknown> = {
-    machine: { cores: os.cpus().length, memoryGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, executionProvider: 'cpu' },
+    machine: {
+      cores: os.cpus().length,
+      memoryGB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      executionProvider: 'cpu',
+    },
     quick,
     requestedProviders: ep ?? 'default',
   };
@@ -201,8 +239,18 @@ async function main(): Promise<void> {
       const { bare, analysis: full } = analysisVsBare(tmp, barePass, file, N >= 1e6 ? 2 : 3);
       scaling.push({ n: N, seconds: full.seconds });
       const key = `n1e${Math.round(Math.log10(N))}`;
-      analysis[key] = { seconds: full.seconds, onePassSeconds: bare.seconds, vsOnePass: full.seconds / bare.seconds, peakRssMB: full.maxRssMB };
-      rows.push([`analysis N=${N}, E=12, C=10`, `${full.seconds.toFixed(2)} s`, `${(full.seconds / bare.seconds).toFixed(2)}x one pass (${bare.seconds.toFixed(2)} s)`, `${full.maxRssMB.toFixed(0)} MB peak`]);
+      analysis[key] = {
+        seconds: full.seconds,
+        onePassSeconds: bare.seconds,
+        vsOnePass: full.seconds / bare.seconds,
+        peakRssMB: full.maxRssMB,
+      };
+      rows.push([
+        `analysis N=${N}, E=12, C=10`,
+        `${full.seconds.toFixed(2)} s`,
+        `${(full.seconds / bare.seconds).toFixed(2)}x one pass (${bare.seconds.toFixed(2)} s)`,
+        `${full.maxRssMB.toFixed(0)} MB peak`,
+      ]);
       fs.rmSync(file);
     }
     if (!quick && !only) {
@@ -211,8 +259,18 @@ async function main(): Promise<void> {
       // without zip64 can hold: 12 x 10^5 x 1000 x 2 bytes = 2.4 GB.
       await makeLogits(file, 1e5, 12, 1000, 8, '<f2');
       const { bare, analysis: full } = analysisVsBare(tmp, barePass, file, 2);
-      analysis.n1e5c1000 = { seconds: full.seconds, onePassSeconds: bare.seconds, vsOnePass: full.seconds / bare.seconds, peakRssMB: full.maxRssMB };
-      rows.push(['analysis N=1e5, E=12, C=1000 (float16)', `${full.seconds.toFixed(2)} s`, `${(full.seconds / bare.seconds).toFixed(2)}x one pass`, `${full.maxRssMB.toFixed(0)} MB peak`]);
+      analysis.n1e5c1000 = {
+        seconds: full.seconds,
+        onePassSeconds: bare.seconds,
+        vsOnePass: full.seconds / bare.seconds,
+        peakRssMB: full.maxRssMB,
+      };
+      rows.push([
+        'analysis N=1e5, E=12, C=1000 (float16)',
+        `${full.seconds.toFixed(2)} s`,
+        `${(full.seconds / bare.seconds).toFixed(2)}x one pass`,
+        `${full.maxRssMB.toFixed(0)} MB peak`,
+      ]);
       fs.rmSync(file);
     }
     if (!only) {
@@ -221,12 +279,23 @@ async function main(): Promise<void> {
       results.analysis = analysis;
     }
     const overhead = await measureProfileOverhead({ quick, tmp, ep, gpuPrecision });
-    results.profileOverhead = { cnn: overhead.cnn, transformer: overhead.transformer, details: overhead.details, large: overhead.large, warm: overhead.warm };
+    results.profileOverhead = {
+      cnn: overhead.cnn,
+      transformer: overhead.transformer,
+      details: overhead.details,
+      large: overhead.large,
+      warm: overhead.warm,
+    };
     (results.machine as { executionProvider: string }).executionProvider = overhead.details.cnn.executionProvider;
     rows.push(...overhead.rows);
     if (!only) {
       const streaming = await measureStreaming({ quick, tmp });
-      results.streaming = { peakRssMB: streaming.peakRssMB, samples: streaming.samples, inputGB: streaming.inputGB, seconds: streaming.seconds };
+      results.streaming = {
+        peakRssMB: streaming.peakRssMB,
+        samples: streaming.samples,
+        inputGB: streaming.inputGB,
+        seconds: streaming.seconds,
+      };
       rows.push(...streaming.rows);
       const webview = await webviewBenchmark({ quick, tmp, makeLogits });
       results.webview = webview;
@@ -234,16 +303,44 @@ async function main(): Promise<void> {
       const vsix = path.join(ROOT, '.tmp', 'exit-lens-linux-x64.vsix');
       const vsixKB = sizeKB(vsix);
       const { extensionKB, measuredAreShipped } = await shippedBundles(vsix);
-      results.bundle = { extensionKB, vsixMB: vsixKB === null ? null : vsixKB / 1024, measuredAreShipped, activationLoadsOnnxRuntime: activationLoadsOrt() };
-      rows.push(['bundle: dist/extension.js as shipped', extensionKB === null ? 'not packaged' : `${extensionKB.toFixed(0)} kB`, measuredAreShipped ? 'the benchmark ran the shipped bundles' : 'the benchmark ran other bundles than the VSIX\'s', '']);
-      rows.push(['bundle: linux-x64 VSIX', vsixKB === null ? 'not packaged' : `${(vsixKB / 1024).toFixed(1)} MB`, '', '']);
-      rows.push(['loading the extension loads ONNX Runtime', String((results.bundle as { activationLoadsOnnxRuntime: boolean }).activationLoadsOnnxRuntime), '', '']);
+      results.bundle = {
+        extensionKB,
+        vsixMB: vsixKB === null ? null : vsixKB / 1024,
+        measuredAreShipped,
+        activationLoadsOnnxRuntime: activationLoadsOrt(),
+      };
+      rows.push([
+        'bundle: dist/extension.js as shipped',
+        extensionKB === null ? 'not packaged' : `${extensionKB.toFixed(0)} kB`,
+        measuredAreShipped
+          ? 'the benchmark ran the shipped bundles'
+          : "the benchmark ran other bundles than the VSIX's",
+        '',
+      ]);
+      rows.push([
+        'bundle: linux-x64 VSIX',
+        vsixKB === null ? 'not packaged' : `${(vsixKB / 1024).toFixed(1)} MB`,
+        '',
+        '',
+      ]);
+      rows.push([
+        'loading the extension loads ONNX Runtime',
+        String((results.bundle as { activationLoadsOnnxRuntime: boolean }).activationLoadsOnnxRuntime),
+        '',
+        '',
+      ]);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
-  for (const r of rows) process.stdout.write(`${r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((v, c) => v.padEnd(widths[c]))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
   fs.mkdirSync(path.join(ROOT, 'bench'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write('Wrote bench/results.json\n');

@@ -32,9 +32,23 @@ export async function measureStreaming(opts: { quick: boolean; tmp: string }): P
   const writeSeconds = (performance.now() - tWrite) / 1000;
   const report = path.join(opts.tmp, 'streaming-report.json');
   try {
-    const run = runNodeChild(opts.tmp, [path.join(ROOT, 'dist', 'cli.js'), 'profile', path.join(BENCH_MODELS, 'cnn.onnx'), '--samples', file, '--json', report, '--quiet'], ROOT);
+    const run = runNodeChild(
+      opts.tmp,
+      [
+        path.join(ROOT, 'dist', 'cli.js'),
+        'profile',
+        path.join(BENCH_MODELS, 'cnn.onnx'),
+        '--samples',
+        file,
+        '--json',
+        report,
+        '--quiet',
+      ],
+      ROOT,
+    );
     const profiled = JSON.parse(fs.readFileSync(report, 'utf8')) as { samples: { N: number } };
-    if (profiled.samples.N !== N) throw new Error(`the streaming profile covered ${profiled.samples.N} samples, not ${N}`);
+    if (profiled.samples.N !== N)
+      throw new Error(`the streaming profile covered ${profiled.samples.N} samples, not ${N}`);
     const inputGB = (N * BYTES_PER_SAMPLE) / 1e9;
     return {
       peakRssMB: run.maxRssMB,
@@ -43,12 +57,14 @@ export async function measureStreaming(opts: { quick: boolean; tmp: string }): P
       seconds: run.seconds,
       samplesPerSecond: N / run.seconds,
       writeSeconds,
-      rows: [[
-        `streaming: profile CNN over ${inputGB.toFixed(2)} GB of inputs (N=${N})`,
-        `${run.maxRssMB.toFixed(0)} MB peak RSS`,
-        `${run.seconds.toFixed(1)} s (${(N / run.seconds).toFixed(0)} samples/s)`,
-        '',
-      ]],
+      rows: [
+        [
+          `streaming: profile CNN over ${inputGB.toFixed(2)} GB of inputs (N=${N})`,
+          `${run.maxRssMB.toFixed(0)} MB peak RSS`,
+          `${run.seconds.toFixed(1)} s (${(N / run.seconds).toFixed(0)} samples/s)`,
+          '',
+        ],
+      ],
     };
   } finally {
     fs.rmSync(file, { force: true });

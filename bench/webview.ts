@@ -35,7 +35,16 @@ import { runAnalyze } from '../src/core/analyzeLogits';
 
 const ROOT = path.resolve(__dirname, '..');
 const CHROMIUM = process.env.EXIT_LENS_E2E_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
 export type MakeLogits = (file: string, N: number, E: number, C: number, seed: number) => Promise<void>;
 
@@ -144,15 +153,22 @@ function quantile(values: number[], q: number): number {
 }
 
 /** The report of a seeded 10^5-sample logits file, with its per-sample records, as an HTML export. */
-async function writeReportPage(tmp: string, makeLogits: MakeLogits): Promise<{ html: string; sampleCount: number; recordCount: number }> {
+async function writeReportPage(
+  tmp: string,
+  makeLogits: MakeLogits,
+): Promise<{ html: string; sampleCount: number; recordCount: number }> {
   const N = 1e5;
   const E = 12;
   const logits = path.join(tmp, 'webview-logits.npz');
   await makeLogits(logits, N, E, 10, 11);
-  const report = await runAnalyze({ type: 'analyze', id: 'bench-webview', logitsPath: logits, includeRecords: true }, () => undefined);
+  const report = await runAnalyze(
+    { type: 'analyze', id: 'bench-webview', logitsPath: logits, includeRecords: true },
+    () => undefined,
+  );
   fs.rmSync(logits);
   const recordCount = report.records?.pred.length ?? 0;
-  if (recordCount !== N * E || report.records?.conf.length !== N * E) throw new Error(`the report holds ${recordCount} records, not ${N * E}`);
+  if (recordCount !== N * E || report.records?.conf.length !== N * E)
+    throw new Error(`the report holds ${recordCount} records, not ${N * E}`);
   const { js, css } = readWebviewAssets(ROOT);
   const html = path.join(tmp, 'webview-report.html');
   fs.writeFileSync(html, staticReportHtml(report, js, css));
@@ -160,18 +176,30 @@ async function writeReportPage(tmp: string, makeLogits: MakeLogits): Promise<{ h
 }
 
 /** Builds the report through the real analysis, writes its HTML export, and measures it in Chromium. */
-export async function webviewBenchmark(opts: { quick: boolean; tmp: string; makeLogits: MakeLogits }): Promise<WebviewBench> {
-  if (!fs.existsSync(CHROMIUM)) return { skipped: `no Chromium at ${CHROMIUM} (npm run e2e:install installs Debian's)` };
+export async function webviewBenchmark(opts: {
+  quick: boolean;
+  tmp: string;
+  makeLogits: MakeLogits;
+}): Promise<WebviewBench> {
+  if (!fs.existsSync(CHROMIUM))
+    return { skipped: `no Chromium at ${CHROMIUM} (npm run e2e:install installs Debian's)` };
   const page = await writeReportPage(opts.tmp, opts.makeLogits);
   try {
-    return { sampleCount: page.sampleCount, recordCount: page.recordCount, ...(await measureReportPage(page.html, opts.quick)) };
+    return {
+      sampleCount: page.sampleCount,
+      recordCount: page.recordCount,
+      ...(await measureReportPage(page.html, opts.quick)),
+    };
   } finally {
     fs.rmSync(page.html);
   }
 }
 
 /** Opens a report's HTML export in headless Chromium and measures its first render and threshold updates. */
-export async function measureReportPage(html: string, quick: boolean): Promise<Omit<WebviewBenchResult, 'sampleCount' | 'recordCount'>> {
+export async function measureReportPage(
+  html: string,
+  quick: boolean,
+): Promise<Omit<WebviewBenchResult, 'sampleCount' | 'recordCount'>> {
   const htmlMB = fs.statSync(html).size / 2 ** 20;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {
@@ -184,20 +212,37 @@ export async function measureReportPage(html: string, quick: boolean): Promise<O
       page.on('pageerror', (e) => errors.push(e.message));
       // The first load runs to the load event (the slider moves come after it); the others stop at the first render.
       await page.goto(`file://${path.resolve(html)}`, { waitUntil: run === 0 ? 'load' : 'commit', timeout: 120_000 });
-      await page.waitForFunction(() => performance.getEntriesByName('exit-lens:report-rendered').length > 0, undefined, { timeout: 60_000 });
+      await page.waitForFunction(
+        () => performance.getEntriesByName('exit-lens:report-rendered').length > 0,
+        undefined,
+        { timeout: 60_000 },
+      );
       if (errors.length) throw new Error(`the report page failed: ${errors.join('; ')}`);
       renders.push((await page.evaluate(READ_RENDER)) as Render);
-      if (run === 0) timings = (await page.evaluate(`(${MOVE_SLIDERS})(${JSON.stringify({ moves: quick ? 60 : 200, seed: 4 })})`)) as typeof timings;
+      if (run === 0)
+        timings = (await page.evaluate(
+          `(${MOVE_SLIDERS})(${JSON.stringify({ moves: quick ? 60 : 200, seed: 4 })})`,
+        )) as typeof timings;
       await page.close();
     }
     const mid = [...renders].sort((a, b) => a.total - b.total)[Math.floor((renders.length - 1) / 2)];
     return {
       htmlMB,
       loads,
-      firstRenderMs: quantile(renders.map((r) => r.total), 0.5),
+      firstRenderMs: quantile(
+        renders.map((r) => r.total),
+        0.5,
+      ),
       firstRenderRunsMs: renders.map((r) => r.total),
-      firstRenderMarksMs: { bootParsed: mid.bootParsed, chartsDrawn: mid.chartsDrawn, fromFrameEntry: mid.fromFrameEntry },
-      firstPaintMs: quantile(renders.map((r) => r.contentfulPaint), 0.5),
+      firstRenderMarksMs: {
+        bootParsed: mid.bootParsed,
+        chartsDrawn: mid.chartsDrawn,
+        fromFrameEntry: mid.fromFrameEntry,
+      },
+      firstPaintMs: quantile(
+        renders.map((r) => r.contentfulPaint),
+        0.5,
+      ),
       firstPaintAfterCharts: renders.every((r) => r.contentfulPaint >= r.chartsDrawn),
       documentLoadedMs: renders[0].documentLoaded,
       thresholdUpdateMsMedian: quantile(timings.update, 0.5),
@@ -214,7 +259,17 @@ export async function measureReportPage(html: string, quick: boolean): Promise<O
 export function webviewRows(w: WebviewBench): string[][] {
   if ('skipped' in w) return [['webview (10^5 records)', 'not measured', w.skipped, '']];
   return [
-    [`webview first render (N=1e5, ${w.recordCount} records)`, `${w.firstRenderMs.toFixed(0)} ms`, `median of ${w.loads} loads of a ${w.htmlMB.toFixed(1)} MB page`, `on screen at ${w.firstPaintMs.toFixed(0)} ms; whole page read at ${w.documentLoadedMs.toFixed(0)} ms`],
-    ['webview threshold update', `${w.thresholdUpdateMsMedian.toFixed(1)} ms median`, `p95 ${w.thresholdUpdateMsP95.toFixed(1)} ms over ${w.moves} moves`, `handler alone ${w.thresholdHandlerMsMedian.toFixed(2)} ms`],
+    [
+      `webview first render (N=1e5, ${w.recordCount} records)`,
+      `${w.firstRenderMs.toFixed(0)} ms`,
+      `median of ${w.loads} loads of a ${w.htmlMB.toFixed(1)} MB page`,
+      `on screen at ${w.firstPaintMs.toFixed(0)} ms; whole page read at ${w.documentLoadedMs.toFixed(0)} ms`,
+    ],
+    [
+      'webview threshold update',
+      `${w.thresholdUpdateMsMedian.toFixed(1)} ms median`,
+      `p95 ${w.thresholdUpdateMsP95.toFixed(1)} ms over ${w.moves} moves`,
+      `handler alone ${w.thresholdHandlerMsMedian.toFixed(2)} ms`,
+    ],
   ];
 }

@@ -11,10 +11,24 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ?? path.join(root, 'src/core/onnx/onnxDecode.generated.js');
-execFileSync(process.execPath, [
-  path.join(root, 'node_modules/protobufjs-cli/bin/pbjs'),
-  '-t', 'static-module', '-w', 'commonjs',
-  '--no-encode', '--no-verify', '--no-convert', '--no-delimited', '--no-typeurl', '--no-service', '--no-comments',
-  '-o', out,
-  path.join(root, 'src/core/onnx/onnx-subset.json'),
-], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [
+    path.join(root, 'node_modules/protobufjs-cli/bin/pbjs'),
+    '-t',
+    'static-module',
+    '-w',
+    'commonjs',
+    '--no-encode',
+    '--no-verify',
+    '--no-convert',
+    '--no-delimited',
+    '--no-typeurl',
+    '--no-service',
+    '--no-comments',
+    '-o',
+    out,
+    path.join(root, 'src/core/onnx/onnx-subset.json'),
+  ],
+  { stdio: 'inherit' },
+);

@@ -148,7 +148,8 @@ const byArea = new Map();
 for (const e of entries) {
   const parts = e.name.split('/');
   const inside = parts[0] === 'extension' ? parts.slice(1) : parts;
-  const area = inside[0] === 'node_modules' ? inside.slice(0, 2).join('/') : inside.length > 1 ? `${inside[0]}/` : inside[0];
+  const area =
+    inside[0] === 'node_modules' ? inside.slice(0, 2).join('/') : inside.length > 1 ? `${inside[0]}/` : inside[0];
   const sum = byArea.get(area) ?? { files: 0, bytes: 0 };
   sum.files += 1;
   sum.bytes += e.size;

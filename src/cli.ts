@@ -1,7 +1,14 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { onBlockingCall } from './core/blocking';
-import { OutputItem, OutputRequest, checkNotInputs, planOutputs, removePendingTemps, writeOutputs } from './core/outputFiles';
+import {
+  OutputItem,
+  OutputRequest,
+  checkNotInputs,
+  planOutputs,
+  removePendingTemps,
+  writeOutputs,
+} from './core/outputFiles';
 import { parseMemorySize } from './core/limits';
 import { displayName, terminalText } from './core/text';
 import { ExitLensError, describeError } from './core/errors';
@@ -99,9 +106,14 @@ function progressBar(io: Io): (e: EngineEvent) => void {
       const width = 24;
       const filled = Math.round(frac * width);
       const rate = e.samplesPerSecond ? ` ${e.samplesPerSecond.toFixed(0)}/s` : '';
-      const eta = e.etaSeconds !== null && e.phase !== 'analysis' && e.phase !== 'costing' ? ` ETA ${Math.ceil(e.etaSeconds)}s` : '';
+      const eta =
+        e.etaSeconds !== null && e.phase !== 'analysis' && e.phase !== 'costing'
+          ? ` ETA ${Math.ceil(e.etaSeconds)}s`
+          : '';
       const count = e.phase === 'inference' || e.phase === 'calibration' ? ` ${e.done}/${e.total}` : '';
-      io.err(`\r${e.phase.padEnd(11)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%${count}${rate}${eta}\x1b[K`);
+      io.err(
+        `\r${e.phase.padEnd(11)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%${count}${rate}${eta}\x1b[K`,
+      );
       shown = true;
     } else if (e.type === 'provider') {
       if (shown) io.err('\r\x1b[K');
@@ -116,14 +128,20 @@ function progressBar(io: Io): (e: EngineEvent) => void {
 function parseNumberList(v: string | undefined, what: string): number[] | undefined {
   if (v === undefined) return undefined;
   const parts = v.split(',').map((s) => Number(s.trim()));
-  if (parts.some((x) => !Number.isFinite(x))) throw new ExitLensError('bad-argument', `${what} "${v}" is not a comma-separated list of numbers.`, 'For example --exit-costs 1.2e6,2.5e6,4e6.');
+  if (parts.some((x) => !Number.isFinite(x)))
+    throw new ExitLensError(
+      'bad-argument',
+      `${what} "${v}" is not a comma-separated list of numbers.`,
+      'For example --exit-costs 1.2e6,2.5e6,4e6.',
+    );
   return parts;
 }
 
 function parseIntOption(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ExitLensError('bad-argument', `${what} "${v}" is not a positive integer.`, `For example ${what} 64.`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ExitLensError('bad-argument', `${what} "${v}" is not a positive integer.`, `For example ${what} 64.`);
   return n;
 }
 
@@ -150,24 +168,58 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     return v.help ? EXIT_OK : EXIT_USER;
   }
   try {
-    if (extra.length) throw new ExitLensError('bad-argument', `Unexpected arguments: ${extra.join(' ')}.`, 'Run exit-lens --help for usage.');
+    if (extra.length)
+      throw new ExitLensError(
+        'bad-argument',
+        `Unexpected arguments: ${extra.join(' ')}.`,
+        'Run exit-lens --help for usage.',
+      );
     if (command === 'inspect') {
-      if (!target) throw new ExitLensError('bad-argument', 'inspect needs a model path.', 'exit-lens inspect model.onnx');
+      if (!target)
+        throw new ExitLensError('bad-argument', 'inspect needs a model path.', 'exit-lens inspect model.onnx');
       const model = loadModelInfo(target);
       // Every name from the file is shown inert (core/text.ts): no escape sequence reaches the terminal.
-      io.out(`Model ${displayName(model.path)}\n  producer: ${displayName(model.producer) || '–'}, opset ${model.opset}, IR ${model.irVersion}, ${model.nodeCount} nodes, ${model.parameterCount} parameters${model.usesExternalData ? ', external data' : ''}\n`);
-      io.out(`Inputs:\n${model.inputs.map((i) => `  ${displayName(i.name)}: ${displayName(i.dtype)} ${formatShape(i.shape)}`).join('\n')}\nOutputs:\n${describeOutputs(model)}\n`);
+      io.out(
+        `Model ${displayName(model.path)}\n  producer: ${displayName(model.producer) || '–'}, opset ${model.opset}, IR ${model.irVersion}, ${model.nodeCount} nodes, ${model.parameterCount} parameters${model.usesExternalData ? ', external data' : ''}\n`,
+      );
+      io.out(
+        `Inputs:\n${model.inputs.map((i) => `  ${displayName(i.name)}: ${displayName(i.dtype)} ${formatShape(i.shape)}`).join('\n')}\nOutputs:\n${describeOutputs(model)}\n`,
+      );
       const layout = detectExits(model, v.exits ? parseExitMapping(v.exits) : undefined);
-      io.out(layout.kind === 'per-output' ? `Exits (${layout.orderedBy}): ${layout.outputs.map(displayName).join(', ')}\n` : `Exits: stacked output ${displayName(layout.output)} (${layout.layout}), ${layout.exitCount ?? '?'} exits\n`);
+      io.out(
+        layout.kind === 'per-output'
+          ? `Exits (${layout.orderedBy}): ${layout.outputs.map(displayName).join(', ')}\n`
+          : `Exits: stacked output ${displayName(layout.output)} (${layout.layout}), ${layout.exitCount ?? '?'} exits\n`,
+      );
       return EXIT_OK;
     }
     if (command === 'doctor') return await doctorCommand(v, io, target);
     if (command === 'setup-cuda') return await setupCudaCommand(v, io, target, signal);
-    if (command !== 'profile' && command !== 'analyze') throw new ExitLensError('bad-argument', `Unknown command "${command}".`, 'Commands: profile, analyze, inspect, doctor, setup-cuda. Run exit-lens --help.');
-    if (!target) throw new ExitLensError('bad-argument', `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`, 'Run exit-lens --help for usage.');
+    if (command !== 'profile' && command !== 'analyze')
+      throw new ExitLensError(
+        'bad-argument',
+        `Unknown command "${command}".`,
+        'Commands: profile, analyze, inspect, doctor, setup-cuda. Run exit-lens --help.',
+      );
+    if (!target)
+      throw new ExitLensError(
+        'bad-argument',
+        `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`,
+        'Run exit-lens --help for usage.',
+      );
     const maxDrop = v['max-drop'] === undefined ? undefined : Number(v['max-drop']);
-    if (maxDrop !== undefined && !Number.isFinite(maxDrop)) throw new ExitLensError('bad-argument', `--max-drop "${v['max-drop']}" is not a number.`, 'Give a fraction, e.g. --max-drop 0.01.');
-    if (command === 'profile' && !v.samples) throw new ExitLensError('bad-argument', 'profile needs --samples <file.npz>.', 'exit-lens profile model.onnx --samples test.npz');
+    if (maxDrop !== undefined && !Number.isFinite(maxDrop))
+      throw new ExitLensError(
+        'bad-argument',
+        `--max-drop "${v['max-drop']}" is not a number.`,
+        'Give a fraction, e.g. --max-drop 0.01.',
+      );
+    if (command === 'profile' && !v.samples)
+      throw new ExitLensError(
+        'bad-argument',
+        'profile needs --samples <file.npz>.',
+        'exit-lens profile model.onnx --samples test.npz',
+      );
     const maxMemory = v['max-memory'] === undefined ? undefined : parseMemorySize(v['max-memory']);
     // Every output checked before the run: a run of hours is not lost to a typo at its end.
     const inputs = [
@@ -199,7 +251,16 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     let report: Report | null;
     if (command === 'profile') {
       report = await handleRequest(
-        { type: 'profile', modelPath: target, samplesPath: v.samples!, batchSize: parseIntOption(v.batch, '--batch'), executionProviders: v.ep?.split(','), gpuPrecision: v['gpu-precision'], threads: parseIntOption(v.threads, '--threads'), ...common },
+        {
+          type: 'profile',
+          modelPath: target,
+          samplesPath: v.samples!,
+          batchSize: parseIntOption(v.batch, '--batch'),
+          executionProviders: v.ep?.split(','),
+          gpuPrecision: v['gpu-precision'],
+          threads: parseIntOption(v.threads, '--threads'),
+          ...common,
+        },
         emit,
         signal,
         hooks,
@@ -248,7 +309,11 @@ async function start(argv: string[], signal: AbortSignal): Promise<number> {
   const again = reexecForGpu(argv);
   const code = again ? await again : null;
   if (code !== null && code >= 0) return code;
-  return main(argv, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, signal);
+  return main(
+    argv,
+    { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) },
+    signal,
+  );
 }
 
 /**

@@ -35,7 +35,9 @@ export function cliEnvironmentChange(argv: string[], env: NodeJS.ProcessEnv = pr
   const ep = str(parsed.values.ep);
   const providers = ep ? ep.split(',').map((s) => s.trim().toLowerCase()) : [...DEFAULT_PROVIDERS];
   if (command === 'doctor') providers.push('cuda');
-  const precision = (str(parsed.values['gpu-precision'])?.trim().toLowerCase() === 'tf32' ? 'tf32' : 'fp32') as GpuPrecision;
+  const precision = (
+    str(parsed.values['gpu-precision'])?.trim().toLowerCase() === 'tf32' ? 'tf32' : 'fp32'
+  ) as GpuPrecision;
   return engineEnvironment(providers, precision, { env });
 }
 
@@ -79,14 +81,28 @@ interface CliIo {
 }
 
 /** `exit-lens doctor`: each provider, usable or not, the exact reason and the next step. */
-export async function doctorCommand(v: { json?: string; 'gpu-precision'?: string }, io: CliIo, target?: string): Promise<number> {
-  if (target) throw new ExitLensError('bad-argument', `doctor takes no path (got "${target}").`, 'Run exit-lens doctor, or exit-lens doctor --json -.');
+export async function doctorCommand(
+  v: { json?: string; 'gpu-precision'?: string },
+  io: CliIo,
+  target?: string,
+): Promise<number> {
+  if (target)
+    throw new ExitLensError(
+      'bad-argument',
+      `doctor takes no path (got "${target}").`,
+      'Run exit-lens doctor, or exit-lens doctor --json -.',
+    );
   const report = await runDoctor({ gpuPrecision: parseGpuPrecision(v['gpu-precision']) });
   if (v.json === '-') io.out(`${JSON.stringify(report, null, 1)}\n`);
   else {
     io.out(doctorText(report));
     if (v.json !== undefined) {
-      if (v.json === '') throw new ExitLensError('bad-argument', '--json was given an empty path.', 'Name a file, or - for standard output.');
+      if (v.json === '')
+        throw new ExitLensError(
+          'bad-argument',
+          '--json was given an empty path.',
+          'Name a file, or - for standard output.',
+        );
       writeFileAtomic(path.resolve(v.json), `${JSON.stringify(report, null, 1)}\n`);
       io.err(`Wrote ${v.json}\n`);
     }
@@ -96,7 +112,12 @@ export async function doctorCommand(v: { json?: string; 'gpu-precision'?: string
 
 function writeFileAtomic(file: string, content: string): void {
   const st = fs.statSync(file, { throwIfNoEntry: false });
-  if (st && !st.isFile()) throw new ExitLensError('bad-argument', `${file} is not a regular file.`, 'Name a new file or a regular file to replace.');
+  if (st && !st.isFile())
+    throw new ExitLensError(
+      'bad-argument',
+      `${file} is not a regular file.`,
+      'Name a new file or a regular file to replace.',
+    );
   removeLeftoverTemps(file);
   const tmp = tempNameFor(file);
   try {
@@ -104,7 +125,11 @@ function writeFileAtomic(file: string, content: string): void {
     fs.renameSync(tmp, file);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    throw new ExitLensError('bad-argument', `Cannot write ${file}: ${(err as Error).message}`, 'Check that the folder exists and is writable.');
+    throw new ExitLensError(
+      'bad-argument',
+      `Cannot write ${file}: ${(err as Error).message}`,
+      'Check that the folder exists and is writable.',
+    );
   }
 }
 
@@ -118,14 +143,26 @@ export async function setupCudaCommand(
   target: string | undefined,
   signal?: AbortSignal,
 ): Promise<number> {
-  if (target) throw new ExitLensError('bad-argument', `setup-cuda takes no path (got "${target}").`, 'To install from a file: exit-lens setup-cuda --from <package.nupkg>.');
+  if (target)
+    throw new ExitLensError(
+      'bad-argument',
+      `setup-cuda takes no path (got "${target}").`,
+      'To install from a file: exit-lens setup-cuda --from <package.nupkg>.',
+    );
   const support = cudaPackageSupport();
-  if (!support.supported) throw new ExitLensError('gpu-setup', support.reason, 'Use WebGPU (--ep webgpu,cpu) or the CPU.');
+  if (!support.supported)
+    throw new ExitLensError('gpu-setup', support.reason, 'Use WebGPU (--ep webgpu,cpu) or the CPU.');
   const dir = providerTargetDir();
-  if (!dir) throw new ExitLensError('gpu-setup', 'onnxruntime-node\'s binary folder was not found.', 'Reinstall Exit Lens (npm ci, or the extension).');
-  const source = v.from !== undefined
-    ? { kind: 'file' as const, path: path.resolve(v.from) }
-    : { kind: 'download' as const, feedBase: process.env.EXIT_LENS_NUGET_FEED || undefined };
+  if (!dir)
+    throw new ExitLensError(
+      'gpu-setup',
+      "onnxruntime-node's binary folder was not found.",
+      'Reinstall Exit Lens (npm ci, or the extension).',
+    );
+  const source =
+    v.from !== undefined
+      ? { kind: 'file' as const, path: path.resolve(v.from) }
+      : { kind: 'download' as const, feedBase: process.env.EXIT_LENS_NUGET_FEED || undefined };
   if (source.kind === 'download') io.err(`Downloading ${officialPackage().url}\n`);
   let lastShown = 0;
   const result = await installCudaProvider({
@@ -140,12 +177,16 @@ export async function setupCudaCommand(
       io.err(`  ${mb(p.received)}${p.total ? ` / ${mb(p.total)}` : ''} MB\n`);
     },
   });
-  io.out(result.status === 'already-installed'
-    ? `The CUDA provider for ONNX Runtime ${result.version} is already installed in ${result.targetDir}.\n`
-    : `Installed the CUDA provider for ONNX Runtime ${result.version} in ${result.targetDir}: ${result.files.map((f) => f.name).join(', ')}.\n`);
+  io.out(
+    result.status === 'already-installed'
+      ? `The CUDA provider for ONNX Runtime ${result.version} is already installed in ${result.targetDir}.\n`
+      : `Installed the CUDA provider for ONNX Runtime ${result.version} in ${result.targetDir}: ${result.files.map((f) => f.name).join(', ')}.\n`,
+  );
   const status = cudaStatus();
-  io.out(status.usable === false
-    ? `It cannot run yet: ${status.reason}\n${status.nextStep ?? ''}\n`
-    : 'Its CUDA libraries were found. Run "exit-lens doctor" to check that it runs on the GPU.\n');
+  io.out(
+    status.usable === false
+      ? `It cannot run yet: ${status.reason}\n${status.nextStep ?? ''}\n`
+      : 'Its CUDA libraries were found. Run "exit-lens doctor" to check that it runs on the GPU.\n',
+  );
   return 0;
 }

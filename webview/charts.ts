@@ -78,7 +78,11 @@ function padDomain([lo, hi]: [number, number], pad = 0.04): [number, number] {
  * same; points outside the domain are kept as the gaps they make. A Pareto frontier over 10^5
  * samples has tens of thousands of points for a few hundred columns.
  */
-export function atPixelResolution(points: [number, number][], column: (p: [number, number]) => number, drawable: (p: [number, number]) => boolean): [number, number][] {
+export function atPixelResolution(
+  points: [number, number][],
+  column: (p: [number, number]) => number,
+  drawable: (p: [number, number]) => boolean,
+): [number, number][] {
   const out: [number, number][] = [];
   let col = NaN;
   let first = -1;
@@ -115,13 +119,22 @@ export function atPixelResolution(points: [number, number][], column: (p: [numbe
 
 export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChart {
   const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 240, spec.width);
-  const all = spec.series.flatMap((s) => s.points).concat((spec.markers ?? []).map((m) => [m.x, m.y] as [number, number]));
+  const all = spec.series
+    .flatMap((s) => s.points)
+    .concat((spec.markers ?? []).map((m) => [m.x, m.y] as [number, number]));
   const xs = all.map((p) => p[0]).filter(Number.isFinite);
   const ys = all.map((p) => p[1]).filter(Number.isFinite);
   const positive = xs.filter((v) => v > 0);
-  const x = spec.xLog && positive.length
-    ? d3.scaleLog().domain([(d3.min(positive) ?? 1) / 1.08, (d3.max(positive) ?? 10) * 1.08]).range([MARGIN.left, width - MARGIN.right])
-    : d3.scaleLinear().domain(spec.xDomain ?? padDomain([d3.min(xs) ?? 0, d3.max(xs) ?? 1])).range([MARGIN.left, width - MARGIN.right]);
+  const x =
+    spec.xLog && positive.length
+      ? d3
+          .scaleLog()
+          .domain([(d3.min(positive) ?? 1) / 1.08, (d3.max(positive) ?? 10) * 1.08])
+          .range([MARGIN.left, width - MARGIN.right])
+      : d3
+          .scaleLinear()
+          .domain(spec.xDomain ?? padDomain([d3.min(xs) ?? 0, d3.max(xs) ?? 1]))
+          .range([MARGIN.left, width - MARGIN.right]);
   const y = d3
     .scaleLinear()
     .domain(spec.yDomain ?? padDomain([d3.min(ys) ?? 0, d3.max(ys) ?? 1]))
@@ -147,9 +160,25 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
     .append('g')
     .attr('class', 'axis')
     .attr('transform', `translate(${MARGIN.left},0)`)
-    .call(d3.axisLeft(y).ticks(5).tickFormat((v) => (spec.yFormat ? spec.yFormat(Number(v)) : String(v))));
-  svg.append('text').attr('class', 'axis-label').attr('x', (MARGIN.left + width - MARGIN.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text(spec.xLabel);
-  svg.append('text').attr('class', 'axis-label').attr('transform', `translate(11,${(MARGIN.top + height - MARGIN.bottom) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(spec.yLabel);
+    .call(
+      d3
+        .axisLeft(y)
+        .ticks(5)
+        .tickFormat((v) => (spec.yFormat ? spec.yFormat(Number(v)) : String(v))),
+    );
+  svg
+    .append('text')
+    .attr('class', 'axis-label')
+    .attr('x', (MARGIN.left + width - MARGIN.right) / 2)
+    .attr('y', height - 4)
+    .attr('text-anchor', 'middle')
+    .text(spec.xLabel);
+  svg
+    .append('text')
+    .attr('class', 'axis-label')
+    .attr('transform', `translate(11,${(MARGIN.top + height - MARGIN.bottom) / 2}) rotate(-90)`)
+    .attr('text-anchor', 'middle')
+    .text(spec.yLabel);
   const line = d3
     .line<[number, number]>()
     .defined((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]))
@@ -178,7 +207,10 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
   }
   const markerLayer = svg.append('g').attr('class', 'markers');
   const symbol = (shape: Marker['shape']) =>
-    d3.symbol().type(shape === 'diamond' ? d3.symbolDiamond : shape === 'square' ? d3.symbolSquare : d3.symbolCircle).size(shape === 'circle' || !shape ? 70 : 90)();
+    d3
+      .symbol()
+      .type(shape === 'diamond' ? d3.symbolDiamond : shape === 'square' ? d3.symbolSquare : d3.symbolCircle)
+      .size(shape === 'circle' || !shape ? 70 : 90)();
   const setMarker = (m: Marker) => {
     let g = markerLayer.select<SVGGElement>(`g[data-id="${m.id}"]`);
     if (g.empty()) {
@@ -202,7 +234,18 @@ export interface Bar {
   title?: string;
 }
 
-export function barChart(container: HTMLElement, spec: { ariaLabel: string; yLabel: string; bars: Bar[]; height?: number; format?: (v: number) => string; yMax?: number; width?: number }): void {
+export function barChart(
+  container: HTMLElement,
+  spec: {
+    ariaLabel: string;
+    yLabel: string;
+    bars: Bar[];
+    height?: number;
+    format?: (v: number) => string;
+    yMax?: number;
+    width?: number;
+  },
+): void {
   const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 200, spec.width);
   const x = d3
     .scaleBand()
@@ -214,9 +257,27 @@ export function barChart(container: HTMLElement, spec: { ariaLabel: string; yLab
     .domain([0, spec.yMax ?? Math.max(1e-9, d3.max(spec.bars, (b) => b.value) ?? 1)])
     .nice()
     .range([height - MARGIN.bottom, MARGIN.top]);
-  svg.append('g').attr('class', 'axis').attr('transform', `translate(0,${height - MARGIN.bottom})`).call(d3.axisBottom(x));
-  svg.append('g').attr('class', 'axis').attr('transform', `translate(${MARGIN.left},0)`).call(d3.axisLeft(y).ticks(4).tickFormat((v) => (spec.format ? spec.format(Number(v)) : String(v))));
-  svg.append('text').attr('class', 'axis-label').attr('transform', `translate(11,${(MARGIN.top + height - MARGIN.bottom) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(spec.yLabel);
+  svg
+    .append('g')
+    .attr('class', 'axis')
+    .attr('transform', `translate(0,${height - MARGIN.bottom})`)
+    .call(d3.axisBottom(x));
+  svg
+    .append('g')
+    .attr('class', 'axis')
+    .attr('transform', `translate(${MARGIN.left},0)`)
+    .call(
+      d3
+        .axisLeft(y)
+        .ticks(4)
+        .tickFormat((v) => (spec.format ? spec.format(Number(v)) : String(v))),
+    );
+  svg
+    .append('text')
+    .attr('class', 'axis-label')
+    .attr('transform', `translate(11,${(MARGIN.top + height - MARGIN.bottom) / 2}) rotate(-90)`)
+    .attr('text-anchor', 'middle')
+    .text(spec.yLabel);
   const bars = svg
     .append('g')
     .selectAll('rect')
@@ -237,16 +298,28 @@ export interface StackPart {
 }
 
 /** One horizontal 100% bar per row, e.g. right→right / right→wrong / … between exits k and k+1. */
-export function stackedBars(container: HTMLElement, spec: { ariaLabel: string; rows: { label: string; parts: StackPart[] }[]; rowHeight?: number; width?: number }): void {
+export function stackedBars(
+  container: HTMLElement,
+  spec: { ariaLabel: string; rows: { label: string; parts: StackPart[] }[]; rowHeight?: number; width?: number },
+): void {
   const rowHeight = spec.rowHeight ?? 22;
   const height = MARGIN.top + spec.rows.length * (rowHeight + 6) + 4;
   const { svg, width } = svgIn(container, spec.ariaLabel, height, spec.width);
   const left = 64;
-  const x = d3.scaleLinear().domain([0, 1]).range([left, width - MARGIN.right]);
+  const x = d3
+    .scaleLinear()
+    .domain([0, 1])
+    .range([left, width - MARGIN.right]);
   spec.rows.forEach((row, i) => {
     const total = row.parts.reduce((a, p) => a + p.value, 0) || 1;
     const yTop = MARGIN.top + i * (rowHeight + 6);
-    svg.append('text').attr('class', 'row-label').attr('x', left - 6).attr('y', yTop + rowHeight / 2 + 4).attr('text-anchor', 'end').text(row.label);
+    svg
+      .append('text')
+      .attr('class', 'row-label')
+      .attr('x', left - 6)
+      .attr('y', yTop + rowHeight / 2 + 4)
+      .attr('text-anchor', 'end')
+      .text(row.label);
     let acc = 0;
     for (const p of row.parts) {
       const frac = p.value / total;
@@ -259,7 +332,12 @@ export function stackedBars(container: HTMLElement, spec: { ariaLabel: string; r
         .attr('height', rowHeight);
       rect.append('title').text(`${row.label} ${p.name}: ${p.value} (${(100 * frac).toFixed(1)}%)`);
       if (x(acc + frac) - x(acc) > 34) {
-        svg.append('text').attr('class', 'bar-text').attr('x', x(acc) + 4).attr('y', yTop + rowHeight / 2 + 4).text(`${(100 * frac).toFixed(0)}%`);
+        svg
+          .append('text')
+          .attr('class', 'bar-text')
+          .attr('x', x(acc) + 4)
+          .attr('y', yTop + rowHeight / 2 + 4)
+          .text(`${(100 * frac).toFixed(0)}%`);
       }
       acc += frac;
     }

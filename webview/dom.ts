@@ -36,7 +36,11 @@ export function details(summary: string, content: HTMLElement): HTMLElement {
   return d;
 }
 
-export function table(head: string[], rows: string[][], opts: { numeric?: number[]; caption?: string } = {}): HTMLTableElement {
+export function table(
+  head: string[],
+  rows: string[][],
+  opts: { numeric?: number[]; caption?: string } = {},
+): HTMLTableElement {
   const t = el('table', { class: 'data' }) as HTMLTableElement;
   if (opts.caption) t.append(el('caption', { class: 'sr-only' }, opts.caption));
   const thead = el('thead');

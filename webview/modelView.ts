@@ -29,8 +29,18 @@ export function renderModel(root: HTMLElement, m: ModelView, post: (msg: FromWeb
   root.append(meta);
   const actions = el('div', { class: 'actions' });
   if (m.trusted) actions.append(button('Profile exits…', () => post({ type: 'profile', modelPath: m.path })));
-  else actions.append(el('span', { class: 'note' }, 'Profiling is off in Restricted Mode (loading a model runs native code).'));
-  if (m.latest) actions.append(button('Open latest report', () => post({ type: 'openReport', runId: m.latest!.runId, focusExit: null }), 'secondary'));
+  else
+    actions.append(
+      el('span', { class: 'note' }, 'Profiling is off in Restricted Mode (loading a model runs native code).'),
+    );
+  if (m.latest)
+    actions.append(
+      button(
+        'Open latest report',
+        () => post({ type: 'openReport', runId: m.latest!.runId, focusExit: null }),
+        'secondary',
+      ),
+    );
   root.append(actions);
 
   root.append(el('h2', {}, `Exits (${m.exitLayout})`));
@@ -47,11 +57,25 @@ export function renderModel(root: HTMLElement, m: ModelView, post: (msg: FromWeb
       m.latest ? pct(m.latest.exitQuality[e.index], 2) : '–',
     ]);
     const wrap = el('div', { class: 'table-wrap' });
-    wrap.append(table(['Exit', 'Output', 'MACs', '% baseline', m.latest ? `Latest ${m.latest.quality}` : 'Accuracy'], rows, { numeric: [0, 2, 3, 4] }));
+    wrap.append(
+      table(['Exit', 'Output', 'MACs', '% baseline', m.latest ? `Latest ${m.latest.quality}` : 'Accuracy'], rows, {
+        numeric: [0, 2, 3, 4],
+      }),
+    );
     root.append(wrap, el('p', { class: 'note' }, m.costNote));
   }
   root.append(el('h2', {}, 'Inputs'));
-  root.append(table(['Name', 'Type', 'Shape'], m.inputs.map((i) => [i.name, i.dtype, shape(i.shape)])));
+  root.append(
+    table(
+      ['Name', 'Type', 'Shape'],
+      m.inputs.map((i) => [i.name, i.dtype, shape(i.shape)]),
+    ),
+  );
   root.append(el('h2', {}, 'Outputs'));
-  root.append(table(['Name', 'Type', 'Shape'], m.outputs.map((o) => [o.name, o.dtype, shape(o.shape)])));
+  root.append(
+    table(
+      ['Name', 'Type', 'Shape'],
+      m.outputs.map((o) => [o.name, o.dtype, shape(o.shape)]),
+    ),
+  );
 }

@@ -26,8 +26,20 @@ export interface ReportViewOptions {
   };
 }
 
-const POLICY_CLASS: Record<string, string> = { confidence: 'c-conf', entropy: 'c-ent', margin: 'c-margin', patience: 'c-pat', 'per-exit': 'c-perexit' };
-const POLICY_LABEL: Record<string, string> = { confidence: 'Confidence ≥ τ', entropy: 'Entropy ≤ τ', margin: 'Margin ≥ τ', patience: 'Patience t', 'per-exit': 'Per-exit confidence' };
+const POLICY_CLASS: Record<string, string> = {
+  confidence: 'c-conf',
+  entropy: 'c-ent',
+  margin: 'c-margin',
+  patience: 'c-pat',
+  'per-exit': 'c-perexit',
+};
+const POLICY_LABEL: Record<string, string> = {
+  confidence: 'Confidence ≥ τ',
+  entropy: 'Entropy ≤ τ',
+  margin: 'Margin ≥ τ',
+  patience: 'Patience t',
+  'per-exit': 'Per-exit confidence',
+};
 
 function qualityOf(r: Report, p: { accuracy: number | null; agreement: number }): number {
   return r.samples.labelled ? (p.accuracy ?? NaN) : p.agreement;
@@ -99,7 +111,11 @@ function header(r: Report, opts: ReportViewOptions): HTMLElement {
     s.append(el('span', { class: 'meta-label' }, label), el('span', { class: 'meta-value' }, value));
     meta.append(s);
   };
-  item('Samples', `${baseName(r.samples.path)} · N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' · unlabelled'}`, r.samples.path);
+  item(
+    'Samples',
+    `${baseName(r.samples.path)} · N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' · unlabelled'}`,
+    r.samples.path,
+  );
   item('Exits', `${r.exitCount} · ${r.classCount} classes`);
   const ep = r.executionProvider;
   if (ep) {
@@ -107,13 +123,29 @@ function header(r: Report, opts: ReportViewOptions): HTMLElement {
     // called a fallback, the default order ending on the CPU only "no GPU available".
     const sp = summarizeProvider(ep);
     const gpus = sp.notUsed.map((n) => providerName(n.provider)).join(', ');
-    const value = sp.tone === 'fallback' ? `${sp.badge} (fallback: ${gpus} not usable)` : sp.tone === 'neutral' && sp.notUsed.length ? `${sp.badge} (no GPU available)` : sp.badge;
-    const why = [sp.line, ...sp.notUsed.map((n) => `${providerName(n.provider)}: ${n.reason}${n.nextStep ? `\n  ${n.nextStep}` : ''}`)].join('\n');
+    const value =
+      sp.tone === 'fallback'
+        ? `${sp.badge} (fallback: ${gpus} not usable)`
+        : sp.tone === 'neutral' && sp.notUsed.length
+          ? `${sp.badge} (no GPU available)`
+          : sp.badge;
+    const why = [
+      sp.line,
+      ...sp.notUsed.map((n) => `${providerName(n.provider)}: ${n.reason}${n.nextStep ? `\n  ${n.nextStep}` : ''}`),
+    ].join('\n');
     item('Provider', value, why);
   } else item('Provider', 'none (precomputed logits)');
   item('Created', localTime(r.createdAt), r.createdAt);
   const c = r.samples.calibration;
-  item('Thresholds fitted on', c.source === 'file' ? `${baseName(c.path ?? '')} (${c.sampleCount})` : c.source === 'split' ? `seeded split (${c.sampleCount} / ${c.testSampleCount})` : 'none', c.path ?? '');
+  item(
+    'Thresholds fitted on',
+    c.source === 'file'
+      ? `${baseName(c.path ?? '')} (${c.sampleCount})`
+      : c.source === 'split'
+        ? `seeded split (${c.sampleCount} / ${c.testSampleCount})`
+        : 'none',
+    c.path ?? '',
+  );
   h.append(meta);
   if (r.warnings.length) {
     const list = el('ul', { class: 'warnings', 'aria-label': 'Warnings' });
@@ -124,7 +156,8 @@ function header(r: Report, opts: ReportViewOptions): HTMLElement {
   bar.append(button('Copy thresholds (JSON)', () => opts.actions.copy('json', thresholdsJson(r)), 'secondary'));
   bar.append(button('Copy Python snippet', () => opts.actions.copy('python', pythonSnippet(r)), 'secondary'));
   if (opts.actions.rerun) bar.append(button('Re-run', () => opts.actions.rerun!(), 'secondary'));
-  if (opts.actions.openInSidebar) bar.append(button('Open in sidebar', () => opts.actions.openInSidebar!(), 'secondary'));
+  if (opts.actions.openInSidebar)
+    bar.append(button('Open in sidebar', () => opts.actions.openInSidebar!(), 'secondary'));
   if (opts.actions.export) {
     bar.append(button('Export HTML', () => opts.actions.export!('html'), 'secondary'));
     bar.append(button('Export Markdown', () => opts.actions.export!('markdown'), 'secondary'));
@@ -137,10 +170,22 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
   const best = r.suggestions.find((s) => s.best);
   const perExit = r.suggestions.find((s) => s.policy === 'per-exit');
   const rel = r.cost.source === 'relative';
-  const head = ['Exit', 'Name', r.samples.labelled ? 'Accuracy' : 'Accuracy', 'Mean conf.', 'ECE', 'Agree w/ final', rel ? 'Cost (rel.)' : 'MACs', '% baseline', best ? `Exits here (${best.policy})` : 'Exits here', 'Suggested τ'];
+  const head = [
+    'Exit',
+    'Name',
+    r.samples.labelled ? 'Accuracy' : 'Accuracy',
+    'Mean conf.',
+    'ECE',
+    'Agree w/ final',
+    rel ? 'Cost (rel.)' : 'MACs',
+    '% baseline',
+    best ? `Exits here (${best.policy})` : 'Exits here',
+    'Suggested τ',
+  ];
   const rows = r.exits.map((e) => {
     const share = best ? best.test.exitHistogram[e.index] / Math.max(1, best.test.sampleCount) : null;
-    const tau = perExit && Array.isArray(perExit.threshold) && e.index < r.exitCount - 1 ? perExit.threshold[e.index] : undefined;
+    const tau =
+      perExit && Array.isArray(perExit.threshold) && e.index < r.exitCount - 1 ? perExit.threshold[e.index] : undefined;
     return [
       String(e.index),
       e.name,
@@ -151,7 +196,13 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
       macs(e.macs, rel),
       pct(e.relativeCost),
       share === null ? '–' : pct(share, 1),
-      tau === undefined ? (e.index === r.exitCount - 1 ? 'final' : '–') : tau === null ? 'never' : `conf ≥ ${tau.toFixed(3)}`,
+      tau === undefined
+        ? e.index === r.exitCount - 1
+          ? 'final'
+          : '–'
+        : tau === null
+          ? 'never'
+          : `conf ≥ ${tau.toFixed(3)}`,
     ];
   });
   const t = table(head, rows, { numeric: [0, 2, 3, 4, 5, 6, 7, 8], caption: 'Per-exit metrics' });
@@ -161,7 +212,11 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
   });
   const wrap = el('div', { class: 'table-wrap' });
   wrap.append(t);
-  const note = el('p', { class: 'note' }, `MACs per sample of exiting at k (heads of earlier exits included); baseline = the model without early exits (${macs(r.baselineMacs, rel)}). "Exits here" is the share of test samples stopping at each exit under the best suggestion; "Suggested τ" is the per-exit confidence vector.`);
+  const note = el(
+    'p',
+    { class: 'note' },
+    `MACs per sample of exiting at k (heads of earlier exits included); baseline = the model without early exits (${macs(r.baselineMacs, rel)}). "Exits here" is the share of test samples stopping at each exit under the best suggestion; "Suggested τ" is the per-exit confidence vector.`,
+  );
   const box = el('div');
   box.append(wrap, note);
   return box;
@@ -176,8 +231,25 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
   accPanel.append(accChart);
   box.append(accPanel);
   charts.add(accChart, (width) => {
-    const series = [{ name: quality(r), cls: 'c-conf', dots: true, points: r.exits.map((e) => [e.index, qualityOf(r, e)] as [number, number]) }];
-    if (o) series.push({ name: 'oracle accuracy', cls: 'c-oracle', dots: false, points: [[0, o.oracleAccuracy], [r.exitCount - 1, o.oracleAccuracy]], dashed: true } as never);
+    const series = [
+      {
+        name: quality(r),
+        cls: 'c-conf',
+        dots: true,
+        points: r.exits.map((e) => [e.index, qualityOf(r, e)] as [number, number]),
+      },
+    ];
+    if (o)
+      series.push({
+        name: 'oracle accuracy',
+        cls: 'c-oracle',
+        dots: false,
+        points: [
+          [0, o.oracleAccuracy],
+          [r.exitCount - 1, o.oracleAccuracy],
+        ],
+        dashed: true,
+      } as never);
     lineChart(accChart, {
       ariaLabel: `${quality(r)} at each exit: ${r.exits.map((e) => `exit ${e.index} ${pct(qualityOf(r, e), 1)}`).join(', ')}${o ? `; oracle ${pct(o.oracleAccuracy, 1)}` : ''}`,
       xLabel: 'exit',
@@ -189,7 +261,16 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
       width,
     });
   });
-  accPanel.append(details('Table', table(['Exit', quality(r)], r.exits.map((e) => [String(e.index), pct(qualityOf(r, e), 2)]), { numeric: [0, 1] })));
+  accPanel.append(
+    details(
+      'Table',
+      table(
+        ['Exit', quality(r)],
+        r.exits.map((e) => [String(e.index), pct(qualityOf(r, e), 2)]),
+        { numeric: [0, 1] },
+      ),
+    ),
+  );
   if (!o) {
     box.append(el('p', { class: 'note' }, 'Overthinking needs labels: this sample set has none.'));
     return box;
@@ -202,9 +283,17 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
     stats.append(d);
   };
   stat('destructive', pct(o.destructiveRate, 2), 'Right at some exit, wrong at the final one');
-  stat('wasteful', pct(o.wastefulRate, 2), 'Right earlier and at the end: the compute after the first correct exit is wasted');
+  stat(
+    'wasteful',
+    pct(o.wastefulRate, 2),
+    'Right earlier and at the end: the compute after the first correct exit is wasted',
+  );
   stat('oracle accuracy', pct(o.oracleAccuracy, 2), 'Some exit is right');
-  stat('oracle speed-up', speedupText(o.oracleSpeedup), 'Exiting at the first correct exit (else the final one): baseline / mean cost');
+  stat(
+    'oracle speed-up',
+    speedupText(o.oracleSpeedup),
+    'Exiting at the first correct exit (else the final one): baseline / mean cost',
+  );
   box.append(stats);
 
   const histPanel = el('div', { class: 'card' });
@@ -216,19 +305,37 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
     barChart(histChart, {
       ariaLabel: `Samples by first correct exit: ${labels.map((l, i) => `${l}: ${o.firstCorrectHistogram[i]}`).join(', ')}`,
       yLabel: 'samples',
-      bars: labels.map((l, i) => ({ label: l, value: o.firstCorrectHistogram[i], cls: l === 'never' ? 'c-wrong' : 'c-conf' })),
+      bars: labels.map((l, i) => ({
+        label: l,
+        value: o.firstCorrectHistogram[i],
+        cls: l === 'never' ? 'c-wrong' : 'c-conf',
+      })),
       format: (v) => String(Math.round(v)),
       height: 200,
       width,
     }),
   );
-  histPanel.append(details('Table', table(['First correct exit', 'Samples'], labels.map((l, i) => [l, String(o.firstCorrectHistogram[i])]), { numeric: [1] })));
+  histPanel.append(
+    details(
+      'Table',
+      table(
+        ['First correct exit', 'Samples'],
+        labels.map((l, i) => [l, String(o.firstCorrectHistogram[i])]),
+        { numeric: [1] },
+      ),
+    ),
+  );
   box.append(histPanel);
 
   const flowPanel = el('div', { class: 'card wide' });
   flowPanel.append(el('h3', {}, 'Right/wrong flow between consecutive exits'));
   const legend = el('div', { class: 'legend' });
-  for (const [cls, name] of [['c-rr', 'right → right'], ['c-rw', 'right → wrong'], ['c-wr', 'wrong → right'], ['c-ww', 'wrong → wrong']]) {
+  for (const [cls, name] of [
+    ['c-rr', 'right → right'],
+    ['c-rw', 'right → wrong'],
+    ['c-wr', 'wrong → right'],
+    ['c-ww', 'wrong → wrong'],
+  ]) {
     const s = el('span', { class: 'legend-item' });
     s.append(el('span', { class: `swatch ${cls}` }), document.createTextNode(name));
     legend.append(s);
@@ -251,7 +358,16 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
       width,
     }),
   );
-  flowPanel.append(details('Table', table(['Exits', 'right→right', 'right→wrong', 'wrong→right', 'wrong→wrong'], o.transitions.map((t) => [`${t.from} → ${t.to}`, String(t.rr), String(t.rw), String(t.wr), String(t.ww)]), { numeric: [1, 2, 3, 4] })));
+  flowPanel.append(
+    details(
+      'Table',
+      table(
+        ['Exits', 'right→right', 'right→wrong', 'wrong→right', 'wrong→wrong'],
+        o.transitions.map((t) => [`${t.from} → ${t.to}`, String(t.rr), String(t.rw), String(t.wr), String(t.ww)]),
+        { numeric: [1, 2, 3, 4] },
+      ),
+    ),
+  );
   box.append(flowPanel);
   return box;
 }
@@ -275,14 +391,25 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     s.append(el('span', { class: `swatch ${POLICY_CLASS[kind]}` }), document.createTextNode(POLICY_LABEL[kind]));
     legend.append(s);
   }
-  for (const [cls, name] of [['c-frontier', 'Pareto frontier'], ['c-full', 'full model'], ['c-suggest', 'suggestions']]) {
+  for (const [cls, name] of [
+    ['c-frontier', 'Pareto frontier'],
+    ['c-full', 'full model'],
+    ['c-suggest', 'suggestions'],
+  ]) {
     const s = el('span', { class: 'legend-item' });
     s.append(el('span', { class: `swatch ${cls}` }), document.createTextNode(name));
     legend.append(s);
   }
   chartCard.append(legend, chartBox);
   const frontierTotal = r.curves.frontierTotalPoints ?? r.curves.frontier.length;
-  if (frontierTotal > r.curves.frontier.length) chartCard.append(el('p', { class: 'note' }, `Pareto frontier: ${r.curves.frontier.length} of its ${frontierTotal} exact points, spread along it.`));
+  if (frontierTotal > r.curves.frontier.length)
+    chartCard.append(
+      el(
+        'p',
+        { class: 'note' },
+        `Pareto frontier: ${r.curves.frontier.length} of its ${frontierTotal} exact points, spread along it.`,
+      ),
+    );
   box.append(chartCard);
   const curves: Curve[] = [r.curves.confidence, r.curves.entropy, r.curves.margin, r.curves.patience];
   const speedup = (p: { meanCost: number }) => (p.meanCost > 0 ? r.baselineMacs / p.meanCost : NaN);
@@ -293,14 +420,27 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
 
   const controlsCard = el('div', { class: 'card wide' });
   controlsCard.append(el('h3', {}, 'Operating point by policy'));
-  controlsCard.append(el('p', { class: 'note' }, 'Move a threshold to see its operating point on the whole sample set (exact curves, no recomputation). Suggested thresholds are fitted on the calibration split.'));
+  controlsCard.append(
+    el(
+      'p',
+      { class: 'note' },
+      'Move a threshold to see its operating point on the whole sample set (exact curves, no recomputation). Suggested thresholds are fitted on the calibration split.',
+    ),
+  );
   const grid = el('div', { class: 'controls' });
   controlsCard.append(grid);
   box.append(controlsCard);
 
   const update = (c: PolicyControl, index: number) => {
     const p: CurvePoint = c.curve.points[index];
-    const tText = p.threshold === null ? (c.kind === 'patience' ? '0 (no early exit)' : 'none fires (full model)') : c.kind === 'patience' ? String(p.threshold) : p.threshold.toFixed(4);
+    const tText =
+      p.threshold === null
+        ? c.kind === 'patience'
+          ? '0 (no early exit)'
+          : 'none fires (full model)'
+        : c.kind === 'patience'
+          ? String(p.threshold)
+          : p.threshold.toFixed(4);
     c.readout.textContent = `${c.kind === 'patience' ? 't' : 'τ'} = ${tText} · ${quality(r)} ${pct(qualityOf(r, p), 2)} · speed-up ${speedupText(p.speedup)} · saving ${pct(p.saving, 1)}`;
     const total = p.exitHistogram.reduce((a, b) => a + b, 0) || 1;
     p.exitHistogram.forEach((h, k) => {
@@ -309,7 +449,14 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       bar.title = `exit ${k}: ${h} samples (${pct(h / total, 1)})`;
     });
     c.slider.setAttribute('aria-valuetext', c.readout.textContent ?? '');
-    chart?.setMarker({ id: `op-${c.kind}`, x: speedup(p), y: qualityOf(r, p), cls: `${POLICY_CLASS[c.kind]} op`, label: `${POLICY_LABEL[c.kind]}: ${c.readout.textContent}`, shape: 'circle' });
+    chart?.setMarker({
+      id: `op-${c.kind}`,
+      x: speedup(p),
+      y: qualityOf(r, p),
+      cls: `${POLICY_CLASS[c.kind]} op`,
+      label: `${POLICY_LABEL[c.kind]}: ${c.readout.textContent}`,
+      shape: 'circle',
+    });
   };
 
   for (const curve of curves) {
@@ -321,7 +468,15 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     label.append(el('span', { class: `swatch ${POLICY_CLASS[kind]}` }), document.createTextNode(POLICY_LABEL[kind]));
     const suggestion = r.suggestions.find((s) => s.policy === kind);
     const start = opts.sliders[kind] ?? (suggestion ? pointAt(curve, suggestion.threshold as number | null) : 0);
-    const slider = el('input', { id, type: 'range', min: '0', max: String(curve.points.length - 1), step: '1', value: String(Math.min(start, curve.points.length - 1)), class: 'slider' }) as HTMLInputElement;
+    const slider = el('input', {
+      id,
+      type: 'range',
+      min: '0',
+      max: String(curve.points.length - 1),
+      step: '1',
+      value: String(Math.min(start, curve.points.length - 1)),
+      class: 'slider',
+    }) as HTMLInputElement;
     const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
     const histBox = el('div', { class: 'mini-hist', role: 'img', 'aria-label': `exit histogram for ${kind}` });
     const hist: HTMLElement[] = [];
@@ -342,12 +497,21 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     const info = el('div', { class: 'control-info' });
     info.append(readout, histBox);
     row.append(label, slider, info);
-    if (curve.thinned) row.append(el('div', { class: 'note' }, `${curve.points.length} of ${curve.totalPoints} exact points shown`));
+    if (curve.thinned)
+      row.append(el('div', { class: 'note' }, `${curve.points.length} of ${curve.totalPoints} exact points shown`));
     grid.append(row);
   }
 
   const suggestionTable = table(
-    ['Policy', 'Threshold', `Calib. ${quality(r)}`, `Test ${quality(r)}`, 'Test agreement', 'Test speed-up', 'Test exits per exit'],
+    [
+      'Policy',
+      'Threshold',
+      `Calib. ${quality(r)}`,
+      `Test ${quality(r)}`,
+      'Test agreement',
+      'Test speed-up',
+      'Test exits per exit',
+    ],
     r.suggestions.map((s) => [
       `${POLICY_LABEL[s.policy] ?? s.policy}${s.best ? ' ★' : ''}`,
       thresholdText(s.threshold),
@@ -362,7 +526,13 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
   const sugCard = el('div', { class: 'card wide' });
   sugCard.append(el('h3', {}, 'Suggested thresholds'));
   if (r.suggestions.length) {
-    sugCard.append(el('p', { class: 'note' }, `Target: ${quality(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.`));
+    sugCard.append(
+      el(
+        'p',
+        { class: 'note' },
+        `Target: ${quality(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.`,
+      ),
+    );
     const wrap = el('div', { class: 'table-wrap' });
     wrap.append(suggestionTable);
     sugCard.append(wrap);
@@ -376,13 +546,38 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       dots: c.kind === 'patience',
       points: c.points.map((p) => [speedup(p), qualityOf(r, p)] as [number, number]).sort((a, b) => a[0] - b[0]),
     }));
-    series.push({ name: 'Pareto frontier', cls: 'c-frontier', dots: false, points: r.curves.frontier.map((f) => [f.meanCost > 0 ? r.baselineMacs / f.meanCost : NaN, f.quality] as [number, number]).sort((a, b) => a[0] - b[0]), width: 2.5 } as never);
-    const markers: Marker[] = [{ id: 'full', x: fullPoint[0], y: fullPoint[1], cls: 'c-full', label: `Full model (final exit): ${pct(fullPoint[1], 2)}, ${speedupText(fullPoint[0])}`, shape: 'square' }];
+    series.push({
+      name: 'Pareto frontier',
+      cls: 'c-frontier',
+      dots: false,
+      points: r.curves.frontier
+        .map((f) => [f.meanCost > 0 ? r.baselineMacs / f.meanCost : NaN, f.quality] as [number, number])
+        .sort((a, b) => a[0] - b[0]),
+      width: 2.5,
+    } as never);
+    const markers: Marker[] = [
+      {
+        id: 'full',
+        x: fullPoint[0],
+        y: fullPoint[1],
+        cls: 'c-full',
+        label: `Full model (final exit): ${pct(fullPoint[1], 2)}, ${speedupText(fullPoint[0])}`,
+        shape: 'square',
+      },
+    ];
     for (const s of r.suggestions) {
       if (s.policy === 'per-exit') continue;
       const curve = r.curves[s.policy as 'confidence'];
       const p = curve.points[pointAt(curve, s.threshold as number | null)];
-      if (p) markers.push({ id: `sug-${s.policy}`, x: speedup(p), y: qualityOf(r, p), cls: `c-suggest ${POLICY_CLASS[s.policy]}`, label: `Suggested ${s.policy} ${thresholdText(s.threshold)}: ${pct(qualityOf(r, p), 2)}, ${speedupText(p.speedup)} on the whole set`, shape: 'diamond' });
+      if (p)
+        markers.push({
+          id: `sug-${s.policy}`,
+          x: speedup(p),
+          y: qualityOf(r, p),
+          cls: `c-suggest ${POLICY_CLASS[s.policy]}`,
+          label: `Suggested ${s.policy} ${thresholdText(s.threshold)}: ${pct(qualityOf(r, p), 2)}, ${speedupText(p.speedup)} on the whole set`,
+          shape: 'diamond',
+        });
     }
     chart = lineChart(chartBox, {
       ariaLabel: `${quality(r)} against speed-up for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
@@ -399,11 +594,23 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     for (const c of controls) update(c, Number(c.slider.value));
   });
   for (const c of controls) update(c, Number(c.slider.value));
-  box.append(details('Policy grid table', table(
-    ['Policy', 'Threshold', quality(r), 'Agreement', 'Speed-up', 'Exit histogram'],
-    r.policies.map((p) => [p.kind, String(p.threshold), pct(qualityOf(r, p), 2), pct(p.agreement, 2), speedupText(p.speedup), p.exitHistogram.join(' / ')]),
-    { numeric: [1, 2, 3, 4] },
-  )));
+  box.append(
+    details(
+      'Policy grid table',
+      table(
+        ['Policy', 'Threshold', quality(r), 'Agreement', 'Speed-up', 'Exit histogram'],
+        r.policies.map((p) => [
+          p.kind,
+          String(p.threshold),
+          pct(qualityOf(r, p), 2),
+          pct(p.agreement, 2),
+          speedupText(p.speedup),
+          p.exitHistogram.join(' / '),
+        ]),
+        { numeric: [1, 2, 3, 4] },
+      ),
+    ),
+  );
   return box;
 }
 
@@ -421,15 +628,22 @@ function previewElement(s: DrilldownSample): HTMLElement {
       const raw = atob(input.pixels);
       const img = ctx.createImageData(input.width, input.height);
       for (let i = 0; i < input.width * input.height; i++) {
-        for (let c = 0; c < 3; c++) img.data[i * 4 + c] = raw.charCodeAt(i * input.channels + (input.channels === 3 ? c : 0));
+        for (let c = 0; c < 3; c++)
+          img.data[i * 4 + c] = raw.charCodeAt(i * input.channels + (input.channels === 3 ? c : 0));
         img.data[i * 4 + 3] = 255;
       }
       ctx.putImageData(img, 0, 0);
     }
     return canvas;
   }
-  if (input?.kind === 'tokens') return el('code', { class: 'tokens' }, `${input.ids.join(' ')}${input.truncated ? ' …' : ''}`);
-  if (input?.kind === 'values') return el('code', { class: 'tokens' }, `${input.values.map((v) => v.toPrecision(3)).join(' ')}${input.truncated ? ' …' : ''}`);
+  if (input?.kind === 'tokens')
+    return el('code', { class: 'tokens' }, `${input.ids.join(' ')}${input.truncated ? ' …' : ''}`);
+  if (input?.kind === 'values')
+    return el(
+      'code',
+      { class: 'tokens' },
+      `${input.values.map((v) => v.toPrecision(3)).join(' ')}${input.truncated ? ' …' : ''}`,
+    );
   return el('span', { class: 'note' }, 'no input preview');
 }
 
@@ -437,22 +651,53 @@ function drilldownSection(r: Report): HTMLElement {
   const box = el('div');
   const d = r.drilldown;
   if (!d || d.samples.length === 0) {
-    box.append(el('p', { class: 'note' }, d ? 'No sample overthinks destructively: every sample right at some exit is right at the final exit.' : 'Drill-down needs labels.'));
+    box.append(
+      el(
+        'p',
+        { class: 'note' },
+        d
+          ? 'No sample overthinks destructively: every sample right at some exit is right at the final exit.'
+          : 'Drill-down needs labels.',
+      ),
+    );
     return box;
   }
-  box.append(el('p', { class: 'note' }, `${d.destructiveCount} samples are right at some exit but wrong at the final one; the first ${d.samples.length} are shown. Green: the exit is right; red: wrong.`));
+  box.append(
+    el(
+      'p',
+      { class: 'note' },
+      `${d.destructiveCount} samples are right at some exit but wrong at the final one; the first ${d.samples.length} are shown. Green: the exit is right; red: wrong.`,
+    ),
+  );
   const grid = el('div', { class: 'samples' });
   for (const s of d.samples) {
-    const card = el('div', { class: 'sample', tabindex: '0', 'aria-label': `sample ${s.index}, label ${s.label}, first correct at exit ${s.firstCorrect}` });
+    const card = el('div', {
+      class: 'sample',
+      tabindex: '0',
+      'aria-label': `sample ${s.index}, label ${s.label}, first correct at exit ${s.firstCorrect}`,
+    });
     const top = el('div', { class: 'sample-top' });
     top.append(previewElement(s));
     const info = el('div', { class: 'sample-info' });
-    info.append(el('div', {}, `#${s.index}`), el('div', {}, `label ${s.label}`), el('div', {}, `first right: exit ${s.firstCorrect}`));
+    info.append(
+      el('div', {}, `#${s.index}`),
+      el('div', {}, `label ${s.label}`),
+      el('div', {}, `first right: exit ${s.firstCorrect}`),
+    );
     top.append(info);
     card.append(top);
     const chips = el('div', { class: 'chips' });
     s.preds.forEach((p, k) => {
-      chips.append(el('span', { class: `chip ${p === s.label ? 'right' : 'wrong'}`, title: `exit ${k}: predicts ${p} with confidence ${s.confs[k].toFixed(3)}` }, `${k}: ${p === -1 ? 'NaN' : p} (${s.confs[k].toFixed(2)})`));
+      chips.append(
+        el(
+          'span',
+          {
+            class: `chip ${p === s.label ? 'right' : 'wrong'}`,
+            title: `exit ${k}: predicts ${p} with confidence ${s.confs[k].toFixed(3)}`,
+          },
+          `${k}: ${p === -1 ? 'NaN' : p} (${s.confs[k].toFixed(2)})`,
+        ),
+      );
     });
     card.append(chips);
     grid.append(card);

@@ -15,9 +15,16 @@ function age(iso: string): string {
 function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElement {
   const box = el('div', { class: 'run' });
   const meta = el('div', { class: 'run-meta' });
-  meta.append(el('span', { class: 'badge' }, (run.provider ?? 'logits').toUpperCase()), el('span', { class: 'note' }, ` ${age(run.createdAt)} · ${run.samplesPath.split(/[\\/]/).pop()}`));
+  meta.append(
+    el('span', { class: 'badge' }, (run.provider ?? 'logits').toUpperCase()),
+    el('span', { class: 'note' }, ` ${age(run.createdAt)} · ${run.samplesPath.split(/[\\/]/).pop()}`),
+  );
   box.append(meta);
-  const bars = el('div', { class: 'acc-bars', role: 'img', 'aria-label': `${run.quality} by exit: ${run.exitQuality.map((q, k) => `exit ${k} ${pct(q, 1)}`).join(', ')}` });
+  const bars = el('div', {
+    class: 'acc-bars',
+    role: 'img',
+    'aria-label': `${run.quality} by exit: ${run.exitQuality.map((q, k) => `exit ${k} ${pct(q, 1)}`).join(', ')}`,
+  });
   run.exitQuality.forEach((q, k) => {
     const row = el('div', { class: 'acc-row' });
     const track = el('div', { class: 'acc-track' });
@@ -28,10 +35,17 @@ function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElemen
     bars.append(row);
   });
   box.append(bars);
-  if (run.destructiveRate !== null) box.append(el('div', { class: 'stat-line' }, `Destructive overthinking: ${pct(run.destructiveRate, 2)}`));
+  if (run.destructiveRate !== null)
+    box.append(el('div', { class: 'stat-line' }, `Destructive overthinking: ${pct(run.destructiveRate, 2)}`));
   if (run.best) {
     const speed = run.best.speedup === null ? '–' : `${run.best.speedup.toFixed(2)}×`;
-    box.append(el('div', { class: 'stat-line' }, `Suggested: ${run.best.policy} ${run.best.threshold} → ${speed} at ${pct(run.best.accuracy, 2)}`));
+    box.append(
+      el(
+        'div',
+        { class: 'stat-line' },
+        `Suggested: ${run.best.policy} ${run.best.threshold} → ${speed} at ${pct(run.best.accuracy, 2)}`,
+      ),
+    );
   }
   const actions = el('div', { class: 'actions' });
   actions.append(button('Open Report', () => post({ type: 'openReport', runId: run.runId, focusExit: null })));
@@ -40,22 +54,37 @@ function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElemen
 }
 
 /** Said instead of a Profile button in Restricted Mode (the host refuses to profile there anyway). */
-const RESTRICTED_NOTE = 'Restricted Mode: profiling is off in an untrusted workspace (loading a model runs native code). Existing reports still open.';
+const RESTRICTED_NOTE =
+  'Restricted Mode: profiling is off in an untrusted workspace (loading a model runs native code). Existing reports still open.';
 
 export function renderSidebar(root: HTMLElement, state: SidebarState, post: (m: FromWebview) => void): void {
   root.replaceChildren();
   root.classList.add('sidebar');
   if (state.kind === 'untrusted') {
     root.append(el('h2', {}, 'Restricted Mode'));
-    root.append(el('p', {}, 'Exit Lens does not profile models in an untrusted workspace: loading a model runs native code. Existing reports still open. Trust the workspace to profile.'));
+    root.append(
+      el(
+        'p',
+        {},
+        'Exit Lens does not profile models in an untrusted workspace: loading a model runs native code. Existing reports still open. Trust the workspace to profile.',
+      ),
+    );
     return;
   }
   if (state.kind === 'empty') {
     root.append(el('h2', {}, 'Profile your first early-exit model'));
     const steps = el('ol', { class: 'howto' });
     steps.append(
-      el('li', {}, 'Export the model to ONNX with one output per exit (exit_0, exit_1, …) or one stacked [N, E, C] output: torch.onnx.export(model, x, "model.onnx", output_names=["exit_0", "exit_1", "exit_2"], dynamic_axes={...}).'),
-      el('li', {}, 'Save a sample set beside it: np.savez("test.npz", x=inputs, label=labels), and optionally a calibration set.'),
+      el(
+        'li',
+        {},
+        'Export the model to ONNX with one output per exit (exit_0, exit_1, …) or one stacked [N, E, C] output: torch.onnx.export(model, x, "model.onnx", output_names=["exit_0", "exit_1", "exit_2"], dynamic_axes={...}).',
+      ),
+      el(
+        'li',
+        {},
+        'Save a sample set beside it: np.savez("test.npz", x=inputs, label=labels), and optionally a calibration set.',
+      ),
       el('li', {}, 'Run "Exit Lens: Profile Model Exits" from the command palette, or right-click the .onnx file.'),
     );
     root.append(steps);
@@ -73,7 +102,13 @@ export function renderSidebar(root: HTMLElement, state: SidebarState, post: (m: 
       return;
     }
     const actions = el('div', { class: 'actions' });
-    actions.append(button(state.running ? 'Profiling…' : 'Profile', () => post({ type: 'profile', modelPath: state.modelPath }), state.latest ? 'secondary' : 'primary'));
+    actions.append(
+      button(
+        state.running ? 'Profiling…' : 'Profile',
+        () => post({ type: 'profile', modelPath: state.modelPath }),
+        state.latest ? 'secondary' : 'primary',
+      ),
+    );
     root.append(actions);
     return;
   }

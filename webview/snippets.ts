@@ -15,7 +15,12 @@ export function thresholdsJson(r: Report): string {
       policy: s.policy,
       threshold: s.threshold,
       best: s.best,
-      test: { accuracy: s.test.accuracy, agreement: s.test.agreement, speedup: s.test.speedup, exitHistogram: s.test.exitHistogram },
+      test: {
+        accuracy: s.test.accuracy,
+        agreement: s.test.agreement,
+        speedup: s.test.speedup,
+        exitHistogram: s.test.exitHistogram,
+      },
     })),
   };
   return JSON.stringify(out, null, 2);
@@ -40,8 +45,12 @@ export function pythonSnippet(r: Report): string {
   if (!best) return `${lines.join('\n')}# no suggestion in this report\n`;
   const t = best.threshold;
   lines.push(`EXIT_POLICY = ${JSON.stringify(best.policy)}`);
-  lines.push(`EXIT_THRESHOLD = ${Array.isArray(t) ? `[${t.map((v) => (v === null ? 'math.inf' : String(v))).join(', ')}]` : t === null ? 'None  # no early exit meets the target' : String(t)}`);
-  lines.push(`# test split: ${pct(best.test.accuracy ?? best.test.agreement, 2)} ${quality(r)}, ${speedupText(best.test.speedup)} speed-up`);
+  lines.push(
+    `EXIT_THRESHOLD = ${Array.isArray(t) ? `[${t.map((v) => (v === null ? 'math.inf' : String(v))).join(', ')}]` : t === null ? 'None  # no early exit meets the target' : String(t)}`,
+  );
+  lines.push(
+    `# test split: ${pct(best.test.accuracy ?? best.test.agreement, 2)} ${quality(r)}, ${speedupText(best.test.speedup)} speed-up`,
+  );
   lines.push(
     '',
     '',
@@ -82,7 +91,14 @@ export function pythonSnippet(r: Report): string {
       '    return last',
     );
   } else {
-    const test = best.policy === 'confidence' ? 'conf >= EXIT_THRESHOLD' : best.policy === 'per-exit' ? 'conf >= EXIT_THRESHOLD[k]' : best.policy === 'margin' ? 'margin >= EXIT_THRESHOLD' : 'entropy <= EXIT_THRESHOLD';
+    const test =
+      best.policy === 'confidence'
+        ? 'conf >= EXIT_THRESHOLD'
+        : best.policy === 'per-exit'
+          ? 'conf >= EXIT_THRESHOLD[k]'
+          : best.policy === 'margin'
+            ? 'margin >= EXIT_THRESHOLD'
+            : 'entropy <= EXIT_THRESHOLD';
     lines.push(
       '    for k, z in enumerate(exit_logits[:-1]):',
       '        scores = exit_scores(z)',

@@ -22,23 +22,41 @@ export function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null,
     worker,
     signal,
     onDone: ({ onWorkers, inline }) => {
-      if (onWorkers > 0) emit({ type: 'log', id, level: 'info', message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.` });
+      if (onWorkers > 0)
+        emit({
+          type: 'log',
+          id,
+          level: 'info',
+          message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.`,
+        });
     },
   });
 }
 
 export function validateCommon(req: { maxAccuracyDrop?: number; exitCosts?: number[] }): void {
   if (req.maxAccuracyDrop !== undefined && !(req.maxAccuracyDrop >= 0 && req.maxAccuracyDrop < 1)) {
-    throw new ExitLensError('bad-argument', `The allowed accuracy drop ${req.maxAccuracyDrop} is not a fraction in [0, 1).`, 'Give it as a fraction: 0.01 is one percentage point.');
+    throw new ExitLensError(
+      'bad-argument',
+      `The allowed accuracy drop ${req.maxAccuracyDrop} is not a fraction in [0, 1).`,
+      'Give it as a fraction: 0.01 is one percentage point.',
+    );
   }
   if (req.exitCosts && req.exitCosts.some((c) => !(Number.isFinite(c) && c >= 0))) {
-    throw new ExitLensError('bad-argument', 'Exit costs must be non-negative numbers.', 'Give one cumulative cost per exit, e.g. --exit-costs 1,2,3,4.');
+    throw new ExitLensError(
+      'bad-argument',
+      'Exit costs must be non-negative numbers.',
+      'Give one cumulative cost per exit, e.g. --exit-costs 1,2,3,4.',
+    );
   }
 }
 
 /** The drill-down of a logits file; `destructiveRate` is the overthinking figures' (their count over N). */
 function logitsDrilldown(rec: ExitRecords, destructiveRate: number): Drilldown {
-  const { indices, total } = destructiveSamples(rec, DRILLDOWN_LIMIT, rec.sampleCount > 0 ? Math.round(destructiveRate * rec.sampleCount) : 0);
+  const { indices, total } = destructiveSamples(
+    rec,
+    DRILLDOWN_LIMIT,
+    rec.sampleCount > 0 ? Math.round(destructiveRate * rec.sampleCount) : 0,
+  );
   return { destructiveCount: total, samples: indices.map((n) => drilldownSample(rec, n)) };
 }
 
@@ -56,18 +74,33 @@ export async function runAnalyze(req: AnalyzeRequest, emit: Emit, signal?: Abort
     signal,
     // From the headers, before the records are allocated (a zip bomb within deflate's ratio is refused here).
     beforeAllocate: (s) => {
-      mainParts.push(...recordsMemory('the logits file', s.sampleCount, s.exitNames.length, Boolean(req.includeRecords)));
+      mainParts.push(
+        ...recordsMemory('the logits file', s.sampleCount, s.exitNames.length, Boolean(req.includeRecords)),
+      );
       checkMemory(mainParts, limit, hint);
     },
-    onProgress: (done, total) => emit({ type: 'progress', id: req.id, phase: 'loading', done, total, samplesPerSecond: null, etaSeconds: null }),
+    onProgress: (done, total) =>
+      emit({ type: 'progress', id: req.id, phase: 'loading', done, total, samplesPerSecond: null, etaSeconds: null }),
     onParallel: ({ onWorkers, inline }) => {
-      if (onWorkers > 0) emit({ type: 'log', id: req.id, level: 'info', message: `Reading logits: ${onWorkers} of ${onWorkers + inline} chunks turned into records on a worker thread.` });
+      if (onWorkers > 0)
+        emit({
+          type: 'log',
+          id: req.id,
+          level: 'info',
+          message: `Reading logits: ${onWorkers} of ${onWorkers + inline} chunks turned into records on a worker thread.`,
+        });
     },
     // The worker that filled the records runs the policy sweeps too (one worker start, not two).
     keepWorker: true,
   });
   try {
-    return await analyzeRead(req, emit, main, signal, t0, (s) => checkMemory([...mainParts, ...recordsMemory('the calibration logits', s.sampleCount, s.exitNames.length, false)], limit, hint));
+    return await analyzeRead(req, emit, main, signal, t0, (s) =>
+      checkMemory(
+        [...mainParts, ...recordsMemory('the calibration logits', s.sampleCount, s.exitNames.length, false)],
+        limit,
+        hint,
+      ),
+    );
   } finally {
     main.worker?.close();
   }
@@ -81,8 +114,19 @@ async function analyzeRead(
   t0: number,
   checkCalibMemory: (source: LogitsSource) => void,
 ): Promise<Report> {
-  const calib = req.calibPath ? await readLogitsFile(req.calibPath, { labelName: req.labelName, exits: req.exits, signal, beforeAllocate: checkCalibMemory }) : null;
-  if (calib && (calib.source.exitNames.length !== main.source.exitNames.length || calib.source.classCount !== main.source.classCount)) {
+  const calib = req.calibPath
+    ? await readLogitsFile(req.calibPath, {
+        labelName: req.labelName,
+        exits: req.exits,
+        signal,
+        beforeAllocate: checkCalibMemory,
+      })
+    : null;
+  if (
+    calib &&
+    (calib.source.exitNames.length !== main.source.exitNames.length ||
+      calib.source.classCount !== main.source.classCount)
+  ) {
     throw new ExitLensError(
       'samples-mismatch',
       `The calibration logits (${calib.source.exitNames.length} exits, ${calib.source.classCount} classes) do not match the logits file (${main.source.exitNames.length} exits, ${main.source.classCount} classes).`,
@@ -95,17 +139,44 @@ async function analyzeRead(
   let exitMacs: number[];
   let cost: CostInfo;
   if (req.exitCosts) {
-    if (req.exitCosts.length !== E) throw new ExitLensError('bad-argument', `--exit-costs gives ${req.exitCosts.length} values but the file has ${E} exits.`, 'Give one cumulative cost per exit, shallowest first.');
+    if (req.exitCosts.length !== E)
+      throw new ExitLensError(
+        'bad-argument',
+        `--exit-costs gives ${req.exitCosts.length} values but the file has ${E} exits.`,
+        'Give one cumulative cost per exit, shallowest first.',
+      );
     exitMacs = [...req.exitCosts];
-    cost = { source: 'user', note: 'Costs given by the user (cost(k) per exit; baseline = the final exit\'s cost).', uncostedNodes: [], uncountedOps: {} };
+    cost = {
+      source: 'user',
+      note: "Costs given by the user (cost(k) per exit; baseline = the final exit's cost).",
+      uncostedNodes: [],
+      uncountedOps: {},
+    };
   } else {
     exitMacs = Array.from({ length: E }, (_, k) => (k + 1) / E);
-    cost = { source: 'relative', note: 'No model: cost(k) = (k+1)/E of the final exit (relative depth). Give real costs with --exit-costs.', uncostedNodes: [], uncountedOps: {} };
-    warnings.push({ code: 'relative-cost', message: 'No model was given, so costs are relative depth (k+1)/E; pass --exit-costs for MACs or latency.' });
+    cost = {
+      source: 'relative',
+      note: 'No model: cost(k) = (k+1)/E of the final exit (relative depth). Give real costs with --exit-costs.',
+      uncostedNodes: [],
+      uncountedOps: {},
+    };
+    warnings.push({
+      code: 'relative-cost',
+      message: 'No model was given, so costs are relative depth (k+1)/E; pass --exit-costs for MACs or latency.',
+    });
   }
   const baselineMacs = exitMacs[E - 1];
   const tAnalysis = Date.now();
-  const result = await analyze({ runner: sweepRunner(emit, req.id, main.worker, signal), signal, records: main.records, calibration: calib?.records ?? null, exitNames: main.source.exitNames, exitMacs, baselineMacs, maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP });
+  const result = await analyze({
+    runner: sweepRunner(emit, req.id, main.worker, signal),
+    signal,
+    records: main.records,
+    calibration: calib?.records ?? null,
+    exitNames: main.source.exitNames,
+    exitMacs,
+    baselineMacs,
+    maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+  });
   return assembleReport({
     model: null,
     logitsFile: main.source.path,
@@ -120,7 +191,10 @@ async function analyzeRead(
     classCount: main.source.classCount,
     baselineMacs,
     cost,
-    drilldown: main.records.labels && result.overthinking ? logitsDrilldown(main.records, result.overthinking.destructiveRate) : null,
+    drilldown:
+      main.records.labels && result.overthinking
+        ? logitsDrilldown(main.records, result.overthinking.destructiveRate)
+        : null,
     maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
     batchSize: null,
     warnings,

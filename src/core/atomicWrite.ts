@@ -31,7 +31,11 @@ export function writeFileAtomic(file: string, content: string): void {
     // a new file
   }
   if (st && !st.isFile() && !st.isSymbolicLink()) {
-    throw new ExitLensError('output-unwritable', `Cannot write ${file}: it is ${kindOf(st)}, not a regular file.`, 'Move it away, or choose another place to write.');
+    throw new ExitLensError(
+      'output-unwritable',
+      `Cannot write ${file}: it is ${kindOf(st)}, not a regular file.`,
+      'Move it away, or choose another place to write.',
+    );
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempNameFor(file);

@@ -18,7 +18,11 @@ const MAX_TOKENS = 64;
  * here unless `knownTotal`, the overthinking figures' count, is given: then the scan stops at
  * the limit).
  */
-export function destructiveSamples(rec: ExitRecords, limit = DRILLDOWN_LIMIT, knownTotal?: number): { indices: number[]; total: number } {
+export function destructiveSamples(
+  rec: ExitRecords,
+  limit = DRILLDOWN_LIMIT,
+  knownTotal?: number,
+): { indices: number[]; total: number } {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
   const indices: number[] = [];
   let total = 0;
@@ -86,9 +90,17 @@ export function inputPreview(values: ArrayLike<number>, rowShape: readonly numbe
         }
       }
     }
-    return { kind: 'image', width: w, height: h, channels: channels as 1 | 3, pixels: Buffer.from(out).toString('base64') };
+    return {
+      kind: 'image',
+      width: w,
+      height: h,
+      channels: channels as 1 | 3,
+      pixels: Buffer.from(out).toString('base64'),
+    };
   }
   const n = Math.min(values.length, MAX_TOKENS);
   const head = Array.from({ length: n }, (_, i) => Number(values[i]));
-  return integer ? { kind: 'tokens', ids: head, truncated: values.length > n } : { kind: 'values', values: head, truncated: values.length > n };
+  return integer
+    ? { kind: 'tokens', ids: head, truncated: values.length > n }
+    : { kind: 'values', values: head, truncated: values.length > n };
 }

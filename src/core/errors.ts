@@ -31,7 +31,12 @@ export class ExitLensError extends Error {
 
 /** Stops a run between batches once its caller has cancelled it; nothing is written after this. */
 export function throwIfCancelled(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new ExitLensError('cancelled', 'The run was cancelled.', 'Nothing was written; earlier reports are untouched.');
+  if (signal?.aborted)
+    throw new ExitLensError(
+      'cancelled',
+      'The run was cancelled.',
+      'Nothing was written; earlier reports are untouched.',
+    );
 }
 
 export function isCancelled(err: unknown): boolean {

@@ -15,7 +15,10 @@ export function nonce(): string {
 
 /** JSON safe to place inside a <script> element. */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 export function escapeHtml(s: string): string {
@@ -30,7 +33,16 @@ const STATIC_THEME = `:root{--vscode-foreground:#cccccc;--vscode-editor-backgrou
  * The page shell every host uses: CSP, styles, the boot JSON and the app's script, all under
  * one nonce; `tail` (bulk data the first render does not need) goes after the script.
  */
-export function reportPage(opts: { nonce: string; csp: string; title: string; styles: string; boot: Boot; script: string; mainAttrs?: string; tail?: string }): string {
+export function reportPage(opts: {
+  nonce: string;
+  csp: string;
+  title: string;
+  styles: string;
+  boot: Boot;
+  script: string;
+  mainAttrs?: string;
+  tail?: string;
+}): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -70,7 +82,9 @@ export function staticReportHtml(report: Report, webviewJs: string, reportCss: s
     styles: `<style>${STATIC_THEME}\n${reportCss.replace(/<\/(style)/gi, '<\\/$1')}</style>`,
     boot: { view: 'static', runId: 'static', report: rest },
     script: `<script nonce="${n}">(function () {\n'use strict';\n${js}\n}).call(undefined);</script>`,
-    tail: records ? `<script type="application/json" id="exit-lens-records" nonce="${n}">${scriptJson(records)}</script>\n` : undefined,
+    tail: records
+      ? `<script type="application/json" id="exit-lens-records" nonce="${n}">${scriptJson(records)}</script>\n`
+      : undefined,
   });
 }
 

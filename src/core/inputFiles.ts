@@ -25,14 +25,21 @@ export function kindOf(st: fs.Stats): string {
 export function openFailure(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   switch (e?.code) {
-    case 'ENOENT': return 'no such file';
-    case 'EISDIR': return 'it is a folder, not a file';
-    case 'ENOTDIR': return 'a part of the path is not a folder';
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'it is a folder, not a file';
+    case 'ENOTDIR':
+      return 'a part of the path is not a folder';
     case 'EACCES':
-    case 'EPERM': return 'permission denied';
-    case 'ELOOP': return 'too many symbolic links';
-    case 'ENAMETOOLONG': return 'the path is too long';
-    default: return e?.message ?? String(err);
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'too many symbolic links';
+    case 'ENAMETOOLONG':
+      return 'the path is too long';
+    default:
+      return e?.message ?? String(err);
   }
 }
 
@@ -52,7 +59,8 @@ export interface OpenedFile {
  * Anything else is refused through `refuse` with what it is; the caller closes `fd`.
  */
 export function openRegularFile(file: string, refuse: Refuse): OpenedFile {
-  if (typeof file !== 'string' || file === '' || file.includes('\0')) throw refuse('the path is empty or not a valid path');
+  if (typeof file !== 'string' || file === '' || file.includes('\0'))
+    throw refuse('the path is empty or not a valid path');
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | NONBLOCK);
@@ -85,7 +93,15 @@ export function checkRunInputs(inputs: { what: string; file: string | null | und
   for (const { what, file } of inputs) {
     if (!file) continue;
     const kind = what === 'model' ? '.onnx' : '.npz or .npy';
-    checkInputFile(file, (why) => new ExitLensError(what === 'model' ? 'model-unreadable' : 'samples-unreadable', `Cannot read the ${what} ${file}: ${why}.`, `Choose a ${kind} file.`));
+    checkInputFile(
+      file,
+      (why) =>
+        new ExitLensError(
+          what === 'model' ? 'model-unreadable' : 'samples-unreadable',
+          `Cannot read the ${what} ${file}: ${why}.`,
+          `Choose a ${kind} file.`,
+        ),
+    );
   }
 }
 
@@ -96,7 +112,10 @@ export function checkRunInputs(inputs: { what: string; file: string | null | und
 export function readRegularFile(file: string, refuse: Refuse, maxBytes?: number): Buffer {
   const { fd, size } = openRegularFile(file, refuse);
   try {
-    if (maxBytes !== undefined && size > maxBytes) throw refuse(`it is ${size.toLocaleString('en-US')} bytes, more than the ${maxBytes.toLocaleString('en-US')} such a file can be`);
+    if (maxBytes !== undefined && size > maxBytes)
+      throw refuse(
+        `it is ${size.toLocaleString('en-US')} bytes, more than the ${maxBytes.toLocaleString('en-US')} such a file can be`,
+      );
     let out: Buffer;
     try {
       out = Buffer.allocUnsafe(size);

@@ -16,7 +16,11 @@ export function parseMemorySize(text: string, what = '--max-memory'): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|(b))\s*$/i.exec(String(text));
   const bytes = m ? Math.floor(Number(m[1]) * UNITS[(m[2] ?? m[3]).toLowerCase()]) : NaN;
   if (!(bytes >= 1) || !Number.isSafeInteger(bytes)) {
-    throw new ExitLensError('bad-argument', `${what} "${text}" is not a memory size.`, `Give a number with a unit, K, M, G or T (powers of 1024): e.g. ${what} 8G or ${what} 512M.`);
+    throw new ExitLensError(
+      'bad-argument',
+      `${what} "${text}" is not a memory size.`,
+      `Give a number with a unit, K, M, G or T (powers of 1024): e.g. ${what} 8G or ${what} 512M.`,
+    );
   }
   return bytes;
 }
@@ -68,7 +72,8 @@ export interface MemoryLimit {
 
 /** The limit: `setting` (--max-memory, exitLens.maxMemory) when given, else the default above. */
 export function memoryLimit(setting?: number, machine: MachineMemory = machineMemory()): MemoryLimit {
-  if (setting !== undefined) return { bytes: setting, source: 'set with --max-memory, or the exitLens.maxMemory setting' };
+  if (setting !== undefined)
+    return { bytes: setting, source: 'set with --max-memory, or the exitLens.maxMemory setting' };
   const whole = machine.constrained ?? machine.total;
   const of = `${formatBytes(whole)} ${machine.constrained ? 'allowed to this container' : 'in this machine'}`;
   const cap = Math.floor(DEFAULT_MEMORY_SHARE * whole);
@@ -101,8 +106,17 @@ export interface MemoryPart {
 
 /** The records and analysis of `samples` samples × `exits` exits. */
 export function recordsMemory(what: string, samples: number, exits: number, inReport: boolean): MemoryPart[] {
-  const parts: MemoryPart[] = [{ what: `exit records, labels and analysis of ${what} (${samples.toLocaleString('en-US')} samples × ${exits} exits)`, bytes: samples * (exits * RECORD_BYTES + SAMPLE_BYTES) }];
-  if (inReport) parts.push({ what: 'per-sample records in the report (--records)', bytes: samples * exits * REPORTED_RECORD_BYTES });
+  const parts: MemoryPart[] = [
+    {
+      what: `exit records, labels and analysis of ${what} (${samples.toLocaleString('en-US')} samples × ${exits} exits)`,
+      bytes: samples * (exits * RECORD_BYTES + SAMPLE_BYTES),
+    },
+  ];
+  if (inReport)
+    parts.push({
+      what: 'per-sample records in the report (--records)',
+      bytes: samples * exits * REPORTED_RECORD_BYTES,
+    });
   return parts;
 }
 
@@ -131,7 +145,10 @@ export function machineThreads(): number {
  * ONNX Runtime's thread count, bounded by the machine: more threads than cores only slow a run
  * down (and ten thousands of them take minutes to start). `note` says so when it was bounded.
  */
-export function boundThreads(requested: number | undefined, machine = machineThreads()): { threads: number; note: string | null } {
+export function boundThreads(
+  requested: number | undefined,
+  machine = machineThreads(),
+): { threads: number; note: string | null } {
   if (requested === undefined) return { threads: machine, note: null };
   if (requested <= machine) return { threads: requested, note: null };
   return {

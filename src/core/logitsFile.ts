@@ -43,14 +43,21 @@ export interface LogitsOptions {
   beforeAllocate?: (source: LogitsSource) => void;
 }
 
-const HELP = 'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
+const HELP =
+  'A logits file is a .npz with exit_logits of shape [E, N, C] (or one [N, C] array per exit, e.g. exit_0 … exit_4) and optionally labels: np.savez(path, exit_logits=z, labels=y).';
 
 /**
  * The next `rows` units of logits as floats, on shared memory, so that handing them to the
  * worker thread that fills records copies nothing: float32 and float64 are read straight into
  * it, float16 is converted into it.
  */
-async function readFloats(pool: FillPool, reader: RowReader, rows: number, unitBytes: number, entry: ArrayEntry): Promise<Float32Array | Float64Array> {
+async function readFloats(
+  pool: FillPool,
+  reader: RowReader,
+  rows: number,
+  unitBytes: number,
+  entry: ArrayEntry,
+): Promise<Float32Array | Float64Array> {
   const dtype = entry.header.dtype;
   if (dtype === 'float16') {
     const half = typedView(await reader.readRows(rows), 'float16');
@@ -81,21 +88,36 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
     if (m) {
       stackedName = m[1];
       layout = m[2].toUpperCase() as 'ENC' | 'NEC';
-    } else perNames = opts.exits.split(',').map((s) => s.trim()).filter(Boolean);
+    } else
+      perNames = opts.exits
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
   }
-  const listing = file.arrays.map((a) => `  ${displayName(a.name)}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n');
+  const listing = file.arrays
+    .map((a) => `  ${displayName(a.name)}: ${a.header.dtype} (${a.header.shape.join(', ')})`)
+    .join('\n');
   const stacked = perNames ? undefined : others.find((a) => a.name === stackedName);
   let perExit: ArrayEntry[] = [];
   let orderedBy = 'stack-order';
   if (stacked) {
     if (stacked.header.shape.length !== 3) {
-      throw new ExitLensError('samples-mismatch', `"${displayName(stacked.name)}" in ${file.path} has shape (${stacked.header.shape.join(', ')}); it must be [E, N, C].`, HELP);
+      throw new ExitLensError(
+        'samples-mismatch',
+        `"${displayName(stacked.name)}" in ${file.path} has shape (${stacked.header.shape.join(', ')}); it must be [E, N, C].`,
+        HELP,
+      );
     }
   } else {
     if (perNames) {
       perExit = perNames.map((name) => {
         const a = others.find((x) => x.name === name);
-        if (!a) throw new ExitLensError('exit-mapping', `${file.path} has no array "${displayName(name)}". Its arrays:\n${listing}`, HELP);
+        if (!a)
+          throw new ExitLensError(
+            'exit-mapping',
+            `${file.path} has no array "${displayName(name)}". Its arrays:\n${listing}`,
+            HELP,
+          );
         return a;
       });
       orderedBy = 'mapping';
@@ -103,16 +125,24 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
       perExit = others.filter((a) => a.header.shape.length === 2);
       const suffix = perExit.map((a) => /(\d+)$/.exec(a.name)?.[1]);
       if (suffix.every((s) => s !== undefined) && new Set(suffix).size === suffix.length) {
-        perExit = perExit.map((a, i) => ({ a, s: Number(suffix[i]) })).sort((x, y) => x.s - y.s).map((x) => x.a);
+        perExit = perExit
+          .map((a, i) => ({ a, s: Number(suffix[i]) }))
+          .sort((x, y) => x.s - y.s)
+          .map((x) => x.a);
         orderedBy = 'name-suffix';
       } else orderedBy = 'file-order';
     }
-    if (perExit.length < 2) throw new ExitLensError('model-no-exits', `No exit logits found in ${file.path}. Its arrays:\n${listing}`, HELP);
+    if (perExit.length < 2)
+      throw new ExitLensError('model-no-exits', `No exit logits found in ${file.path}. Its arrays:\n${listing}`, HELP);
   }
   const entries = stacked ? [stacked] : perExit;
   for (const a of entries) {
     if (!isFloatDtype(a.header.dtype)) {
-      throw new ExitLensError('samples-mismatch', `Logits array "${displayName(a.name)}" is ${a.header.dtype}; logits must be float16, float32 or float64.`, HELP);
+      throw new ExitLensError(
+        'samples-mismatch',
+        `Logits array "${displayName(a.name)}" is ${a.header.dtype}; logits must be float16, float32 or float64.`,
+        HELP,
+      );
     }
   }
   let E: number;
@@ -123,27 +153,60 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
     [E, N, C] = layout === 'ENC' ? [a, b, c] : [b, a, c];
   } else {
     for (const a of perExit) {
-      if (a.header.shape.length !== 2) throw new ExitLensError('samples-mismatch', `Logits array "${displayName(a.name)}" has shape (${a.header.shape.join(', ')}); each exit must be [N, C].`, HELP);
+      if (a.header.shape.length !== 2)
+        throw new ExitLensError(
+          'samples-mismatch',
+          `Logits array "${displayName(a.name)}" has shape (${a.header.shape.join(', ')}); each exit must be [N, C].`,
+          HELP,
+        );
     }
     const cs = new Set(perExit.map((a) => a.header.shape[1]));
     const ns = new Set(perExit.map((a) => a.header.shape[0]));
-    if (cs.size > 1) throw new ExitLensError('samples-mismatch', `The exit arrays have different class counts (${[...cs].join(', ')}); all exits must predict the same classes.`, HELP);
-    if (ns.size > 1) throw new ExitLensError('samples-mismatch', `The exit arrays hold different numbers of samples (${[...ns].join(', ')}).`, HELP);
+    if (cs.size > 1)
+      throw new ExitLensError(
+        'samples-mismatch',
+        `The exit arrays have different class counts (${[...cs].join(', ')}); all exits must predict the same classes.`,
+        HELP,
+      );
+    if (ns.size > 1)
+      throw new ExitLensError(
+        'samples-mismatch',
+        `The exit arrays hold different numbers of samples (${[...ns].join(', ')}).`,
+        HELP,
+      );
     E = perExit.length;
     N = perExit[0].header.shape[0];
     C = perExit[0].header.shape[1];
   }
-  if (E < 2) throw new ExitLensError('model-no-exits', `${file.path} holds logits of ${E} exit; an early-exit analysis needs at least two.`, HELP);
+  if (E < 2)
+    throw new ExitLensError(
+      'model-no-exits',
+      `${file.path} holds logits of ${E} exit; an early-exit analysis needs at least two.`,
+      HELP,
+    );
   if (N === 0) throw new ExitLensError('samples-empty', `${file.path} holds no samples (N = 0).`, HELP);
-  if (C < 2) throw new ExitLensError('samples-mismatch', `The logits have ${C} class; a classifier needs at least two.`, HELP);
+  if (C < 2)
+    throw new ExitLensError('samples-mismatch', `The logits have ${C} class; a classifier needs at least two.`, HELP);
   if (labels) {
     if (labels.header.shape.length !== 1 || labels.rows !== N) {
-      throw new ExitLensError('samples-mismatch', `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); it must be (${N},), one label per sample.`, HELP);
+      throw new ExitLensError(
+        'samples-mismatch',
+        `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); it must be (${N},), one label per sample.`,
+        HELP,
+      );
     }
   }
   const exitNames = stacked ? Array.from({ length: E }, (_, k) => `${stacked.name}[${k}]`) : perExit.map((a) => a.name);
   return {
-    source: { path: file.path, exitNames, sampleCount: N, classCount: C, labelArray: labels?.name ?? null, layout: stacked ? layout : 'per-array', orderedBy },
+    source: {
+      path: file.path,
+      exitNames,
+      sampleCount: N,
+      classCount: C,
+      labelArray: labels?.name ?? null,
+      layout: stacked ? layout : 'per-array',
+      orderedBy,
+    },
     stacked: stacked ?? null,
     perExit,
     labels,
@@ -151,7 +214,10 @@ function plan(file: ArrayFile, opts: LogitsOptions): Plan {
 }
 
 /** Reads a logits file into exit records, streaming the logits in chunks. */
-export async function readLogitsFile(filePath: string, opts: LogitsOptions = {}): Promise<{ source: LogitsSource; records: ExitRecords; worker?: SpareWorker | null }> {
+export async function readLogitsFile(
+  filePath: string,
+  opts: LogitsOptions = {},
+): Promise<{ source: LogitsSource; records: ExitRecords; worker?: SpareWorker | null }> {
   const file = await openArrayFile(filePath);
   let pool: FillPool | null = null;
   let kept: SpareWorker | null = null;
@@ -160,8 +226,18 @@ export async function readLogitsFile(filePath: string, opts: LogitsOptions = {})
     const p = plan(file, opts);
     const { sampleCount: N, classCount: C } = p.source;
     const E = p.source.exitNames.length;
-    if (p.labels && (p.labels.header.dtype === 'float32' || p.labels.header.dtype === 'float64' || p.labels.header.dtype === 'float16' || p.labels.header.dtype === 'bool')) {
-      throw new ExitLensError('labels-invalid', `Label array "${displayName(p.labels.name)}" is ${p.labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
+    if (
+      p.labels &&
+      (p.labels.header.dtype === 'float32' ||
+        p.labels.header.dtype === 'float64' ||
+        p.labels.header.dtype === 'float16' ||
+        p.labels.header.dtype === 'bool')
+    ) {
+      throw new ExitLensError(
+        'labels-invalid',
+        `Label array "${displayName(p.labels.name)}" is ${p.labels.header.dtype}; labels must be integer class indices.`,
+        'Save them with y.astype(np.int64).',
+      );
     }
     opts.beforeAllocate?.(p.source);
     // The records, with room for the labels in shared memory, and the worker that fills them

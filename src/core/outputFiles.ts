@@ -69,30 +69,50 @@ function existingAncestor(abs: string): { dir: string; st: fs.Stats } | { dir: s
 
 function planOne(o: OutputRequest): OutputTarget {
   const { label, file } = o;
-  const again = label.startsWith('--') ? `Give ${label} a file name, e.g. ${label} report${label === '--markdown' ? '.md' : label === '--html' ? '.html' : '.json'}.` : 'Choose a file name.';
+  const again = label.startsWith('--')
+    ? `Give ${label} a file name, e.g. ${label} report${label === '--markdown' ? '.md' : label === '--html' ? '.html' : '.json'}.`
+    : 'Choose a file name.';
   if (typeof file !== 'string' || file.trim() === '') {
-    throw refuse(label, file ?? '', 'is an empty path', `${again} An empty path often comes from a shell variable that is not set.`);
+    throw refuse(
+      label,
+      file ?? '',
+      'is an empty path',
+      `${again} An empty path often comes from a shell variable that is not set.`,
+    );
   }
   if (file.includes('\0')) throw refuse(label, file, 'is not a valid path (it holds a NUL character)', again);
-  if (/[\\/]$/.test(file)) throw refuse(label, file, 'ends with a path separator, so it names a folder, not a file', again);
+  if (/[\\/]$/.test(file))
+    throw refuse(label, file, 'ends with a path separator, so it names a folder, not a file', again);
   const abs = path.resolve(file);
   let st: fs.Stats;
   try {
     st = fs.statSync(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw refuse(label, file, `cannot be written: ${openFailure(err)}`, again);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR')
+      throw refuse(label, file, `cannot be written: ${openFailure(err)}`, again);
     let link: fs.Stats | null = null;
     try {
       link = fs.lstatSync(abs);
     } catch {
       // Not there at all: a new file.
     }
-    if (link) throw refuse(label, file, 'is a symbolic link to a file that does not exist', 'Remove the link, or give another path.');
+    if (link)
+      throw refuse(
+        label,
+        file,
+        'is a symbolic link to a file that does not exist',
+        'Remove the link, or give another path.',
+      );
     const above = existingAncestor(abs);
     if ('err' in above) throw refuse(label, file, `cannot be created: ${openFailure(above.err)}`, again);
     if (!above.st.isDirectory()) {
-      throw refuse(label, file, `cannot be created: ${above.dir} is ${kindOf(above.st)}, not a folder`, 'Give a path inside a folder.');
+      throw refuse(
+        label,
+        file,
+        `cannot be created: ${above.dir} is ${kindOf(above.st)}, not a folder`,
+        'Give a path inside a folder.',
+      );
     }
     const target = path.join(fs.realpathSync(above.dir), path.relative(above.dir, abs));
     return { label, given: file, path: target, mode: 'replace', key: target };
@@ -104,7 +124,12 @@ function planOne(o: OutputRequest): OutputTarget {
     return { label, given: file, path: fs.realpathSync(abs), mode: 'replace', key: idOf(st) };
   }
   if (st.isCharacterDevice() || st.isFIFO()) return { label, given: file, path: abs, mode: 'stream', key: idOf(st) };
-  throw refuse(label, file, `is ${kindOf(st)}; a report goes to a regular file (replaced whole), a new path, a character device or a pipe`, again);
+  throw refuse(
+    label,
+    file,
+    `is ${kindOf(st)}; a report goes to a regular file (replaced whole), a new path, a character device or a pipe`,
+    again,
+  );
 }
 
 /**
@@ -142,7 +167,12 @@ export function checkNotInputs(planned: OutputTarget[], inputs: InputRef[]): voi
     }
     for (const t of planned) {
       if (t.key === key) {
-        throw refuse(t.label, t.given, `is ${input.label} (${input.file}); writing the report there would destroy it`, t.label.startsWith('--') ? `Give ${t.label} another file name.` : 'Choose another file name.');
+        throw refuse(
+          t.label,
+          t.given,
+          `is ${input.label} (${input.file}); writing the report there would destroy it`,
+          t.label.startsWith('--') ? `Give ${t.label} another file name.` : 'Choose another file name.',
+        );
       }
     }
   }
@@ -186,7 +216,13 @@ async function writeStream(t: OutputTarget, content: string): Promise<void> {
     try {
       probe = fs.openSync(t.path, O_WRONLY | O_NONBLOCK);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw refuse(t.label, t.given, 'is a pipe that no process is reading from', 'Start the reader first, or give a file name.');
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO')
+        throw refuse(
+          t.label,
+          t.given,
+          'is a pipe that no process is reading from',
+          'Start the reader first, or give a file name.',
+        );
       throw err;
     }
   }
@@ -266,7 +302,13 @@ export async function writeOutputs(items: OutputItem[], signal?: AbortSignal): P
       } catch {
         // still a new path
       }
-      if (st && !st.isFile()) throw refuse(target.label, target.given, `became ${kindOf(st)} while the report was written`, 'Give a file name.');
+      if (st && !st.isFile())
+        throw refuse(
+          target.label,
+          target.given,
+          `became ${kindOf(st)} while the report was written`,
+          'Give a file name.',
+        );
     }
     for (const { tmp, target } of temps) {
       current = target;
@@ -279,8 +321,21 @@ export async function writeOutputs(items: OutputItem[], signal?: AbortSignal): P
     if (err instanceof ExitLensError) throw err;
     const where = current ? `${current.label} ${JSON.stringify(current.given)}` : 'the report';
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'no space is left on the device' : code === 'EROFS' ? 'the file system is read-only' : code === 'EDQUOT' ? 'the disk quota is used up' : code === 'EPIPE' ? 'the reader closed the pipe' : openFailure(err);
-    throw new ExitLensError('output-unwritable', `Cannot write ${where}: ${why}; no report file was written or replaced.`, 'Check that the folder is writable and has room, then run again.');
+    const why =
+      code === 'ENOSPC'
+        ? 'no space is left on the device'
+        : code === 'EROFS'
+          ? 'the file system is read-only'
+          : code === 'EDQUOT'
+            ? 'the disk quota is used up'
+            : code === 'EPIPE'
+              ? 'the reader closed the pipe'
+              : openFailure(err);
+    throw new ExitLensError(
+      'output-unwritable',
+      `Cannot write ${where}: ${why}; no report file was written or replaced.`,
+      'Check that the folder is writable and has room, then run again.',
+    );
   } finally {
     for (const { tmp } of temps) pending.delete(tmp);
   }

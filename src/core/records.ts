@@ -26,7 +26,12 @@ export interface ExitRecords {
  * Records live on SharedArrayBuffers, so that worker threads (analysis/parallel.ts) read them
  * without copies.
  */
-export function allocateRecords(sampleCount: number, exitCount: number, classCount: number, labels: Int32Array | null): ExitRecords {
+export function allocateRecords(
+  sampleCount: number,
+  exitCount: number,
+  classCount: number,
+  labels: Int32Array | null,
+): ExitRecords {
   const size = sampleCount * exitCount;
   const shared = (bytesPerElement: number) => new SharedArrayBuffer(size * bytesPerElement);
   return {

@@ -4,10 +4,31 @@ import { overthinkingFigures } from './analysis/exitFigures';
 import { exitMetrics } from './analysis/exitMetrics';
 import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
 import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
-import { SampleSet, SuggestionFigures, chosenFigures, fitPerExitThresholds, perExitFigures, suggestThresholds, targetFor, wholeSet } from './analysis/suggest';
+import {
+  SampleSet,
+  SuggestionFigures,
+  chosenFigures,
+  fitPerExitThresholds,
+  perExitFigures,
+  suggestThresholds,
+  targetFor,
+  wholeSet,
+} from './analysis/suggest';
 import { throwIfCancelled } from './errors';
 import { ExitRecords } from './records';
-import type { Curve, ExitMetrics, ExitReport, GridPolicy, Overthinking, PolicyKind, Report, ReportWarning, SamplesInfo, Suggestion, SuggestionPolicy } from '../shared/reportTypes';
+import type {
+  Curve,
+  ExitMetrics,
+  ExitReport,
+  GridPolicy,
+  Overthinking,
+  PolicyKind,
+  Report,
+  ReportWarning,
+  SamplesInfo,
+  Suggestion,
+  SuggestionPolicy,
+} from '../shared/reportTypes';
 
 /**
  * The analysis that fills the report. The report's types and SCHEMA_VERSION live in
@@ -16,7 +37,8 @@ import type { Curve, ExitMetrics, ExitReport, GridPolicy, Overthinking, PolicyKi
 export * from '../shared/reportTypes';
 
 export const CONVENTIONS: Record<string, string> = {
-  speedup: 'speedup = baselineMacs / meanCost; saving = 1 - meanCost / baselineMacs (baseline: the model without early exits)',
+  speedup:
+    'speedup = baselineMacs / meanCost; saving = 1 - meanCost / baselineMacs (baseline: the model without early exits)',
   cost: 'cost(k) = MACs per sample of the union of the ancestors of exits 0..k (static, batch 1)',
   confidence: 'exit at the first k with max softmax probability >= threshold',
   entropy: 'exit at the first k with normalised entropy (-sum p ln p / ln C) <= threshold',
@@ -24,7 +46,8 @@ export const CONVENTIONS: Record<string, string> = {
   patience: 'PABEE: counter 0 at exit 0, +1 when pred_k = pred_{k-1} else 0; exit when it equals t',
   fallback: 'every policy ends at the final exit when nothing fires',
   ties: 'argmax ties go to the lowest class index',
-  nonFinite: 'an exit with NaN or infinite logits counts as a wrong prediction (class -1) with confidence 0, margin 0, entropy 1; NLL averages the finite ones; no policy exits there, whatever the threshold, and for patience its prediction equals no other',
+  nonFinite:
+    'an exit with NaN or infinite logits counts as a wrong prediction (class -1) with confidence 0, margin 0, entropy 1; NLL averages the finite ones; no policy exits there, whatever the threshold, and for patience its prediction equals no other',
   ece: '15 equal-width bins (b/15, (b+1)/15]',
 };
 
@@ -61,7 +84,8 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   if (!records.labels) {
     warnings.push({
       code: 'unlabelled',
-      message: 'The sample set has no labels: only agreement with the final exit is reported (no accuracy, ECE, NLL or overthinking), and suggestions target agreement.',
+      message:
+        'The sample set has no labels: only agreement with the final exit is reported (no accuracy, ECE, NLL or overthinking), and suggestions target agreement.',
     });
   }
   // The calibration samples: a separate set, or a seeded split of this one (read through a
@@ -73,9 +97,20 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
   const calib = input.calibration;
   if (calib) {
     calibSet = wholeSet(calib);
-    calibration = { source: 'file', path: null, sampleCount: calib.sampleCount, seed: null, fraction: null, testSampleCount: records.sampleCount };
+    calibration = {
+      source: 'file',
+      path: null,
+      sampleCount: calib.sampleCount,
+      seed: null,
+      fraction: null,
+      testSampleCount: records.sampleCount,
+    };
     if (Boolean(calib.labels) !== Boolean(records.labels)) {
-      warnings.push({ code: 'calibration-labels', message: 'The calibration set and the sample set differ in having labels; suggestions use the calibration set\'s own target.' });
+      warnings.push({
+        code: 'calibration-labels',
+        message:
+          "The calibration set and the sample set differ in having labels; suggestions use the calibration set's own target.",
+      });
     }
   } else if (records.sampleCount >= 2) {
     const split = seededSplit(records.sampleCount);
@@ -83,14 +118,24 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     testSet = { rec: records, samples: split.test };
     mask = new Uint8Array(records.sampleCount);
     for (const n of split.calibration) mask[n] = 1;
-    calibration = { source: 'split', path: null, sampleCount: split.calibration.length, seed: SPLIT_SEED, fraction: SPLIT_CALIBRATION_FRACTION, testSampleCount: split.test.length };
+    calibration = {
+      source: 'split',
+      path: null,
+      sampleCount: split.calibration.length,
+      seed: SPLIT_SEED,
+      fraction: SPLIT_CALIBRATION_FRACTION,
+      testSampleCount: split.test.length,
+    };
     warnings.push({
       code: 'calibration-split',
       message: `No calibration set was given: suggested thresholds are fitted on a seeded ${Math.round(SPLIT_CALIBRATION_FRACTION * 100)}% split of the sample set (seed ${SPLIT_SEED}, ${split.calibration.length} samples) and reported on the other ${split.test.length}. Every other figure uses all ${records.sampleCount} samples. Pass a calibration set for thresholds you can trust.`,
     });
   } else {
     calibration = { source: 'none', path: null, sampleCount: 0, seed: null, fraction: null, testSampleCount: 0 };
-    warnings.push({ code: 'no-suggestions', message: 'Too few samples to split for threshold suggestions; none are given.' });
+    warnings.push({
+      code: 'no-suggestions',
+      message: 'Too few samples to split for threshold suggestions; none are given.',
+    });
   }
   const target = calibSet ? targetFor(calibSet, input.maxAccuracyDrop) : 0;
   // What does not need the sweeps runs beside them, so that both threads stay busy: the
@@ -121,7 +166,12 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     records,
     exitMacs,
     baselineMacs,
-    { maxPoints: input.maxCurvePoints, subset: mask ? { mask, target } : undefined, figures: true, reportFrontierPoints: input.maxFrontierPoints ?? MAX_FRONTIER_POINTS },
+    {
+      maxPoints: input.maxCurvePoints,
+      subset: mask ? { mask, target } : undefined,
+      figures: true,
+      reportFrontierPoints: input.maxFrontierPoints ?? MAX_FRONTIER_POINTS,
+    },
     alongside,
   );
   await step();
@@ -150,7 +200,20 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     }
   }
   const byKind = Object.fromEntries(policies.curves.map((c) => [c.kind, c])) as Record<Curve['kind'], Curve>;
-  const suggestions = calibSet ? suggestThresholds(calibSet, testSet, exitMacs, baselineMacs, input.maxAccuracyDrop, policies.chosen, perExit, mask ? knownFigures(policies.chosenCounts, perExitKnown, records.labels !== null, exitMacs, baselineMacs) : null) : [];
+  const suggestions = calibSet
+    ? suggestThresholds(
+        calibSet,
+        testSet,
+        exitMacs,
+        baselineMacs,
+        input.maxAccuracyDrop,
+        policies.chosen,
+        perExit,
+        mask
+          ? knownFigures(policies.chosenCounts, perExitKnown, records.labels !== null, exitMacs, baselineMacs)
+          : null,
+      )
+    : [];
   return {
     exits,
     overthinking: over,
@@ -171,9 +234,17 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
 }
 
 /** On the seeded split: the suggestions' figures the sweeps read off, and the per-exit ones worked out beside the sweeps. */
-function knownFigures(counts: Record<PolicyKind, ChosenCounts> | null, perExit: SuggestionFigures | undefined, labelled: boolean, exitMacs: readonly number[], baselineMacs: number): Partial<Record<SuggestionPolicy, SuggestionFigures>> {
+function knownFigures(
+  counts: Record<PolicyKind, ChosenCounts> | null,
+  perExit: SuggestionFigures | undefined,
+  labelled: boolean,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): Partial<Record<SuggestionPolicy, SuggestionFigures>> {
   const known: Partial<Record<SuggestionPolicy, SuggestionFigures>> = {};
-  if (counts) for (const kind of ['confidence', 'entropy', 'margin', 'patience'] as const) known[kind] = chosenFigures(counts[kind], labelled, exitMacs, baselineMacs);
+  if (counts)
+    for (const kind of ['confidence', 'entropy', 'margin', 'patience'] as const)
+      known[kind] = chosenFigures(counts[kind], labelled, exitMacs, baselineMacs);
   if (perExit) known['per-exit'] = perExit;
   return known;
 }

@@ -1,6 +1,11 @@
 import { TOOL_VERSION } from '../shared/defaults';
 import type {
-  CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning,
+  CostInfo,
+  Drilldown,
+  ExecutionProviderInfo,
+  InputBinding,
+  Report,
+  ReportWarning,
 } from '../shared/reportTypes';
 import { SCHEMA_VERSION } from '../shared/reportTypes';
 import type { ExitRecords } from './records';

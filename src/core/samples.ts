@@ -1,6 +1,15 @@
 import { ExitLensError } from './errors';
 import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from './npy/arrayFile';
-import { NpyDtype, NumericArray, bytesToTyped, elementAsNumber, floatToHalf, halfToFloat, isIntegerDtype, typedView } from './npy/npy';
+import {
+  NpyDtype,
+  NumericArray,
+  bytesToTyped,
+  elementAsNumber,
+  floatToHalf,
+  halfToFloat,
+  isIntegerDtype,
+  typedView,
+} from './npy/npy';
 import type { Dim, TensorInfo } from '../shared/reportTypes';
 import { formatShape } from './onnx/model';
 import { displayName } from './text';
@@ -25,17 +34,35 @@ export interface SampleBinding {
   unusedArrays: string[];
 }
 
-const MODEL_DTYPES = new Set(['float32', 'float64', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'uint16', 'bool']);
+const MODEL_DTYPES = new Set([
+  'float32',
+  'float64',
+  'float16',
+  'int64',
+  'int32',
+  'int16',
+  'int8',
+  'uint8',
+  'uint16',
+  'bool',
+]);
 
 function describeArrays(file: ArrayFile): string {
-  return file.arrays.map((a) => `  ${displayName(a.name)}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n') || '  (none)';
+  return (
+    file.arrays.map((a) => `  ${displayName(a.name)}: ${a.header.dtype} (${a.header.shape.join(', ')})`).join('\n') ||
+    '  (none)'
+  );
 }
 
 export function findLabelArray(file: ArrayFile, labelName: string | undefined): ArrayEntry | null {
   if (labelName) {
     const a = file.arrays.find((x) => x.name === labelName);
     if (!a) {
-      throw new ExitLensError('samples-mismatch', `${file.path} has no array named "${displayName(labelName)}" (the configured label array). Its arrays:\n${describeArrays(file)}`, 'Name the label array with --labels, or leave it out to read "label", "labels" or "y".');
+      throw new ExitLensError(
+        'samples-mismatch',
+        `${file.path} has no array named "${displayName(labelName)}" (the configured label array). Its arrays:\n${describeArrays(file)}`,
+        'Name the label array with --labels, or leave it out to read "label", "labels" or "y".',
+      );
     }
     return a;
   }
@@ -60,7 +87,11 @@ function castable(from: NpyDtype, to: string): boolean {
  */
 export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: string): SampleBinding {
   if (file.arrays.length === 0) {
-    throw new ExitLensError('samples-empty', `${file.path} holds no arrays.`, 'Save the inputs (and labels) with np.savez(path, input=x, label=y).');
+    throw new ExitLensError(
+      'samples-empty',
+      `${file.path} holds no arrays.`,
+      'Save the inputs (and labels) with np.savez(path, input=x, label=y).',
+    );
   }
   const labels = findLabelArray(file, labelName);
   const candidates = file.arrays.filter((a) => a !== labels);
@@ -81,9 +112,16 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
     }
     const shape = array.header.shape;
     const want: Dim[] | null = input.shape;
-    const arrayName = array.name === input.name ? `Array "${displayName(array.name)}"` : `Array "${displayName(array.name)}" (the only input array, taken for the model's input "${displayName(input.name)}")`;
+    const arrayName =
+      array.name === input.name
+        ? `Array "${displayName(array.name)}"`
+        : `Array "${displayName(array.name)}" (the only input array, taken for the model's input "${displayName(input.name)}")`;
     if (!MODEL_DTYPES.has(input.dtype)) {
-      throw new ExitLensError('samples-mismatch', `The model's input "${displayName(input.name)}" has type ${input.dtype}, which Exit Lens cannot feed.`, 'Profile a model whose inputs are numeric tensors.');
+      throw new ExitLensError(
+        'samples-mismatch',
+        `The model's input "${displayName(input.name)}" has type ${input.dtype}, which Exit Lens cannot feed.`,
+        'Profile a model whose inputs are numeric tensors.',
+      );
     }
     if (!castable(array.header.dtype, input.dtype)) {
       throw new ExitLensError(
@@ -106,12 +144,16 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
           throw new ExitLensError(
             'samples-mismatch',
             `${arrayName} has shape (${shape.join(', ')}) but the model's input "${displayName(input.name)}" is ${formatShape(want)}: dimension ${d} is ${shape[d]}, the model wants ${w}.`,
-            'Reshape or resize the samples to the model\'s input shape.',
+            "Reshape or resize the samples to the model's input shape.",
           );
         }
       }
     } else if (shape.length === 0) {
-      throw new ExitLensError('samples-mismatch', `Array "${displayName(array.name)}" is a scalar; it needs a first dimension of samples.`, 'Save one row per sample.');
+      throw new ExitLensError(
+        'samples-mismatch',
+        `Array "${displayName(array.name)}" is a scalar; it needs a first dimension of samples.`,
+        'Save one row per sample.',
+      );
     }
     // A dimension of 0 after the first: rows of no bytes, as many as the header likes, none of
     // them data. (10^9, 0) would otherwise pass every size check and run a billion empty samples.
@@ -129,25 +171,47 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
   if (counts.size > 1) {
     const parts = bound.map((b) => `"${displayName(b.array.name)}" ${b.array.rows}`);
     if (labels) parts.push(`"${displayName(labels.name)}" ${labels.rows}`);
-    throw new ExitLensError('samples-mismatch', `The arrays of ${file.path} hold different numbers of samples: ${parts.join(', ')}.`, 'Every array needs one row per sample, in the same order.');
+    throw new ExitLensError(
+      'samples-mismatch',
+      `The arrays of ${file.path} hold different numbers of samples: ${parts.join(', ')}.`,
+      'Every array needs one row per sample, in the same order.',
+    );
   }
   const sampleCount = bound[0]?.array.rows ?? labels?.rows ?? 0;
   if (sampleCount === 0) {
-    throw new ExitLensError('samples-empty', `${file.path} holds no samples (its arrays have 0 rows).`, 'Point Exit Lens at a sample set with at least one sample.');
+    throw new ExitLensError(
+      'samples-empty',
+      `${file.path} holds no samples (its arrays have 0 rows).`,
+      'Point Exit Lens at a sample set with at least one sample.',
+    );
   }
   if (labels) {
     if (labels.header.shape.length !== 1) {
-      throw new ExitLensError('labels-invalid', `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); labels must be one class index per sample, shape (N,).`, 'Save labels as a 1-D integer array (np.argmax over one-hot labels first).');
+      throw new ExitLensError(
+        'labels-invalid',
+        `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); labels must be one class index per sample, shape (N,).`,
+        'Save labels as a 1-D integer array (np.argmax over one-hot labels first).',
+      );
     }
     if (!isIntegerDtype(labels.header.dtype)) {
-      throw new ExitLensError('labels-invalid', `Label array "${displayName(labels.name)}" is ${labels.header.dtype}; labels must be integer class indices.`, 'Save them with y.astype(np.int64).');
+      throw new ExitLensError(
+        'labels-invalid',
+        `Label array "${displayName(labels.name)}" is ${labels.header.dtype}; labels must be integer class indices.`,
+        'Save them with y.astype(np.int64).',
+      );
     }
   }
   const batchDims = bound.map((b) => b.input.shape?.[0]).filter((d): d is number => typeof d === 'number');
   const fixedBatch = batchDims.length ? batchDims[0] : null;
   const used = new Set<ArrayEntry>(bound.map((b) => b.array));
   if (labels) used.add(labels);
-  return { inputs: bound, labels, sampleCount, fixedBatch, unusedArrays: file.arrays.filter((a) => !used.has(a)).map((a) => a.name) };
+  return {
+    inputs: bound,
+    labels,
+    sampleCount,
+    fixedBatch,
+    unusedArrays: file.arrays.filter((a) => !used.has(a)).map((a) => a.name),
+  };
 }
 
 /** Reads and checks labels against the class count. */
@@ -155,7 +219,10 @@ export async function readLabels(entry: ArrayEntry, classCount: number): Promise
   const raw = bytesToTyped(await readWholeArray(entry), entry.header.dtype);
   const out = new Int32Array(entry.rows);
   // int64 labels (numpy's default) as pairs of 32-bit words, without a BigInt per label.
-  const bad = raw instanceof BigInt64Array && LITTLE_ENDIAN ? int64Labels(new Int32Array(raw.buffer, raw.byteOffset, 2 * raw.length), classCount, out) : anyLabels(raw, entry.header.dtype, classCount, out);
+  const bad =
+    raw instanceof BigInt64Array && LITTLE_ENDIAN
+      ? int64Labels(new Int32Array(raw.buffer, raw.byteOffset, 2 * raw.length), classCount, out)
+      : anyLabels(raw, entry.header.dtype, classCount, out);
   if (bad >= 0) {
     const v = elementAsNumber(raw, entry.header.dtype, bad);
     throw new ExitLensError(
@@ -220,12 +287,17 @@ export function convertForInput(bytes: Uint8Array, from: NpyDtype, to: string): 
       for (let i = 0; i < n; i++) out[i] = BigInt(get(i));
       return out;
     }
-    case 'int32': return Int32Array.from({ length: n }, (_, i) => get(i));
-    case 'int16': return Int16Array.from({ length: n }, (_, i) => get(i));
-    case 'int8': return Int8Array.from({ length: n }, (_, i) => get(i));
-    case 'uint16': return Uint16Array.from({ length: n }, (_, i) => get(i));
+    case 'int32':
+      return Int32Array.from({ length: n }, (_, i) => get(i));
+    case 'int16':
+      return Int16Array.from({ length: n }, (_, i) => get(i));
+    case 'int8':
+      return Int8Array.from({ length: n }, (_, i) => get(i));
+    case 'uint16':
+      return Uint16Array.from({ length: n }, (_, i) => get(i));
     case 'uint8':
-    case 'bool': return Uint8Array.from({ length: n }, (_, i) => get(i));
+    case 'bool':
+      return Uint8Array.from({ length: n }, (_, i) => get(i));
   }
   throw new ExitLensError('internal', `No conversion from ${from} to ${to}.`);
 }

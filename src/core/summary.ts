@@ -20,7 +20,11 @@ interface Table {
 
 export function textTable({ head, rows, right = [] }: Table): string {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]) => cells.map((v, c) => (right.includes(c) ? v.padStart(widths[c]) : v.padEnd(widths[c]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((v, c) => (right.includes(c) ? v.padStart(widths[c]) : v.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -41,7 +45,17 @@ function costIsRelative(r: Report): boolean {
 export function exitTable(r: Report, name: (s: string) => string = displayName): Table {
   const rel = costIsRelative(r);
   return {
-    head: ['exit', 'name', 'accuracy', 'mean conf', 'ECE', 'NLL', 'agree final', rel ? 'cost (rel.)' : 'MACs', '% baseline'],
+    head: [
+      'exit',
+      'name',
+      'accuracy',
+      'mean conf',
+      'ECE',
+      'NLL',
+      'agree final',
+      rel ? 'cost (rel.)' : 'MACs',
+      '% baseline',
+    ],
     rows: r.exits.map((e) => [
       String(e.index),
       name(e.name),
@@ -60,7 +74,16 @@ export function exitTable(r: Report, name: (s: string) => string = displayName):
 export function suggestionTable(r: Report): Table {
   const quality = r.samples.labelled ? 'accuracy' : 'agreement';
   return {
-    head: ['policy', 'threshold', `calib ${quality}`, 'calib speedup', `test ${quality}`, 'test agreement', 'test speedup', 'test exits per exit'],
+    head: [
+      'policy',
+      'threshold',
+      `calib ${quality}`,
+      'calib speedup',
+      `test ${quality}`,
+      'test agreement',
+      'test speedup',
+      'test exits per exit',
+    ],
     rows: r.suggestions.map((s) => [
       s.policy + (s.best ? ' *' : ''),
       thresholdText(s.threshold),
@@ -78,7 +101,14 @@ export function suggestionTable(r: Report): Table {
 export function policyTable(r: Report): Table {
   return {
     head: ['policy', 'threshold', 'accuracy', 'agreement', 'speedup', 'exit histogram'],
-    rows: r.policies.map((p) => [p.kind, String(p.threshold), pct(p.accuracy, 2), pct(p.agreement, 2), p.speedup === null ? '–' : `${p.speedup.toFixed(2)}x`, p.exitHistogram.join('/')]),
+    rows: r.policies.map((p) => [
+      p.kind,
+      String(p.threshold),
+      pct(p.accuracy, 2),
+      pct(p.agreement, 2),
+      p.speedup === null ? '–' : `${p.speedup.toFixed(2)}x`,
+      p.exitHistogram.join('/'),
+    ]),
     right: [1, 2, 3, 4],
   };
 }
@@ -95,8 +125,10 @@ function providerLine(r: Report): string {
 
 function calibrationLine(r: Report, path: (s: string) => string): string {
   const c = r.samples.calibration;
-  if (c.source === 'file') return `calibration set ${path(c.path ?? '')} (${c.sampleCount} samples); test = the sample set (${c.testSampleCount})`;
-  if (c.source === 'split') return `seeded split of the sample set (seed ${c.seed}): ${c.sampleCount} calibration, ${c.testSampleCount} test`;
+  if (c.source === 'file')
+    return `calibration set ${path(c.path ?? '')} (${c.sampleCount} samples); test = the sample set (${c.testSampleCount})`;
+  if (c.source === 'split')
+    return `seeded split of the sample set (seed ${c.seed}): ${c.sampleCount} calibration, ${c.testSampleCount} test`;
   return 'none';
 }
 
@@ -104,7 +136,9 @@ function calibrationLine(r: Report, path: (s: string) => string): string {
 export function textSummary(r: Report): string {
   const parts: string[] = [];
   parts.push(`Exit Lens report: ${source(r, displayName)}`);
-  parts.push(`Samples: ${displayName(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' (unlabelled)'}; ${r.exitCount} exits, ${r.classCount} classes`);
+  parts.push(
+    `Samples: ${displayName(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' (unlabelled)'}; ${r.exitCount} exits, ${r.classCount} classes`,
+  );
   parts.push(`Execution provider: ${providerLine(r)}`);
   parts.push('');
   parts.push(textTable(exitTable(r)));
@@ -114,15 +148,24 @@ export function textSummary(r: Report): string {
     parts.push(
       `Overthinking: oracle accuracy ${pct(o.oracleAccuracy, 2)}, destructive ${pct(o.destructiveRate, 2)}, wasteful ${pct(o.wastefulRate, 2)}, oracle speedup ${o.oracleSpeedup === null ? '–' : `${o.oracleSpeedup.toFixed(2)}x`}`,
     );
-    parts.push(`First correct exit: ${o.firstCorrectHistogram.slice(0, -1).map((c, k) => `${k}:${c}`).join(' ')} never:${o.firstCorrectHistogram[o.firstCorrectHistogram.length - 1]}`);
+    parts.push(
+      `First correct exit: ${o.firstCorrectHistogram
+        .slice(0, -1)
+        .map((c, k) => `${k}:${c}`)
+        .join(' ')} never:${o.firstCorrectHistogram[o.firstCorrectHistogram.length - 1]}`,
+    );
   }
   if (r.suggestions.length) {
     parts.push('');
-    parts.push(`Suggested thresholds (${calibrationLine(r, displayName)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`);
+    parts.push(
+      `Suggested thresholds (${calibrationLine(r, displayName)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`,
+    );
     parts.push(textTable(suggestionTable(r)));
   }
   parts.push('');
-  parts.push(`Speed-up = baseline MACs / mean MACs (baseline ${macs(r.baselineMacs, costIsRelative(r))}${costIsRelative(r) ? ', relative depth' : ' MACs'}).`);
+  parts.push(
+    `Speed-up = baseline MACs / mean MACs (baseline ${macs(r.baselineMacs, costIsRelative(r))}${costIsRelative(r) ? ', relative depth' : ' MACs'}).`,
+  );
   for (const w of r.warnings) parts.push(`warning: ${displayName(w.message)}`);
   return terminalText(parts.join('\n'));
 }
@@ -133,7 +176,9 @@ export function markdownSummary(r: Report): string {
   parts.push(`# Exit Lens report`);
   parts.push('');
   parts.push(`- Source: ${source(r, mdCode)}`);
-  parts.push(`- Samples: ${mdCode(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`);
+  parts.push(
+    `- Samples: ${mdCode(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`,
+  );
   parts.push(`- Exits: ${r.exitCount}, classes: ${r.classCount}`);
   parts.push(`- Execution provider: ${mdText(providerLine(r))}`);
   parts.push(`- Suggestions fitted on: ${calibrationLine(r, mdCode)}`);
@@ -158,20 +203,33 @@ export function markdownSummary(r: Report): string {
     parts.push(`- Wasteful (right earlier and at the end): ${pct(o.wastefulRate, 2)}`);
     parts.push(`- Oracle speed-up: ${o.oracleSpeedup === null ? '–' : `${o.oracleSpeedup.toFixed(2)}x`}`);
     parts.push('');
-    parts.push(mdTable({
-      head: ['exit k → k+1', 'right→right', 'right→wrong', 'wrong→right', 'wrong→wrong', 'first correct at k'],
-      rows: r.exits.map((e, k) => {
-        const t = o.transitions[k];
-        return [t ? `${k} → ${k + 1}` : `${k}`, t ? String(t.rr) : '', t ? String(t.rw) : '', t ? String(t.wr) : '', t ? String(t.ww) : '', String(o.firstCorrectHistogram[k])];
-      }).concat([['never', '', '', '', '', String(o.firstCorrectHistogram[r.exitCount])]]),
-      right: [1, 2, 3, 4, 5],
-    }));
+    parts.push(
+      mdTable({
+        head: ['exit k → k+1', 'right→right', 'right→wrong', 'wrong→right', 'wrong→wrong', 'first correct at k'],
+        rows: r.exits
+          .map((e, k) => {
+            const t = o.transitions[k];
+            return [
+              t ? `${k} → ${k + 1}` : `${k}`,
+              t ? String(t.rr) : '',
+              t ? String(t.rw) : '',
+              t ? String(t.wr) : '',
+              t ? String(t.ww) : '',
+              String(o.firstCorrectHistogram[k]),
+            ];
+          })
+          .concat([['never', '', '', '', '', String(o.firstCorrectHistogram[r.exitCount])]]),
+        right: [1, 2, 3, 4, 5],
+      }),
+    );
   }
   if (r.suggestions.length) {
     parts.push('');
     parts.push('## Suggested thresholds');
     parts.push('');
-    parts.push(`Target: ${r.samples.labelled ? 'accuracy' : 'agreement with the final exit'} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}); figures on the test split. * = cheapest on calibration.`);
+    parts.push(
+      `Target: ${r.samples.labelled ? 'accuracy' : 'agreement with the final exit'} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}); figures on the test split. * = cheapest on calibration.`,
+    );
     parts.push('');
     parts.push(mdTable(suggestionTable(r)));
   }

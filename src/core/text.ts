@@ -12,11 +12,13 @@
  * reorder or hide text: bidirectional overrides and isolates, zero-width characters, the line
  * and paragraph separators, the byte-order mark.
  */
-// eslint-disable-next-line no-control-regex -- control characters are what this finds
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu;
+const UNSAFE =
+  // eslint-disable-next-line no-control-regex -- control characters are what this finds
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu;
 /** The same without the newline, for Exit Lens's own multi-line messages. */
-// eslint-disable-next-line no-control-regex -- control characters are what this finds
-const UNSAFE_KEEP_LINES = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu;
+const UNSAFE_KEEP_LINES =
+  // eslint-disable-next-line no-control-regex -- control characters are what this finds
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu;
 
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
 

@@ -29,7 +29,11 @@ export interface ShapeDiscovery {
  * Nothing is made from a location that does not stay inside the model's folder: such a model is
  * refused first (checkExternalData), so every link lies inside the temporary folder.
  */
-async function withTempModel<T>(model: ModelInfo, bytes: Uint8Array, use: (file: string | Uint8Array) => Promise<T>): Promise<T> {
+async function withTempModel<T>(
+  model: ModelInfo,
+  bytes: Uint8Array,
+  use: (file: string | Uint8Array) => Promise<T>,
+): Promise<T> {
   if (!model.usesExternalData) return use(bytes);
   const modelDir = path.dirname(model.path);
   const dataFiles = checkExternalData(model);
@@ -164,7 +168,9 @@ async function discoverWithSession(
     };
     try {
       // Session creation holds the thread in native code: announced, so that Ctrl-C still works (blocking.ts).
-      session = await blockingCall(() => (typeof file === 'string' ? o.InferenceSession.create(file, options) : o.InferenceSession.create(file, options)));
+      session = await blockingCall(() =>
+        typeof file === 'string' ? o.InferenceSession.create(file, options) : o.InferenceSession.create(file, options),
+      );
       sessionsCreated++;
     } catch (err) {
       throw new ExitLensError(
@@ -181,7 +187,7 @@ async function discoverWithSession(
         throw new ExitLensError(
           'inference-failed',
           `The model failed on the first sample (a batch of ${batch}, run to read the shapes for the cost): ${(err as Error).message.split('\n')[0]}`,
-          'Check that the sample set matches the model input (shape, dtype, value range). A model exported for one fixed batch size needs that size as its input\'s first dimension; re-export it with a dynamic batch axis.',
+          "Check that the sample set matches the model input (shape, dtype, value range). A model exported for one fixed batch size needs that size as its input's first dimension; re-export it with a dynamic batch axis.",
         );
       }
       const shapes = new Map<string, number[]>();

@@ -18,7 +18,9 @@ const PROBE_TOLERANCE = 2e-3;
  * passes is then asked to run a tiny model (probeModel.ts) and its output compared with the
  * exact one, so "usable" means it started and computed correctly.
  */
-export async function runDoctor(opts: { gpuPrecision?: GpuPrecision; providers?: ProviderName[] } = {}): Promise<DoctorReport> {
+export async function runDoctor(
+  opts: { gpuPrecision?: GpuPrecision; providers?: ProviderName[] } = {},
+): Promise<DoctorReport> {
   const precision = opts.gpuPrecision ?? DEFAULT_GPU_PRECISION;
   const providers = opts.providers ?? ['cuda', 'webgpu', 'cpu'];
   const entries: DoctorEntry[] = [];
@@ -28,7 +30,14 @@ export async function runDoctor(opts: { gpuPrecision?: GpuPrecision; providers?:
   for (const provider of providers) {
     const pre = precheckProvider(provider);
     if (pre) {
-      entries.push({ provider, usable: false, reason: pre.reason, nextStep: pre.nextStep ?? null, precision: null, probeError: null });
+      entries.push({
+        provider,
+        usable: false,
+        reason: pre.reason,
+        nextStep: pre.nextStep ?? null,
+        precision: null,
+        probeError: null,
+      });
       continue;
     }
     if (provider === 'cuda' || provider === 'tensorrt') applyGpuPrecision(precision);
@@ -56,7 +65,14 @@ export async function runDoctor(opts: { gpuPrecision?: GpuPrecision; providers?:
       }
     } catch (err) {
       const why = explainFailure(provider, (err as Error).message);
-      entries.push({ provider, usable: false, reason: why.reason, nextStep: why.nextStep ?? null, precision: null, probeError: null });
+      entries.push({
+        provider,
+        usable: false,
+        reason: why.reason,
+        nextStep: why.nextStep ?? null,
+        precision: null,
+        probeError: null,
+      });
     }
   }
   const cuda = cudaStatus();

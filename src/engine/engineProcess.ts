@@ -19,7 +19,12 @@ function send(event: EngineEvent): void {
 
 process.on('message', (message: unknown) => {
   if (!isEngineRequest(message)) {
-    send({ type: 'log', id: '', level: 'error', message: `Engine ignored a malformed request: ${JSON.stringify(message)?.slice(0, 200)}` });
+    send({
+      type: 'log',
+      id: '',
+      level: 'error',
+      message: `Engine ignored a malformed request: ${JSON.stringify(message)?.slice(0, 200)}`,
+    });
     return;
   }
   if (message.type === 'cancel') {
@@ -41,7 +46,9 @@ process.on('message', (message: unknown) => {
   const run = { id: message.id, subject, controller: new AbortController() };
   active = run;
   handleRequest(message, send, run.controller.signal)
-    .catch((err) => send({ type: 'error', id: message.id, code: 'internal', message: describeError(err), userError: false }))
+    .catch((err) =>
+      send({ type: 'error', id: message.id, code: 'internal', message: describeError(err), userError: false }),
+    )
     .finally(() => {
       if (active === run) active = null;
     });

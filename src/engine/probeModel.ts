@@ -28,7 +28,13 @@ function valueInfo(w: Writer, field: number, name: string, dims: number[]): void
   w.ldelim().ldelim().ldelim().ldelim();
 }
 
-function node(w: Writer, op: string, inputs: string[], outputs: string[], attrs: (w: Writer) => void = () => undefined): void {
+function node(
+  w: Writer,
+  op: string,
+  inputs: string[],
+  outputs: string[],
+  attrs: (w: Writer) => void = () => undefined,
+): void {
   w.uint32((1 << 3) | 2).fork();
   for (const i of inputs) w.uint32((1 << 3) | 2).string(i);
   for (const o of outputs) w.uint32((2 << 3) | 2).string(o);

@@ -11,22 +11,40 @@ import { ModelInfo, checkExternalData, decodeModelProto, modelInfoFromProto, rea
 import { blockingCall } from '../core/blocking';
 import { MemoryLimit, MemoryPart, boundThreads, checkMemory, memoryLimit, recordsMemory } from '../core/limits';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
-import { CostInfo, Drilldown, ExecutionProviderInfo, InputBinding, Report, ReportWarning, analyze } from '../core/report';
+import {
+  CostInfo,
+  Drilldown,
+  ExecutionProviderInfo,
+  InputBinding,
+  Report,
+  ReportWarning,
+  analyze,
+} from '../core/report';
 import { BatchReader, SampleBinding, bindSamples, readLabels } from '../core/samples';
 import { discoverShapes } from './costDiscovery';
 import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from '../shared/engineProtocol';
 import {
-  createSessionWithFallback, defaultThreads, explainRunFailure, loadOrt, parseGpuPrecision, parseProviders, providersExplicit,
+  createSessionWithFallback,
+  defaultThreads,
+  explainRunFailure,
+  loadOrt,
+  parseGpuPrecision,
+  parseProviders,
+  providersExplicit,
 } from './providers';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
 import { runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
 import { assembleReport } from '../core/reportAssembly';
 
-
 class Progress {
   private start = Date.now();
   private last = 0;
-  constructor(private readonly emit: Emit, private readonly id: string, private readonly phase: ProgressPhase, private readonly total: number) {}
+  constructor(
+    private readonly emit: Emit,
+    private readonly id: string,
+    private readonly phase: ProgressPhase,
+    private readonly total: number,
+  ) {}
   report(done: number, force = false): void {
     const now = Date.now();
     if (!force && now - this.last < 100 && done < this.total) return;
@@ -50,7 +68,12 @@ function makeTensor(o: typeof ort, dtype: string, data: NumericArray, dims: numb
   return new o.Tensor(dtype as ort.Tensor.Type, data as ort.Tensor.DataType, dims);
 }
 
-function feedsFor(o: typeof ort, binding: SampleBinding, data: NumericArray[], rows: number): Record<string, ort.Tensor> {
+function feedsFor(
+  o: typeof ort,
+  binding: SampleBinding,
+  data: NumericArray[],
+  rows: number,
+): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   binding.inputs.forEach((b, i) => {
     feeds[b.input.name] = makeTensor(o, b.input.dtype, data[i], [rows, ...b.rowShape]);
@@ -92,7 +115,11 @@ function logitsOf(t: ort.Tensor): ArrayLike<number> {
     return out;
   }
   if (d instanceof Float32Array || d instanceof Float64Array) return d;
-  throw new ExitLensError('samples-mismatch', `An exit output has type ${t.type}; exits must output float logits.`, 'Map the exits to the logits outputs with --exits.');
+  throw new ExitLensError(
+    'samples-mismatch',
+    `An exit output has type ${t.type}; exits must output float logits.`,
+    'Map the exits to the logits outputs with --exits.',
+  );
 }
 
 interface ExitPlan {
@@ -107,13 +134,28 @@ function planExits(model: ModelInfo, layout: ExitLayout, outputShapes: Map<strin
   if (layout.kind === 'per-output') {
     const cs = new Set(layout.outputs.map((o) => outputShapes.get(o)?.[1]));
     if (cs.size !== 1 || [...cs][0] === undefined) {
-      throw new ExitLensError('model-no-exits', `The exits ${layout.outputs.join(', ')} do not share one class count at run time (${[...cs].join(', ')}).`, 'Map the exits explicitly with --exits.');
+      throw new ExitLensError(
+        'model-no-exits',
+        `The exits ${layout.outputs.join(', ')} do not share one class count at run time (${[...cs].join(', ')}).`,
+        'Map the exits explicitly with --exits.',
+      );
     }
     const C = [...cs][0]!;
-    return { layout, exitCount: layout.outputs.length, classCount: C, names: exitNames(layout, layout.outputs.length), fetches: [...layout.outputs] };
+    return {
+      layout,
+      exitCount: layout.outputs.length,
+      classCount: C,
+      names: exitNames(layout, layout.outputs.length),
+      fetches: [...layout.outputs],
+    };
   }
   const s = outputShapes.get(layout.output);
-  if (!s || s.length !== 3) throw new ExitLensError('model-no-exits', `Stacked exit output "${layout.output}" has run-time shape ${JSON.stringify(s)}, not rank 3.`, 'Map the exits explicitly with --exits.');
+  if (!s || s.length !== 3)
+    throw new ExitLensError(
+      'model-no-exits',
+      `Stacked exit output "${layout.output}" has run-time shape ${JSON.stringify(s)}, not rank 3.`,
+      'Map the exits explicitly with --exits.',
+    );
   const E = layout.layout === 'NEC' ? s[1] : s[0];
   return { layout, exitCount: E, classCount: s[2], names: exitNames(layout, E), fetches: [layout.output] };
 }
@@ -124,16 +166,32 @@ interface CostOutcome {
   info: CostInfo;
 }
 
-function costForExits(model: ModelInfo, plan: ExitPlan, shapes: Map<string, number[]>, batch: number, userCosts: number[] | undefined, warnings: ReportWarning[]): CostOutcome {
+function costForExits(
+  model: ModelInfo,
+  plan: ExitPlan,
+  shapes: Map<string, number[]>,
+  batch: number,
+  userCosts: number[] | undefined,
+  warnings: ReportWarning[],
+): CostOutcome {
   const E = plan.exitCount;
   if (userCosts) {
     if (userCosts.length !== E) {
-      throw new ExitLensError('bad-argument', `--exit-costs gives ${userCosts.length} values but the model has ${E} exits.`, 'Give one cumulative cost per exit, shallowest first.');
+      throw new ExitLensError(
+        'bad-argument',
+        `--exit-costs gives ${userCosts.length} values but the model has ${E} exits.`,
+        'Give one cumulative cost per exit, shallowest first.',
+      );
     }
     return {
       exitMacs: [...userCosts],
       baselineMacs: userCosts[E - 1],
-      info: { source: 'user', note: 'Costs given by the user (cost(k) per exit; baseline = the final exit\'s cost).', uncostedNodes: [], uncountedOps: {} },
+      info: {
+        source: 'user',
+        note: "Costs given by the user (cost(k) per exit; baseline = the final exit's cost).",
+        uncostedNodes: [],
+        uncountedOps: {},
+      },
     };
   }
   let exitTensors: string[] | null;
@@ -145,7 +203,16 @@ function costForExits(model: ModelInfo, plan: ExitPlan, shapes: Map<string, numb
       message: `The stacked output "${(plan.layout as { output: string }).output}" is not built by a Concat of one tensor per exit, so per-exit MACs cannot be read from the graph. Costs fall back to relative depth (k+1)/E of the final exit; give real costs with --exit-costs.`,
     });
     const exitMacs = Array.from({ length: E }, (_, k) => (k + 1) / E);
-    return { exitMacs, baselineMacs: 1, info: { source: 'relative', note: 'Relative depth (k+1)/E: the graph did not allow static costs.', uncostedNodes: [], uncountedOps: {} } };
+    return {
+      exitMacs,
+      baselineMacs: 1,
+      info: {
+        source: 'relative',
+        note: 'Relative depth (k+1)/E: the graph did not allow static costs.',
+        uncostedNodes: [],
+        uncountedOps: {},
+      },
+    };
   }
   const costs = nodeCosts(model, shapes);
   if (batch !== 1) for (let i = 0; i < costs.nodeMacs.length; i++) costs.nodeMacs[i] /= batch;
@@ -153,7 +220,10 @@ function costForExits(model: ModelInfo, plan: ExitPlan, shapes: Map<string, numb
   if (costs.uncosted.length) {
     warnings.push({
       code: 'uncosted-nodes',
-      message: `${costs.uncosted.length} Conv/Gemm/MatMul node(s) could not be costed (shapes unknown) and count 0: ${costs.uncosted.slice(0, 5).map((u) => `${u.name} (${u.reason})`).join(', ')}${costs.uncosted.length > 5 ? ', …' : ''}.`,
+      message: `${costs.uncosted.length} Conv/Gemm/MatMul node(s) could not be costed (shapes unknown) and count 0: ${costs.uncosted
+        .slice(0, 5)
+        .map((u) => `${u.name} (${u.reason})`)
+        .join(', ')}${costs.uncosted.length > 5 ? ', …' : ''}.`,
     });
   }
   const heavy = Object.entries(costs.uncountedOps);
@@ -164,7 +234,11 @@ function costForExits(model: ModelInfo, plan: ExitPlan, shapes: Map<string, numb
     });
   }
   if (baselineMacs === 0) {
-    warnings.push({ code: 'zero-cost', message: 'The model has no Conv, Gemm or MatMul on the path to its exits: MAC costs are 0 and speed-ups are undefined. Give costs with --exit-costs.' });
+    warnings.push({
+      code: 'zero-cost',
+      message:
+        'The model has no Conv, Gemm or MatMul on the path to its exits: MAC costs are 0 and speed-ups are undefined. Give costs with --exit-costs.',
+    });
   }
   return {
     exitMacs,
@@ -247,7 +321,11 @@ async function inferRecords(
         for (let k = 0; k < E; k++) {
           const t = out[plan.fetches[k]] as ort.Tensor;
           if (t.dims.length !== 2 || Number(t.dims[0]) !== fed || Number(t.dims[1]) !== C) {
-            throw new ExitLensError('inference-failed', `Exit output "${plan.fetches[k]}" has shape [${t.dims.join(', ')}] for a batch of ${fed}; expected [${fed}, ${C}].`, 'Map the exits explicitly with --exits.');
+            throw new ExitLensError(
+              'inference-failed',
+              `Exit output "${plan.fetches[k]}" has shape [${t.dims.join(', ')}] for a batch of ${fed}; expected [${fed}, ${C}].`,
+              'Map the exits explicitly with --exits.',
+            );
           }
           fillExitRecords(rec, logitsOf(t), 0, C, rows, n, k);
         }
@@ -257,7 +335,11 @@ async function inferRecords(
         const nec = plan.layout.layout === 'NEC';
         const want = nec ? [fed, E, C] : [E, fed, C];
         if (t.dims.map(Number).join() !== want.join()) {
-          throw new ExitLensError('inference-failed', `Stacked exit output has shape [${t.dims.join(', ')}] for a batch of ${fed}; expected [${want.join(', ')}].`, 'Map the exits explicitly with --exits name:NEC or name:ENC.');
+          throw new ExitLensError(
+            'inference-failed',
+            `Stacked exit output has shape [${t.dims.join(', ')}] for a batch of ${fed}; expected [${want.join(', ')}].`,
+            'Map the exits explicitly with --exits name:NEC or name:ENC.',
+          );
         }
         for (let k = 0; k < E; k++) {
           if (nec) fillExitRecords(rec, z, k * C, E * C, rows, n, k);
@@ -275,7 +357,14 @@ async function inferRecords(
 }
 
 /** Records the batch's destructive samples (right earlier, wrong at the end) with an input preview. */
-function captureDestructive(rec: ExitRecords, binding: SampleBinding, data: NumericArray[], first: number, rows: number, out: Drilldown): void {
+function captureDestructive(
+  rec: ExitRecords,
+  binding: SampleBinding,
+  data: NumericArray[],
+  first: number,
+  rows: number,
+  out: Drilldown,
+): void {
   const E = rec.exitCount;
   const input = binding.inputs[0];
   const perRow = input.rowShape.reduce((a, b) => a * b, 1);
@@ -293,7 +382,13 @@ function captureDestructive(rec: ExitRecords, binding: SampleBinding, data: Nume
 }
 
 function bindingInfo(b: SampleBinding): InputBinding[] {
-  return b.inputs.map((x) => ({ input: x.input.name, array: x.array.name, arrayDtype: x.array.header.dtype, modelDtype: x.input.dtype, cast: x.cast }));
+  return b.inputs.map((x) => ({
+    input: x.input.name,
+    array: x.array.name,
+    arrayDtype: x.array.header.dtype,
+    modelDtype: x.input.dtype,
+    cast: x.cast,
+  }));
 }
 
 /** A batch that failed on a GPU provider gets the hint for that provider (cuDNN under fp32, device memory). */
@@ -318,18 +413,30 @@ const INPUT_BATCH_COPIES = BatchReader.RING + 2;
 function inputsMemory(set: SetRun, what: string, step: number): MemoryPart {
   const rows = set.binding.fixedBatch ?? Math.min(step, set.binding.sampleCount);
   // A cast input is converted into a second array, of the model's item size.
-  const castBytes = (b: SampleBinding['inputs'][number]) => (b.array.rowBytes / ITEM_SIZE[b.array.header.dtype]) * (ITEM_SIZE[b.input.dtype as NpyDtype] ?? 8);
+  const castBytes = (b: SampleBinding['inputs'][number]) =>
+    (b.array.rowBytes / ITEM_SIZE[b.array.header.dtype]) * (ITEM_SIZE[b.input.dtype as NpyDtype] ?? 8);
   const perSample = set.binding.inputs.reduce((s, b) => s + b.array.rowBytes + (b.cast ? castBytes(b) : 0), 0);
-  return { what: `batches of ${what} being read (${rows} samples of ${perSample.toLocaleString('en-US')} bytes, ${INPUT_BATCH_COPIES} copies)`, bytes: INPUT_BATCH_COPIES * rows * perSample };
+  return {
+    what: `batches of ${what} being read (${rows} samples of ${perSample.toLocaleString('en-US')} bytes, ${INPUT_BATCH_COPIES} copies)`,
+    bytes: INPUT_BATCH_COPIES * rows * perSample,
+  };
 }
 
 /**
  * Refuses a profile whose estimate is above the limit: the model, the batches, and the records,
  * labels and analysis of `exits` exits (2, the least there can be, before the exits are known).
  */
-function checkProfileMemory(req: ProfileRequest, limit: MemoryLimit, modelBytes: number, main: SetRun, calib: SetRun | null, step: number, exits: number): void {
+function checkProfileMemory(
+  req: ProfileRequest,
+  limit: MemoryLimit,
+  modelBytes: number,
+  main: SetRun,
+  calib: SetRun | null,
+  step: number,
+  exits: number,
+): void {
   const parts: MemoryPart[] = [
-    { what: 'the model (its file, the decoded graph and ONNX Runtime\'s copy of the weights)', bytes: 3 * modelBytes },
+    { what: "the model (its file, the decoded graph and ONNX Runtime's copy of the weights)", bytes: 3 * modelBytes },
     inputsMemory(main, 'the sample set', step),
     ...recordsMemory('the sample set', main.binding.sampleCount, exits, Boolean(req.includeRecords)),
   ];
@@ -343,20 +450,34 @@ function checkProfileMemory(req: ProfileRequest, limit: MemoryLimit, modelBytes:
 }
 
 /** Profiles a model on a sample set (and an optional calibration set) into a report. */
-export async function runProfile(req: ProfileRequest, emit: Emit, signal?: AbortSignal, hooks: RunHooks = {}): Promise<Report> {
+export async function runProfile(
+  req: ProfileRequest,
+  emit: Emit,
+  signal?: AbortSignal,
+  hooks: RunHooks = {},
+): Promise<Report> {
   const t0 = Date.now();
   const timings: Record<string, number> = {};
-  const log = (message: string, level: 'info' | 'warn' | 'error' = 'info') => emit({ type: 'log', id: req.id, level, message });
+  const log = (message: string, level: 'info' | 'warn' | 'error' = 'info') =>
+    emit({ type: 'log', id: req.id, level, message });
   validateCommon(req);
   const batchSize = req.batchSize ?? DEFAULT_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new ExitLensError('bad-argument', `Batch size ${req.batchSize} is not a positive integer.`, 'Use --batch 1 or more (default 64).');
+    throw new ExitLensError(
+      'bad-argument',
+      `Batch size ${req.batchSize} is not a positive integer.`,
+      'Use --batch 1 or more (default 64).',
+    );
   }
   const providers = parseProviders(req.executionProviders);
   const explicitProviders = providersExplicit(req.executionProviders);
   const gpuPrecision = parseGpuPrecision(req.gpuPrecision);
   if (req.threads !== undefined && !(Number.isInteger(req.threads) && req.threads >= 1)) {
-    throw new ExitLensError('bad-argument', `Thread count ${req.threads} is not a positive integer.`, 'Use --threads 1 or more (default: all cores).');
+    throw new ExitLensError(
+      'bad-argument',
+      `Thread count ${req.threads} is not a positive integer.`,
+      'Use --threads 1 or more (default: all cores).',
+    );
   }
   // More threads than the machine runs at once only slow ONNX Runtime down, and tens of
   // thousands never finish starting: bounded, and said so.
@@ -385,7 +506,10 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     // Before the first batch is read: at least two exits' records.
     checkProfileMemory(req, limit, modelBytes.length, main, calib, step, 2);
     for (const b of main.binding.inputs.filter((x) => x.cast)) {
-      warnings.push({ code: 'input-cast', message: `Array "${b.array.name}" (${b.array.header.dtype}) is cast to ${b.input.dtype} for input "${b.input.name}"${b.array.header.dtype === 'uint8' && b.input.dtype.startsWith('float') ? ' without rescaling (values stay 0..255)' : ''}.` });
+      warnings.push({
+        code: 'input-cast',
+        message: `Array "${b.array.name}" (${b.array.header.dtype}) is cast to ${b.input.dtype} for input "${b.input.name}"${b.array.header.dtype === 'uint8' && b.input.dtype.startsWith('float') ? ' without rescaling (values stay 0..255)' : ''}.`,
+      });
     }
     if (main.binding.unusedArrays.length) log(`Arrays not used: ${main.binding.unusedArrays.join(', ')}.`);
     throwIfCancelled(signal);
@@ -402,8 +526,22 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     }
     if (main.binding.sampleCount < probeBatch) probeData = padRows(probeData, main.binding.sampleCount, probeBatch);
     const tCost = Date.now();
-    emit({ type: 'progress', id: req.id, phase: 'costing', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
-    const discovery = await discoverShapes(model, proto, modelBytes, feedsFor(o, main.binding, probeData, probeBatch), probeBatch);
+    emit({
+      type: 'progress',
+      id: req.id,
+      phase: 'costing',
+      done: 0,
+      total: 1,
+      samplesPerSecond: null,
+      etaSeconds: null,
+    });
+    const discovery = await discoverShapes(
+      model,
+      proto,
+      modelBytes,
+      feedsFor(o, main.binding, probeData, probeBatch),
+      probeBatch,
+    );
     const layout = detectExits(model, mapping, discovery.outputShapes, probeBatch);
     const plan = planExits(model, layout, discovery.outputShapes);
     log(`Exits (${layout.orderedBy}): ${plan.names.join(', ')}; ${plan.classCount} classes.`);
@@ -418,11 +556,13 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
 
     const tSession = Date.now();
     // Session creation holds the thread in native code: announced, so that Ctrl-C still works (blocking.ts).
-    const opened = await blockingCall(() => createSessionWithFallback({ model: modelPath }, providers, threads, {
-      log: (m) => log(m),
-      explicit: explicitProviders,
-      gpuPrecision,
-    }));
+    const opened = await blockingCall(() =>
+      createSessionWithFallback({ model: modelPath }, providers, threads, {
+        log: (m) => log(m),
+        explicit: explicitProviders,
+        gpuPrecision,
+      }),
+    );
     if (signal?.aborted) {
       await opened.session.release();
       throwIfCancelled(signal);
@@ -445,13 +585,32 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     const drilldown: Drilldown = { destructiveCount: 0, samples: [] };
     try {
       const tInfer = Date.now();
-      records = await inferRecords(opened.session, main, plan, batchSize, labels, new Progress(emit, req.id, 'inference', main.binding.sampleCount), signal, drilldown)
-        .catch((err: unknown) => { throw withRunHint(err, providerInfo); });
+      records = await inferRecords(
+        opened.session,
+        main,
+        plan,
+        batchSize,
+        labels,
+        new Progress(emit, req.id, 'inference', main.binding.sampleCount),
+        signal,
+        drilldown,
+      ).catch((err: unknown) => {
+        throw withRunHint(err, providerInfo);
+      });
       timings.inferenceSeconds = (Date.now() - tInfer) / 1000;
       if (calib) {
         const tCal = Date.now();
-        calibRecords = await inferRecords(opened.session, calib, plan, batchSize, calibLabels, new Progress(emit, req.id, 'calibration', calib.binding.sampleCount), signal)
-          .catch((err: unknown) => { throw withRunHint(err, providerInfo); });
+        calibRecords = await inferRecords(
+          opened.session,
+          calib,
+          plan,
+          batchSize,
+          calibLabels,
+          new Progress(emit, req.id, 'calibration', calib.binding.sampleCount),
+          signal,
+        ).catch((err: unknown) => {
+          throw withRunHint(err, providerInfo);
+        });
         timings.calibrationSeconds = (Date.now() - tCal) / 1000;
       }
     } finally {
@@ -459,7 +618,15 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
     }
     throwIfCancelled(signal);
     const tAnalysis = Date.now();
-    emit({ type: 'progress', id: req.id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
+    emit({
+      type: 'progress',
+      id: req.id,
+      phase: 'analysis',
+      done: 0,
+      total: 1,
+      samplesPerSecond: null,
+      etaSeconds: null,
+    });
     const result = await analyze({
       runner: sweepRunner(emit, req.id, null, signal),
       signal,
@@ -483,9 +650,10 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
         nodeCount: model.nodeCount,
         parameterCount: model.parameterCount,
         usesExternalData: model.usesExternalData,
-        exitLayout: layout.kind === 'per-output'
-          ? { kind: 'per-output', outputs: layout.outputs, orderedBy: layout.orderedBy }
-          : { kind: 'stacked', outputs: [layout.output], layout: layout.layout, orderedBy: layout.orderedBy },
+        exitLayout:
+          layout.kind === 'per-output'
+            ? { kind: 'per-output', outputs: layout.outputs, orderedBy: layout.orderedBy }
+            : { kind: 'stacked', outputs: [layout.output], layout: layout.layout, orderedBy: layout.orderedBy },
       },
       logitsFile: null,
       executionProvider: providerInfo,
@@ -513,16 +681,36 @@ export async function runProfile(req: ProfileRequest, emit: Emit, signal?: Abort
 }
 
 /** Runs one request and reports its end as a result or error event; never throws. */
-export async function handleRequest(req: ProfileRequest | AnalyzeRequest, emit: Emit, signal?: AbortSignal, hooks?: RunHooks): Promise<Report | null> {
+export async function handleRequest(
+  req: ProfileRequest | AnalyzeRequest,
+  emit: Emit,
+  signal?: AbortSignal,
+  hooks?: RunHooks,
+): Promise<Report | null> {
   try {
-    const report = req.type === 'profile' ? await runProfile(req, emit, signal, hooks) : await runAnalyze(req, emit, signal);
+    const report =
+      req.type === 'profile' ? await runProfile(req, emit, signal, hooks) : await runAnalyze(req, emit, signal);
     emit({ type: 'result', id: req.id, report });
     return report;
   } catch (err) {
     if (err instanceof ExitLensError) {
-      emit({ type: 'error', id: req.id, code: err.code, message: err.message, hint: err.hint, userError: err.isUserError });
+      emit({
+        type: 'error',
+        id: req.id,
+        code: err.code,
+        message: err.message,
+        hint: err.hint,
+        userError: err.isUserError,
+      });
     } else {
-      emit({ type: 'error', id: req.id, code: 'internal', message: `Internal error: ${describeError(err)}`, hint: 'Please report this with the log.', userError: false });
+      emit({
+        type: 'error',
+        id: req.id,
+        code: 'internal',
+        message: `Internal error: ${describeError(err)}`,
+        hint: 'Please report this with the log.',
+        userError: false,
+      });
       emit({ type: 'log', id: req.id, level: 'error', message: (err as Error)?.stack ?? String(err) });
     }
     return null;

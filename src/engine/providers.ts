@@ -7,7 +7,13 @@ import type { ExecutionProviderInfo, ProviderAttempt } from '../core/report';
 import { cudaPrecision, cudaStatus } from '../gpu/cuda';
 import { ortBinaryDir } from '../gpu/ortPaths';
 import { checkWebGpu, explainWebGpuFailure } from '../gpu/webgpu';
-import { DEFAULT_GPU_PRECISION, DEFAULT_PROVIDERS, GpuPrecision, KNOWN_PROVIDERS, ProviderName } from '../shared/defaults';
+import {
+  DEFAULT_GPU_PRECISION,
+  DEFAULT_PROVIDERS,
+  GpuPrecision,
+  KNOWN_PROVIDERS,
+  ProviderName,
+} from '../shared/defaults';
 
 /**
  * Execution-provider choice. onnxruntime-node throws instead of falling back when a provider
@@ -45,7 +51,9 @@ export function loadOrt(): typeof ort {
 
 export function parseProviders(list: string | readonly string[] | undefined): ProviderName[] {
   if (list === undefined) return [...DEFAULT_PROVIDERS];
-  const items = (typeof list === 'string' ? list.split(',') : [...list]).map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const items = (typeof list === 'string' ? list.split(',') : [...list])
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   if (items.length === 0) return [...DEFAULT_PROVIDERS];
   for (const p of items) {
     if (!(KNOWN_PROVIDERS as readonly string[]).includes(p)) {
@@ -77,11 +85,15 @@ export function precheckProvider(provider: ProviderName): { reason: string; next
   if (provider === 'cpu') return null;
   if (provider === 'cuda') {
     const s = cudaStatus();
-    return s.usable === false ? { reason: s.reason ?? 'the CUDA provider cannot start.', nextStep: s.nextStep ?? undefined } : null;
+    return s.usable === false
+      ? { reason: s.reason ?? 'the CUDA provider cannot start.', nextStep: s.nextStep ?? undefined }
+      : null;
   }
   if (provider === 'webgpu') {
     const w = checkWebGpu();
-    return w.usable === false ? { reason: w.reason ?? 'WebGPU cannot start.', nextStep: w.nextStep ?? undefined } : null;
+    return w.usable === false
+      ? { reason: w.reason ?? 'WebGPU cannot start.', nextStep: w.nextStep ?? undefined }
+      : null;
   }
   const dir = ortBinaryDir();
   if (!dir || os.platform() !== 'linux') return null;
@@ -106,17 +118,26 @@ export function explainFailure(provider: ProviderName, ortMessage: string): { re
       nextStep: s.nextStep ?? GPU_HELP,
     };
   }
-  if (provider === 'cuda' && /no CUDA-capable device|driver version is insufficient|cudaErrorNoDevice|cudaErrorInsufficientDriver/i.test(ortMessage)) {
+  if (
+    provider === 'cuda' &&
+    /no CUDA-capable device|driver version is insufficient|cudaErrorNoDevice|cudaErrorInsufficientDriver/i.test(
+      ortMessage,
+    )
+  ) {
     return {
       reason: first,
-      nextStep: 'Check the GPU and its driver with nvidia-smi; the driver must support the CUDA version the provider was built for.',
+      nextStep:
+        'Check the GPU and its driver with nvidia-smi; the driver must support the CUDA version the provider was built for.',
     };
   }
   return { reason: first, nextStep: GPU_HELP };
 }
 
 /** The numeric mode a provider's session computes in, and why. */
-export function providerPrecision(provider: ProviderName, env: NodeJS.ProcessEnv = process.env): { precision: GpuPrecision; reason: string } {
+export function providerPrecision(
+  provider: ProviderName,
+  env: NodeJS.ProcessEnv = process.env,
+): { precision: GpuPrecision; reason: string } {
   if (provider === 'cuda' || provider === 'tensorrt') return cudaPrecision(env);
   if (provider === 'webgpu') return { precision: 'fp32', reason: "WebGPU: fp32 shaders (in the model's own dtypes)" };
   return { precision: 'fp32', reason: 'CPU: fp32' };
@@ -204,7 +225,12 @@ export async function createSessionWithFallback(
     const skip = tryMissing ? null : precheckProvider(provider);
     if (skip) {
       // ONNX Runtime could only fail to load it: say why without a doomed session attempt.
-      attempts.push({ provider, ok: false, reason: skip.reason, ...(skip.nextStep ? { nextStep: skip.nextStep } : {}) });
+      attempts.push({
+        provider,
+        ok: false,
+        reason: skip.reason,
+        ...(skip.nextStep ? { nextStep: skip.nextStep } : {}),
+      });
       log?.(`Execution provider ${provider} skipped: ${skip.reason}${skip.nextStep ? ` ${skip.nextStep}` : ''}`);
       continue;
     }
@@ -213,15 +239,24 @@ export async function createSessionWithFallback(
       if (note) log?.(note);
     }
     try {
-      const session = typeof source.model === 'string'
-        ? await o.InferenceSession.create(source.model, sessionOptions(provider, threads))
-        : await o.InferenceSession.create(source.model, sessionOptions(provider, threads));
+      const session =
+        typeof source.model === 'string'
+          ? await o.InferenceSession.create(source.model, sessionOptions(provider, threads))
+          : await o.InferenceSession.create(source.model, sessionOptions(provider, threads));
       attempts.push({ provider, ok: true });
       const p = providerPrecision(provider);
       log?.(`Execution provider ${provider}: session created (${p.reason}).`);
       return {
         session,
-        info: { used: provider, requested: [...providers], explicit, attempts, threads, precision: p.precision, precisionReason: p.reason },
+        info: {
+          used: provider,
+          requested: [...providers],
+          explicit,
+          attempts,
+          threads,
+          precision: p.precision,
+          precisionReason: p.reason,
+        },
       };
     } catch (err) {
       const ortMessage = (err as Error).message;
@@ -253,10 +288,13 @@ export async function createSessionWithFallback(
  * (NVIDIA_TF32_OVERRIDE=0 leaves it fewer algorithms) gets the two ways out.
  */
 export function explainRunFailure(info: ExecutionProviderInfo, message: string): string | null {
-  if ((info.used === 'cuda' || info.used === 'tensorrt') && /CUDNN|cuDNN|No valid engine configs|HEURISTIC_QUERY_FAILED/.test(message)) {
+  if (
+    (info.used === 'cuda' || info.used === 'tensorrt') &&
+    /CUDNN|cuDNN|No valid engine configs|HEURISTIC_QUERY_FAILED/.test(message)
+  ) {
     return info.precision === 'fp32'
       ? 'cuDNN found no fp32 algorithm for a convolution of this model at this batch size (it has fewer without TF32). ' +
-        'Profile with --gpu-precision tf32 (setting exitLens.gpuPrecision), or on WebGPU (--ep webgpu,cpu), or with a smaller --batch.'
+          'Profile with --gpu-precision tf32 (setting exitLens.gpuPrecision), or on WebGPU (--ep webgpu,cpu), or with a smaller --batch.'
       : 'cuDNN failed on a convolution of this model. Try a smaller --batch, or WebGPU (--ep webgpu,cpu).';
   }
   if (info.used !== 'cpu' && /out of memory|CUDA_ERROR_OUT_OF_MEMORY|cudaErrorMemoryAllocation|OOM/i.test(message)) {

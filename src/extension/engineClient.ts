@@ -47,7 +47,8 @@ interface PendingRun {
 }
 
 /** Signs in the engine's stderr that it died of memory exhaustion (V8's heap limit, or a failed native allocation). */
-const OUT_OF_MEMORY = /JavaScript heap out of memory|Reached heap limit|Allocation failed|std::bad_alloc|out of memory/i;
+const OUT_OF_MEMORY =
+  /JavaScript heap out of memory|Reached heap limit|Allocation failed|std::bad_alloc|out of memory/i;
 const STDERR_TAIL = 8192;
 
 function environmentKey(c: EngineEnvironmentChange): string {
@@ -89,7 +90,9 @@ export class EngineClient {
     this.environment = { set: { ...change.set }, unset: [...change.unset] };
     const key = environmentKey(this.environment);
     if (this.child && key !== this.childEnvironmentKey && this.pending.size === 0) {
-      this.log.info('The engine environment changed (GPU libraries or precision): the engine process restarts for the next run.');
+      this.log.info(
+        'The engine environment changed (GPU libraries or precision): the engine process restarts for the next run.',
+      );
       this.child.kill();
       this.child = null;
       return true;
@@ -147,7 +150,9 @@ export class EngineClient {
       if (!runs.length) return;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const oom = OUT_OF_MEMORY.test(stderrTail);
-      this.log.error(`The engine process (pid ${child.pid}) ${oom ? `ran out of memory and ${how}` : how} during ${runs.map(([id]) => id).join(', ')}.`);
+      this.log.error(
+        `The engine process (pid ${child.pid}) ${oom ? `ran out of memory and ${how}` : how} during ${runs.map(([id]) => id).join(', ')}.`,
+      );
       const message = oom
         ? `The profiling engine ran out of memory and ${how}. Try a smaller batch size or sample set. See "Exit Lens: Show Log"; earlier reports are untouched.`
         : `The profiling engine ${how} (a crash or out-of-memory in ONNX Runtime). See "Exit Lens: Show Log"; earlier reports are untouched.`;
@@ -160,7 +165,11 @@ export class EngineClient {
     return child;
   }
 
-  run(request: Omit<ProfileRequest, 'id'> | Omit<AnalyzeRequest, 'id'>, onEvent: (e: EngineEvent) => void, token?: CancelSignal): Promise<Report> {
+  run(
+    request: Omit<ProfileRequest, 'id'> | Omit<AnalyzeRequest, 'id'>,
+    onEvent: (e: EngineEvent) => void,
+    token?: CancelSignal,
+  ): Promise<Report> {
     const id = `run-${this.nextId++}`;
     const child = this.ensureChild();
     return new Promise<Report>((resolve, reject) => {
@@ -182,10 +191,17 @@ export class EngineClient {
       const run = this.pending.get(id);
       if (!run) return;
       this.pending.delete(id);
-      this.log.warn(`The engine did not stop ${id} within ${grace / 1000} s of the cancel; its process (pid ${child.pid}) is killed.`);
+      this.log.warn(
+        `The engine did not stop ${id} within ${grace / 1000} s of the cancel; its process (pid ${child.pid}) is killed.`,
+      );
       if (this.child === child) this.child = null;
       child.kill('SIGKILL');
-      run.reject(engineError(`The run was cancelled; the engine did not stop within ${grace / 1000} s and was ended. Nothing was written.`, 'cancelled'));
+      run.reject(
+        engineError(
+          `The run was cancelled; the engine did not stop within ${grace / 1000} s and was ended. Nothing was written.`,
+          'cancelled',
+        ),
+      );
     }, grace);
     timer.unref();
   }

@@ -83,8 +83,13 @@ export class ExitHeadLens implements vscode.CodeLensProvider, vscode.Disposable 
       ];
     }
     const report = run.report;
-    const mapped = mapExitHeads(sites, report.exits.map((e) => e.name));
-    return mapped.map((m) => new vscode.CodeLens(range(m.site), lensCommand(m, report, run.runId, path.basename(model))));
+    const mapped = mapExitHeads(
+      sites,
+      report.exits.map((e) => e.name),
+    );
+    return mapped.map(
+      (m) => new vscode.CodeLens(range(m.site), lensCommand(m, report, run.runId, path.basename(model))),
+    );
   }
 
   dispose(): void {
@@ -96,7 +101,8 @@ export class ExitHeadLens implements vscode.CodeLensProvider, vscode.Disposable 
 
 /** The lens text for one mapped head, from the report's figures. */
 export function lensText(m: MappedExitHead, report: Report): string {
-  if (m.exitIndices.length === 0) return `exit head · not mapped to an exit (${m.note}); mark it with # exit-lens: exit_k`;
+  if (m.exitIndices.length === 0)
+    return `exit head · not mapped to an exit (${m.note}); mark it with # exit-lens: exit_k`;
   const conf = report.suggestions.find((s) => s.policy === 'confidence');
   const tau = conf && typeof conf.threshold === 'number' ? conf.threshold : null;
   const one = (k: number) => {
@@ -105,7 +111,9 @@ export function lensText(m: MappedExitHead, report: Report): string {
     parts.push(e.accuracy !== null ? `acc ${pct(e.accuracy, 1)}` : `agree ${pct(e.agreement, 1)}`);
     if (conf && k < report.exitCount - 1) {
       const share = conf.test.exitHistogram[k] / Math.max(1, conf.test.sampleCount);
-      parts.push(tau === null ? 'no early exit meets the target' : `${pct(share, 0)} exit here at conf ≥ ${tau.toFixed(2)}`);
+      parts.push(
+        tau === null ? 'no early exit meets the target' : `${pct(share, 0)} exit here at conf ≥ ${tau.toFixed(2)}`,
+      );
     } else if (k === report.exitCount - 1) parts.push('final exit');
     if (e.destructiveRate !== null) parts.push(`destructive ${pct(e.destructiveRate, 1)}`);
     return parts.join(' · ');

@@ -56,7 +56,8 @@ export function activate(context: vscode.ExtensionContext): void {
     // Trusting the workspace brings the Profile buttons back.
     vscode.workspace.onDidGrantWorkspaceTrust(() => sidebar.refresh()),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep')) store.notifyChanged();
+      if (e.affectsConfiguration('exitLens.runsFolder') || e.affectsConfiguration('exitLens.runsToKeep'))
+        store.notifyChanged();
       if (e.affectsConfiguration('exitLens')) {
         lens.refresh();
         sidebar.refresh();

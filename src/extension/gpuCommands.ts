@@ -2,7 +2,13 @@ import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { cudaStatus, engineEnvironment } from '../gpu/cuda';
-import { CudaSetupError, cudaPackageSupport, installCudaProvider, officialPackage, providerTargetDir } from '../gpu/cudaInstall';
+import {
+  CudaSetupError,
+  cudaPackageSupport,
+  installCudaProvider,
+  officialPackage,
+  providerTargetDir,
+} from '../gpu/cudaInstall';
 import { DoctorReport, doctorMarkdown, firstUsable, providerLabel } from '../gpu/doctorText';
 import { checkWebGpu } from '../gpu/webgpu';
 import { DEFAULT_PROVIDERS } from '../shared/defaults';
@@ -53,7 +59,11 @@ function runDoctorProcess(context: vscode.ExtensionContext, log: vscode.LogOutpu
       try {
         resolve(JSON.parse(out) as DoctorReport);
       } catch {
-        reject(new Error(`The GPU check ${signal ? `was ended by ${signal}` : `exited with code ${code}`} without a result (a crash in a GPU driver or ONNX Runtime). ${err.trim().split('\n').slice(-3).join(' ')}`));
+        reject(
+          new Error(
+            `The GPU check ${signal ? `was ended by ${signal}` : `exited with code ${code}`} without a result (a crash in a GPU driver or ONNX Runtime). ${err.trim().split('\n').slice(-3).join(' ')}`,
+          ),
+        );
       }
     });
   });
@@ -65,7 +75,10 @@ export function registerGpuCommands(deps: GpuDeps): void {
   const changed = new vscode.EventEmitter<vscode.Uri>();
   context.subscriptions.push(
     changed,
-    vscode.workspace.registerTextDocumentContentProvider(CHECK_URI.scheme, { onDidChange: changed.event, provideTextDocumentContent: () => latestCheck }),
+    vscode.workspace.registerTextDocumentContentProvider(CHECK_URI.scheme, {
+      onDidChange: changed.event,
+      provideTextDocumentContent: () => latestCheck,
+    }),
   );
 
   async function checkGpu(): Promise<DoctorReport | undefined> {
@@ -77,10 +90,13 @@ export function registerGpuCommands(deps: GpuDeps): void {
       );
     } catch (err) {
       log.error(`GPU check failed: ${(err as Error).message}`);
-      void vscode.window.showErrorMessage(`Exit Lens: ${(err as Error).message}`, 'Show Log').then((a) => a && log.show());
+      void vscode.window
+        .showErrorMessage(`Exit Lens: ${(err as Error).message}`, 'Show Log')
+        .then((a) => a && log.show());
       return undefined;
     }
-    for (const e of report.entries) log.info(`GPU check: ${e.provider} ${e.usable ? 'usable' : `not usable: ${e.reason} ${e.nextStep ?? ''}`}`);
+    for (const e of report.entries)
+      log.info(`GPU check: ${e.provider} ${e.usable ? 'usable' : `not usable: ${e.reason} ${e.nextStep ?? ''}`}`);
     // A read-only document (no unsaved Untitled tab left behind), shown rendered.
     latestCheck = doctorMarkdown(report);
     changed.fire(CHECK_URI);
@@ -91,7 +107,8 @@ export function registerGpuCommands(deps: GpuDeps): void {
     }
     const use = firstUsable(report);
     const cuda = report.entries.find((e) => e.provider === 'cuda');
-    const actions = cuda && !cuda.usable && !report.cuda.installed && cudaPackageSupport().supported ? ['Set Up GPU (CUDA)'] : [];
+    const actions =
+      cuda && !cuda.usable && !report.cuda.installed && cudaPackageSupport().supported ? ['Set Up GPU (CUDA)'] : [];
     void vscode.window
       .showInformationMessage(`Exit Lens: profiles run on ${use ? providerLabel(use) : 'no provider'}.`, ...actions)
       .then((a) => a && vscode.commands.executeCommand('exitLens.setupCuda'));
@@ -102,27 +119,45 @@ export function registerGpuCommands(deps: GpuDeps): void {
     const support = cudaPackageSupport();
     const dir = providerTargetDir();
     if (!support.supported || !dir) {
-      void vscode.window.showWarningMessage(`Exit Lens: ${support.supported ? "onnxruntime-node's binary folder was not found." : support.reason} WebGPU or the CPU still work.`);
+      void vscode.window.showWarningMessage(
+        `Exit Lens: ${support.supported ? "onnxruntime-node's binary folder was not found." : support.reason} WebGPU or the CPU still work.`,
+      );
       return;
     }
     const pkg = officialPackage();
     const choice = await vscode.window.showQuickPick(
       [
-        { label: '$(cloud-download) Download from NuGet', description: `${pkg.id} ${pkg.version}, checked against the feed's size and hash`, value: 'download' as const },
-        { label: '$(file-zip) Install from a Package File…', description: 'a .nupkg downloaded on another machine', value: 'file' as const },
+        {
+          label: '$(cloud-download) Download from NuGet',
+          description: `${pkg.id} ${pkg.version}, checked against the feed's size and hash`,
+          value: 'download' as const,
+        },
+        {
+          label: '$(file-zip) Install from a Package File…',
+          description: 'a .nupkg downloaded on another machine',
+          value: 'file' as const,
+        },
       ],
       { title: `Exit Lens: install ONNX Runtime ${pkg.version}'s CUDA provider into the extension` },
     );
     if (!choice) return;
     let source: { kind: 'download' } | { kind: 'file'; path: string } = { kind: 'download' };
     if (choice.value === 'file') {
-      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'NuGet package': ['nupkg'] }, title: `Choose ${pkg.id}.${pkg.version}.nupkg` });
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        filters: { 'NuGet package': ['nupkg'] },
+        title: `Choose ${pkg.id}.${pkg.version}.nupkg`,
+      });
       if (!picked?.[0]) return;
       source = { kind: 'file', path: picked[0].fsPath };
     }
     try {
       const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'Exit Lens: installing the CUDA provider', cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: 'Exit Lens: installing the CUDA provider',
+          cancellable: true,
+        },
         (progress, token) => {
           const controller = new AbortController();
           token.onCancellationRequested(() => controller.abort());
@@ -134,15 +169,23 @@ export function registerGpuCommands(deps: GpuDeps): void {
             onProgress: (p) => {
               const mb = (n: number) => (n / 2 ** 20).toFixed(0);
               const pct = p.total ? (100 * p.received) / p.total : 0;
-              progress.report({ message: `${p.phase} ${mb(p.received)}${p.total ? ` / ${mb(p.total)} MB` : ' MB'}`, increment: p.phase === 'download' ? Math.max(0, pct - shown) : undefined });
+              progress.report({
+                message: `${p.phase} ${mb(p.received)}${p.total ? ` / ${mb(p.total)} MB` : ' MB'}`,
+                increment: p.phase === 'download' ? Math.max(0, pct - shown) : undefined,
+              });
               if (p.phase === 'download') shown = Math.max(shown, pct);
             },
           });
         },
       );
-      log.info(`CUDA provider ${result.status}: ${result.files.map((f) => `${f.name} ${f.sha256}`).join(', ')} in ${result.targetDir}.`);
+      log.info(
+        `CUDA provider ${result.status}: ${result.files.map((f) => `${f.name} ${f.sha256}`).join(', ')} in ${result.targetDir}.`,
+      );
       const status = cudaStatus();
-      const next = status.usable === false ? ` It cannot run yet: ${status.reason} ${status.nextStep ?? ''}` : ' Its CUDA libraries were found.';
+      const next =
+        status.usable === false
+          ? ` It cannot run yet: ${status.reason} ${status.nextStep ?? ''}`
+          : ' Its CUDA libraries were found.';
       const choiceAfter = await vscode.window.showInformationMessage(
         `Exit Lens: the CUDA provider for ONNX Runtime ${result.version} is ${result.status === 'already-installed' ? 'already installed' : 'installed'}.${next}`,
         'Check GPU Setup',
@@ -170,18 +213,38 @@ export function registerGpuCommands(deps: GpuDeps): void {
     const current = profileSettings().executionProviders;
     const cuda = cudaStatus();
     const webgpu = checkWebGpu();
-    const say = (s: { usable: false | null; reason: string | null }) => (s.usable === false ? `not usable here: ${s.reason}` : 'may run here');
+    const say = (s: { usable: false | null; reason: string | null }) =>
+      s.usable === false ? `not usable here: ${s.reason}` : 'may run here';
     const items = [
-      { label: 'Default: CUDA, then WebGPU, then CPU', description: 'the first that runs; a CPU run is no warning', value: undefined },
+      {
+        label: 'Default: CUDA, then WebGPU, then CPU',
+        description: 'the first that runs; a CPU run is no warning',
+        value: undefined,
+      },
       { label: 'CUDA, then CPU', description: 'NVIDIA GPUs', detail: say(cuda), value: ['cuda', 'cpu'] },
-      { label: 'WebGPU, then CPU', description: 'any GPU (Vulkan, Direct3D 12, Metal)', detail: say(webgpu), value: ['webgpu', 'cpu'] },
+      {
+        label: 'WebGPU, then CPU',
+        description: 'any GPU (Vulkan, Direct3D 12, Metal)',
+        detail: say(webgpu),
+        value: ['webgpu', 'cpu'],
+      },
       { label: 'CPU only', description: 'all cores', value: ['cpu'] },
       { label: 'CUDA only', description: 'fail instead of falling back', value: ['cuda'] },
       { label: 'WebGPU only', description: 'fail instead of falling back', value: ['webgpu'] },
-      { label: '$(pulse) Check GPU Setup…', description: 'what each provider lacks on this machine', value: 'check' as const },
-      { label: '$(cloud-download) Set Up GPU (CUDA)…', description: "install ONNX Runtime's CUDA provider", value: 'setup' as const },
+      {
+        label: '$(pulse) Check GPU Setup…',
+        description: 'what each provider lacks on this machine',
+        value: 'check' as const,
+      },
+      {
+        label: '$(cloud-download) Set Up GPU (CUDA)…',
+        description: "install ONNX Runtime's CUDA provider",
+        value: 'setup' as const,
+      },
     ].map((i) => ({ ...i, picked: JSON.stringify(i.value) === JSON.stringify(current) }));
-    const chosen = await vscode.window.showQuickPick(items, { title: `Exit Lens: execution providers (now ${current ? current.join(', ') : 'the default order'})` });
+    const chosen = await vscode.window.showQuickPick(items, {
+      title: `Exit Lens: execution providers (now ${current ? current.join(', ') : 'the default order'})`,
+    });
     if (!chosen) return;
     if (chosen.value === 'check') return void (await checkGpu());
     if (chosen.value === 'setup') return setupCuda();

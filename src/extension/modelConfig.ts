@@ -42,7 +42,12 @@ function resolveIn(folder: string, p: unknown): string | undefined {
  * The model entries of the team file or the setting, with paths resolved in the workspace
  * folder. Only the fields below are read; anything else in an entry (or in the file) is ignored.
  */
-export function modelEntries(raw: unknown, folder: string, origin: string, log?: { warn(message: string): void }): ModelConfig[] {
+export function modelEntries(
+  raw: unknown,
+  folder: string,
+  origin: string,
+  log?: { warn(message: string): void },
+): ModelConfig[] {
   if (!Array.isArray(raw)) return [];
   const out: ModelConfig[] = [];
   for (const e of raw as RawEntry[]) {
@@ -57,10 +62,11 @@ export function modelEntries(raw: unknown, folder: string, origin: string, log?:
       calib: resolveIn(folder, e.calib),
       exits: typeof e.exits === 'string' ? e.exits : undefined,
       labels: typeof e.labels === 'string' ? e.labels : undefined,
-      sources: Array.isArray(e.sources) ? e.sources.map((s) => resolveIn(folder, s)).filter((s): s is string => Boolean(s)) : undefined,
+      sources: Array.isArray(e.sources)
+        ? e.sources.map((s) => resolveIn(folder, s)).filter((s): s is string => Boolean(s))
+        : undefined,
       origin,
     });
   }
   return out;
 }
-

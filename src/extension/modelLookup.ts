@@ -17,7 +17,10 @@ export function guessModelFor(source: vscode.Uri, store: RunStore): string | nul
   const dir = path.dirname(source.fsPath);
   let candidates: string[] = [];
   try {
-    candidates = fs.readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.onnx')).map((f) => path.join(dir, f));
+    candidates = fs
+      .readdirSync(dir)
+      .filter((f) => f.toLowerCase().endsWith('.onnx'))
+      .map((f) => path.join(dir, f));
   } catch {
     return null;
   }

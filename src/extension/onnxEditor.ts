@@ -17,8 +17,23 @@ export const ONNX_EDITOR_VIEW_TYPE = 'exitLens.onnxModel';
 
 export function modelView(uri: vscode.Uri, store: RunStore): ModelView {
   const base: ModelView = {
-    path: uri.fsPath, producer: '', opset: 0, irVersion: 0, nodeCount: 0, parameterCount: 0, usesExternalData: false,
-    inputs: [], outputs: [], exits: [], exitLayout: '', exitError: null, baselineMacs: null, costNote: '', latest: null, trusted: vscode.workspace.isTrusted, error: null,
+    path: uri.fsPath,
+    producer: '',
+    opset: 0,
+    irVersion: 0,
+    nodeCount: 0,
+    parameterCount: 0,
+    usesExternalData: false,
+    inputs: [],
+    outputs: [],
+    exits: [],
+    exitLayout: '',
+    exitError: null,
+    baselineMacs: null,
+    costNote: '',
+    latest: null,
+    trusted: vscode.workspace.isTrusted,
+    error: null,
   };
   let model;
   try {
@@ -43,9 +58,13 @@ export function modelView(uri: vscode.Uri, store: RunStore): ModelView {
   try {
     const cfg = configFor(uri.fsPath);
     const layout = detectExits(model, cfg?.exits ? parseExitMapping(cfg.exits) : undefined);
-    const count = layout.kind === 'per-output' ? layout.outputs.length : (layout.exitCount ?? run?.report.exitCount ?? 0);
+    const count =
+      layout.kind === 'per-output' ? layout.outputs.length : (layout.exitCount ?? run?.report.exitCount ?? 0);
     const names = exitNames(layout, count);
-    view.exitLayout = layout.kind === 'per-output' ? `one output per exit, ordered by ${layout.orderedBy}` : `stacked ${layout.layout} output "${layout.output}"`;
+    view.exitLayout =
+      layout.kind === 'per-output'
+        ? `one output per exit, ordered by ${layout.orderedBy}`
+        : `stacked ${layout.layout} output "${layout.output}"`;
     view.exits = names.map((name, index) => ({ index, name, macs: run?.report.exits[index]?.macs ?? null }));
     view.baselineMacs = run?.report.baselineMacs ?? null;
     view.costNote = run

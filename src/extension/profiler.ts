@@ -19,7 +19,9 @@ import { StatusBar } from './statusBar';
 /** In Restricted Mode: says why nothing runs and returns true. The engine is never started then. */
 export function refuseInRestrictedMode(): boolean {
   if (vscode.workspace.isTrusted) return false;
-  void vscode.window.showWarningMessage('Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.');
+  void vscode.window.showWarningMessage(
+    'Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.',
+  );
   return true;
 }
 
@@ -55,7 +57,10 @@ export class Profiler implements vscode.Disposable {
     if (this.active) {
       this.log.warn(`Not started: ${label} (${this.active.label} is being profiled; one run at a time).`);
       void vscode.window
-        .showWarningMessage(`Exit Lens is already profiling ${this.active.label}, so ${label} was not started: one run at a time keeps results apart.`, 'Cancel That Run')
+        .showWarningMessage(
+          `Exit Lens is already profiling ${this.active.label}, so ${label} was not started: one run at a time keeps results apart.`,
+          'Cancel That Run',
+        )
         .then((choice) => choice && this.cancel());
       return undefined;
     }
@@ -95,7 +100,11 @@ export class Profiler implements vscode.Disposable {
     this.log.info(`Run: ${JSON.stringify(full)}`);
     try {
       const report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Exit Lens: ${request.modelPath ? 'profiling' : 'analysing'} ${label}`, cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Exit Lens: ${request.modelPath ? 'profiling' : 'analysing'} ${label}`,
+          cancellable: true,
+        },
         (progress, token) => {
           token.onCancellationRequested(() => cancel.cancel());
           let last = 0;
@@ -114,12 +123,23 @@ export class Profiler implements vscode.Disposable {
                   maxAccuracyDrop: full.maxAccuracyDrop,
                   maxMemory: settings.maxMemory,
                 }
-              : { type: 'analyze', logitsPath: full.logitsPath!, calibPath: full.calibPath ?? undefined, labelName: full.labelName, exits: full.exits, maxAccuracyDrop: full.maxAccuracyDrop, maxMemory: settings.maxMemory },
+              : {
+                  type: 'analyze',
+                  logitsPath: full.logitsPath!,
+                  calibPath: full.calibPath ?? undefined,
+                  labelName: full.labelName,
+                  exits: full.exits,
+                  maxAccuracyDrop: full.maxAccuracyDrop,
+                  maxMemory: settings.maxMemory,
+                },
             (e) => {
               if (e.type === 'progress') {
                 const frac = e.total > 0 ? e.done / e.total : 0;
                 const rate = e.samplesPerSecond ? ` · ${e.samplesPerSecond.toFixed(0)} samples/s` : '';
-                const eta = e.etaSeconds !== null && (e.phase === 'inference' || e.phase === 'calibration') ? ` · ETA ${Math.ceil(e.etaSeconds)} s` : '';
+                const eta =
+                  e.etaSeconds !== null && (e.phase === 'inference' || e.phase === 'calibration')
+                    ? ` · ETA ${Math.ceil(e.etaSeconds)} s`
+                    : '';
                 const count = e.phase === 'inference' || e.phase === 'calibration' ? ` ${e.done}/${e.total}` : '';
                 const increment = e.phase === 'inference' ? Math.max(0, frac * 100 - last) : undefined;
                 if (e.phase === 'inference') last = frac * 100;
@@ -144,12 +164,16 @@ export class Profiler implements vscode.Disposable {
       this.status.lastRun(this.store.list()[0]?.provider ?? null);
       if (e.code === 'cancelled') {
         this.log.info(`Run of ${label} cancelled; nothing stored.`);
-        void vscode.window.showInformationMessage(`Exit Lens: the run of ${label} was cancelled; nothing was stored and earlier reports are untouched.`);
+        void vscode.window.showInformationMessage(
+          `Exit Lens: the run of ${label} was cancelled; nothing was stored and earlier reports are untouched.`,
+        );
         return undefined;
       }
       this.log.error(`Run of ${label} failed: ${e.message}`);
       // Not awaited: the run is over now, not when the message is dismissed.
-      void vscode.window.showErrorMessage(`Exit Lens: ${e.message}`, 'Show Log').then((action) => action && this.log.show());
+      void vscode.window
+        .showErrorMessage(`Exit Lens: ${e.message}`, 'Show Log')
+        .then((action) => action && this.log.show());
       return undefined;
     } finally {
       cancel.dispose();
@@ -162,9 +186,13 @@ export class Profiler implements vscode.Disposable {
     this.status.provider(info, true);
     // A provider the user named and did not get is a warning; the default order ending on the CPU is not.
     for (const a of info.attempts.filter((x) => !x.ok)) {
-      this.log[info.explicit === false ? 'info' : 'warn'](`Execution provider ${a.provider} not used: ${a.reason}${a.nextStep ? ` ${a.nextStep}` : ''}`);
+      this.log[info.explicit === false ? 'info' : 'warn'](
+        `Execution provider ${a.provider} not used: ${a.reason}${a.nextStep ? ` ${a.nextStep}` : ''}`,
+      );
     }
-    this.log.info(`Execution provider in use: ${info.used} (${info.threads} threads, ${info.precisionReason ?? info.precision ?? 'fp32'}).`);
+    this.log.info(
+      `Execution provider in use: ${info.used} (${info.threads} threads, ${info.precisionReason ?? info.precision ?? 'fp32'}).`,
+    );
   }
 
   dispose(): void {

@@ -83,12 +83,15 @@ export function register(deps: ReportDeps): void {
     // inputs or by a rename over a folder or a special file; a device or a pipe gets a plain write.
     const { modelPath, logitsPath, samplesPath, calibPath } = run.request;
     try {
-      const [planned] = planOutputs([{ label: 'The export', file: target.fsPath }], [
-        { label: 'the model', file: modelPath ?? '' },
-        { label: 'the logits file', file: logitsPath ?? '' },
-        { label: 'the sample set', file: samplesPath },
-        { label: 'the calibration set', file: calibPath ?? '' },
-      ]);
+      const [planned] = planOutputs(
+        [{ label: 'The export', file: target.fsPath }],
+        [
+          { label: 'the model', file: modelPath ?? '' },
+          { label: 'the logits file', file: logitsPath ?? '' },
+          { label: 'the sample set', file: samplesPath },
+          { label: 'the calibration set', file: calibPath ?? '' },
+        ],
+      );
       await writeOutputs([
         {
           target: planned,

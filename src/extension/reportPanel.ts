@@ -32,7 +32,10 @@ export class ReportPanel implements vscode.Disposable {
       }),
       vscode.window.registerWebviewPanelSerializer(REPORT_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
-          const runId = state && typeof (state as { runId?: unknown }).runId === 'string' ? (state as { runId: string }).runId : null;
+          const runId =
+            state && typeof (state as { runId?: unknown }).runId === 'string'
+              ? (state as { runId: string }).runId
+              : null;
           this.adopt(panel, runId);
         },
       }),
@@ -74,7 +77,9 @@ export class ReportPanel implements vscode.Disposable {
   show(runId: string, focusExit: number | null = null): void {
     const run = this.store.load(runId);
     if (!run) {
-      void vscode.window.showErrorMessage(`Exit Lens: run ${runId} is no longer stored (it may have been pruned or its file is unreadable).`);
+      void vscode.window.showErrorMessage(
+        `Exit Lens: run ${runId} is no longer stored (it may have been pruned or its file is unreadable).`,
+      );
       return;
     }
     this.pendingFocus = focusExit;

@@ -64,7 +64,10 @@ export const ORPHAN_RUN_AGE_MS = 10 * 60 * 1000;
 function removeLeftovers(dir: string, names: string[], summaries: Set<string>): void {
   for (const f of names) {
     const file = path.join(dir, f);
-    const orphanRun = f.endsWith('.run.json') && !summaries.has(`${f.slice(0, -'.run.json'.length)}.summary.json`) && Date.now() - mtimeMs(file) > ORPHAN_RUN_AGE_MS;
+    const orphanRun =
+      f.endsWith('.run.json') &&
+      !summaries.has(`${f.slice(0, -'.run.json'.length)}.summary.json`) &&
+      Date.now() - mtimeMs(file) > ORPHAN_RUN_AGE_MS;
     if (orphanRun || isLeftoverTemp(dir, f)) removeQuietly(file);
   }
 }
@@ -78,7 +81,11 @@ function mtimeMs(file: string): number {
 }
 
 export function modelKey(modelOrLogitsPath: string): string {
-  const base = path.basename(modelOrLogitsPath).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60) || 'model';
+  const base =
+    path
+      .basename(modelOrLogitsPath)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 60) || 'model';
   const hash = crypto.createHash('sha1').update(path.resolve(modelOrLogitsPath)).digest('hex').slice(0, 10);
   return `${base}-${hash}`;
 }
@@ -96,7 +103,12 @@ export function summarize(runId: string, report: Report, request: RunRequest): R
     quality: labelled ? 'accuracy' : 'agreement',
     destructiveRate: report.overthinking?.destructiveRate ?? null,
     best: best
-      ? { policy: best.policy, threshold: thresholdText(best.threshold), speedup: best.test.speedup, accuracy: labelled ? best.test.accuracy : best.test.agreement }
+      ? {
+          policy: best.policy,
+          threshold: thresholdText(best.threshold),
+          speedup: best.test.speedup,
+          accuracy: labelled ? best.test.accuracy : best.test.agreement,
+        }
       : null,
   };
 }
@@ -105,8 +117,10 @@ export function summarize(runId: string, report: Report, request: RunRequest): R
 function formatProblem(parsed: unknown): string | null {
   const v = parsed as { format?: unknown; version?: unknown } | null;
   if (!v || typeof v !== 'object' || v.format !== RUN_FORMAT) return 'it is not an Exit Lens run';
-  if (typeof v.version !== 'number' || !Number.isInteger(v.version) || v.version < 1) return `its format version ${JSON.stringify(v.version)} is not valid`;
-  if (v.version > RUN_VERSION) return `it was written by a newer Exit Lens (run format ${v.version}; this version reads ${RUN_VERSION})`;
+  if (typeof v.version !== 'number' || !Number.isInteger(v.version) || v.version < 1)
+    return `its format version ${JSON.stringify(v.version)} is not valid`;
+  if (v.version > RUN_VERSION)
+    return `it was written by a newer Exit Lens (run format ${v.version}; this version reads ${RUN_VERSION})`;
   return null;
 }
 
@@ -118,7 +132,9 @@ const MAX_RUN_FILE_BYTES = 2 ** 29 - 24;
  * editor forever, a device never end), read no further than its size (core/inputFiles.ts).
  */
 function readRunFile(file: string): string {
-  return readRegularFile(file, (why) => new ExitLensError('samples-unreadable', why), MAX_RUN_FILE_BYTES).toString('utf8');
+  return readRegularFile(file, (why) => new ExitLensError('samples-unreadable', why), MAX_RUN_FILE_BYTES).toString(
+    'utf8',
+  );
 }
 
 /** What the runs folder is when it exists but is not a folder ("a regular file", "a FIFO (named pipe)"), else null. */
@@ -152,9 +168,19 @@ export class RunFiles {
   save(request: RunRequest, report: Report): RunSummary {
     const subject = request.modelPath ?? request.logitsPath ?? report.samples.path;
     const key = modelKey(subject);
-    const stamp = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 17)}-${crypto.randomBytes(3).toString('hex')}`;
+    const stamp = `${new Date()
+      .toISOString()
+      .replace(/[-:.TZ]/g, '')
+      .slice(0, 17)}-${crypto.randomBytes(3).toString('hex')}`;
     const runId = `${key}/${stamp}`;
-    const run: StoredRun = { format: RUN_FORMAT, version: RUN_VERSION, runId, createdAt: report.createdAt, request, report };
+    const run: StoredRun = {
+      format: RUN_FORMAT,
+      version: RUN_VERSION,
+      runId,
+      createdAt: report.createdAt,
+      request,
+      report,
+    };
     const summary = summarize(runId, report, request);
     const dir = path.join(this.runsDir(), key);
     for (const folder of [this.root, this.runsDir(), dir]) {
@@ -163,13 +189,16 @@ export class RunFiles {
         throw new ExitLensError(
           'output-unwritable',
           `Cannot store the run: ${folder} is ${kind}, not a folder.`,
-          'Set exitLens.runsFolder to a folder (or leave it empty for the editor\'s own storage), or move that file away.',
+          "Set exitLens.runsFolder to a folder (or leave it empty for the editor's own storage), or move that file away.",
         );
       }
     }
     // The run first, the summary last: a listed run always has its report.
     writeFileAtomic(path.join(dir, `${stamp}.run.json`), JSON.stringify(run));
-    writeFileAtomic(path.join(dir, `${stamp}.summary.json`), JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, summary }));
+    writeFileAtomic(
+      path.join(dir, `${stamp}.summary.json`),
+      JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, summary }),
+    );
     this.prune(dir);
     return summary;
   }
@@ -209,10 +238,17 @@ export class RunFiles {
           const problem = formatProblem(parsed);
           if (problem) throw new Error(problem);
           const s = parsed.summary as RunSummary;
-          if (!s || typeof s.runId !== 'string' || !isRunId(s.runId) || !Array.isArray(s.exitQuality) || typeof s.createdAt !== 'string') {
+          if (
+            !s ||
+            typeof s.runId !== 'string' ||
+            !isRunId(s.runId) ||
+            !Array.isArray(s.exitQuality) ||
+            typeof s.createdAt !== 'string'
+          ) {
             throw new Error('its summary is incomplete');
           }
-          if (s.runId !== `${d}/${f.slice(0, -'.summary.json'.length)}`) throw new Error(`it names another run (${s.runId})`);
+          if (s.runId !== `${d}/${f.slice(0, -'.summary.json'.length)}`)
+            throw new Error(`it names another run (${s.runId})`);
           out.push(s);
         } catch (err) {
           this.onSkip(file, (err as Error).message);
@@ -235,8 +271,14 @@ export class RunFiles {
       const run = JSON.parse(readRunFile(file)) as StoredRun;
       const problem = formatProblem(run);
       if (problem) throw new Error(problem);
-      if (run.report?.schemaVersion !== SCHEMA_VERSION) throw new Error(`its report schema ${JSON.stringify(run.report?.schemaVersion)} is not supported`);
-      if (!Array.isArray(run.report.exits) || !run.report.samples || typeof run.report.exitCount !== 'number' || !run.request) {
+      if (run.report?.schemaVersion !== SCHEMA_VERSION)
+        throw new Error(`its report schema ${JSON.stringify(run.report?.schemaVersion)} is not supported`);
+      if (
+        !Array.isArray(run.report.exits) ||
+        !run.report.samples ||
+        typeof run.report.exitCount !== 'number' ||
+        !run.request
+      ) {
         throw new Error('its report is incomplete');
       }
       return run;

@@ -28,15 +28,18 @@ export class RunStore implements vscode.Disposable {
     locate: () => { root: string; keep: number },
     private readonly log: vscode.LogOutputChannel,
   ) {
-    this.files = new RunFiles(() => {
-      const where = locate();
-      if (this.lastRoot !== null && where.root !== this.lastRoot) {
-        this.log.info(`Runs are now stored in ${where.root}.`);
-        queueMicrotask(() => this.changed.fire(null));
-      }
-      this.lastRoot = where.root;
-      return where;
-    }, (file, why) => this.warnOnce(file, why));
+    this.files = new RunFiles(
+      () => {
+        const where = locate();
+        if (this.lastRoot !== null && where.root !== this.lastRoot) {
+          this.log.info(`Runs are now stored in ${where.root}.`);
+          queueMicrotask(() => this.changed.fire(null));
+        }
+        this.lastRoot = where.root;
+        return where;
+      },
+      (file, why) => this.warnOnce(file, why),
+    );
   }
 
   get folder(): string {
@@ -58,7 +61,9 @@ export class RunStore implements vscode.Disposable {
     if (this.warned.has(file)) return;
     this.warned.add(file);
     this.log.warn(`Skipped run file ${file}: ${why}`);
-    void vscode.window.showWarningMessage(`Exit Lens skipped a stored run it cannot read (${path.basename(file)}): ${why}`);
+    void vscode.window.showWarningMessage(
+      `Exit Lens skipped a stored run it cannot read (${path.basename(file)}): ${why}`,
+    );
   }
 
   /** Every readable run, newest first; optionally only one model's. */

@@ -27,14 +27,19 @@ export function modelConfigs(log?: vscode.LogOutputChannel): ModelConfig[] {
     if (fs.existsSync(file)) {
       try {
         // A workspace file, read even in Restricted Mode: a regular file only (a FIFO there would block the editor), of a bounded size.
-        const parsed = JSON.parse(readRegularFile(file, (why) => new ExitLensError('bad-argument', why), TEAM_FILE_MAX_BYTES).toString('utf8'));
+        const parsed = JSON.parse(
+          readRegularFile(file, (why) => new ExitLensError('bad-argument', why), TEAM_FILE_MAX_BYTES).toString('utf8'),
+        );
         for (const c of modelEntries(parsed?.models, root, file, log)) byModel.set(c.model, c);
       } catch (err) {
-        log?.warn(`${file} was ignored: ${err instanceof ExitLensError ? err.message : `it is not valid JSON (${(err as Error).message})`}`);
+        log?.warn(
+          `${file} was ignored: ${err instanceof ExitLensError ? err.message : `it is not valid JSON (${(err as Error).message})`}`,
+        );
       }
     }
     const fromSettings = vscode.workspace.getConfiguration('exitLens', folder.uri).get<unknown>('models');
-    for (const c of modelEntries(fromSettings, root, 'setting exitLens.models', log)) byModel.set(c.model, { ...byModel.get(c.model), ...c });
+    for (const c of modelEntries(fromSettings, root, 'setting exitLens.models', log))
+      byModel.set(c.model, { ...byModel.get(c.model), ...c });
   }
   return [...byModel.values()];
 }

@@ -95,14 +95,24 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   private modelState(modelPath: string, source: string): SidebarState {
-    return { kind: 'model', modelPath, label: path.basename(modelPath), source, latest: this.store.latest(modelPath), report: null, running: this.running, trusted: vscode.workspace.isTrusted };
+    return {
+      kind: 'model',
+      modelPath,
+      label: path.basename(modelPath),
+      source,
+      latest: this.store.latest(modelPath),
+      report: null,
+      running: this.running,
+      trusted: vscode.workspace.isTrusted,
+    };
   }
 
   async compute(): Promise<SidebarState> {
     if (this.pinned) return this.modelState(this.pinned, 'opened from a report');
     const uri = activeResource();
     // Focus in a webview (the report, this view) is not a new editor: keep showing the model.
-    if ((!uri || uri.scheme !== 'file') && this.lastModel) return this.modelState(this.lastModel.path, this.lastModel.source);
+    if ((!uri || uri.scheme !== 'file') && this.lastModel)
+      return this.modelState(this.lastModel.path, this.lastModel.source);
     const state = await this.computeFor(uri);
     this.lastModel = state.kind === 'model' ? { path: state.modelPath, source: state.source } : null;
     return state;
@@ -119,22 +129,34 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
         const heads = doc ? await this.countExitHeads(doc) : 0;
         if (heads > 0) {
           const model = guessModelFor(uri, this.store);
-          if (model) return this.modelState(model, `${heads} exit head${heads === 1 ? '' : 's'} in ${path.basename(p)}`);
+          if (model)
+            return this.modelState(model, `${heads} exit head${heads === 1 ? '' : 's'} in ${path.basename(p)}`);
         }
       }
     }
     const runs = this.store.list();
-    const files = vscode.workspace.isTrusted || runs.length ? await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 50) : [];
+    const files =
+      vscode.workspace.isTrusted || runs.length
+        ? await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 50)
+        : [];
     const models = new Map<string, ModelEntry>();
-    for (const f of files) models.set(f.fsPath, { modelPath: f.fsPath, label: vscode.workspace.asRelativePath(f), runs: [] });
+    for (const f of files)
+      models.set(f.fsPath, { modelPath: f.fsPath, label: vscode.workspace.asRelativePath(f), runs: [] });
     for (const r of runs) {
       if (!r.modelPath) continue;
-      const entry = models.get(r.modelPath) ?? { modelPath: r.modelPath, label: vscode.workspace.asRelativePath(r.modelPath), runs: [] as RunSummary[] };
+      const entry = models.get(r.modelPath) ?? {
+        modelPath: r.modelPath,
+        label: vscode.workspace.asRelativePath(r.modelPath),
+        runs: [] as RunSummary[],
+      };
       entry.runs.push(r);
       models.set(r.modelPath, entry);
     }
     if (models.size === 0) return vscode.workspace.isTrusted ? { kind: 'empty', trusted: true } : { kind: 'untrusted' };
-    const list = [...models.values()].sort((a, b) => (b.runs[0]?.createdAt ?? '').localeCompare(a.runs[0]?.createdAt ?? '') || a.label.localeCompare(b.label));
+    const list = [...models.values()].sort(
+      (a, b) =>
+        (b.runs[0]?.createdAt ?? '').localeCompare(a.runs[0]?.createdAt ?? '') || a.label.localeCompare(b.label),
+    );
     return { kind: 'workspace', models: list, running: this.running, trusted: vscode.workspace.isTrusted };
   }
 

@@ -35,14 +35,17 @@ export class StatusBar implements vscode.Disposable {
 
   provider(info: ExecutionProviderInfo, running = false): void {
     const sum = summarizeProvider(info);
-    if (!running) this.item.text = `${sum.tone === 'fallback' ? '$(warning)' : '$(pulse)'} Exit Lens: ${sum.badge}${sum.tone === 'fallback' ? ' (fallback)' : ''}`;
+    if (!running)
+      this.item.text = `${sum.tone === 'fallback' ? '$(warning)' : '$(pulse)'} Exit Lens: ${sum.badge}${sum.tone === 'fallback' ? ' (fallback)' : ''}`;
     const md = new vscode.MarkdownString();
     md.appendMarkdown('**Exit Lens** ran on ').appendText(sum.line);
     for (const n of sum.notUsed) {
       md.appendMarkdown(`\n\n${providerName(n.provider)} was not used: `).appendText(n.reason);
       if (n.nextStep) md.appendMarkdown('\n\n').appendText(n.nextStep);
     }
-    md.appendMarkdown('\n\n[Check GPU Setup](command:exitLens.checkGpu) · [Choose Execution Provider](command:exitLens.chooseExecutionProvider)');
+    md.appendMarkdown(
+      '\n\n[Check GPU Setup](command:exitLens.checkGpu) · [Choose Execution Provider](command:exitLens.chooseExecutionProvider)',
+    );
     md.isTrusted = { enabledCommands: ['exitLens.checkGpu', 'exitLens.chooseExecutionProvider'] };
     this.item.tooltip = md;
     this.item.backgroundColor = undefined;

@@ -2,7 +2,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_GPU_PRECISION, GpuPrecision } from '../shared/defaults';
-import { FoundLibrary, LibrarySearch, MissingLibrary, SearchOptions, cudaProviderNeeds, describeMissing, findLibraries } from './cudaLibs';
+import {
+  FoundLibrary,
+  LibrarySearch,
+  MissingLibrary,
+  SearchOptions,
+  cudaProviderNeeds,
+  describeMissing,
+  findLibraries,
+} from './cudaLibs';
 import { cudaProviderFiles, ortBinaryDir, ortVersion } from './ortPaths';
 
 /**
@@ -102,10 +110,19 @@ export function cudaStatus(opts: CudaStatusOptions = {}): CudaStatus {
   const needs = cudaProviderNeeds(providerLib);
   const search = findLibraries(needs.libs, opts, dir);
   if (needs.error) {
-    return { usable: false, reason: needs.error, nextStep: SETUP_CUDA_STEP, providerLib, installed: true, ...search, search };
+    return {
+      usable: false,
+      reason: needs.error,
+      nextStep: SETUP_CUDA_STEP,
+      providerLib,
+      installed: true,
+      ...search,
+      search,
+    };
   }
   if (search.missing.length) {
-    const where = 'LD_LIBRARY_PATH, the linker cache, /usr/local/cuda*, or any Python environment\'s site-packages/nvidia/*/lib';
+    const where =
+      "LD_LIBRARY_PATH, the linker cache, /usr/local/cuda*, or any Python environment's site-packages/nvidia/*/lib";
     return {
       usable: false,
       reason: `the CUDA provider needs ${describeMissing(search.missing)}, not found in ${where}.`,
@@ -126,7 +143,10 @@ export function cudaPrecision(env: NodeJS.ProcessEnv): { precision: GpuPrecision
   if (env.NVIDIA_TF32_OVERRIDE === '0') {
     return { precision: 'fp32', reason: 'CUDA with NVIDIA_TF32_OVERRIDE=0: exact fp32 matmuls and convolutions' };
   }
-  return { precision: 'tf32', reason: "CUDA's default: TF32 tensor cores for matmuls and convolutions (inputs rounded to a 10-bit mantissa)" };
+  return {
+    precision: 'tf32',
+    reason: "CUDA's default: TF32 tensor cores for matmuls and convolutions (inputs rounded to a 10-bit mantissa)",
+  };
 }
 
 export interface EngineEnvironment {

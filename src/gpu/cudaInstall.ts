@@ -118,7 +118,8 @@ function throwIfAborted(signal?: AbortSignal): void {
 /** The bundled onnxruntime-node's version. */
 export function ortVersion(): string {
   const version = bundledOrtVersion();
-  if (!version) throw new ExitLensError('internal', "onnxruntime-node's package.json names no version.", 'Reinstall Exit Lens.');
+  if (!version)
+    throw new ExitLensError('internal', "onnxruntime-node's package.json names no version.", 'Reinstall Exit Lens.');
   return version;
 }
 
@@ -439,7 +440,9 @@ async function resolveFeedPackage(pkg: OfficialPackage, o: NetOptions): Promise<
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) {
     throw badFeed('its catalog entry gives no package size');
   }
-  const algorithm = String(catalog.packageHashAlgorithm ?? '').toUpperCase().replace('-', '');
+  const algorithm = String(catalog.packageHashAlgorithm ?? '')
+    .toUpperCase()
+    .replace('-', '');
   const hash = catalog.packageHash;
   if (typeof hash !== 'string' || !hash) throw badFeed('its catalog entry gives no package hash');
   if (algorithm !== 'SHA512') throw badFeed(`its catalog entry gives a ${algorithm || 'unnamed'} hash, not SHA-512`);

@@ -14,7 +14,8 @@ import { LdCache, readLdCache } from './ldCache';
  */
 
 /** Libraries every Linux process has; never reported missing or added to the path. */
-const SYSTEM_LIBS = /^(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[-\w]*|libutil|libresolv)\.so(\.\d+)*$/;
+const SYSTEM_LIBS =
+  /^(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|ld-linux[-\w]*|libutil|libresolv)\.so(\.\d+)*$/;
 
 /** cuDNN's major version the provider opens at run time (ONNX Runtime 1.19 and later: cuDNN 9). */
 export const CUDNN_LIBRARY = 'libcudnn.so.9';
@@ -29,13 +30,16 @@ export function whatProvides(lib: string): string {
   if (/^libcudart\.so/.test(lib)) {
     return `the CUDA ${major} runtime (CUDA Toolkit ${major}, or pip install nvidia-cuda-runtime-cu${major})`;
   }
-  if (/^libcublas(Lt)?\.so/.test(lib)) return `cuBLAS for CUDA ${major} (CUDA Toolkit ${major}, or pip install nvidia-cublas-cu${major})`;
+  if (/^libcublas(Lt)?\.so/.test(lib))
+    return `cuBLAS for CUDA ${major} (CUDA Toolkit ${major}, or pip install nvidia-cublas-cu${major})`;
   if (/^libcurand\.so/.test(lib)) return 'cuRAND (CUDA Toolkit, or pip install nvidia-curand-cu12 / -cu13)';
   if (/^libcufft\.so/.test(lib)) return 'cuFFT (CUDA Toolkit, or pip install nvidia-cufft-cu12 / -cu13)';
-  if (/^libcudnn/.test(lib)) return `cuDNN ${major} (pip install nvidia-cudnn-cu12 / -cu13, or NVIDIA's cuDNN ${major} packages)`;
+  if (/^libcudnn/.test(lib))
+    return `cuDNN ${major} (pip install nvidia-cudnn-cu12 / -cu13, or NVIDIA's cuDNN ${major} packages)`;
   if (/^libnvinfer/.test(lib)) return 'TensorRT (NVIDIA TensorRT packages)';
   if (/^libnvrtc/.test(lib)) return 'NVRTC (CUDA Toolkit, or pip install nvidia-cuda-nvrtc-cu12 / -cu13)';
-  if (/^libonnxruntime_providers_shared/.test(lib)) return "ONNX Runtime's provider bridge (comes with the CUDA provider package)";
+  if (/^libonnxruntime_providers_shared/.test(lib))
+    return "ONNX Runtime's provider bridge (comes with the CUDA provider package)";
   return 'a library the provider was built against';
 }
 
@@ -103,7 +107,9 @@ export function pythonSitePackages(opts: SearchOptions = {}): string[] {
   const out: string[] = [];
   for (const prefix of prefixes) {
     const lib = path.join(prefix, 'lib');
-    for (const py of listDir(lib).filter((n) => /^python3(\.\d+)?$/.test(n)).sort()) {
+    for (const py of listDir(lib)
+      .filter((n) => /^python3(\.\d+)?$/.test(n))
+      .sort()) {
       for (const kind of ['site-packages', 'dist-packages']) {
         const sp = path.join(lib, py, kind);
         if (isDir(sp) && !out.includes(sp)) out.push(sp);
@@ -149,7 +155,14 @@ export function searchFolders(opts: SearchOptions = {}, providerDir?: string): {
 }
 
 /** Folders the loader searches without LD_LIBRARY_PATH (besides the cache). */
-const LOADER_DEFAULTS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu'];
+const LOADER_DEFAULTS = [
+  '/lib',
+  '/usr/lib',
+  '/lib64',
+  '/usr/lib64',
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib/x86_64-linux-gnu',
+];
 
 /**
  * Looks for each library. `libs` are sonames (e.g. from the provider's NEEDED list plus cuDNN).

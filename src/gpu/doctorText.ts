@@ -59,20 +59,27 @@ export function doctorText(r: DoctorReport): string {
   }
   const use = firstUsable(r);
   lines.push('');
-  lines.push(`A profile with the default order (cuda, webgpu, cpu) runs on: ${use ? providerLabel(use) : 'nothing (see above)'}.`);
+  lines.push(
+    `A profile with the default order (cuda, webgpu, cpu) runs on: ${use ? providerLabel(use) : 'nothing (see above)'}.`,
+  );
   if (r.cuda.installed) {
     lines.push('');
     lines.push(`CUDA provider: ${r.cuda.providerLibrary}`);
-    lines.push(r.cuda.setupVersion
-      ? `  installed by Exit Lens's setup for ONNX Runtime ${r.cuda.setupVersion}`
-      : '  not installed by Exit Lens\'s setup: its ONNX Runtime version is not checked (a mismatch fails when a session starts)');
+    lines.push(
+      r.cuda.setupVersion
+        ? `  installed by Exit Lens's setup for ONNX Runtime ${r.cuda.setupVersion}`
+        : "  not installed by Exit Lens's setup: its ONNX Runtime version is not checked (a mismatch fails when a session starts)",
+    );
     for (const f of r.cuda.found) lines.push(`  found   ${f.name.padEnd(20)} ${f.path} (${f.source})`);
     for (const m of r.cuda.missing) lines.push(`  missing ${m.name.padEnd(20)} ${m.provides}`);
-    if (r.cuda.addToPath.length) lines.push(`  LD_LIBRARY_PATH gains: ${r.cuda.addToPath.join(':')} (Exit Lens sets it for its runs)`);
+    if (r.cuda.addToPath.length)
+      lines.push(`  LD_LIBRARY_PATH gains: ${r.cuda.addToPath.join(':')} (Exit Lens sets it for its runs)`);
   }
   lines.push(`CUDA precision asked: ${r.gpuPrecision.asked} (--gpu-precision, setting exitLens.gpuPrecision)`);
   if (r.webgpu.drivers.length) {
-    lines.push(`Vulkan drivers: ${r.webgpu.drivers.map((d) => `${d.library || d.manifest}${d.software ? ' (software)' : ''}`).join(', ')}`);
+    lines.push(
+      `Vulkan drivers: ${r.webgpu.drivers.map((d) => `${d.library || d.manifest}${d.software ? ' (software)' : ''}`).join(', ')}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -36,7 +36,8 @@ function fileReader(fd: number, size: number): Reader {
   return {
     size,
     read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > size) throw new ElfError('a header points past the end of the file');
+      if (offset < 0 || length < 0 || offset + length > size)
+        throw new ElfError('a header points past the end of the file');
       const b = Buffer.alloc(length);
       let got = 0;
       while (got < length) {
@@ -67,7 +68,8 @@ export function parseElfDynamicBytes(bytes: Uint8Array): ElfDynamic {
   return parseElfDynamic({
     size: buf.length,
     read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > buf.length) throw new ElfError('a header points past the end of the file');
+      if (offset < 0 || length < 0 || offset + length > buf.length)
+        throw new ElfError('a header points past the end of the file');
       return buf.subarray(offset, offset + length);
     },
   });
@@ -76,7 +78,8 @@ export function parseElfDynamicBytes(bytes: Uint8Array): ElfDynamic {
 function parseElfDynamic(r: Reader): ElfDynamic {
   if (r.size < 52) throw new ElfError('too short for an ELF header');
   const ident = r.read(0, 64 > r.size ? 52 : 64);
-  if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) throw new ElfError('no ELF magic');
+  if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46)
+    throw new ElfError('no ELF magic');
   const is64 = ident[4] === 2;
   if (!is64 && ident[4] !== 1) throw new ElfError('unknown ELF class');
   if (is64 && r.size < 64) throw new ElfError('too short for an ELF header');

@@ -36,8 +36,10 @@ export function ortVersion(): string | null {
  * The CUDA provider's library names on this platform: linux-x64 only. onnxruntime-node's Windows
  * binding has no CUDA provider (it has DirectML and WebGPU), and macOS has no CUDA.
  */
-export function cudaProviderFiles(platform: string = os.platform(), arch: string = os.arch()):
-{ provider: string; bridge: string } | null {
+export function cudaProviderFiles(
+  platform: string = os.platform(),
+  arch: string = os.arch(),
+): { provider: string; bridge: string } | null {
   if (platform === 'linux' && arch === 'x64') {
     return { provider: 'libonnxruntime_providers_cuda.so', bridge: 'libonnxruntime_providers_shared.so' };
   }

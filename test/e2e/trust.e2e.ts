@@ -25,8 +25,11 @@ describe('Exit Lens in Restricted Mode', () => {
     if (!fs.existsSync(VSIX)) throw new Error(`${path.relative(ROOT, VSIX)} is missing: run npm run package first`);
     workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-untrusted-'));
     runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-untrusted-runs-'));
-    for (const f of ['model.onnx', 'model.py', 'test.npz', 'calib.npz', 'test_logits.npz']) fs.copyFileSync(path.join(EXAMPLE, f), path.join(workspace, f));
-    hostileWorkspace(workspace, { models: [{ model: 'model.onnx', samples: 'test.npz', calib: 'calib.npz', sources: ['model.py'] }] });
+    for (const f of ['model.onnx', 'model.py', 'test.npz', 'calib.npz', 'test_logits.npz'])
+      fs.copyFileSync(path.join(EXAMPLE, f), path.join(workspace, f));
+    hostileWorkspace(workspace, {
+      models: [{ model: 'model.onnx', samples: 'test.npz', calib: 'calib.npz', sources: ['model.py'] }],
+    });
     wb = await Workbench.launch({
       name: 'untrusted',
       workspace,
@@ -34,7 +37,11 @@ describe('Exit Lens in Restricted Mode', () => {
       theme: THEMES.dark,
       // Trust checks on, and no start-up question: the folder opens in Restricted Mode.
       workspaceTrust: true,
-      settings: { 'security.workspace.trust.startupPrompt': 'never', 'exitLens.runsFolder': runsDir, 'exitLens.executionProviders': ['cpu'] },
+      settings: {
+        'security.workspace.trust.startupPrompt': 'never',
+        'exitLens.runsFolder': runsDir,
+        'exitLens.executionProviders': ['cpu'],
+      },
     });
   });
 
@@ -55,15 +62,28 @@ describe('Exit Lens in Restricted Mode', () => {
     // The example's four exits are listed (decoded with the extension's own protobuf reader).
     await retry('see the exits in the viewer', 30_000, async () => {
       const text = await viewer.locator('body').innerText();
-      for (const name of ['exit_0', 'exit_1', 'exit_2', 'exit_3']) if (!text.includes(name)) throw new Error(`no ${name} in ${text.slice(0, 300)}`);
+      for (const name of ['exit_0', 'exit_1', 'exit_2', 'exit_3'])
+        if (!text.includes(name)) throw new Error(`no ${name} in ${text.slice(0, 300)}`);
     });
-    assert.equal(await viewer.locator('vscode-button, button', { hasText: /Profile/ }).count(), 0, 'no Profile button in Restricted Mode');
+    assert.equal(
+      await viewer.locator('vscode-button, button', { hasText: /Profile/ }).count(),
+      0,
+      'no Profile button in Restricted Mode',
+    );
     // Nor in the editor title (where a trusted workspace shows one for .onnx files).
-    assert.equal(await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').count(), 0, 'no Profile action in the editor title');
+    assert.equal(
+      await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').count(),
+      0,
+      'no Profile action in the editor title',
+    );
   });
 
   test('Profile, Profile with Another Sample Set and Analyze Exit Logits are refused with the reason', async () => {
-    for (const command of ['Exit Lens: Profile Model Exits', 'Exit Lens: Profile Model Exits with Another Sample Set…', 'Exit Lens: Analyze Exit Logits File']) {
+    for (const command of [
+      'Exit Lens: Profile Model Exits',
+      'Exit Lens: Profile Model Exits with Another Sample Set…',
+      'Exit Lens: Analyze Exit Logits File',
+    ]) {
       await wb.runCommand('Notifications: Clear All Notifications');
       await wb.openFile('model.onnx');
       await wb.runCommand(command);
@@ -81,7 +101,10 @@ describe('Exit Lens in Restricted Mode', () => {
       for (let index = 0; index < 3; index++) {
         const frame = await wb.webviewFrame({ title: 'Exit Lens', index }, 5_000).catch(() => null);
         if (!frame) continue;
-        const text = await frame.locator('body').innerText().catch(() => '');
+        const text = await frame
+          .locator('body')
+          .innerText()
+          .catch(() => '');
         if (/Restricted Mode: profiling is off in an untrusted workspace/.test(text)) {
           assert.equal(await frame.locator('vscode-button, button', { hasText: /Profile/ }).count(), 0);
           await wb.screenshot('sidebar-restricted-dark');
@@ -93,13 +116,23 @@ describe('Exit Lens in Restricted Mode', () => {
   });
 
   test('the Restricted Mode sidebar in a light and a high-contrast theme', async () => {
-    for (const [theme, shot] of [[THEMES.light, 'sidebar-restricted-light'], [THEMES.highContrast, 'sidebar-restricted-hc']] as const) {
+    for (const [theme, shot] of [
+      [THEMES.light, 'sidebar-restricted-light'],
+      [THEMES.highContrast, 'sidebar-restricted-hc'],
+    ] as const) {
       await wb.setTheme(theme);
       await retry(`see the Restricted Mode note in the ${theme} sidebar`, 60_000, async () => {
         for (let index = 0; index < 3; index++) {
           const frame = await wb.webviewFrame({ title: 'Exit Lens', index }, 5_000).catch(() => null);
           if (!frame) continue;
-          if (/Restricted Mode: profiling is off/.test(await frame.locator('body').innerText().catch(() => ''))) {
+          if (
+            /Restricted Mode: profiling is off/.test(
+              await frame
+                .locator('body')
+                .innerText()
+                .catch(() => ''),
+            )
+          ) {
             await wb.screenshot(shot);
             return;
           }
@@ -111,7 +144,11 @@ describe('Exit Lens in Restricted Mode', () => {
 
   test('no engine process started, no process loaded ONNX Runtime, nothing was stored, no workspace file ran', () => {
     assert.deepEqual(engineProcesses(wb.extensionsDir), [], 'no engine process');
-    assert.deepEqual(processesMapping(wb.extensionsDir, 'onnxruntime'), [], 'no process has the extension\'s ONNX Runtime loaded');
+    assert.deepEqual(
+      processesMapping(wb.extensionsDir, 'onnxruntime'),
+      [],
+      "no process has the extension's ONNX Runtime loaded",
+    );
     assert.deepEqual(processesMapping(workspace, ''), [], 'no process has a workspace file mapped');
     assert.deepEqual(fs.readdirSync(runsDir), [], 'nothing stored');
     assert.deepEqual(hostileMarkers(workspace), [], 'no workspace file was run');

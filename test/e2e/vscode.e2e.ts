@@ -16,7 +16,17 @@ import { main } from '../../src/cli';
 import type { Report } from '../../src/core/report';
 import { macs, pct } from '../../src/core/summary';
 import { ROOT, THEMES, VSIX, Workbench, retry } from './harness';
-import { cpuSeconds, engineProcesses, hostileMarkers, hostileWorkspace, mappedLibraries, processArgs, processCwd, processRunning, processesMapping } from './processes';
+import {
+  cpuSeconds,
+  engineProcesses,
+  hostileMarkers,
+  hostileWorkspace,
+  mappedLibraries,
+  processArgs,
+  processCwd,
+  processRunning,
+  processesMapping,
+} from './processes';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'sdn-digits');
 
@@ -34,7 +44,8 @@ function writeLargeNpy(file: string, rows: number): void {
   const fd = fs.openSync(file, 'w');
   fs.writeSync(fd, Buffer.concat([head, Buffer.from(dict, 'latin1')]));
   const chunk = Buffer.concat(Array.from({ length: 4096 }, () => row));
-  for (let n = 0; n < rows; n += 4096) fs.writeSync(fd, n + 4096 <= rows ? chunk : chunk.subarray(0, (rows - n) * row.length));
+  for (let n = 0; n < rows; n += 4096)
+    fs.writeSync(fd, n + 4096 <= rows ? chunk : chunk.subarray(0, (rows - n) * row.length));
   fs.closeSync(fd);
 }
 
@@ -58,7 +69,10 @@ function writeSparseNpy(file: string, rows: number): void {
 async function shootCodeAndViewer(wb: Workbench, theme: string): Promise<void> {
   await wb.openFile('model.py');
   await wb.openActivity('Exit Lens');
-  await wb.page.locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' }).first().waitFor({ timeout: 30_000 });
+  await wb.page
+    .locator('.monaco-editor .codelens-decoration', { hasText: 'exit_0' })
+    .first()
+    .waitFor({ timeout: 30_000 });
   await wb.screenshot(`sidebar-codelens-${theme}`);
   await wb.openFile('model.onnx');
   await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
@@ -78,9 +92,13 @@ async function sidebarFrame(wb: Workbench) {
 
 /** Picks `label` in the quick pick titled `title` (waiting for it, so a closing palette is not typed into). */
 async function pickIn(wb: Workbench, title: string, label: string): Promise<void> {
-  await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 20_000 });
+  await wb.page
+    .locator('.quick-input-widget .quick-input-title', { hasText: title })
+    .waitFor({ state: 'visible', timeout: 20_000 });
   await wb.page.locator('.quick-input-widget .quick-input-box input').fill(label);
-  await wb.page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: label }).waitFor({ timeout: 10_000 });
+  await wb.page
+    .locator('.quick-input-widget .monaco-list-row.focused', { hasText: label })
+    .waitFor({ timeout: 10_000 });
   await wb.page.keyboard.press('Enter');
 }
 
@@ -116,7 +134,12 @@ function installedExtension(wb: Workbench): string {
 function storedRuns(runsDir: string): string[] {
   const base = path.join(runsDir, 'runs');
   if (!fs.existsSync(base)) return [];
-  return fs.readdirSync(base).flatMap((d) => fs.readdirSync(path.join(base, d)).filter((f) => f.endsWith('.run.json')).map((f) => `${d}/${f}`));
+  return fs.readdirSync(base).flatMap((d) =>
+    fs
+      .readdirSync(path.join(base, d))
+      .filter((f) => f.endsWith('.run.json'))
+      .map((f) => `${d}/${f}`),
+  );
 }
 
 describe('Exit Lens in VS Code', () => {
@@ -129,9 +152,11 @@ describe('Exit Lens in VS Code', () => {
     if (!fs.existsSync(VSIX)) throw new Error(`${path.relative(ROOT, VSIX)} is missing: run npm run package first`);
     workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-'));
     runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-e2e-runs-'));
-    for (const f of ['model.onnx', 'model.py', 'test.npz', 'calib.npz', 'test_logits.npz']) fs.copyFileSync(path.join(EXAMPLE, f), path.join(workspace, f));
+    for (const f of ['model.onnx', 'model.py', 'test.npz', 'calib.npz', 'test_logits.npz'])
+      fs.copyFileSync(path.join(EXAMPLE, f), path.join(workspace, f));
     fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'truncated.onnx'), path.join(workspace, 'broken.onnx'));
-    for (const f of ['batch_bound.onnx', 'batch_bound_samples.npz']) fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', f), path.join(workspace, f));
+    for (const f of ['batch_bound.onnx', 'batch_bound_samples.npz'])
+      fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', f), path.join(workspace, f));
     writeLargeNpy(path.join(workspace, 'large.npy'), 400_000);
     // 4 million rows (1 GB, sparse): minutes at batch size 8, so it is still running whatever the UI steps beside it take.
     writeSparseNpy(path.join(workspace, 'huge.npy'), 4_000_000);
@@ -146,7 +171,22 @@ describe('Exit Lens in VS Code', () => {
     });
     // The CLI's figures for the same model and sets: what the views must show.
     const json = path.join(runsDir, 'cli.json');
-    const code = await main(['profile', path.join(workspace, 'model.onnx'), '--samples', path.join(workspace, 'test.npz'), '--calib', path.join(workspace, 'calib.npz'), '--ep', 'cpu', '--json', json, '--quiet'], { out: () => undefined, err: () => undefined, isTTY: false });
+    const code = await main(
+      [
+        'profile',
+        path.join(workspace, 'model.onnx'),
+        '--samples',
+        path.join(workspace, 'test.npz'),
+        '--calib',
+        path.join(workspace, 'calib.npz'),
+        '--ep',
+        'cpu',
+        '--json',
+        json,
+        '--quiet',
+      ],
+      { out: () => undefined, err: () => undefined, isTTY: false },
+    );
     assert.equal(code, 0);
     cliReport = JSON.parse(fs.readFileSync(json, 'utf8'));
     fs.rmSync(json);
@@ -156,7 +196,12 @@ describe('Exit Lens in VS Code', () => {
       vsix: VSIX,
       theme: THEMES.dark,
       // Small batches make the long run slow enough to cancel on any machine.
-      settings: { 'exitLens.runsFolder': runsDir, 'exitLens.executionProviders': ['cuda', 'cpu'], 'exitLens.batchSize': 8, 'editor.codeLens': true },
+      settings: {
+        'exitLens.runsFolder': runsDir,
+        'exitLens.executionProviders': ['cuda', 'cpu'],
+        'exitLens.batchSize': 8,
+        'editor.codeLens': true,
+      },
     });
   });
 
@@ -166,10 +211,13 @@ describe('Exit Lens in VS Code', () => {
     if (runsDir) fs.rmSync(runsDir, { recursive: true, force: true });
   });
 
-  test('Profile Model Exits from the command palette: the report shows the CLI\'s per-exit accuracies', async () => {
+  test("Profile Model Exits from the command palette: the report shows the CLI's per-exit accuracies", async () => {
     await wb.openFile('model.onnx');
     // A trusted workspace offers Profile in the editor title of an .onnx file (Restricted Mode does not: trust.e2e.ts).
-    await wb.page.locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]').first().waitFor({ timeout: 30_000 });
+    await wb.page
+      .locator('.editor-actions .action-label[aria-label*="Profile Model Exits"]')
+      .first()
+      .waitFor({ timeout: 30_000 });
     await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor({ timeout: 60_000 });
     await wb.screenshot('onnx-viewer-dark');
     await wb.runCommand('Exit Lens: Profile Model Exits');
@@ -206,8 +254,14 @@ describe('Exit Lens in VS Code', () => {
     const rows = (await preview.locator('table tbody tr').allInnerTexts()).map((r) => r.replace(/\s+/g, ' ').trim());
     // This machine: no CUDA provider installed, no usable Vulkan, the CPU works.
     assert.equal(rows.length, 3, JSON.stringify(rows));
-    assert.match(rows[0], /^CUDA no the CUDA provider library libonnxruntime_providers_cuda\.so is not installed .* Set Up GPU \(CUDA\)/);
-    assert.match(rows[1], /^WebGPU no the Vulkan loader libvulkan\.so\.1 is not installed|^WebGPU no no GPU driver with Vulkan support/);
+    assert.match(
+      rows[0],
+      /^CUDA no the CUDA provider library libonnxruntime_providers_cuda\.so is not installed .* Set Up GPU \(CUDA\)/,
+    );
+    assert.match(
+      rows[1],
+      /^WebGPU no the Vulkan loader libvulkan\.so\.1 is not installed|^WebGPU no no GPU driver with Vulkan support/,
+    );
     assert.match(rows[2], /^CPU yes/);
     assert.match(await preview.locator('body').innerText(), /a profile runs on CPU/);
     await wb.screenshot('gpu-check-dark');
@@ -216,7 +270,10 @@ describe('Exit Lens in VS Code', () => {
     const picker = wb.page.locator('.quick-input-widget');
     const webgpuRow = picker.locator('.monaco-list-row[aria-label^="WebGPU, then CPU"]');
     await webgpuRow.waitFor({ timeout: 30_000 });
-    assert.match((await webgpuRow.getAttribute('aria-label')) ?? '', /^WebGPU, then CPU, any GPU .*not usable here: (the Vulkan loader|no GPU driver)/);
+    assert.match(
+      (await webgpuRow.getAttribute('aria-label')) ?? '',
+      /^WebGPU, then CPU, any GPU .*not usable here: (the Vulkan loader|no GPU driver)/,
+    );
     await wb.screenshot('provider-picker-dark');
     await wb.page.keyboard.press('Escape');
   });
@@ -233,7 +290,10 @@ describe('Exit Lens in VS Code', () => {
     assert.equal(fs.realpathSync(processCwd(engines[0])!), extension);
     // ONNX Runtime (the binding and libonnxruntime) was loaded from the extension's node_modules only.
     const ort = mappedLibraries(engines[0], 'onnxruntime');
-    assert.ok(ort.some((f) => f.endsWith('libonnxruntime.so.1')), `mapped: ${ort.join(', ')}`);
+    assert.ok(
+      ort.some((f) => f.endsWith('libonnxruntime.so.1')),
+      `mapped: ${ort.join(', ')}`,
+    );
     for (const f of ort) assert.ok(fs.realpathSync(f).startsWith(`${extension}/`), `${f} is not the extension's`);
     assert.deepEqual(processesMapping(workspace, ''), [], 'no process has a workspace file mapped');
     assert.deepEqual(hostileMarkers(workspace), [], 'no workspace engine, Node or onnxruntime-node was run');
@@ -255,7 +315,10 @@ describe('Exit Lens in VS Code', () => {
       if (k < cliReport.exitCount - 1) {
         const conf = cliReport.suggestions.find((s) => s.policy === 'confidence')!;
         const share = conf.test.exitHistogram[k] / conf.test.sampleCount;
-        assert.ok(lens.includes(`${pct(share, 0)} exit here at conf ≥ ${(conf.threshold as number).toFixed(2)}`), `${lens}`);
+        assert.ok(
+          lens.includes(`${pct(share, 0)} exit here at conf ≥ ${(conf.threshold as number).toFixed(2)}`),
+          `${lens}`,
+        );
       }
     }
     await wb.openActivity('Exit Lens');
@@ -266,7 +329,10 @@ describe('Exit Lens in VS Code', () => {
       if (heading !== 'model.onnx') throw new Error(`sidebar heading: ${heading}`);
     });
     const values = await side.locator('.acc-value').allInnerTexts();
-    assert.deepEqual(values, cliReport.exits.map((e) => pct(e.accuracy, 1)));
+    assert.deepEqual(
+      values,
+      cliReport.exits.map((e) => pct(e.accuracy, 1)),
+    );
     assert.match(await side.locator('.side-head .note').innerText(), /model\.py/);
     await wb.screenshot('sidebar-codelens-dark');
   });
@@ -285,7 +351,11 @@ describe('Exit Lens in VS Code', () => {
       const items = await wb.page.locator('.statusbar-item', { hasText: 'Exit Lens' }).allInnerTexts();
       if (items.length !== 1 || /%/.test(items[0])) throw new Error(`status bar: ${JSON.stringify(items)}`);
     });
-    assert.equal(await wb.page.locator('.statusbar-item .codicon-modifier-spin').count(), 0, 'no spinner left in the status bar');
+    assert.equal(
+      await wb.page.locator('.statusbar-item .codicon-modifier-spin').count(),
+      0,
+      'no spinner left in the status bar',
+    );
     // The engine stopped the run and waits, idle, for the next one: still the one process, using no CPU.
     assert.deepEqual(engineProcesses(wb.extensionsDir), engines);
     await retry('see the engine idle', 30_000, async () => {
@@ -302,7 +372,10 @@ describe('Exit Lens in VS Code', () => {
     const engines = engineProcesses(wb.extensionsDir);
     assert.equal(engines.length, 1);
     await wb.runCommand('Exit Lens: Profile Model Exits');
-    await wb.waitForNotification(/already profiling model\.onnx, so model\.onnx was not started: one run at a time keeps results apart/, 30_000);
+    await wb.waitForNotification(
+      /already profiling model\.onnx, so model\.onnx was not started: one run at a time keeps results apart/,
+      30_000,
+    );
     await wb.openFile('batch_bound.onnx');
     await wb.runCommand('Exit Lens: Profile Model Exits');
     await wb.waitForNotification(/already profiling model\.onnx, so batch_bound\.onnx was not started/, 30_000);
@@ -345,7 +418,10 @@ describe('Exit Lens in VS Code', () => {
     await wb.runCommand('Notifications: Clear All Notifications');
     await wb.openFile('broken.onnx');
     await wb.runCommand('Exit Lens: Profile Model Exits');
-    const text = await wb.waitForNotification(/Exit Lens:.*(not a readable ONNX model|truncated|does not hold an ONNX graph)/, 90_000);
+    const text = await wb.waitForNotification(
+      /Exit Lens:.*(not a readable ONNX model|truncated|does not hold an ONNX graph)/,
+      90_000,
+    );
     assert.match(text, /broken\.onnx/);
   });
 
@@ -376,8 +452,12 @@ describe('Exit Lens in VS Code', () => {
     await wb.runCommand('Notifications: Clear All Notifications');
     await retry('open the latest report from the command palette', 90_000, async () => {
       await wb.runCommand('Exit Lens: Open Report');
-      await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'open report' }).waitFor({ state: 'visible', timeout: 10_000 });
-      await wb.page.locator('.quick-input-widget .monaco-list-row.focused').waitFor({ state: 'visible', timeout: 10_000 });
+      await wb.page
+        .locator('.quick-input-widget .quick-input-title', { hasText: 'open report' })
+        .waitFor({ state: 'visible', timeout: 10_000 });
+      await wb.page
+        .locator('.quick-input-widget .monaco-list-row.focused')
+        .waitFor({ state: 'visible', timeout: 10_000 });
       await wb.page.keyboard.press('Enter');
       const frame = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 15_000);
       await frame.locator('#section-exits table.data tbody tr').first().waitFor({ timeout: 15_000 });
@@ -397,21 +477,28 @@ describe('Exit Lens in VS Code', () => {
   });
 
   test('the report fits a narrow editor, and every view in a high-contrast theme', async () => {
-    const overflow = async () => (await wb.webviewFrame({ title: 'Exit Lens: model.onnx' })).locator('body').evaluate(() => {
-      // Wide tables may scroll inside their own box; the page itself must not scroll sideways.
-      const root = document.documentElement;
-      return root.scrollWidth - root.clientWidth;
-    });
+    const overflow = async () =>
+      (await wb.webviewFrame({ title: 'Exit Lens: model.onnx' })).locator('body').evaluate(() => {
+        // Wide tables may scroll inside their own box; the page itself must not scroll sideways.
+        const root = document.documentElement;
+        return root.scrollWidth - root.clientWidth;
+      });
     // Each chart is redrawn for its box's new width (not scaled), once the resize settles.
-    const chartsRedrawn = (what: string) => retry(`see the report's charts redrawn ${what}`, 30_000, async () => {
-      const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
-      const charts = await report.locator('body').evaluate(() => [...document.querySelectorAll('svg.chart')]
-        .filter((svg) => svg.getBoundingClientRect().width > 0)
-        .map((svg) => ({ drawn: Number(svg.getAttribute('width')), box: Math.max(220, svg.parentElement!.clientWidth) })));
-      if (charts.length < 3) throw new Error(`${charts.length} charts drawn`);
-      const off = charts.filter((c) => Math.abs(c.drawn - c.box) > 1);
-      if (off.length) throw new Error(`charts drawn for another width: ${JSON.stringify(off)}`);
-    });
+    const chartsRedrawn = (what: string) =>
+      retry(`see the report's charts redrawn ${what}`, 30_000, async () => {
+        const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
+        const charts = await report.locator('body').evaluate(() =>
+          [...document.querySelectorAll('svg.chart')]
+            .filter((svg) => svg.getBoundingClientRect().width > 0)
+            .map((svg) => ({
+              drawn: Number(svg.getAttribute('width')),
+              box: Math.max(220, svg.parentElement!.clientWidth),
+            })),
+        );
+        if (charts.length < 3) throw new Error(`${charts.length} charts drawn`);
+        const off = charts.filter((c) => Math.abs(c.drawn - c.box) > 1);
+        if (off.length) throw new Error(`charts drawn for another width: ${JSON.stringify(off)}`);
+      });
     // A 900-pixel window leaves the report's editor about 580 pixels wide.
     await wb.page.setViewportSize({ width: 900, height: 1000 });
     try {

@@ -366,7 +366,10 @@ describe('CUDA provider: download from the feed', () => {
       const result = await download(feed, dir, { onProgress: (p) => events.push(p) });
       assert.equal(result.status, 'installed');
       assert.equal(result.version, ORT);
-      assert.ok(feed.requests.some((r) => r.startsWith('/cdn/')), 'the redirect was followed');
+      assert.ok(
+        feed.requests.some((r) => r.startsWith('/cdn/')),
+        'the redirect was followed',
+      );
       assert.equal(result.package.source.kind, 'download');
       assert.equal(result.package.source.kind === 'download' && result.package.source.url, packageUrl(feed.base));
       assert.equal(result.package.sha512Base64, sha512b64(nupkg));
@@ -397,7 +400,10 @@ describe('CUDA provider: download from the feed', () => {
       for (let i = 1; i < seen.length; i++) {
         assert.ok(seen[i].received >= seen[i - 1].received, `${phase} is monotonic`);
       }
-      assert.ok(seen.every((e) => e.total === total), `${phase}: total ${total}`);
+      assert.ok(
+        seen.every((e) => e.total === total),
+        `${phase}: total ${total}`,
+      );
       assert.equal(seen[0].received, 0);
       assert.equal(seen[seen.length - 1].received, total);
     }
@@ -423,7 +429,10 @@ describe('CUDA provider: download from the feed', () => {
       fs.writeFileSync(path.join(dir, SHARED), Buffer.concat([libs[SHARED].subarray(1), Buffer.from('x')]));
       const state = await installedCudaProvider(dir);
       assert.equal(state.installed, false);
-      assert.ok(state.problems.some((p) => p.includes(SHARED)), state.problems.join(' '));
+      assert.ok(
+        state.problems.some((p) => p.includes(SHARED)),
+        state.problems.join(' '),
+      );
       const repaired = await download(feed, dir);
       assert.equal(repaired.status, 'installed');
       assertInstalled(dir, libs, nupkg);
@@ -696,14 +705,10 @@ describe('CUDA provider: from a package file', () => {
     const dir = targetDir();
     const before = snapshot(dir);
     const fromFile = { kind: 'file', path: file } as const;
-    const wrong = await refusal(
-      install({ source: fromFile, targetDir: dir, expected: { sha256: '0'.repeat(64) } }),
-    );
+    const wrong = await refusal(install({ source: fromFile, targetDir: dir, expected: { sha256: '0'.repeat(64) } }));
     assert.equal(wrong.problem, 'hash-mismatch');
     assert.ok(wrong.message.includes(sha256(nupkg)), wrong.message);
-    const short = await refusal(
-      install({ source: fromFile, targetDir: dir, expected: { size: nupkg.length - 1 } }),
-    );
+    const short = await refusal(install({ source: fromFile, targetDir: dir, expected: { size: nupkg.length - 1 } }));
     assert.equal(short.problem, 'size-mismatch');
     assert.deepEqual(snapshot(dir), before);
 
@@ -717,10 +722,11 @@ describe('CUDA provider: from a package file', () => {
     assert.equal(result.status, 'installed');
     assert.deepEqual(result.package.source, { kind: 'file', path: file });
     assert.ok(!events.some((e) => e.phase === 'resolve' || e.phase === 'download'));
-    assert.deepEqual(
-      result.package.verifiedAgainst.map((v) => v.replace(/^.*: /, '')).sort(),
-      ['SHA-256', 'SHA-512', 'size'],
-    );
+    assert.deepEqual(result.package.verifiedAgainst.map((v) => v.replace(/^.*: /, '')).sort(), [
+      'SHA-256',
+      'SHA-512',
+      'size',
+    ]);
     assertInstalled(dir, libs, nupkg);
     assert.equal(fs.readFileSync(file).equals(nupkg), true, 'the source file is untouched');
 

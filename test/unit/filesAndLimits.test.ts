@@ -11,7 +11,16 @@ import { describe, it } from 'node:test';
 import { writeFileAtomic } from '../../src/core/atomicWrite';
 import { ExitLensError } from '../../src/core/errors';
 import { checkRunInputs, readRegularFile } from '../../src/core/inputFiles';
-import { GIB, MIB, boundThreads, checkMemory, memoryLimit, memorySetting, parseMemorySize, recordsMemory } from '../../src/core/limits';
+import {
+  GIB,
+  MIB,
+  boundThreads,
+  checkMemory,
+  memoryLimit,
+  memorySetting,
+  parseMemorySize,
+  recordsMemory,
+} from '../../src/core/limits';
 import { planOutputs, writeOutputs } from '../../src/core/outputFiles';
 import { displayName, mdCode, mdText, terminalText } from '../../src/core/text';
 import { RunFiles } from '../../src/extension/runFiles';
@@ -26,19 +35,28 @@ describe('report outputs: all or nothing', () => {
     const existing = path.join(dir, 'old.json');
     fs.writeFileSync(existing, 'the earlier report');
     const controller = new AbortController();
-    const planned = planOutputs([{ label: '--json', file: existing }, { label: '--markdown', file: path.join(dir, 'new', 'r.md') }], []);
+    const planned = planOutputs(
+      [
+        { label: '--json', file: existing },
+        { label: '--markdown', file: path.join(dir, 'new', 'r.md') },
+      ],
+      [],
+    );
     await assert.rejects(
-      writeOutputs([
-        { target: planned[0], content: () => 'new json' },
-        {
-          target: planned[1],
-          content: () => {
-            // Ctrl-C while this output is built.
-            controller.abort();
-            return 'markdown';
+      writeOutputs(
+        [
+          { target: planned[0], content: () => 'new json' },
+          {
+            target: planned[1],
+            content: () => {
+              // Ctrl-C while this output is built.
+              controller.abort();
+              return 'markdown';
+            },
           },
-        },
-      ], controller.signal),
+        ],
+        controller.signal,
+      ),
       (err: unknown) => err instanceof ExitLensError && err.code === 'cancelled',
     );
     assert.deepEqual(fs.readdirSync(dir), ['old.json'], 'no temporary file, no folder made for the outputs');
@@ -53,8 +71,17 @@ describe('report outputs: all or nothing', () => {
     const reader = spawn('head', ['-c', '1', fifo], { stdio: 'ignore' });
     const gone = new Promise((r) => reader.on('exit', r));
     await new Promise((r) => setTimeout(r, 300));
-    const planned = planOutputs([{ label: '--json', file: path.join(dir, 'a', 'b', 'r.json') }, { label: '--html', file: fifo }], []);
-    assert.deepEqual(planned.map((p) => p.mode), ['replace', 'stream']);
+    const planned = planOutputs(
+      [
+        { label: '--json', file: path.join(dir, 'a', 'b', 'r.json') },
+        { label: '--html', file: fifo },
+      ],
+      [],
+    );
+    assert.deepEqual(
+      planned.map((p) => p.mode),
+      ['replace', 'stream'],
+    );
     await assert.rejects(
       writeOutputs(planned.map((target) => ({ target, content: () => 'x'.repeat(1_000_000) }))),
       /Cannot write --html ".*early\.pipe": the reader closed the pipe; no report file was written or replaced/,
@@ -64,11 +91,15 @@ describe('report outputs: all or nothing', () => {
   });
 
   it('a character device or a pipe is written through, never renamed over; a folder, a link to nothing are refused', () => {
-    if (fs.existsSync('/dev/null')) assert.equal(planOutputs([{ label: '--json', file: '/dev/null' }], [])[0].mode, 'stream');
+    if (fs.existsSync('/dev/null'))
+      assert.equal(planOutputs([{ label: '--json', file: '/dev/null' }], [])[0].mode, 'stream');
     const dir = tmpDir();
     assert.throws(() => planOutputs([{ label: '--json', file: dir }], []), /is a folder/);
     fs.symlinkSync(path.join(dir, 'gone'), path.join(dir, 'link'));
-    assert.throws(() => planOutputs([{ label: '--json', file: path.join(dir, 'link') }], []), /symbolic link to a file that does not exist/);
+    assert.throws(
+      () => planOutputs([{ label: '--json', file: path.join(dir, 'link') }], []),
+      /symbolic link to a file that does not exist/,
+    );
   });
 
   it('two names of one file (a link and what it names) are refused as one output given twice', () => {
@@ -76,44 +107,70 @@ describe('report outputs: all or nothing', () => {
     fs.writeFileSync(path.join(dir, 'r.json'), '{}');
     fs.symlinkSync(path.join(dir, 'r.json'), path.join(dir, 'link.json'));
     assert.throws(
-      () => planOutputs([{ label: '--json', file: path.join(dir, 'r.json') }, { label: '--html', file: path.join(dir, 'link.json') }], []),
+      () =>
+        planOutputs(
+          [
+            { label: '--json', file: path.join(dir, 'r.json') },
+            { label: '--html', file: path.join(dir, 'link.json') },
+          ],
+          [],
+        ),
       /--html ".*link\.json" names the same file as --json/,
     );
   });
 
-  it('an export over one of its run\'s inputs is refused, by any name (the extension\'s Export Report)', () => {
+  it("an export over one of its run's inputs is refused, by any name (the extension's Export Report)", () => {
     const dir = tmpDir();
     const samples = path.join(dir, 'set.npz');
     fs.writeFileSync(samples, 'samples');
     fs.linkSync(samples, path.join(dir, 'other-name.md'));
     assert.throws(
-      () => planOutputs([{ label: 'The export', file: path.join(dir, 'other-name.md') }], [{ label: 'the sample set', file: samples }]),
-      (err: unknown) => err instanceof ExitLensError && /is the sample set/.test(err.message) && err.hint === 'Choose another file name.',
+      () =>
+        planOutputs(
+          [{ label: 'The export', file: path.join(dir, 'other-name.md') }],
+          [{ label: 'the sample set', file: samples }],
+        ),
+      (err: unknown) =>
+        err instanceof ExitLensError &&
+        /is the sample set/.test(err.message) &&
+        err.hint === 'Choose another file name.',
     );
   });
 
-  it('the run store never renames over a FIFO, a folder or a device under a file\'s name', (t) => {
+  it("the run store never renames over a FIFO, a folder or a device under a file's name", (t) => {
     const dir = tmpDir();
     fs.mkdirSync(path.join(dir, 'a.json'));
     assert.throws(() => writeFileAtomic(path.join(dir, 'a.json'), '{}'), /a\.json: it is a folder, not a regular file/);
     if (!makeFifo(path.join(dir, 'b.json'))) return t.skip('mkfifo is not available here');
-    assert.throws(() => writeFileAtomic(path.join(dir, 'b.json'), '{}'), /b\.json: it is a FIFO \(named pipe\), not a regular file/);
+    assert.throws(
+      () => writeFileAtomic(path.join(dir, 'b.json'), '{}'),
+      /b\.json: it is a FIFO \(named pipe\), not a regular file/,
+    );
     assert.ok(fs.statSync(path.join(dir, 'b.json')).isFIFO());
   });
 });
 
 describe('inputs: regular files only', () => {
-  it('a FIFO picked as a sample set is refused before a run starts, saying what it is (the extension\'s check)', (t) => {
+  it("a FIFO picked as a sample set is refused before a run starts, saying what it is (the extension's check)", (t) => {
     const dir = tmpDir();
     const fifo = path.join(dir, 'set.npz');
     if (!makeFifo(fifo)) return t.skip('mkfifo is not available here');
     const model = path.join(dir, 'm.onnx');
     fs.writeFileSync(model, 'x');
     assert.throws(
-      () => checkRunInputs([{ what: 'model', file: model }, { what: 'sample set', file: fifo }, { what: 'calibration set', file: null }]),
+      () =>
+        checkRunInputs([
+          { what: 'model', file: model },
+          { what: 'sample set', file: fifo },
+          { what: 'calibration set', file: null },
+        ]),
       /Cannot read the sample set .*set\.npz: it is a FIFO \(named pipe\), not a regular file.*\n?/,
     );
-    assert.throws(() => checkRunInputs([{ what: 'model', file: dir }]), (err: unknown) => err instanceof ExitLensError && err.code === 'model-unreadable' && /it is a folder/.test(err.message));
+    assert.throws(
+      () => checkRunInputs([{ what: 'model', file: dir }]),
+      (err: unknown) =>
+        err instanceof ExitLensError && err.code === 'model-unreadable' && /it is a folder/.test(err.message),
+    );
   });
 
   it('a regular file is read whole, and no further than its size', () => {
@@ -124,23 +181,42 @@ describe('inputs: regular files only', () => {
     assert.throws(() => readRegularFile(file, refuse, 5), /it is 6 bytes, more than the 5 such a file can be/);
   });
 
-  it('stored runs: a FIFO under a summary\'s name is skipped with a warning (the editor does not block); a runs folder that is a file is refused', async (t) => {
+  it("stored runs: a FIFO under a summary's name is skipped with a warning (the editor does not block); a runs folder that is a file is refused", async (t) => {
     const root = tmpDir();
     const skipped: string[] = [];
-    const files = new RunFiles(() => ({ root, keep: 10 }), (file, why) => skipped.push(`${file}: ${why}`));
+    const files = new RunFiles(
+      () => ({ root, keep: 10 }),
+      (file, why) => skipped.push(`${file}: ${why}`),
+    );
     fs.mkdirSync(path.join(root, 'runs', 'm-0123456789'), { recursive: true });
-    if (!makeFifo(path.join(root, 'runs', 'm-0123456789', '20260101000000000-abcdef.summary.json'))) return t.skip('mkfifo is not available here');
+    if (!makeFifo(path.join(root, 'runs', 'm-0123456789', '20260101000000000-abcdef.summary.json')))
+      return t.skip('mkfifo is not available here');
     assert.deepEqual(files.list(), []);
     assert.match(skipped.join('\n'), /summary\.json: it is a FIFO \(named pipe\), not a regular file/);
     // A run folder that is a regular file, as a mistyped exitLens.runsFolder could name.
     const fileRoot = path.join(tmpDir(), 'runs-here');
     fs.writeFileSync(fileRoot, 'a file');
-    const elsewhere = new RunFiles(() => ({ root: fileRoot, keep: 10 }), (file, why) => skipped.push(`${file}: ${why}`));
+    const elsewhere = new RunFiles(
+      () => ({ root: fileRoot, keep: 10 }),
+      (file, why) => skipped.push(`${file}: ${why}`),
+    );
     const { runAnalyze } = await import('../../src/core/analyzeLogits');
     const { collect, fixture } = await import('./helpers');
-    const report = await runAnalyze({ type: 'analyze', id: 't', logitsPath: fixture('logits_random.npz') }, collect().emit);
+    const report = await runAnalyze(
+      { type: 'analyze', id: 't', logitsPath: fixture('logits_random.npz') },
+      collect().emit,
+    );
     assert.throws(
-      () => elsewhere.save({ modelPath: null, logitsPath: fixture('logits_random.npz'), samplesPath: fixture('logits_random.npz'), calibPath: null }, report),
+      () =>
+        elsewhere.save(
+          {
+            modelPath: null,
+            logitsPath: fixture('logits_random.npz'),
+            samplesPath: fixture('logits_random.npz'),
+            calibPath: null,
+          },
+          report,
+        ),
       /Cannot store the run: .*runs-here is a regular file, not a folder/,
     );
     assert.equal(fs.readFileSync(fileRoot, 'utf8'), 'a file');
@@ -160,7 +236,10 @@ describe('names made inert', () => {
     assert.equal(mdCode('a`b'), '``a`b``');
     assert.equal(mdCode('``x'), '``` ``x ```');
     assert.equal(mdCode('<b>\n'), '`<b>\\n`');
-    assert.equal(mdText('<img src=x onerror=alert(1)> & [link](javascript:x) *'), '&lt;img src=x onerror=alert\\(1\\)&gt; &amp; \\[link\\]\\(javascript:x\\) \\*');
+    assert.equal(
+      mdText('<img src=x onerror=alert(1)> & [link](javascript:x) *'),
+      '&lt;img src=x onerror=alert\\(1\\)&gt; &amp; \\[link\\]\\(javascript:x\\) \\*',
+    );
   });
 });
 
@@ -171,15 +250,23 @@ describe('limits', () => {
     assert.equal(parseMemorySize('1.5GiB'), 1.5 * 1024 ** 3);
     assert.equal(parseMemorySize(' 64kb '), 64 * 1024);
     assert.equal(parseMemorySize('100b'), 100);
-    for (const bad of ['8000', '', 'G', '-1G', '8X', '1e3G', '0G']) assert.throws(() => parseMemorySize(bad), /is not a memory size/, bad);
+    for (const bad of ['8000', '', 'G', '-1G', '8X', '1e3G', '0G'])
+      assert.throws(() => parseMemorySize(bad), /is not a memory size/, bad);
   });
 
-  it('the default limit: the memory available, at most 80% of the machine\'s or the container\'s', () => {
-    const machine = (total: number, available: number, constrained: number | null = null) => ({ total, available, constrained });
+  it("the default limit: the memory available, at most 80% of the machine's or the container's", () => {
+    const machine = (total: number, available: number, constrained: number | null = null) => ({
+      total,
+      available,
+      constrained,
+    });
     assert.equal(memoryLimit(undefined, machine(10 * GIB, 9 * GIB)).bytes, Math.floor(0.8 * 10 * GIB));
     assert.equal(memoryLimit(undefined, machine(10 * GIB, 3 * GIB)).bytes, 3 * GIB);
     assert.equal(memoryLimit(undefined, machine(64 * GIB, 60 * GIB, 4 * GIB)).bytes, Math.floor(0.8 * 4 * GIB));
-    assert.match(memoryLimit(undefined, machine(64 * GIB, 60 * GIB, 4 * GIB)).source, /80% of the 4\.0 GiB allowed to this container/);
+    assert.match(
+      memoryLimit(undefined, machine(64 * GIB, 60 * GIB, 4 * GIB)).source,
+      /80% of the 4\.0 GiB allowed to this container/,
+    );
     assert.deepEqual(memoryLimit(2 * GIB, machine(1 * GIB, 1 * GIB)).bytes, 2 * GIB, 'a setting replaces the default');
   });
 
@@ -192,8 +279,11 @@ describe('limits', () => {
     assert.throws(
       () => checkMemory(parts, { bytes: total - 1, source: 'the limit of the test' }, 'Use fewer samples.'),
       (err: unknown) =>
-        err instanceof ExitLensError && err.code === 'memory-limit' &&
-        /about 448 MiB of memory, more than its limit of 448 MiB \(the limit of the test\).*1,000,000 samples × 4 exits\) 320 MiB/.test(err.message) &&
+        err instanceof ExitLensError &&
+        err.code === 'memory-limit' &&
+        /about 448 MiB of memory, more than its limit of 448 MiB \(the limit of the test\).*1,000,000 samples × 4 exits\) 320 MiB/.test(
+          err.message,
+        ) &&
         /^Use fewer samples\. .*--max-memory 1G\.$/.test(err.hint ?? ''),
     );
     // With --records, 128 bytes more per sample and exit.

@@ -15,7 +15,12 @@ import { allocateRecords, fillExitRecords } from '../../src/core/records';
 import { runAnalyze } from '../../src/core/analyzeLogits';
 import { fixture } from './helpers';
 
-const point = (meanCost: number, quality: number, threshold = meanCost): FrontierCandidate => ({ kind: 'confidence', threshold, meanCost, quality });
+const point = (meanCost: number, quality: number, threshold = meanCost): FrontierCandidate => ({
+  kind: 'confidence',
+  threshold,
+  meanCost,
+  quality,
+});
 
 describe('the frontier a report keeps', () => {
   it('keeps a frontier of at most maxPoints whole', () => {
@@ -34,14 +39,17 @@ describe('the frontier a report keeps', () => {
   it('thins a long frontier to at most maxPoints, in order, ends kept, no point dropped far from a kept one', () => {
     // A staircase crowded at low cost, as exact curves make it: 20,000 points.
     const n = 20000;
-    const f = Array.from({ length: n }, (_, i) => point(0.08 + 0.92 * (i / (n - 1)) ** 3, 0.3 + 0.6 * Math.sqrt(i / (n - 1))));
+    const f = Array.from({ length: n }, (_, i) =>
+      point(0.08 + 0.92 * (i / (n - 1)) ** 3, 0.3 + 0.6 * Math.sqrt(i / (n - 1))),
+    );
     const max = 500;
     const kept = frontierForReport(f, max);
     assert.ok(kept.length <= max && kept.length > max / 2, `${kept.length} points`);
     assert.equal(kept[0], f[0]);
     assert.equal(kept[kept.length - 1], f[n - 1]);
     const index = kept.map((p) => f.indexOf(p));
-    for (let i = 1; i < index.length; i++) assert.ok(index[i] > index[i - 1], 'kept points are the frontier\'s own, in order');
+    for (let i = 1; i < index.length; i++)
+      assert.ok(index[i] > index[i - 1], "kept points are the frontier's own, in order");
     // Distance along the frontier, computed here on its own: scaled log cost plus scaled quality.
     const lc = (p: FrontierCandidate) => (Math.log(p.meanCost) - Math.log(0.08)) / (Math.log(1) - Math.log(0.08));
     const q = (p: FrontierCandidate) => (p.quality - 0.3) / 0.6;
@@ -61,7 +69,7 @@ describe('the frontier a report keeps', () => {
     assert.equal(kept[kept.length - 1], f[99]);
   });
 
-  it('a report carries the whole frontier\'s size beside the points it keeps', async () => {
+  it("a report carries the whole frontier's size beside the points it keeps", async () => {
     const r = await runAnalyze({ type: 'analyze', id: 'f', logitsPath: fixture('logits_ties.npz') }, () => undefined);
     assert.ok(r.curves.frontierTotalPoints !== undefined && r.curves.frontierTotalPoints >= r.curves.frontier.length);
   });
@@ -74,16 +82,35 @@ describe('the frontier a report keeps', () => {
       const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
       const rec = allocateRecords(N, E, C, labelled ? labels : null);
       for (let k = 0; k < E; k++) {
-        const z = Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 40) / 8 + (i % C === labels[Math.floor(i / C)] ? k / 3 : 0));
+        const z = Float32Array.from(
+          { length: N * C },
+          (_, i) => Math.round((rand() - 0.5) * 40) / 8 + (i % C === labels[Math.floor(i / C)] ? k / 3 : 0),
+        );
         fillExitRecords(rec, z, 0, C, N, 0, k);
       }
       const costs = [1, 2, 3, 4, 5].map((c) => c / 5);
       const whole = exactCurves(rec, costs, 1).frontier;
       assert.ok(whole.length > 40, `a frontier long enough to thin (${whole.length} points)`);
-      const r = await analyze({ records: rec, calibration: null, exitNames: ['0', '1', '2', '3', '4'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.01, maxFrontierPoints: 40 });
+      const r = await analyze({
+        records: rec,
+        calibration: null,
+        exitNames: ['0', '1', '2', '3', '4'],
+        exitMacs: costs,
+        baselineMacs: 1,
+        maxAccuracyDrop: 0.01,
+        maxFrontierPoints: 40,
+      });
       assert.deepEqual(r.curves.frontier, frontierForReport(whole, 40));
       assert.equal(r.curves.frontierTotalPoints, whole.length);
-      const small = await analyze({ records: rec, calibration: null, exitNames: ['0', '1', '2', '3', '4'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.01, maxFrontierPoints: whole.length });
+      const small = await analyze({
+        records: rec,
+        calibration: null,
+        exitNames: ['0', '1', '2', '3', '4'],
+        exitMacs: costs,
+        baselineMacs: 1,
+        maxAccuracyDrop: 0.01,
+        maxFrontierPoints: whole.length,
+      });
       assert.deepEqual(small.curves.frontier, whole);
     }
   });
@@ -92,7 +119,19 @@ describe('the frontier a report keeps', () => {
 describe('thinning a curve for the report', () => {
   it('keeps exactly the points keepPoint keeps, with few divisions', () => {
     const rand = mulberry32(5);
-    const cases: [number, number][] = [[1, 400], [2, 2], [399, 400], [400, 400], [401, 400], [402, 400], [1000, 3], [12345, 400], [99991, 7], [5_500_001, 400], [5_499_999, 1000]];
+    const cases: [number, number][] = [
+      [1, 400],
+      [2, 2],
+      [399, 400],
+      [400, 400],
+      [401, 400],
+      [402, 400],
+      [1000, 3],
+      [12345, 400],
+      [99991, 7],
+      [5_500_001, 400],
+      [5_499_999, 1000],
+    ];
     for (let i = 0; i < 40; i++) cases.push([2 + Math.floor(rand() * 3_000_000), 2 + Math.floor(rand() * 1200)]);
     for (const [count, maxPoints] of cases) {
       const spacing = spacingFor(count, maxPoints);
@@ -100,7 +139,8 @@ describe('thinning a curve for the report', () => {
       let kept = 0;
       for (let index = 0; index < count; index++) {
         const want = keepPoint(index, count, spacing);
-        if (thinning.keep(index) !== want) assert.fail(`count ${count}, at most ${maxPoints}: point ${index} ${want ? 'kept' : 'dropped'} by keepPoint`);
+        if (thinning.keep(index) !== want)
+          assert.fail(`count ${count}, at most ${maxPoints}: point ${index} ${want ? 'kept' : 'dropped'} by keepPoint`);
         if (want) kept++;
       }
       assert.ok(kept <= Math.max(maxPoints, count <= maxPoints ? count : 0), `count ${count}: ${kept} kept`);
@@ -132,9 +172,16 @@ describe('choosing the cheapest point that meets a target', () => {
         const costSum = Math.floor(rand() * 8) / 4;
         const threshold = i === 0 ? null : rand();
         const share = (labelled ? correct : agree) / total;
-        assert.equal(chooser.wants(correct, agree), share >= target - TARGET_EPS, `wants ${correct}/${agree} of ${total}, target ${target}`);
+        assert.equal(
+          chooser.wants(correct, agree),
+          share >= target - TARGET_EPS,
+          `wants ${correct}/${agree} of ${total}, target ${target}`,
+        );
         chooser.point(i, threshold, correct, agree, costSum);
-        if (share >= target - TARGET_EPS && (!found || costSum < bestCost || (costSum === bestCost && share > bestShare))) {
+        if (
+          share >= target - TARGET_EPS &&
+          (!found || costSum < bestCost || (costSum === bestCost && share > bestShare))
+        ) {
           found = true;
           best = threshold;
           bestCost = costSum;
@@ -147,20 +194,40 @@ describe('choosing the cheapest point that meets a target', () => {
   });
 });
 
-describe('the sweep\'s events', () => {
+describe("the sweep's events", () => {
   it('are the same whether written into room for all of them or counted first', () => {
     const rand = mulberry32(9);
     const N = 500;
     const E = 5;
     const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * 3));
     const rec = allocateRecords(N, E, 3, labels);
-    for (let k = 0; k < E; k++) fillExitRecords(rec, Float32Array.from({ length: N * 3 }, () => Math.round(rand() * 6) / 2), 0, 3, N, 0, k);
+    for (let k = 0; k < E; k++)
+      fillExitRecords(
+        rec,
+        Float32Array.from({ length: N * 3 }, () => Math.round(rand() * 6) / 2),
+        0,
+        3,
+        N,
+        0,
+        k,
+      );
     const mask = Uint8Array.from({ length: N }, () => (rand() < 0.5 ? 1 : 0));
     for (const kind of ['confidence', 'entropy', 'margin'] as const) {
       const run = (limit: number) => {
         const points: unknown[] = [];
-        const record = (tag: string) => ({ point: (i: number, t: number | null, c: number, a: number, cost: number, hist: Int32Array) => points.push([tag, i, t, c, a, cost, Array.from(hist)]) });
-        const replay = sweepScorePolicy(rec, kind, [1, 2, 3, 4, 5], record('all'), { mask, visitor: record('subset') }, undefined, limit);
+        const record = (tag: string) => ({
+          point: (i: number, t: number | null, c: number, a: number, cost: number, hist: Int32Array) =>
+            points.push([tag, i, t, c, a, cost, Array.from(hist)]),
+        });
+        const replay = sweepScorePolicy(
+          rec,
+          kind,
+          [1, 2, 3, 4, 5],
+          record('all'),
+          { mask, visitor: record('subset') },
+          undefined,
+          limit,
+        );
         return { points, at: replay(0.5) };
       };
       const fused = run(N * (E - 1));
@@ -171,17 +238,29 @@ describe('the sweep\'s events', () => {
   });
 });
 
-describe('the frontier whatever the exits\' costs', () => {
+describe("the frontier whatever the exits' costs", () => {
   /** The non-dominated (cost, quality) pairs among all points, by a pairwise check. */
   function bruteFrontier(points: { cost: number; quality: number }[]): string[] {
-    const keep = points.filter((p) => !points.some((o) => o.cost <= p.cost && o.quality >= p.quality && (o.cost < p.cost || o.quality > p.quality)));
+    const keep = points.filter(
+      (p) =>
+        !points.some((o) => o.cost <= p.cost && o.quality >= p.quality && (o.cost < p.cost || o.quality > p.quality)),
+    );
     return [...new Set(keep.map((p) => `${p.cost}|${p.quality}`))].sort();
   }
   function tiedRecords(N: number, E: number, C: number, seed: number, labelled: boolean) {
     const rand = mulberry32(seed);
     const labels = labelled ? Int32Array.from({ length: N }, () => Math.floor(rand() * C)) : null;
     const rec = allocateRecords(N, E, C, labels);
-    for (let k = 0; k < E; k++) fillExitRecords(rec, Float32Array.from({ length: N * C }, () => Math.floor(rand() * 4)), 0, C, N, 0, k);
+    for (let k = 0; k < E; k++)
+      fillExitRecords(
+        rec,
+        Float32Array.from({ length: N * C }, () => Math.floor(rand() * 4)),
+        0,
+        C,
+        N,
+        0,
+        k,
+      );
     return rec;
   }
 
@@ -195,13 +274,18 @@ describe('the frontier whatever the exits\' costs', () => {
       const labelled = trial % 3 !== 0;
       const rec = tiedRecords(30 + trial, E, 3, 100 + trial, labelled);
       const result = analysePolicies(rec, costs, costs[E - 1], { maxPoints: 1e9 });
-      const all = result.curves.flatMap((c) => c.points.map((p) => ({ cost: p.meanCost, quality: (labelled ? p.accuracy : p.agreement)! })));
+      const all = result.curves.flatMap((c) =>
+        c.points.map((p) => ({ cost: p.meanCost, quality: (labelled ? p.accuracy : p.agreement)! })),
+      );
       const got = [...new Set(result.frontier.map((p) => `${p.meanCost}|${p.quality}`))].sort();
       assert.deepEqual(got, bruteFrontier(all), `trial ${trial}, costs ${costs}`);
       // Each frontier point is a point of its own curve, at its threshold.
       for (const f of result.frontier) {
         const curve = result.curves.find((c) => c.kind === f.kind)!;
-        assert.ok(curve.points.some((p) => p.threshold === f.threshold && p.meanCost === f.meanCost), `trial ${trial}: ${JSON.stringify(f)}`);
+        assert.ok(
+          curve.points.some((p) => p.threshold === f.threshold && p.meanCost === f.meanCost),
+          `trial ${trial}: ${JSON.stringify(f)}`,
+        );
       }
     }
     assert.ok(falling >= 20, `${falling} trials with falling costs`);

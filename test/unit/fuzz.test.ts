@@ -56,7 +56,8 @@ async function readAllArrays(file: string): Promise<void> {
     const size = fs.statSync(file).size;
     for (const a of f.arrays) {
       // Never more data announced than the file holds (a deflated entry may expand, up to zip limits).
-      if (!a.compressed) assert.ok(a.header.dataBytes <= size, `${a.name} announces ${a.header.dataBytes} bytes in a ${size}-byte file`);
+      if (!a.compressed)
+        assert.ok(a.header.dataBytes <= size, `${a.name} announces ${a.header.dataBytes} bytes in a ${size}-byte file`);
       // Rows of no bytes hold nothing to read (a sample set refuses them: see below).
       if (a.rowBytes === 0) continue;
       const reader = await a.open();
@@ -92,7 +93,10 @@ async function fuzz(seedFile: string, check: (file: string) => Promise<void>, se
       } catch (err) {
         expectOwnError(err, `case ${cases} of ${path.basename(seedFile)} (seed ${seed})`);
       }
-      assert.ok(Date.now() - started < 5000, `case ${cases} of ${path.basename(seedFile)} took ${Date.now() - started} ms`);
+      assert.ok(
+        Date.now() - started < 5000,
+        `case ${cases} of ${path.basename(seedFile)} took ${Date.now() - started} ms`,
+      );
       cases++;
     }
   } finally {
@@ -115,7 +119,12 @@ describe('fuzzing the readers', { skip: slowTest('fuzzing') }, () => {
     assert.ok(cases > 10);
   });
 
-  for (const [name, seed] of [['cnn_samples.npz', 2], ['cnn_samples_deflated.npz', 3], ['cnn_inputs.npy', 4], ['logits_ties.npz', 5]] as const) {
+  for (const [name, seed] of [
+    ['cnn_samples.npz', 2],
+    ['cnn_samples_deflated.npz', 3],
+    ['cnn_inputs.npy', 4],
+    ['logits_ties.npz', 5],
+  ] as const) {
     it(`${name}: reading every array fails only with ExitLensError`, async () => {
       const cases = await fuzz(fixture(name), readAllArrays, seed);
       assert.ok(cases > 10);
@@ -155,8 +164,14 @@ describe('fuzzing hostile structure', { skip: slowTest('fuzzing') }, () => {
           try {
             const b = bindSamples(f, inputs);
             for (const input of b.inputs) {
-              assert.ok(input.rowShape.every((d) => d > 0) && input.array.rowBytes > 0, `shape (${shape}) bound with ${input.array.rowBytes} bytes per sample`);
-              assert.ok(input.array.rows * input.array.rowBytes <= size, `shape (${shape}) bound beyond the ${size}-byte file`);
+              assert.ok(
+                input.rowShape.every((d) => d > 0) && input.array.rowBytes > 0,
+                `shape (${shape}) bound with ${input.array.rowBytes} bytes per sample`,
+              );
+              assert.ok(
+                input.array.rows * input.array.rowBytes <= size,
+                `shape (${shape}) bound beyond the ${size}-byte file`,
+              );
             }
           } finally {
             await f.close();
@@ -181,18 +196,30 @@ describe('fuzzing hostile structure', { skip: slowTest('fuzzing') }, () => {
     let repeated = 0;
     try {
       for (let cases = 0; Date.now() < deadline || cases < 50; cases++) {
-        const chosen = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => names[Math.floor(rand() * names.length)]);
+        const chosen = Array.from(
+          { length: 1 + Math.floor(rand() * 5) },
+          () => names[Math.floor(rand() * names.length)],
+        );
         const file = path.join(dir, 'case.npz');
-        writeZip(file, chosen.map((n, i) => ({ name: `${n}.npy`, stored: npy('<i8', [2], new BigInt64Array([BigInt(i), 0n])) })));
+        writeZip(
+          file,
+          chosen.map((n, i) => ({ name: `${n}.npy`, stored: npy('<i8', [2], new BigInt64Array([BigInt(i), 0n])) })),
+        );
         const dup = chosen.find((n, i) => chosen.indexOf(n) !== i);
         try {
           const f = await openArrayFile(file);
           await f.close();
           assert.equal(dup, undefined, `${chosen.join(',')}: a repeated name was read`);
-          assert.deepEqual(f.arrays.map((a) => a.name), chosen);
+          assert.deepEqual(
+            f.arrays.map((a) => a.name),
+            chosen,
+          );
         } catch (err) {
           expectOwnError(err, chosen.join(','));
-          assert.ok(dup !== undefined, `${chosen.join(',')}: refused without a repeated name: ${(err as Error).message}`);
+          assert.ok(
+            dup !== undefined,
+            `${chosen.join(',')}: refused without a repeated name: ${(err as Error).message}`,
+          );
           assert.match((err as Error).message, /more than one entry named "/);
           repeated++;
         }
@@ -227,6 +254,7 @@ describe('fuzzing hostile structure', { skip: slowTest('fuzzing') }, () => {
     assert.equal(r.signal, null, `the readers hung: ${r.stdout}${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, targets.length * 2, r.stdout + r.stderr);
-    for (const line of lines) assert.match(line, /refused: .*(it is a FIFO|it is a folder|it is a character device).*not a regular file/, line);
+    for (const line of lines)
+      assert.match(line, /refused: .*(it is a FIFO|it is a folder|it is a character device).*not a regular file/, line);
   });
 });

@@ -15,7 +15,13 @@ import { after, describe, it } from 'node:test';
 import { cliEnvironmentChange } from '../../src/cliGpu';
 import { runDoctor } from '../../src/engine/doctor';
 import { PROBE_INPUT, probeExpected, probeModelBytes } from '../../src/engine/probeModel';
-import { applyGpuPrecision, explainRunFailure, loadOrt, parseGpuPrecision, providerPrecision } from '../../src/engine/providers';
+import {
+  applyGpuPrecision,
+  explainRunFailure,
+  loadOrt,
+  parseGpuPrecision,
+  providerPrecision,
+} from '../../src/engine/providers';
 import { cudaPrecision, cudaStatus, engineEnvironment, withEnvironment } from '../../src/gpu/cuda';
 import {
   CUDNN_LIBRARY,
@@ -73,7 +79,15 @@ const LDCONFIG = ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig'];
 // ---------------------------------------------------------------------------------------------
 
 const DT = {
-  NULL: 0, NEEDED: 1, STRTAB: 5, SYMTAB: 6, STRSZ: 10, SONAME: 14, RPATH: 15, RUNPATH: 29, GNU_HASH: 0x6ffffef5,
+  NULL: 0,
+  NEEDED: 1,
+  STRTAB: 5,
+  SYMTAB: 6,
+  STRSZ: 10,
+  SONAME: 14,
+  RPATH: 15,
+  RUNPATH: 29,
+  GNU_HASH: 0x6ffffef5,
 };
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -321,7 +335,7 @@ describe('ELF dynamic section: files built byte by byte', () => {
   }
 
   const noReadelf = !hasReadelf && 'readelf is not installed';
-  it('readelf reads the builder\'s files the same (the expected lists are readelf\'s too)', { skip: noReadelf }, () => {
+  it("readelf reads the builder's files the same (the expected lists are readelf's too)", { skip: noReadelf }, () => {
     for (const [label, is64, le] of cases) {
       const bytes = buildElf(providerSpec(is64, le)).bytes;
       const file = touch(path.join(freshDir('elf'), `${label.replace(/\W+/g, '_')}.so`), bytes);
@@ -341,8 +355,11 @@ describe('ELF dynamic section: files built byte by byte', () => {
       le: true,
       strings: ['liba.so.1', '/old/rpath:/other'],
       dynamic: (at, addr, sz) => [
-        [DT.NEEDED, at('liba.so.1')], [DT.RPATH, at('/old/rpath:/other')],
-        [DT.STRTAB, addr], [DT.STRSZ, sz], [DT.NULL, 0],
+        [DT.NEEDED, at('liba.so.1')],
+        [DT.RPATH, at('/old/rpath:/other')],
+        [DT.STRTAB, addr],
+        [DT.STRSZ, sz],
+        [DT.NULL, 0],
       ],
     });
     assert.deepEqual(parseElfDynamicBytes(rpathOnly.bytes), {
@@ -355,8 +372,11 @@ describe('ELF dynamic section: files built byte by byte', () => {
       le: false,
       strings: ['/old/rpath', '$ORIGIN/../lib'],
       dynamic: (at, addr, sz) => [
-        [DT.RPATH, at('/old/rpath')], [DT.STRTAB, addr], [DT.RUNPATH, at('$ORIGIN/../lib')],
-        [DT.STRSZ, sz], [DT.NULL, 0],
+        [DT.RPATH, at('/old/rpath')],
+        [DT.STRTAB, addr],
+        [DT.RUNPATH, at('$ORIGIN/../lib')],
+        [DT.STRSZ, sz],
+        [DT.NULL, 0],
       ],
     });
     assert.deepEqual(parseElfDynamicBytes(both.bytes), { needed: [], soname: null, runpath: ['$ORIGIN/../lib'] });
@@ -367,7 +387,15 @@ describe('ELF dynamic section: files built byte by byte', () => {
     const noDynamic = Buffer.from(elf.bytes);
     noDynamic.writeUInt32LE(PT_NOTE, elf.dynPh);
     assert.deepEqual(parseElfDynamicBytes(noDynamic), { needed: [], soname: null, runpath: [] });
-    const noNames = buildElf({ is64: true, le: true, strings: [], dynamic: () => [[DT.GNU_HASH, 8], [DT.NULL, 0]] });
+    const noNames = buildElf({
+      is64: true,
+      le: true,
+      strings: [],
+      dynamic: () => [
+        [DT.GNU_HASH, 8],
+        [DT.NULL, 0],
+      ],
+    });
     assert.deepEqual(parseElfDynamicBytes(noNames.bytes), { needed: [], soname: null, runpath: [] });
   });
 });
@@ -401,8 +429,16 @@ describe('ELF dynamic section: garbage is an ElfError, never a hang or a huge al
     rejects('text', text, /magic/);
     rejects('empty', Buffer.alloc(0));
     rejects('ten bytes', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]));
-    rejects('class 3', patched(valid64, (b) => (b[4] = 3)), /class/);
-    rejects('byte order 7', patched(valid64, (b) => (b[5] = 7)), /byte order/);
+    rejects(
+      'class 3',
+      patched(valid64, (b) => (b[4] = 3)),
+      /class/,
+    );
+    rejects(
+      'byte order 7',
+      patched(valid64, (b) => (b[5] = 7)),
+      /byte order/,
+    );
   });
 
   it('every truncation of a valid file, 64- and 32-bit, is an ElfError (the dynamic section is the last bytes)', () => {
@@ -420,15 +456,39 @@ describe('ELF dynamic section: garbage is an ElfError, never a hang or a huge al
   });
 
   it('program headers at 2^40, at 2^64-1, or 65535 of 65535 bytes each: an ElfError without reading them', () => {
-    rejects('e_phoff 2^40', patched(valid64, (b) => b.writeBigUInt64LE(2n ** 40n, 0x20)), /past the end/);
-    rejects('e_phoff 2^64-1', patched(valid64, (b) => b.writeBigUInt64LE(2n ** 64n - 1n, 0x20)), /past the end/);
-    rejects('e_phoff 2^32-1 (32-bit)', patched(valid32, (b) => b.writeUInt32BE(0xffffffff, 0x1c)), /past the end/);
-    rejects('65535 x 65535', patched(valid64, (b) => {
-      b.writeUInt16LE(0xffff, 0x36);
-      b.writeUInt16LE(0xffff, 0x38);
-    }), /past the end/);
-    rejects('no program headers', patched(valid64, (b) => b.writeUInt16LE(0, 0x38)), /program headers/);
-    rejects('program header entries too small', patched(valid64, (b) => b.writeUInt16LE(16, 0x36)), /program headers/);
+    rejects(
+      'e_phoff 2^40',
+      patched(valid64, (b) => b.writeBigUInt64LE(2n ** 40n, 0x20)),
+      /past the end/,
+    );
+    rejects(
+      'e_phoff 2^64-1',
+      patched(valid64, (b) => b.writeBigUInt64LE(2n ** 64n - 1n, 0x20)),
+      /past the end/,
+    );
+    rejects(
+      'e_phoff 2^32-1 (32-bit)',
+      patched(valid32, (b) => b.writeUInt32BE(0xffffffff, 0x1c)),
+      /past the end/,
+    );
+    rejects(
+      '65535 x 65535',
+      patched(valid64, (b) => {
+        b.writeUInt16LE(0xffff, 0x36);
+        b.writeUInt16LE(0xffff, 0x38);
+      }),
+      /past the end/,
+    );
+    rejects(
+      'no program headers',
+      patched(valid64, (b) => b.writeUInt16LE(0, 0x38)),
+      /program headers/,
+    );
+    rejects(
+      'program header entries too small',
+      patched(valid64, (b) => b.writeUInt16LE(16, 0x36)),
+      /program headers/,
+    );
   });
 
   it('a dynamic section past the end of the file, or claiming 2^40 or 60 MB, is an ElfError', () => {
@@ -448,7 +508,11 @@ describe('ELF dynamic section: garbage is an ElfError, never a hang or a huge al
       le: true,
       strings: ['liba.so.1'],
       dynamic: (at, addr, sz) => [
-        [DT.NEEDED, at('liba.so.1')], [DT.NEEDED, sz + 10], [DT.STRTAB, addr], [DT.STRSZ, sz], [DT.NULL, 0],
+        [DT.NEEDED, at('liba.so.1')],
+        [DT.NEEDED, sz + 10],
+        [DT.STRTAB, addr],
+        [DT.STRSZ, sz],
+        [DT.NULL, 0],
       ],
     });
     rejects('NEEDED offset past DT_STRSZ', outside.bytes, /outside the string table/);
@@ -456,28 +520,46 @@ describe('ELF dynamic section: garbage is an ElfError, never a hang or a huge al
       is64: false,
       le: false,
       strings: ['liba.so.1'],
-      dynamic: (_at, addr, sz) => [[DT.SONAME, sz], [DT.STRTAB, addr], [DT.STRSZ, sz], [DT.NULL, 0]],
+      dynamic: (_at, addr, sz) => [
+        [DT.SONAME, sz],
+        [DT.STRTAB, addr],
+        [DT.STRSZ, sz],
+        [DT.NULL, 0],
+      ],
     });
     rejects('SONAME offset = DT_STRSZ', sonameOutside.bytes, /outside the string table/);
     const tableFarAway = buildElf({
       is64: true,
       le: true,
       strings: ['liba.so.1'],
-      dynamic: (at, _addr, sz) => [[DT.NEEDED, at('liba.so.1')], [DT.STRTAB, 0x7fff0000], [DT.STRSZ, sz], [DT.NULL, 0]],
+      dynamic: (at, _addr, sz) => [
+        [DT.NEEDED, at('liba.so.1')],
+        [DT.STRTAB, 0x7fff0000],
+        [DT.STRSZ, sz],
+        [DT.NULL, 0],
+      ],
     });
     rejects('DT_STRTAB in no segment and past EOF', tableFarAway.bytes);
     const hugeTable = buildElf({
       is64: true,
       le: true,
       strings: ['liba.so.1'],
-      dynamic: (at, addr) => [[DT.NEEDED, at('liba.so.1')], [DT.STRTAB, addr], [DT.STRSZ, 2n ** 40n], [DT.NULL, 0]],
+      dynamic: (at, addr) => [
+        [DT.NEEDED, at('liba.so.1')],
+        [DT.STRTAB, addr],
+        [DT.STRSZ, 2n ** 40n],
+        [DT.NULL, 0],
+      ],
     });
     rejects('DT_STRSZ 2^40', hugeTable.bytes, /implausibly large/);
     const noTable = buildElf({
       is64: true,
       le: true,
       strings: ['liba.so.1'],
-      dynamic: (at) => [[DT.NEEDED, at('liba.so.1')], [DT.NULL, 0]],
+      dynamic: (at) => [
+        [DT.NEEDED, at('liba.so.1')],
+        [DT.NULL, 0],
+      ],
     });
     rejects('NEEDED without DT_STRTAB', noTable.bytes, /no string table/);
   });
@@ -485,7 +567,10 @@ describe('ELF dynamic section: garbage is an ElfError, never a hang or a huge al
   it('a folder is an ElfError; a missing file an ordinary file-system error', () => {
     assert.throws(() => readElfDynamic(freshDir('folder')), isElfError('a folder', /regular file/));
     const missing = path.join(BASE, 'no-such-lib.so');
-    assert.throws(() => readElfDynamic(missing), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+    assert.throws(
+      () => readElfDynamic(missing),
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
   });
 
   const noMkfifo = runTool(['mkfifo'], ['--version']) === null && 'mkfifo is not installed';
@@ -529,7 +614,14 @@ function ldconfigEntries(archLabel: string): Map<string, Set<string>> | null {
   const map = new Map<string, Set<string>>();
   for (const line of out.split('\n')) {
     const m = /^\s+(\S+) \(([^)]*)\) => (.+)$/.exec(line);
-    if (!m || !m[2].split(',').map((s) => s.trim()).includes(archLabel)) continue;
+    if (
+      !m ||
+      !m[2]
+        .split(',')
+        .map((s) => s.trim())
+        .includes(archLabel)
+    )
+      continue;
     if (!map.has(m[1])) map.set(m[1], new Set());
     map.get(m[1])!.add(m[3]);
   }
@@ -617,21 +709,23 @@ const CACHE_ARM64 = new Map([
 describe('linker cache', () => {
   const label = ({ x64: 'x86-64', arm64: 'AArch64' } as Record<string, string>)[os.arch()];
   const system = fs.existsSync('/etc/ld.so.cache') ? ldconfigEntries(label ?? '') : null;
-  const skip = os.platform() !== 'linux' ? 'not Linux'
-    : !label ? `no flag for ${os.arch()}`
-      : system === null ? 'ldconfig -p unavailable' : false;
+  const skip =
+    os.platform() !== 'linux'
+      ? 'not Linux'
+      : !label
+        ? `no flag for ${os.arch()}`
+        : system === null
+          ? 'ldconfig -p unavailable'
+          : false;
   it('/etc/ld.so.cache read directly is what ldconfig -p prints for this architecture', { skip }, () => {
     const got = readLdCache();
     assert.ok(system!.size > 0, 'ldconfig -p listed libraries');
-    assert.deepEqual(
-      [...got.keys()].sort(),
-      [...system!.keys()].sort(),
-    );
+    assert.deepEqual([...got.keys()].sort(), [...system!.keys()].sort());
     for (const [name, paths] of system!) assert.deepEqual(new Set(got.get(name)), paths, name);
     assert.deepEqual(readLdCache('/etc/ld.so.cache'), parseLdCache(fs.readFileSync('/etc/ld.so.cache')));
   });
 
-  it('a hand-built cache: only this architecture\'s entries, each path once, in cache order', () => {
+  it("a hand-built cache: only this architecture's entries, each path once, in cache order", () => {
     const buf = newFormatCache(CACHE_ENTRIES);
     assert.deepEqual(parseLdCache(buf, 'x64'), CACHE_X64);
     assert.deepEqual(parseLdCache(buf, 'arm64'), CACHE_ARM64);
@@ -750,8 +844,18 @@ describe('CUDA library search on fake trees', () => {
     touch(path.join(t.ldDir, 'libcurand.so.10'));
     const cached = touch(path.join(t.base, 'cache/libnvrtc.so.13'));
     const ldCache: LdCache = new Map([['libnvrtc.so.13', [path.join(t.base, 'gone/libnvrtc.so.13'), cached]]]);
-    const libs = ['libcublas.so.13', 'libcudart.so.13', 'libcublasLt.so.13', 'libcudnn.so.9', 'libcurand.so.10',
-      'libnvrtc.so.13', 'libcuda.so.1', 'libc.so.6', 'libstdc++.so.6', 'libcufft.so.11'];
+    const libs = [
+      'libcublas.so.13',
+      'libcudart.so.13',
+      'libcublasLt.so.13',
+      'libcudnn.so.9',
+      'libcurand.so.10',
+      'libnvrtc.so.13',
+      'libcuda.so.1',
+      'libc.so.6',
+      'libstdc++.so.6',
+      'libcufft.so.11',
+    ];
     const r = findLibraries(libs, { env: t.env, home: t.home, root: t.root, ldCache });
     const homePy = `Python environment (${t.homeSp})`;
     const venvPy = `Python environment (${t.venvSp})`;
@@ -763,7 +867,10 @@ describe('CUDA library search on fake trees', () => {
       { name: 'libcurand.so.10', path: path.join(t.ldDir, 'libcurand.so.10'), source: 'LD_LIBRARY_PATH' },
       { name: 'libnvrtc.so.13', path: cached, source: 'linker cache' },
     ]);
-    assert.deepEqual(r.missing.map((m) => m.name), ['libcuda.so.1', 'libcufft.so.11']);
+    assert.deepEqual(
+      r.missing.map((m) => m.name),
+      ['libcuda.so.1', 'libcufft.so.11'],
+    );
     assert.match(r.missing[0].provides, /NVIDIA driver/);
     assert.match(r.missing[1].provides, /cuFFT/);
     // The folders outside LD_LIBRARY_PATH and the cache, once each, in the order they are searched
@@ -779,7 +886,10 @@ describe('CUDA library search on fake trees', () => {
     touch(path.join(pipRuntime, 'libcudart.so.13'));
     touch(path.join(t.cublasDir, 'libcublas.so.13'));
     touch(path.join(t.cublasDir, 'libcudart.so.13'));
-    for (const libs of [['libcublas.so.13', 'libcudart.so.13'], ['libcudart.so.13', 'libcublas.so.13']]) {
+    for (const libs of [
+      ['libcublas.so.13', 'libcudart.so.13'],
+      ['libcudart.so.13', 'libcublas.so.13'],
+    ]) {
       const r = findLibraries(libs, { env: t.env, home: t.home, root: t.root, ldCache: NO_CACHE });
       assert.deepEqual(r.missing, []);
       const loaderPath = [t.ldDir, ...r.addToPath];
@@ -835,17 +945,31 @@ describe('CUDA library search on fake trees', () => {
 
   it('system libraries are never looked for nor reported missing', () => {
     const t = fakeTree();
-    const system = ['libc.so.6', 'libm.so.6', 'libdl.so.2', 'librt.so.1', 'libpthread.so.0', 'libstdc++.so.6',
-      'libgcc_s.so.1', 'ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1', 'libutil.so.1', 'libresolv.so.2'];
+    const system = [
+      'libc.so.6',
+      'libm.so.6',
+      'libdl.so.2',
+      'librt.so.1',
+      'libpthread.so.0',
+      'libstdc++.so.6',
+      'libgcc_s.so.1',
+      'ld-linux-x86-64.so.2',
+      'ld-linux-aarch64.so.1',
+      'libutil.so.1',
+      'libresolv.so.2',
+    ];
     const opts = { env: {}, home: t.home, root: t.root, ldCache: NO_CACHE };
     const r = findLibraries(system, opts);
     assert.deepEqual(r, { found: [], missing: [], addToPath: [], searched: r.searched });
     // Names that only look like them are looked for.
     const r2 = findLibraries(['libcublas.so.13', 'libcares.so.2'], opts);
-    assert.deepEqual(r2.missing.map((m) => m.name), ['libcublas.so.13', 'libcares.so.2']);
+    assert.deepEqual(
+      r2.missing.map((m) => m.name),
+      ['libcublas.so.13', 'libcares.so.2'],
+    );
   });
 
-  it('folders searched: LD_LIBRARY_PATH, the provider\'s, /usr/local/cuda then the newest, drivers, Python', () => {
+  it("folders searched: LD_LIBRARY_PATH, the provider's, /usr/local/cuda then the newest, drivers, Python", () => {
     const t = fakeTree();
     const r = t.root;
     const dirs = {
@@ -894,7 +1018,7 @@ describe('CUDA library search on fake trees', () => {
     ]);
   });
 
-  it('Python environments: VIRTUAL_ENV, CONDA_PREFIX, ~/.local, pyenv and conda envs, then the system\'s', () => {
+  it("Python environments: VIRTUAL_ENV, CONDA_PREFIX, ~/.local, pyenv and conda envs, then the system's", () => {
     const t = fakeTree();
     const sp = (prefix: string, py: string, kind = 'site-packages') => {
       const d = path.join(prefix, 'lib', py, kind);
@@ -943,11 +1067,14 @@ describe('CUDA library search on fake trees', () => {
     assert.equal(listWords(['a']), 'a');
     assert.equal(listWords(['a', 'b']), 'a and b');
     assert.equal(listWords(['a', 'b', 'c']), 'a, b and c');
-    const missing = [{ name: 'x.so', provides: 'X' }, { name: 'y.so', provides: 'Y' }];
+    const missing = [
+      { name: 'x.so', provides: 'X' },
+      { name: 'y.so', provides: 'Y' },
+    ];
     assert.equal(describeMissing(missing), 'x.so (X) and y.so (Y)');
   });
 
-  it('the provider\'s needs: its NEEDED list without system libraries, plus cuDNN once', () => {
+  it("the provider's needs: its NEEDED list without system libraries, plus cuDNN once", () => {
     const dir = freshDir('needs');
     const needed = ['libcublas.so.13', 'libcudart.so.13', 'libc.so.6', 'libstdc++.so.6'];
     const a = touch(path.join(dir, 'a.so'), libraryElf(needed));
@@ -976,8 +1103,15 @@ function installProvider(t: FakeTree, needed = NEEDED3, bridge = true): string {
   if (bridge) touch(path.join(binaryDir, BRIDGE), libraryElf(['libc.so.6'], BRIDGE));
   return binaryDir;
 }
-const linux = (t: FakeTree, binaryDir: string | null, env: NodeJS.ProcessEnv = t.env) =>
-  ({ platform: 'linux', arch: 'x64', binaryDir, env, home: t.home, root: t.root, ldCache: NO_CACHE });
+const linux = (t: FakeTree, binaryDir: string | null, env: NodeJS.ProcessEnv = t.env) => ({
+  platform: 'linux',
+  arch: 'x64',
+  binaryDir,
+  env,
+  home: t.home,
+  root: t.root,
+  ldCache: NO_CACHE,
+});
 
 describe('CUDA provider status', () => {
   it('no provider library: not usable, naming the library and the setup command', () => {
@@ -1013,7 +1147,10 @@ describe('CUDA provider status', () => {
     const s = cudaStatus(linux(t, binaryDir));
     assert.equal(s.usable, false);
     assert.equal(s.installed, true);
-    assert.deepEqual(s.missing.map((m) => m.name), ['libcublas.so.13', 'libcudnn.so.9']);
+    assert.deepEqual(
+      s.missing.map((m) => m.name),
+      ['libcublas.so.13', 'libcudnn.so.9'],
+    );
     const cudart = path.join(t.toolkit, 'libcudart.so.13');
     assert.deepEqual(s.found, [{ name: 'libcudart.so.13', path: cudart, source: 'CUDA toolkit' }]);
     assert.deepEqual(s.addToPath, [t.toolkit]);
@@ -1024,11 +1161,14 @@ describe('CUDA provider status', () => {
     assert.ok(s.search);
   });
 
-  it('the driver\'s libcuda.so.1 missing: the next step is the driver', () => {
+  it("the driver's libcuda.so.1 missing: the next step is the driver", () => {
     const t = fakeTree();
     const binaryDir = installProvider(t, ['libcuda.so.1', 'libcudart.so.13']);
     const s = cudaStatus(linux(t, binaryDir));
-    assert.deepEqual(s.missing.map((m) => m.name), ['libcuda.so.1', 'libcudart.so.13', 'libcudnn.so.9']);
+    assert.deepEqual(
+      s.missing.map((m) => m.name),
+      ['libcuda.so.1', 'libcudart.so.13', 'libcudnn.so.9'],
+    );
     assert.match(s.nextStep ?? '', /NVIDIA driver/);
   });
 
@@ -1078,7 +1218,7 @@ describe('CUDA provider status', () => {
     assert.doesNotMatch(win.nextStep ?? '', /Metal/);
   });
 
-  it('a provider that Exit Lens\'s setup recorded for another ONNX Runtime version: not usable, naming both', () => {
+  it("a provider that Exit Lens's setup recorded for another ONNX Runtime version: not usable, naming both", () => {
     const t = fakeTree();
     touch(path.join(t.toolkit, 'libcudart.so.13'));
     touch(path.join(t.cublasDir, 'libcublas.so.13'));
@@ -1107,7 +1247,7 @@ describe('CUDA provider status', () => {
   });
 });
 
-describe('the engine\'s environment for CUDA', () => {
+describe("the engine's environment for CUDA", () => {
   /** A tree where every library the provider needs is found outside the loader's search. */
   function ready() {
     const t = fakeTree();
@@ -1212,8 +1352,7 @@ describe('WebGPU check on fake trees', () => {
     assert.deepEqual(c.drivers, []);
   });
 
-  it('the loader found through LD_LIBRARY_PATH or the linker cache (a cache entry for a gone file does not count)',
-    () => {
+  it('the loader found through LD_LIBRARY_PATH or the linker cache (a cache entry for a gone file does not count)', () => {
     const v = vk();
     v.manifest(NV, 'libGLX_nvidia.so.0');
     const ld = freshDir('vk-ld');
@@ -1272,7 +1411,10 @@ describe('WebGPU check on fake trees', () => {
       v.manifest('usr/share/vulkan/icd.d/f_icd.json', 'libf.so'),
     ];
     v.manifest('usr/share/vulkan/icd.d/not-a-manifest.txt', 'libz.so');
-    assert.deepEqual(checkWebGpu(v.opts).drivers.map((d) => d.manifest), want);
+    assert.deepEqual(
+      checkWebGpu(v.opts).drivers.map((d) => d.manifest),
+      want,
+    );
     // XDG_DATA_DIRS replaces /usr/local/share:/usr/share, its folders taken under the root.
     const custom = v.manifest('opt/share/vulkan/icd.d/g_icd.json', 'libg.so');
     const withXdg = checkWebGpu({ ...v.opts, env: { XDG_DATA_DIRS: '/opt/share' } }).drivers.map((d) => d.manifest);
@@ -1295,12 +1437,21 @@ describe('WebGPU check on fake trees', () => {
     assert.deepEqual(only.drivers, [{ manifest: own, library: '/usr/lib/libvulkan_radeon.so', software: false }]);
     assert.equal(only.usable, null);
     const folder = checkWebGpu({ ...v.opts, env: { VK_DRIVER_FILES: path.dirname(own) } });
-    assert.deepEqual(folder.drivers.map((d) => d.manifest), [own]);
+    assert.deepEqual(
+      folder.drivers.map((d) => d.manifest),
+      [own],
+    );
     const legacy = checkWebGpu({ ...v.opts, env: { VK_ICD_FILENAMES: own } });
-    assert.deepEqual(legacy.drivers.map((d) => d.manifest), [own]);
+    assert.deepEqual(
+      legacy.drivers.map((d) => d.manifest),
+      [own],
+    );
     const lvp = v.manifest(LVP, 'libvulkan_lvp.so');
     const softOnly = checkWebGpu({ ...v.opts, env: { VK_DRIVER_FILES: lvp, VK_ICD_FILENAMES: own } });
-    assert.deepEqual(softOnly.drivers.map((d) => d.manifest), [lvp]);
+    assert.deepEqual(
+      softOnly.drivers.map((d) => d.manifest),
+      [lvp],
+    );
     assert.equal(softOnly.usable, false);
   });
 
@@ -1400,14 +1551,22 @@ describe('explainWebGpuFailure', () => {
 
 describe('summarizeProvider', () => {
   const cudaFailed = {
-    provider: 'cuda', ok: false, reason: 'the CUDA provider library is not installed.', nextStep: 'Run setup-cuda',
+    provider: 'cuda',
+    ok: false,
+    reason: 'the CUDA provider library is not installed.',
+    nextStep: 'Run setup-cuda',
   };
   const webgpuFailed = { provider: 'webgpu', ok: false, reason: 'the Vulkan loader libvulkan.so.1 is not installed.' };
 
   it('a GPU used: tone gpu, badge "CUDA · tf32", the precision\'s reason in the line', () => {
     const s = summarizeProvider({
-      used: 'cuda', requested: ['cuda', 'cpu'], explicit: false, attempts: [{ provider: 'cuda', ok: true }], threads: 8,
-      precision: 'tf32', precisionReason: 'TF32 tensor cores',
+      used: 'cuda',
+      requested: ['cuda', 'cpu'],
+      explicit: false,
+      attempts: [{ provider: 'cuda', ok: true }],
+      threads: 8,
+      precision: 'tf32',
+      precisionReason: 'TF32 tensor cores',
     });
     assert.equal(s.tone, 'gpu');
     assert.equal(s.badge, 'CUDA · tf32');
@@ -1417,9 +1576,13 @@ describe('summarizeProvider', () => {
 
   it('a GPU used after another failed: the failed one is listed, its final period dropped', () => {
     const s = summarizeProvider({
-      used: 'webgpu', requested: ['cuda', 'webgpu'], explicit: true,
-      attempts: [cudaFailed, { provider: 'webgpu', ok: true }], threads: 8,
-      precision: 'fp32', precisionReason: 'WebGPU: fp32 shaders',
+      used: 'webgpu',
+      requested: ['cuda', 'webgpu'],
+      explicit: true,
+      attempts: [cudaFailed, { provider: 'webgpu', ok: true }],
+      threads: 8,
+      precision: 'fp32',
+      precisionReason: 'WebGPU: fp32 shaders',
     });
     assert.equal(s.tone, 'gpu');
     assert.equal(s.badge, 'WebGPU · fp32');
@@ -1432,9 +1595,13 @@ describe('summarizeProvider', () => {
 
   it('the CPU by the default order after GPUs failed: neutral, "no GPU provider available"', () => {
     const s = summarizeProvider({
-      used: 'cpu', requested: ['cuda', 'webgpu', 'cpu'], explicit: false,
-      attempts: [cudaFailed, webgpuFailed, { provider: 'cpu', ok: true }], threads: 4,
-      precision: 'fp32', precisionReason: 'CPU: fp32',
+      used: 'cpu',
+      requested: ['cuda', 'webgpu', 'cpu'],
+      explicit: false,
+      attempts: [cudaFailed, webgpuFailed, { provider: 'cpu', ok: true }],
+      threads: 4,
+      precision: 'fp32',
+      precisionReason: 'CPU: fp32',
     });
     assert.equal(s.tone, 'neutral');
     assert.equal(s.badge, 'CPU · fp32');
@@ -1442,14 +1609,24 @@ describe('summarizeProvider', () => {
     assert.ok(s.line.includes('4 threads'), s.line);
     assert.ok(s.line.includes('CUDA: the CUDA provider library is not installed'), s.line);
     assert.ok(s.line.includes('WebGPU: the Vulkan loader'), s.line);
-    assert.deepEqual(s.notUsed.map((n) => [n.provider, n.nextStep]), [['cuda', 'Run setup-cuda'], ['webgpu', null]]);
+    assert.deepEqual(
+      s.notUsed.map((n) => [n.provider, n.nextStep]),
+      [
+        ['cuda', 'Run setup-cuda'],
+        ['webgpu', null],
+      ],
+    );
   });
 
   it('the CPU after GPUs the user named failed: a fallback', () => {
     const s = summarizeProvider({
-      used: 'cpu', requested: ['cuda', 'cpu'], explicit: true,
-      attempts: [cudaFailed, { provider: 'cpu', ok: true }], threads: 2,
-      precision: 'fp32', precisionReason: 'CPU: fp32',
+      used: 'cpu',
+      requested: ['cuda', 'cpu'],
+      explicit: true,
+      attempts: [cudaFailed, { provider: 'cpu', ok: true }],
+      threads: 2,
+      precision: 'fp32',
+      precisionReason: 'CPU: fp32',
     });
     assert.equal(s.tone, 'fallback');
     assert.ok(s.line.includes('instead of CUDA'), s.line);
@@ -1458,8 +1635,13 @@ describe('summarizeProvider', () => {
 
   it('the CPU asked for and used: neutral, no reasons', () => {
     const s = summarizeProvider({
-      used: 'cpu', requested: ['cpu'], explicit: true, attempts: [{ provider: 'cpu', ok: true }], threads: 3,
-      precision: 'fp32', precisionReason: 'CPU: fp32',
+      used: 'cpu',
+      requested: ['cpu'],
+      explicit: true,
+      attempts: [{ provider: 'cpu', ok: true }],
+      threads: 3,
+      precision: 'fp32',
+      precisionReason: 'CPU: fp32',
     });
     assert.deepEqual([s.tone, s.badge, s.notUsed], ['neutral', 'CPU · fp32', []]);
     assert.ok(s.line.startsWith('CPU') && s.line.includes('3 threads'), s.line);
@@ -1468,9 +1650,16 @@ describe('summarizeProvider', () => {
   it('a report from before precision and explicit: no precision in the badge, a failed GPU a fallback', () => {
     /** A report's provider information without the fields added later. */
     const legacy = (used: string, attempts: { provider: string; ok: boolean }[]) =>
-      summarizeProvider({ used, requested: attempts.map((a) => a.provider), attempts, threads: 4 } as unknown as
-        ExecutionProviderInfo);
-    const s = legacy('cpu', [{ provider: 'cuda', ok: false }, { provider: 'cpu', ok: true }]);
+      summarizeProvider({
+        used,
+        requested: attempts.map((a) => a.provider),
+        attempts,
+        threads: 4,
+      } as unknown as ExecutionProviderInfo);
+    const s = legacy('cpu', [
+      { provider: 'cuda', ok: false },
+      { provider: 'cpu', ok: true },
+    ]);
     assert.equal(s.badge, 'CPU');
     assert.equal(s.tone, 'fallback');
     assert.ok(!/undefined|null/.test(s.line), s.line);
@@ -1484,8 +1673,13 @@ describe('summarizeProvider', () => {
 
   it('an unknown provider name is shown in capitals', () => {
     const s = summarizeProvider({
-      used: 'rocm', requested: ['rocm'], explicit: true, attempts: [{ provider: 'rocm', ok: true }], threads: 1,
-      precision: 'fp32', precisionReason: 'x',
+      used: 'rocm',
+      requested: ['rocm'],
+      explicit: true,
+      attempts: [{ provider: 'rocm', ok: true }],
+      threads: 1,
+      precision: 'fp32',
+      precisionReason: 'x',
     });
     assert.equal(s.badge, 'ROCM · fp32');
   });
@@ -1513,8 +1707,12 @@ describe('cliEnvironmentChange', () => {
 
   it('--ep=cuda,cpu and the default order include CUDA: fp32 by default sets NVIDIA_TF32_OVERRIDE=0', () => {
     const withCuda = [
-      ['profile', 'm.onnx', '--ep=cuda,cpu'], ['profile', 'm.onnx', '--ep', ' CUDA , cpu'], ['profile', 'm.onnx'],
-      ['profile', 'm.onnx', '--', '--ep', 'cpu'], ['doctor'], ['doctor', '--ep', 'cpu'],
+      ['profile', 'm.onnx', '--ep=cuda,cpu'],
+      ['profile', 'm.onnx', '--ep', ' CUDA , cpu'],
+      ['profile', 'm.onnx'],
+      ['profile', 'm.onnx', '--', '--ep', 'cpu'],
+      ['doctor'],
+      ['doctor', '--ep', 'cpu'],
     ];
     for (const argv of withCuda) {
       const c = cliEnvironmentChange(argv, {});
@@ -1526,7 +1724,11 @@ describe('cliEnvironmentChange', () => {
     // `exit-lens --ep cuda,cpu profile m.onnx`: "cuda,cpu" is the option's value, not the command.
     const c = cliEnvironmentChange(['--ep', 'cuda,cpu', 'profile', 'm.onnx'], {});
     assert.equal(c?.set.NVIDIA_TF32_OVERRIDE, '0');
-    assert.equal(cliEnvironmentChange(['--samples', 'profile', 'analyze', 'x.npz'], {}), null, 'the command is analyze');
+    assert.equal(
+      cliEnvironmentChange(['--samples', 'profile', 'analyze', 'x.npz'], {}),
+      null,
+      'the command is analyze',
+    );
     assert.equal(cliEnvironmentChange(['--json', 'doctor', 'inspect', 'm.onnx'], {}), null, 'the command is inspect');
   });
 
@@ -1545,7 +1747,7 @@ describe('cliEnvironmentChange', () => {
     assert.equal(fp32?.set.NVIDIA_TF32_OVERRIDE, undefined);
   });
 
-  it('LD_LIBRARY_PATH changes only with the folders this machine\'s CUDA provider needs', () => {
+  it("LD_LIBRARY_PATH changes only with the folders this machine's CUDA provider needs", () => {
     const env = { LD_LIBRARY_PATH: '/already/there' };
     const add = cudaStatus({ env }).addToPath;
     const c = cliEnvironmentChange(['profile', 'm.onnx', '--ep', 'cuda,cpu'], env);
@@ -1561,7 +1763,12 @@ describe('cliEnvironmentChange', () => {
 /** softmax(x · W) for the probe, worked out here: x = [0.5, -1, 2, 0.25], W as in probeModel.ts. */
 function handProbe(): number[] {
   const x = [0.5, -1, 2, 0.25];
-  const W = [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [-0.7, 0.8, 0.9], [1.0, -1.1, 1.2]];
+  const W = [
+    [0.1, -0.2, 0.3],
+    [0.4, 0.5, -0.6],
+    [-0.7, 0.8, 0.9],
+    [1.0, -1.1, 1.2],
+  ];
   // z = x · W: [0.05 - 0.4 - 1.4 + 0.25, -0.1 - 0.5 + 1.6 - 0.275, 0.15 + 0.6 + 1.8 + 0.3]
   const z = [-1.5, 0.725, 2.85];
   for (let j = 0; j < 3; j++) assert.ok(Math.abs(z[j] - x.reduce((s, xi, i) => s + xi * W[i][j], 0)) < 1e-12);
@@ -1590,7 +1797,10 @@ describe('doctor', { timeout: 120_000 }, () => {
   let report: DoctorReport;
   it('runDoctor here: the CPU usable and exact; CUDA and WebGPU, when not usable, with reason and step', async () => {
     report = await runDoctor();
-    assert.deepEqual(report.entries.map((e) => e.provider), ['cuda', 'webgpu', 'cpu']);
+    assert.deepEqual(
+      report.entries.map((e) => e.provider),
+      ['cuda', 'webgpu', 'cpu'],
+    );
     const cpu = report.entries[2];
     assert.equal(cpu.usable, true);
     assert.ok(cpu.probeError !== null && cpu.probeError < 1e-6, `probeError ${cpu.probeError}`);
@@ -1610,7 +1820,7 @@ describe('doctor', { timeout: 120_000 }, () => {
     assert.equal(report.onnxRuntime, ORT_VERSION);
   });
 
-  it('doctorText and doctorMarkdown carry each provider\'s line', () => {
+  it("doctorText and doctorMarkdown carry each provider's line", () => {
     assert.ok(report, 'runDoctor ran');
     const text = doctorText(report);
     const md = doctorMarkdown(report);
@@ -1631,12 +1841,30 @@ describe('doctor', { timeout: 120_000 }, () => {
       node: '20.1.0',
       gpuPrecision: { asked: 'fp32', cuda: { precision: 'fp32', reason: 'r' } },
       entries: [
-        { provider: 'cuda', usable: false, reason: 'lib_a.so is *missing*', nextStep: 'run setup', precision: null,
-          probeError: null },
-        { provider: 'webgpu', usable: false, reason: 'no <GPU> | driver', nextStep: null, precision: null,
-          probeError: null },
-        { provider: 'cpu', usable: true, reason: null, nextStep: null,
-          precision: { precision: 'fp32', reason: 'CPU: fp32' }, probeError: 0 },
+        {
+          provider: 'cuda',
+          usable: false,
+          reason: 'lib_a.so is *missing*',
+          nextStep: 'run setup',
+          precision: null,
+          probeError: null,
+        },
+        {
+          provider: 'webgpu',
+          usable: false,
+          reason: 'no <GPU> | driver',
+          nextStep: null,
+          precision: null,
+          probeError: null,
+        },
+        {
+          provider: 'cpu',
+          usable: true,
+          reason: null,
+          nextStep: null,
+          precision: { precision: 'fp32', reason: 'CPU: fp32' },
+          probeError: 0,
+        },
       ],
       cuda: {
         providerLibrary: '/ort/libonnxruntime_providers_cuda.so',
@@ -1660,7 +1888,8 @@ describe('doctor', { timeout: 120_000 }, () => {
       '  found   libcudart.so.13      /c/libcudart.so.13 (CUDA toolkit)',
       '  missing libcudnn.so.9        cuDNN 9',
       'Vulkan drivers: libvulkan_lvp.so (software)',
-    ]) assert.ok(lines.includes(want), `text line: ${want}\n${lines.join('\n')}`);
+    ])
+      assert.ok(lines.includes(want), `text line: ${want}\n${lines.join('\n')}`);
     assert.ok(lines.some((l) => l.startsWith('  LD_LIBRARY_PATH gains: /c ')));
     const md = doctorMarkdown(r).split('\n');
     for (const want of [
@@ -1670,7 +1899,8 @@ describe('doctor', { timeout: 120_000 }, () => {
       'With the default order (cuda, webgpu, cpu) a profile runs on **CPU**.',
       '- found `libcudart.so.13`: /c/libcudart.so.13 (CUDA toolkit)',
       '- **missing** `libcudnn.so.9`: cuDNN 9',
-    ]) assert.ok(md.includes(want), `markdown line: ${want}\n${md.join('\n')}`);
+    ])
+      assert.ok(md.includes(want), `markdown line: ${want}\n${md.join('\n')}`);
     // Every table row has the four cells of the header (a | in a reason is escaped).
     for (const row of md.filter((l) => l.startsWith('| '))) assert.equal(row.split(/(?<!\\)\|/).length - 2, 4, row);
     const entries = r.entries.map((e) => ({ ...e, usable: false }));
@@ -1691,7 +1921,10 @@ describe('doctor', { timeout: 120_000 }, () => {
     });
     assert.equal(r.status, 0, r.stderr);
     const json = JSON.parse(r.stdout) as DoctorReport;
-    assert.deepEqual(json.entries.map((e) => e.provider), ['cuda', 'webgpu', 'cpu']);
+    assert.deepEqual(
+      json.entries.map((e) => e.provider),
+      ['cuda', 'webgpu', 'cpu'],
+    );
     const cpu = json.entries.find((e) => e.provider === 'cpu')!;
     assert.equal(cpu.usable, true);
     assert.ok(cpu.probeError !== null && cpu.probeError < 1e-6);
@@ -1705,11 +1938,17 @@ describe('doctor', { timeout: 120_000 }, () => {
 
 describe('precision and failed batches on a GPU provider', () => {
   const info = (used: string, precision: 'fp32' | 'tf32'): ExecutionProviderInfo => ({
-    used, requested: [used, 'cpu'], explicit: true, attempts: [{ provider: used, ok: true }], threads: 2,
-    precision, precisionReason: '',
+    used,
+    requested: [used, 'cpu'],
+    explicit: true,
+    attempts: [{ provider: used, ok: true }],
+    threads: 2,
+    precision,
+    precisionReason: '',
   });
   // The words cuDNN gave for one conv of a ResNet-50 at batch 128 under NVIDIA_TF32_OVERRIDE=0.
-  const cudnn = 'ONNX Runtime failed on samples 0..127 (batch 1, 128 samples): CUDNN failure 5003: ' +
+  const cudnn =
+    'ONNX Runtime failed on samples 0..127 (batch 1, 128 samples): CUDNN failure 5003: ' +
     'CUDNN_STATUS_EXECUTION_FAILED_CUDART ; GPU=0 ; ... No valid engine configs for ConvFwd HEURISTIC_QUERY_FAILED';
 
   it('cuDNN refusing a convolution under fp32 offers tf32, WebGPU and a smaller batch', () => {
@@ -1725,7 +1964,7 @@ describe('precision and failed batches on a GPU provider', () => {
     assert.match(explainRunFailure(info('webgpu', 'fp32'), 'out of memory') ?? '', /smaller --batch/);
   });
 
-  it('the precision each provider reports, and the environment that decides CUDA\'s', () => {
+  it("the precision each provider reports, and the environment that decides CUDA's", () => {
     assert.deepEqual(providerPrecision('cpu', {}).precision, 'fp32');
     assert.deepEqual(providerPrecision('webgpu', {}).precision, 'fp32');
     assert.deepEqual(providerPrecision('cuda', {}).precision, 'tf32');

@@ -12,7 +12,12 @@ export function expected(name: string): any {
   return JSON.parse(fs.readFileSync(fixture(name), 'utf8'));
 }
 
-export function close(actual: number | null | undefined, want: number | null | undefined, tol: number, what: string): void {
+export function close(
+  actual: number | null | undefined,
+  want: number | null | undefined,
+  tol: number,
+  what: string,
+): void {
   if (want === null || want === undefined) {
     assert.ok(actual === null || actual === undefined, `${what}: expected null, got ${actual}`);
     return;

@@ -8,7 +8,14 @@ import { describe, it } from 'node:test';
 import { ECE_BINS, eceBin, exitMetrics } from '../../src/core/analysis/exitMetrics';
 import { overthinking } from '../../src/core/analysis/overthinking';
 import { overthinkingFigures } from '../../src/core/analysis/exitFigures';
-import { outcomeOf, outcomeOfExits, patienceExit, perExitThresholdExit, policyOutcome, scoreExit } from '../../src/core/analysis/policies';
+import {
+  outcomeOf,
+  outcomeOfExits,
+  patienceExit,
+  perExitThresholdExit,
+  policyOutcome,
+  scoreExit,
+} from '../../src/core/analysis/policies';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
@@ -29,7 +36,9 @@ function records(logits: number[][][], labels: number[] | null): ExitRecords {
 /** Records whose exits predict the given classes with a clear margin (logit 5 for the class, 0 elsewhere). */
 function predictions(preds: number[][], labels: number[] | null, C = 3): ExitRecords {
   const E = preds[0].length;
-  const logits = Array.from({ length: E }, (_, k) => preds.map((row) => Array.from({ length: C }, (_, c) => (c === row[k] ? 5 : 0))));
+  const logits = Array.from({ length: E }, (_, k) =>
+    preds.map((row) => Array.from({ length: C }, (_, c) => (c === row[k] ? 5 : 0))),
+  );
   return records(logits, labels);
 }
 
@@ -66,14 +75,42 @@ describe('per-sample records (softmax in float64)', () => {
   });
 
   it('permuted logits give bit-identical confidences (ties between samples stay ties)', () => {
-    const rec = records([[[0.1, 2.3, -1.7, 0.9, 1.1], [1.1, 0.9, -1.7, 2.3, 0.1], [-1.7, 0.1, 1.1, 0.9, 2.3]], [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]], null);
+    const rec = records(
+      [
+        [
+          [0.1, 2.3, -1.7, 0.9, 1.1],
+          [1.1, 0.9, -1.7, 2.3, 0.1],
+          [-1.7, 0.1, 1.1, 0.9, 2.3],
+        ],
+        [
+          [0, 0, 0, 0, 0],
+          [0, 0, 0, 0, 0],
+          [0, 0, 0, 0, 0],
+        ],
+      ],
+      null,
+    );
     assert.equal(rec.conf[0], rec.conf[2]);
     assert.equal(rec.conf[0], rec.conf[4]);
     assert.equal(rec.margin[0], rec.margin[4]);
   });
 
   it('NaN or infinite logits: wrong, confidence 0, margin 0, entropy 1', () => {
-    const rec = records([[[NaN, 1], [Infinity, 0], [1, 0]], [[1, 0], [1, 0], [-Infinity, 0]]], [0, 0, 1]);
+    const rec = records(
+      [
+        [
+          [NaN, 1],
+          [Infinity, 0],
+          [1, 0],
+        ],
+        [
+          [1, 0],
+          [1, 0],
+          [-Infinity, 0],
+        ],
+      ],
+      [0, 0, 1],
+    );
     for (const at of [0, 2, 5]) {
       assert.equal(rec.finite[at], 0);
       assert.equal(rec.pred[at], -1);
@@ -99,8 +136,18 @@ describe('per-exit metrics', () => {
     //   C [0, 0]    y=0: conf .50 right  (bin 7: 7/15 < .5 <= 8/15)
     //   D [ln 9, 0] y=0: conf .90 right  (bin 13: 13/15 < .9 <= 14/15)
     // ECE = 2/4 |1/2 - .75| + 1/4 |1 - .5| + 1/4 |1 - .9| = .125 + .125 + .025 = .275
-    const e0 = [[Math.log(3), 0], [Math.log(3), 0], [0, 0], [Math.log(9), 0]];
-    const e1 = [[0, 1], [0, 1], [1, 0], [1, 0]]; // final predictions 1, 1, 0, 0
+    const e0 = [
+      [Math.log(3), 0],
+      [Math.log(3), 0],
+      [0, 0],
+      [Math.log(9), 0],
+    ];
+    const e1 = [
+      [0, 1],
+      [0, 1],
+      [1, 0],
+      [1, 0],
+    ]; // final predictions 1, 1, 0, 0
     const rec = records([e0, e1], [0, 1, 0, 0]);
     const [m0, m1] = exitMetrics(rec);
     close(m0.accuracy, 0.75, 0, 'accuracy');
@@ -123,7 +170,15 @@ describe('per-exit metrics', () => {
   });
 
   it('without labels: accuracy, ECE and NLL are null, agreement is kept', () => {
-    const [m0] = exitMetrics(predictions([[0, 1], [2, 2]], null));
+    const [m0] = exitMetrics(
+      predictions(
+        [
+          [0, 1],
+          [2, 2],
+        ],
+        null,
+      ),
+    );
     assert.equal(m0.accuracy, null);
     assert.equal(m0.ece, null);
     assert.equal(m0.nll, null);
@@ -137,7 +192,15 @@ describe('overthinking (Kaya et al. 2019)', () => {
   //   s1 preds [1,0,0]: first correct 1, right at the end  -> wasteful
   //   s2 preds [1,1,0]: first correct 2 (the final exit)   -> neither
   //   s3 preds [1,1,1]: never
-  const rec = predictions([[0, 1, 1], [1, 0, 0], [1, 1, 0], [1, 1, 1]], [0, 0, 0, 0]);
+  const rec = predictions(
+    [
+      [0, 1, 1],
+      [1, 0, 0],
+      [1, 1, 0],
+      [1, 1, 1],
+    ],
+    [0, 0, 0, 0],
+  );
   const o = overthinking(rec, [1, 2, 4], 3)!;
   it('rates and first-correct histogram', () => {
     close(o.oracleAccuracy, 0.75, 0, 'oracle');
@@ -169,18 +232,46 @@ describe('exit policies', () => {
   });
 
   it('patience (PABEE): counter from 0 at exit 0, exit when it equals t; t = 0 is the full model', () => {
-    const rec = predictions([[1, 1, 1, 1], [0, 2, 2, 2], [0, 1, 0, 1]], null);
+    const rec = predictions(
+      [
+        [1, 1, 1, 1],
+        [0, 2, 2, 2],
+        [0, 1, 0, 1],
+      ],
+      null,
+    );
     // Same prediction everywhere: counter 1 at k=1, 2 at k=2, 3 at k=3.
-    assert.deepEqual([0, 1, 2, 3, 4].map((t) => patienceExit(rec, 0, t)), [3, 1, 2, 3, 3]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((t) => patienceExit(rec, 0, t)),
+      [3, 1, 2, 3, 3],
+    );
     // [0,2,2,2]: counter 0 at k=1, 1 at k=2, 2 at k=3.
-    assert.deepEqual([1, 2, 3].map((t) => patienceExit(rec, 1, t)), [2, 3, 3]);
+    assert.deepEqual(
+      [1, 2, 3].map((t) => patienceExit(rec, 1, t)),
+      [2, 3, 3],
+    );
     // Alternating: the counter never leaves 0.
-    assert.deepEqual([1, 2, 3].map((t) => patienceExit(rec, 2, t)), [3, 3, 3]);
+    assert.deepEqual(
+      [1, 2, 3].map((t) => patienceExit(rec, 2, t)),
+      [3, 3, 3],
+    );
   });
 
   it('outcome: accuracy, agreement, mean cost, speed-up and exit histogram', () => {
     // Two samples, E = 2, costs [1, 4], baseline 3. s0: conf .75 at exit 0 (pred 0, y 0); s1: conf .5.
-    const rec = records([[[Math.log(3), 0], [0, 0]], [[0, 1], [0, 1]]], [0, 1]);
+    const rec = records(
+      [
+        [
+          [Math.log(3), 0],
+          [0, 0],
+        ],
+        [
+          [0, 1],
+          [0, 1],
+        ],
+      ],
+      [0, 1],
+    );
     const o = policyOutcome(rec, 'confidence', 0.7, [1, 4], 3);
     // s0 exits at 0 (right, agrees? final pred 1 -> no); s1 goes to 1 (right, agrees).
     assert.deepEqual(o.exitHistogram, [1, 1]);
@@ -234,11 +325,18 @@ describe('suggestions and the calibration split', () => {
     assert.equal(a.test.length, 51);
     const all = new Set([...a.calibration, ...a.test]);
     assert.equal(all.size, 101);
-    assert.notDeepEqual(Array.from(a.calibration), Array.from({ length: 50 }, (_, i) => i));
+    assert.notDeepEqual(
+      Array.from(a.calibration),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
   });
 
   it('the split is the seeded Fisher-Yates shuffle, cut at the fraction, each half in ascending order', () => {
-    for (const [n, seed, fraction] of [[101, 20190609, 0.5], [1000, 7, 0.3], [2, 1, 0.5]] as const) {
+    for (const [n, seed, fraction] of [
+      [101, 20190609, 0.5],
+      [1000, 7, 0.3],
+      [2, 1, 0.5],
+    ] as const) {
       const rand = mulberry32(seed);
       const idx = Array.from({ length: n }, (_, i) => i);
       for (let i = n - 1; i > 0; i--) {
@@ -247,21 +345,59 @@ describe('suggestions and the calibration split', () => {
       }
       const cut = Math.floor(n * fraction);
       const split = seededSplit(n, seed, fraction);
-      assert.deepEqual(Array.from(split.calibration), idx.slice(0, cut).sort((x, y) => x - y));
-      assert.deepEqual(Array.from(split.test), idx.slice(cut).sort((x, y) => x - y));
+      assert.deepEqual(
+        Array.from(split.calibration),
+        idx.slice(0, cut).sort((x, y) => x - y),
+      );
+      assert.deepEqual(
+        Array.from(split.test),
+        idx.slice(cut).sort((x, y) => x - y),
+      );
     }
   });
 
   it('target = final-exit accuracy minus the allowed drop; agreement without labels', () => {
-    const rec = predictions([[0, 0], [1, 1], [2, 0], [0, 1]], [0, 1, 2, 0]); // final right 2 of 4
+    const rec = predictions(
+      [
+        [0, 0],
+        [1, 1],
+        [2, 0],
+        [0, 1],
+      ],
+      [0, 1, 2, 0],
+    ); // final right 2 of 4
     close(targetFor(wholeSet(rec), 0.01), 0.49, 1e-15, 'target');
     close(targetFor(wholeSet(predictions([[0, 0]], null)), 0.05), 0.95, 1e-15, 'agreement target');
   });
 
   it('picks the cheapest threshold that keeps the target, then reports it on the test split', () => {
     // Calibration: exit 0 is right with conf .9 on s0, wrong with conf .6 on s1; final right on both.
-    const calib = records([[[Math.log(9), 0], [Math.log(1.5), 0]], [[1, 0], [0, 1]]], [0, 1]);
-    const test = records([[[Math.log(9), 0], [Math.log(1.5), 0]], [[1, 0], [0, 1]]], [0, 0]);
+    const calib = records(
+      [
+        [
+          [Math.log(9), 0],
+          [Math.log(1.5), 0],
+        ],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+      ],
+      [0, 1],
+    );
+    const test = records(
+      [
+        [
+          [Math.log(9), 0],
+          [Math.log(1.5), 0],
+        ],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+      ],
+      [0, 0],
+    );
     const s = suggestThresholds(wholeSet(calib), wholeSet(test), [1, 2], 2, 0.01);
     const conf = s.find((x) => x.policy === 'confidence')!;
     // Threshold .9 keeps 100% (s0 exits right, s1 continues); threshold .6 would drop to 50%.
@@ -278,11 +414,12 @@ describe('suggestions and the calibration split', () => {
     const logits: number[][][] = [[], [], []];
     const labels: number[] = [];
     let seed = 1;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (let i = 0; i < n; i++) {
       const y = Math.floor(rand() * 4);
       labels.push(y);
-      for (let k = 0; k < 3; k++) logits[k].push(Array.from({ length: 4 }, (_, c) => rand() * (1 + k) + (c === y ? k + rand() : 0)));
+      for (let k = 0; k < 3; k++)
+        logits[k].push(Array.from({ length: 4 }, (_, c) => rand() * (1 + k) + (c === y ? k + rand() : 0)));
     }
     const rec = records(logits, labels);
     const split = seededSplit(n);
@@ -290,7 +427,10 @@ describe('suggestions and the calibration split', () => {
     const test = subsetRecords(rec, split.test);
     const s = suggestThresholds(wholeSet(calib), wholeSet(test), [1, 2, 3], 3, 0.02);
     // The same split read through index lists (as the report does, without copies) gives the same suggestions.
-    assert.deepEqual(suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, [1, 2, 3], 3, 0.02), s);
+    assert.deepEqual(
+      suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, [1, 2, 3], 3, 0.02),
+      s,
+    );
     const shared = s.find((x) => x.policy === 'confidence')!;
     const perExit = s.find((x) => x.policy === 'per-exit')!;
     assert.ok(perExit.calibration.accuracy! >= perExit.target - 1e-12);
@@ -308,12 +448,17 @@ describe('figures worked out in one pass over the samples', () => {
     // With `signal` > 0, the label's logit gets k * signal more at exit k: later exits are right
     // more often. With signal < 0, the early exits favour a wrong class and the final one the label.
     const y = Array.from({ length: N }, () => Math.floor(rand() * C));
-    const bonus = (k: number, c: number, n: number) => (signal >= 0 ? (c === y[n] ? k * signal : 0) : c === (k < E - 1 ? (y[n] + 1) % C : y[n]) ? 2 : 0);
-    const logits = Array.from({ length: E }, (_, k) => Array.from({ length: N }, (_, n) => Array.from({ length: C }, (_, c) => (rand() < 0.01 ? NaN : Math.floor(rand() * 4) / 2 + bonus(k, c, n)))));
+    const bonus = (k: number, c: number, n: number) =>
+      signal >= 0 ? (c === y[n] ? k * signal : 0) : c === (k < E - 1 ? (y[n] + 1) % C : y[n]) ? 2 : 0;
+    const logits = Array.from({ length: E }, (_, k) =>
+      Array.from({ length: N }, (_, n) =>
+        Array.from({ length: C }, (_, c) => (rand() < 0.01 ? NaN : Math.floor(rand() * 4) / 2 + bonus(k, c, n))),
+      ),
+    );
     return records(logits, labelled ? y : null);
   }
 
-  it('each suggestion\'s figures are those of its rule applied sample by sample', () => {
+  it("each suggestion's figures are those of its rule applied sample by sample", () => {
     for (const labelled of [true, false]) {
       const rec = tieRecords(300, 5, 3, labelled ? 11 : 12, labelled);
       const costs = [1, 2, 3.5, 4, 6];
@@ -321,17 +466,32 @@ describe('figures worked out in one pass over the samples', () => {
       const calib = { rec, samples: split.calibration };
       const test = { rec, samples: split.test };
       const s = suggestThresholds(calib, test, costs, 6, 0.05);
-      assert.deepEqual(s.map((x) => x.policy), ['confidence', 'entropy', 'margin', 'patience', 'per-exit']);
+      assert.deepEqual(
+        s.map((x) => x.policy),
+        ['confidence', 'entropy', 'margin', 'patience', 'per-exit'],
+      );
       for (const x of s) {
         const exitOf = (n: number): number => {
-          if (x.policy === 'per-exit') return perExitThresholdExit(rec, n, (x.threshold as (number | null)[]).map((t) => t ?? Infinity));
+          if (x.policy === 'per-exit')
+            return perExitThresholdExit(
+              rec,
+              n,
+              (x.threshold as (number | null)[]).map((t) => t ?? Infinity),
+            );
           if (x.threshold === null) return rec.exitCount - 1;
           if (x.policy === 'patience') return patienceExit(rec, n, x.threshold as number);
           return scoreExit(rec, n, x.policy, x.threshold as number);
         };
-        for (const [figures, samples] of [[x.calibration, split.calibration], [x.test, split.test]] as const) {
+        for (const [figures, samples] of [
+          [x.calibration, split.calibration],
+          [x.test, split.test],
+        ] as const) {
           const want = outcomeOf(rec, exitOf, costs, 6, samples);
-          assert.deepEqual(figures, { sampleCount: samples.length, ...want }, `${x.policy} ${labelled ? 'labelled' : 'unlabelled'}`);
+          assert.deepEqual(
+            figures,
+            { sampleCount: samples.length, ...want },
+            `${x.policy} ${labelled ? 'labelled' : 'unlabelled'}`,
+          );
         }
       }
     }
@@ -343,13 +503,17 @@ describe('figures worked out in one pass over the samples', () => {
     const E = rec.exitCount;
     for (let k = 0; k < E; k++) {
       let count = 0;
-      for (let n = 0; n < rec.sampleCount; n++) if (rec.pred[n * E + k] === rec.labels![n] && rec.pred[n * E + E - 1] !== rec.labels![n]) count++;
+      for (let n = 0; n < rec.sampleCount; n++)
+        if (rec.pred[n * E + k] === rec.labels![n] && rec.pred[n * E + E - 1] !== rec.labels![n]) count++;
       assert.equal(destructive[k], count / rec.sampleCount, `exit ${k}`);
     }
-    assert.deepEqual(overthinkingFigures(tieRecords(10, 3, 3, 14, false), [1, 2, 3], 3), { destructive: [null, null, null], overthinking: null });
+    assert.deepEqual(overthinkingFigures(tieRecords(10, 3, 3, 14, false), [1, 2, 3], 3), {
+      destructive: [null, null, null],
+      overthinking: null,
+    });
   });
 
-  it('per-exit metrics: each exit\'s sums in sample order, as a pass per exit would add them', () => {
+  it("per-exit metrics: each exit's sums in sample order, as a pass per exit would add them", () => {
     const rec = tieRecords(500, 4, 3, 15, true);
     const E = rec.exitCount;
     const metrics = exitMetrics(rec);
@@ -381,15 +545,39 @@ describe('figures worked out in one pass over the samples', () => {
     }
   });
 
-  it('the report\'s suggestions, counted off the sweeps on the split, are those counted sample by sample', async () => {
+  it("the report's suggestions, counted off the sweeps on the split, are those counted sample by sample", async () => {
     let nulls = 0;
     let patience = 0;
-    for (const [seed, labelled, drop, signal] of [[21, true, 0, 0.5], [22, true, 0.02, 0.5], [23, true, 0.3, 0], [24, false, 0, 0.5], [25, false, 0.05, 0.5], [26, true, 0.9, 0], [27, false, 0.9, 0], [28, true, 0, 1], [29, true, 0, -1], [30, true, 0.01, -1]] as const) {
+    for (const [seed, labelled, drop, signal] of [
+      [21, true, 0, 0.5],
+      [22, true, 0.02, 0.5],
+      [23, true, 0.3, 0],
+      [24, false, 0, 0.5],
+      [25, false, 0.05, 0.5],
+      [26, true, 0.9, 0],
+      [27, false, 0.9, 0],
+      [28, true, 0, 1],
+      [29, true, 0, -1],
+      [30, true, 0.01, -1],
+    ] as const) {
       const rec = tieRecords(240, 5, 3, seed, labelled, signal);
       const costs = [1, 2, 2, 5, 8];
-      const report = await analyze({ records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e'], exitMacs: costs, baselineMacs: 8, maxAccuracyDrop: drop });
+      const report = await analyze({
+        records: rec,
+        calibration: null,
+        exitNames: ['a', 'b', 'c', 'd', 'e'],
+        exitMacs: costs,
+        baselineMacs: 8,
+        maxAccuracyDrop: drop,
+      });
       const split = seededSplit(rec.sampleCount);
-      const direct = suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, costs, 8, drop);
+      const direct = suggestThresholds(
+        { rec, samples: split.calibration },
+        { rec, samples: split.test },
+        costs,
+        8,
+        drop,
+      );
       assert.deepEqual(report.suggestions, direct, `seed ${seed}`);
       if (labelled) nulls += direct.filter((x) => x.threshold === null).length;
       patience += direct.some((x) => x.policy === 'patience' && x.threshold !== null) ? 1 : 0;

@@ -19,7 +19,11 @@ import { ExitLensError } from '../../src/core/errors';
 import { loadOrt } from '../../src/engine/providers';
 import { fixture } from './helpers';
 
-function syntheticModel(nodes: Omit<GraphNode, 'index' | 'domain'>[], initializers: Record<string, number[]>, outputs: string[]): ModelInfo {
+function syntheticModel(
+  nodes: Omit<GraphNode, 'index' | 'domain'>[],
+  initializers: Record<string, number[]>,
+  outputs: string[],
+): ModelInfo {
   return {
     path: 'synthetic.onnx',
     irVersion: 8,
@@ -41,7 +45,10 @@ describe('model inspection', () => {
   it('reads inputs, outputs with symbolic dims, opset, producer and parameter count', () => {
     const m = loadModelInfo(fixture('tiny_cnn.onnx'));
     assert.deepEqual(m.inputs, [{ name: 'x', dtype: 'float32', shape: ['batch', 3, 8, 8] }]);
-    assert.deepEqual(m.outputs.map((o) => o.name), ['exit_0', 'exit_1', 'exit_2']);
+    assert.deepEqual(
+      m.outputs.map((o) => o.name),
+      ['exit_0', 'exit_1', 'exit_2'],
+    );
     assert.deepEqual(m.outputs[0].shape, ['batch', 4]);
     assert.equal(m.opset, 13);
     assert.match(m.producer, /pytorch/);
@@ -59,7 +66,10 @@ describe('model inspection', () => {
 
   it('refuses a file that is not ONNX, or is truncated, with a clear message', () => {
     for (const f of ['not_onnx.onnx', 'truncated.onnx']) {
-      assert.throws(() => loadModelInfo(fixture(f)), (e: unknown) => e instanceof ExitLensError && e.code === 'model-unreadable' && /truncated|not/.test(e.message));
+      assert.throws(
+        () => loadModelInfo(fixture(f)),
+        (e: unknown) => e instanceof ExitLensError && e.code === 'model-unreadable' && /truncated|not/.test(e.message),
+      );
     }
   });
 });
@@ -84,8 +94,22 @@ describe('exit detection', () => {
   it('finds stacked outputs [N,E,C] and [E,N,C] from the symbolic batch dimension', () => {
     const nec = detectExits(loadModelInfo(fixture('stacked_nec.onnx')));
     const enc = detectExits(loadModelInfo(fixture('stacked_enc.onnx')));
-    assert.deepEqual(nec, { kind: 'stacked', output: 'exits', layout: 'NEC', exitCount: 3, classes: 4, orderedBy: 'stack-order' });
-    assert.deepEqual(enc, { kind: 'stacked', output: 'exits', layout: 'ENC', exitCount: 3, classes: 4, orderedBy: 'stack-order' });
+    assert.deepEqual(nec, {
+      kind: 'stacked',
+      output: 'exits',
+      layout: 'NEC',
+      exitCount: 3,
+      classes: 4,
+      orderedBy: 'stack-order',
+    });
+    assert.deepEqual(enc, {
+      kind: 'stacked',
+      output: 'exits',
+      layout: 'ENC',
+      exitCount: 3,
+      classes: 4,
+      orderedBy: 'stack-order',
+    });
   });
 
   it('an explicit mapping wins over the heuristics', () => {
@@ -98,18 +122,33 @@ describe('exit detection', () => {
 
   it('a mapping naming a missing output lists the outputs and how to map', () => {
     const m = loadModelInfo(fixture('tiny_cnn.onnx'));
-    assert.throws(() => detectExits(m, parseExitMapping('exit_0,head_9')), (e: unknown) => {
-      const err = e as ExitLensError;
-      return err.code === 'exit-mapping' && /head_9/.test(err.message) && /exit_1: float32 \[batch, 4\]/.test(err.message) && /--exits/.test(err.hint ?? '');
-    });
+    assert.throws(
+      () => detectExits(m, parseExitMapping('exit_0,head_9')),
+      (e: unknown) => {
+        const err = e as ExitLensError;
+        return (
+          err.code === 'exit-mapping' &&
+          /head_9/.test(err.message) &&
+          /exit_1: float32 \[batch, 4\]/.test(err.message) &&
+          /--exits/.test(err.hint ?? '')
+        );
+      },
+    );
   });
 
   it('no exits: the error lists the outputs with their shapes', () => {
     const m = syntheticModel([], {}, ['only']);
-    assert.throws(() => detectExits(m), (e: unknown) => {
-      const err = e as ExitLensError;
-      return err.code === 'model-no-exits' && /only: float32 \[batch, 4\]/.test(err.message) && /at least two exits/.test(err.message);
-    });
+    assert.throws(
+      () => detectExits(m),
+      (e: unknown) => {
+        const err = e as ExitLensError;
+        return (
+          err.code === 'model-no-exits' &&
+          /only: float32 \[batch, 4\]/.test(err.message) &&
+          /at least two exits/.test(err.message)
+        );
+      },
+    );
   });
 });
 
@@ -132,7 +171,9 @@ describe('static cost (MACs per sample)', () => {
       ['exit_1', [1, 4]],
       ['exit_2', [1, 4]],
     ]);
-    for (const n of m.nodes) if (n.opType === 'Gemm') shapes.set(n.inputs[0], [1, n.name.includes('exit1') ? 128 : n.name.includes('exit0') ? 8 : 16]);
+    for (const n of m.nodes)
+      if (n.opType === 'Gemm')
+        shapes.set(n.inputs[0], [1, n.name.includes('exit1') ? 128 : n.name.includes('exit0') ? 8 : 16]);
     const costs = nodeCosts(m, shapes);
     assert.deepEqual(costs.uncosted, []);
     const { exitMacs, baselineMacs } = exitCosts(m, ['exit_0', 'exit_1', 'exit_2'], costs.nodeMacs);
@@ -154,14 +195,24 @@ describe('static cost (MACs per sample)', () => {
       { W: [4, 2, 3, 3], B: [8, 6], K: [7, 4] },
       ['out_0', 'out_1'],
     );
-    const shapes = new Map<string, number[]>([['y', [1, 4, 10, 10]], ['a', [8, 2]], ['out_0', [2, 6]], ['q', [2, 3, 5, 7]], ['out_1', [2, 3, 5, 4]]]);
+    const shapes = new Map<string, number[]>([
+      ['y', [1, 4, 10, 10]],
+      ['a', [8, 2]],
+      ['out_0', [2, 6]],
+      ['q', [2, 3, 5, 7]],
+      ['out_1', [2, 3, 5, 4]],
+    ]);
     const { nodeMacs, uncosted } = nodeCosts(m, shapes);
     assert.deepEqual(Array.from(nodeMacs), [7200, 96, 840, 0]);
     assert.deepEqual(uncosted, []);
   });
 
   it('nodes whose shapes are unknown are listed, never guessed', () => {
-    const m = syntheticModel([{ name: 'mm', opType: 'MatMul', inputs: ['q', 'K'], outputs: ['o'], attributes: {} }], { K: [7, 4] }, ['o']);
+    const m = syntheticModel(
+      [{ name: 'mm', opType: 'MatMul', inputs: ['q', 'K'], outputs: ['o'], attributes: {} }],
+      { K: [7, 4] },
+      ['o'],
+    );
     const { nodeMacs, uncosted } = nodeCosts(m, new Map());
     assert.equal(nodeMacs[0], 0);
     assert.deepEqual(uncosted, [{ name: 'mm', opType: 'MatMul', reason: 'shape of output "o" unknown' }]);
@@ -182,7 +233,10 @@ describe('static cost (MACs per sample)', () => {
     const between = ['Div', 'LogSoftmax'].map((op) => m.nodes.some((n) => n.opType === op));
     assert.deepEqual(between, [true, true], 'the fixture has the ops after the stack');
     const tensors = traceStackedExits(m, 'exits', 3)!;
-    assert.deepEqual(tensors.map((t) => m.nodes.find((n) => n.outputs.includes(t))!.opType), ['Gemm', 'Gemm', 'Gemm']);
+    assert.deepEqual(
+      tensors.map((t) => m.nodes.find((n) => n.outputs.includes(t))!.opType),
+      ['Gemm', 'Gemm', 'Gemm'],
+    );
     // Synthetic graphs: two stacked heads h0, h1 (Concat), then what follows.
     const heads: Omit<GraphNode, 'index' | 'domain'>[] = [
       { name: 'g0', opType: 'Gemm', inputs: ['x', 'W0'], outputs: ['h0'], attributes: {} },
@@ -193,9 +247,36 @@ describe('static cost (MACs per sample)', () => {
     ];
     const weights = { W0: [4, 8], W1: [4, 8], axes: [1] };
     const after = (nodes: { opType: string; inputs: string[] }[], extra: Record<string, number[]> = {}) =>
-      traceStackedExits(syntheticModel([...heads, ...nodes.map((n, i) => ({ name: `n${i}`, opType: n.opType, inputs: n.inputs, outputs: [i === nodes.length - 1 ? 'out' : `t${i}`], attributes: {} }))], { ...weights, ...extra }, ['out']), 'out', 2);
+      traceStackedExits(
+        syntheticModel(
+          [
+            ...heads,
+            ...nodes.map((n, i) => ({
+              name: `n${i}`,
+              opType: n.opType,
+              inputs: n.inputs,
+              outputs: [i === nodes.length - 1 ? 'out' : `t${i}`],
+              attributes: {},
+            })),
+          ],
+          { ...weights, ...extra },
+          ['out'],
+        ),
+        'out',
+        2,
+      );
     // Multiplied by a weight, then a constant added, then Softmax: traced.
-    assert.deepEqual(after([{ opType: 'Mul', inputs: ['st', 'T'] }, { opType: 'Add', inputs: ['t0', 'B'] }, { opType: 'Softmax', inputs: ['t1'] }], { T: [1], B: [1] }), ['h0', 'h1']);
+    assert.deepEqual(
+      after(
+        [
+          { opType: 'Mul', inputs: ['st', 'T'] },
+          { opType: 'Add', inputs: ['t0', 'B'] },
+          { opType: 'Softmax', inputs: ['t1'] },
+        ],
+        { T: [1], B: [1] },
+      ),
+      ['h0', 'h1'],
+    );
     // A shared classifier on the stack (a MatMul): its MACs belong to no one exit.
     assert.equal(after([{ opType: 'MatMul', inputs: ['st', 'C'] }], { C: [4, 4] }), null);
     // A Gather with constant indices could reorder the exits: not traced.
@@ -203,14 +284,18 @@ describe('static cost (MACs per sample)', () => {
     // Combined with another computed tensor (both inputs vary): not the stack alone.
     assert.equal(after([{ opType: 'Add', inputs: ['st', 'x'] }]), null);
     // An op of another domain.
-    const custom = syntheticModel([...heads, { name: 'c', opType: 'Scale', inputs: ['st'], outputs: ['out'], attributes: {} }], weights, ['out']);
+    const custom = syntheticModel(
+      [...heads, { name: 'c', opType: 'Scale', inputs: ['st'], outputs: ['out'], attributes: {} }],
+      weights,
+      ['out'],
+    );
     custom.nodes[custom.nodes.length - 1].domain = 'com.example';
     assert.equal(traceStackedExits(custom, 'out', 2), null);
   });
 });
 
 describe('extra outputs for the cost discovery', () => {
-  it('appends outputs to the file\'s bytes: decoders and ONNX Runtime read the model with them, nothing else changes', async () => {
+  it("appends outputs to the file's bytes: decoders and ONNX Runtime read the model with them, nothing else changes", async () => {
     const file = fixture('tiny_cnn.onnx');
     const bytes = fs.readFileSync(file);
     const proto = decodeModelProto(bytes, file);
@@ -221,12 +306,18 @@ describe('extra outputs for the cost discovery', () => {
     assert.ok(Buffer.from(edited.subarray(0, bytes.length)).equals(bytes), 'the original bytes come first, unchanged');
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a decoded protobuf message
     const merged = ModelProto.decode(edited) as any;
-    assert.deepEqual(merged.graph.output.map((o: { name: string }) => o.name), ['exit_0', 'exit_1', 'exit_2', conv1]);
+    assert.deepEqual(
+      merged.graph.output.map((o: { name: string }) => o.name),
+      ['exit_0', 'exit_1', 'exit_2', conv1],
+    );
     assert.equal(merged.graph.node.length, proto.graph.node.length);
     assert.equal(merged.graph.initializer.length, proto.graph.initializer.length);
     assert.equal(withExtraOutputs(bytes, proto, ['exit_1']), bytes, 'nothing to add: the same bytes');
     const o = loadOrt();
-    const session = await o.InferenceSession.create(edited, { executionProviders: ['cpu'], graphOptimizationLevel: 'disabled' });
+    const session = await o.InferenceSession.create(edited, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'disabled',
+    });
     try {
       const out = await session.run({ x: new o.Tensor('float32', new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8]) });
       // conv1: 3 -> 8 channels, 3x3 with padding 1 on 8x8 inputs.
@@ -261,7 +352,11 @@ describe('the generated ONNX decoders', () => {
     try {
       const out = path.join(dir, 'onnxDecode.js');
       execFileSync(process.execPath, [path.join(__dirname, '../../scripts/gen-onnx-decoder.mjs'), out]);
-      assert.equal(fs.readFileSync(path.join(__dirname, '../../src/core/onnx/onnxDecode.generated.js'), 'utf8'), fs.readFileSync(out, 'utf8'), 'regenerate: node scripts/gen-onnx-decoder.mjs');
+      assert.equal(
+        fs.readFileSync(path.join(__dirname, '../../src/core/onnx/onnxDecode.generated.js'), 'utf8'),
+        fs.readFileSync(out, 'utf8'),
+        'regenerate: node scripts/gen-onnx-decoder.mjs',
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -269,7 +364,10 @@ describe('the generated ONNX decoders', () => {
 
   it('decode every model as protobufjs reflection over the same descriptor does', () => {
     const models = [
-      ...fs.readdirSync(fixture('.')).filter((f) => f.endsWith('.onnx')).map((f) => fixture(f)),
+      ...fs
+        .readdirSync(fixture('.'))
+        .filter((f) => f.endsWith('.onnx'))
+        .map((f) => fixture(f)),
       path.join(__dirname, '../../bench/models/cnn.onnx'),
       path.join(__dirname, '../../bench/models/transformer.onnx'),
       path.join(__dirname, '../../examples/sdn-digits/model.onnx'),

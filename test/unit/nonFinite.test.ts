@@ -21,13 +21,29 @@ async function logitsFile(file: string, z: number[][][], labels: number[] | null
   const [E, N, C] = [z.length, z[0].length, z[0][0].length];
   await writeNpz(file, [
     { name: 'exit_logits', descr: '<f4', shape: [E, N, C], fill: (out) => (out as Float32Array).set(z.flat(2)) },
-    ...(labels ? [{ name: 'label', descr: '<i8' as const, shape: [N], fill: (out: Float32Array | BigInt64Array | Int32Array) => (out as BigInt64Array).set(labels.map(BigInt)) }] : []),
+    ...(labels
+      ? [
+          {
+            name: 'label',
+            descr: '<i8' as const,
+            shape: [N],
+            fill: (out: Float32Array | BigInt64Array | Int32Array) => (out as BigInt64Array).set(labels.map(BigInt)),
+          },
+        ]
+      : []),
   ]);
   return file;
 }
 
-function analyze(file: string, calib: string | null, extra: { exitCosts?: number[]; maxAccuracyDrop?: number } = {}): Promise<Report> {
-  return runAnalyze({ type: 'analyze', id: 't', logitsPath: file, calibPath: calib ?? undefined, ...extra }, collect().emit);
+function analyze(
+  file: string,
+  calib: string | null,
+  extra: { exitCosts?: number[]; maxAccuracyDrop?: number } = {},
+): Promise<Report> {
+  return runAnalyze(
+    { type: 'analyze', id: 't', logitsPath: file, calibPath: calib ?? undefined, ...extra },
+    collect().emit,
+  );
 }
 
 const suggestion = (r: Report, policy: string) => r.suggestions.find((s) => s.policy === policy)!;
@@ -36,13 +52,30 @@ describe('non-finite outputs never fire', () => {
   it('score policies: no curve point at τ = 0 or 1 that only a NaN output would add, and the suggestions skip it (worked by hand)', async () => {
     // Sample 0: exit 0 NaN, exit 1 [0, 1] (right, label 1). Sample 1: exit 0 [2, 0] (right,
     // label 0), exit 1 [0, 1] (wrong). Costs (k+1)/E: 0.5 and 1.
-    const file = await logitsFile(path.join(tmpDir(), 'a.npz'), [[[NaN, 0], [2, 0]], [[0, 1], [0, 1]]], [1, 0]);
+    const file = await logitsFile(
+      path.join(tmpDir(), 'a.npz'),
+      [
+        [
+          [NaN, 0],
+          [2, 0],
+        ],
+        [
+          [0, 1],
+          [0, 1],
+        ],
+      ],
+      [1, 0],
+    );
     const r = await analyze(file, file);
     const conf = Math.exp(2) / (Math.exp(2) + 1); // 0.8808
     const other = 1 / (Math.exp(2) + 1);
     const h = -(conf * Math.log(conf) + other * Math.log(other)) / Math.log(2);
     const margin = conf - other;
-    for (const [kind, t] of [['confidence', conf], ['entropy', h], ['margin', margin]] as const) {
+    for (const [kind, t] of [
+      ['confidence', conf],
+      ['entropy', h],
+      ['margin', margin],
+    ] as const) {
       const points = r.curves[kind].points;
       // Nothing fires, then sample 1 exits at 0: two points. Sample 0 never exits at its NaN exit.
       assert.equal(points.length, 2, `${kind}: ${JSON.stringify(points.map((p) => p.threshold))}`);
@@ -67,7 +100,7 @@ describe('non-finite outputs never fire', () => {
     assert.equal(r.exits[0].nonFiniteCount, 1);
   });
 
-  it('a suggestion\'s figures counted sample by sample: at margin τ = 0 (a finite tie fires) and per-exit τ = 0 a NaN output still does not', () => {
+  it("a suggestion's figures counted sample by sample: at margin τ = 0 (a finite tie fires) and per-exit τ = 0 a NaN output still does not", () => {
     // Sample 0: exit 0 NaN, exit 1 class 1 (right). Sample 1: exit 0 a tie [1, 1] (margin 0,
     // class 0, right), exit 1 class 1 (wrong). Labels 1, 0.
     const rec = allocateRecords(2, 2, 2, Int32Array.from([1, 0]));
@@ -87,7 +120,24 @@ describe('non-finite outputs never fire', () => {
   it('patience: two non-finite predictions in a row are not equal (worked by hand)', async () => {
     // Sample 0: NaN, NaN, class 2. Sample 1: class 0, class 1, class 2. Labels 2, 2. With t = 1
     // neither ever has two equal predictions in a row: both exit at the final exit, both right.
-    const file = await logitsFile(path.join(tmpDir(), 'b.npz'), [[[NaN, 0, 0], [1, 0, 0]], [[NaN, 0, 0], [0, 1, 0]], [[0, 0, 1], [0, 0, 1]]], [2, 2]);
+    const file = await logitsFile(
+      path.join(tmpDir(), 'b.npz'),
+      [
+        [
+          [NaN, 0, 0],
+          [1, 0, 0],
+        ],
+        [
+          [NaN, 0, 0],
+          [0, 1, 0],
+        ],
+        [
+          [0, 0, 1],
+          [0, 0, 1],
+        ],
+      ],
+      [2, 2],
+    );
     const r = await analyze(file, null);
     const t1 = r.policies.find((p) => p.kind === 'patience' && p.threshold === 1)!;
     assert.deepEqual(t1.exitHistogram, [0, 0, 2]);
@@ -103,13 +153,15 @@ describe('non-finite outputs never fire', () => {
       const C = 2 + (trial % 3);
       const N = 20 + trial * 3;
       // Small integer logits (many ties), a third of the outputs non-finite.
-      const z = Array.from({ length: E }, () => Array.from({ length: N }, () => {
-        const row = Array.from({ length: C }, () => Math.floor(rand() * 3));
-        const u = rand();
-        if (u < 0.25) row[Math.floor(rand() * C)] = NaN;
-        else if (u < 0.33) row[0] = Infinity;
-        return row;
-      }));
+      const z = Array.from({ length: E }, () =>
+        Array.from({ length: N }, () => {
+          const row = Array.from({ length: C }, () => Math.floor(rand() * 3));
+          const u = rand();
+          if (u < 0.25) row[Math.floor(rand() * C)] = NaN;
+          else if (u < 0.33) row[0] = Infinity;
+          return row;
+        }),
+      );
       const labels = Array.from({ length: N }, () => Math.floor(rand() * C));
       const file = await logitsFile(path.join(tmpDir(), `r${trial}.npz`), z, labels);
       const r = await analyze(file, file, { maxAccuracyDrop: 0.1 });
@@ -130,7 +182,14 @@ describe('non-finite outputs never fire', () => {
           const s = score(k, n);
           if (!s) continue;
           // A 1e-12 slack: the evaluator's float rounding against the engine's compensated sums.
-          if (kind === 'confidence' ? s.conf >= t - 1e-12 : kind === 'entropy' ? s.ent <= t + 1e-12 : s.margin >= t - 1e-12) return k;
+          if (
+            kind === 'confidence'
+              ? s.conf >= t - 1e-12
+              : kind === 'entropy'
+                ? s.ent <= t + 1e-12
+                : s.margin >= t - 1e-12
+          )
+            return k;
         }
         return E - 1;
       };
@@ -142,19 +201,32 @@ describe('non-finite outputs never fire', () => {
       for (const kind of ['confidence', 'entropy', 'margin'] as const) {
         const c = r.curves[kind];
         assert.equal(c.thinned, false);
-        for (const p of c.points) assert.deepEqual(p.exitHistogram, hist(kind, p.threshold as number | null), `trial ${trial} ${kind} at ${p.threshold}`);
+        for (const p of c.points)
+          assert.deepEqual(
+            p.exitHistogram,
+            hist(kind, p.threshold as number | null),
+            `trial ${trial} ${kind} at ${p.threshold}`,
+          );
         // Every distinct threshold of a finite output changes the outcome; no other point exists.
         const values = new Set<number>();
-        for (let k = 0; k < E - 1; k++) for (let n = 0; n < N; n++) {
-          const s = score(k, n);
-          if (s) values.add(kind === 'confidence' ? s.conf : kind === 'entropy' ? s.ent : s.margin);
-        }
+        for (let k = 0; k < E - 1; k++)
+          for (let n = 0; n < N; n++) {
+            const s = score(k, n);
+            if (s) values.add(kind === 'confidence' ? s.conf : kind === 'entropy' ? s.ent : s.margin);
+          }
         for (const p of c.points.slice(1)) {
           const t = p.threshold as number;
-          assert.ok([...values].some((v) => Math.abs(v - t) <= 1e-12), `trial ${trial} ${kind}: ${t} is no finite output's score`);
+          assert.ok(
+            [...values].some((v) => Math.abs(v - t) <= 1e-12),
+            `trial ${trial} ${kind}: ${t} is no finite output's score`,
+          );
         }
         const s = suggestion(r, kind);
-        assert.deepEqual(s.test.exitHistogram, hist(kind, s.threshold as number | null), `trial ${trial} ${kind} suggestion`);
+        assert.deepEqual(
+          s.test.exitHistogram,
+          hist(kind, s.threshold as number | null),
+          `trial ${trial} ${kind} suggestion`,
+        );
       }
     }
   });

@@ -27,7 +27,11 @@ function npyBytes(dict: string, data: Uint8Array, version = 1): Buffer {
 describe('.npy headers', () => {
   it('reads dtype, shape and data offset (versions 1 and 2)', () => {
     for (const version of [1, 2]) {
-      const bytes = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", new Uint8Array(24), version);
+      const bytes = npyBytes(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+        new Uint8Array(24),
+        version,
+      );
       const h = parseNpyHeader(bytes, 'a.npy', bytes.length);
       assert.equal(h.dtype, 'float32');
       assert.deepEqual(h.shape, [2, 3]);
@@ -37,7 +41,14 @@ describe('.npy headers', () => {
   });
 
   it('reads every supported dtype', () => {
-    const dtypes: Record<string, string> = { '<f8': 'float64', '<f2': 'float16', '<i8': 'int64', '<i4': 'int32', '|u1': 'uint8', '|b1': 'bool' };
+    const dtypes: Record<string, string> = {
+      '<f8': 'float64',
+      '<f2': 'float16',
+      '<i8': 'int64',
+      '<i4': 'int32',
+      '|u1': 'uint8',
+      '|b1': 'bool',
+    };
     for (const [descr, name] of Object.entries(dtypes)) {
       const bytes = npyBytes(`{'descr': '${descr}', 'fortran_order': False, 'shape': (4,), }`, new Uint8Array(32));
       assert.equal(parseNpyHeader(bytes, 'a.npy', bytes.length).dtype, name);
@@ -45,8 +56,17 @@ describe('.npy headers', () => {
   });
 
   it('refuses a header that claims more than the file holds, before allocating', () => {
-    const bytes = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", new Uint8Array(16));
-    assert.throws(() => parseNpyHeader(bytes, 'huge.npy', bytes.length), (e: unknown) => e instanceof ExitLensError && /claims shape \(1000000, 1000000\)/.test(e.message) && /truncated/.test(e.message));
+    const bytes = npyBytes(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }",
+      new Uint8Array(16),
+    );
+    assert.throws(
+      () => parseNpyHeader(bytes, 'huge.npy', bytes.length),
+      (e: unknown) =>
+        e instanceof ExitLensError &&
+        /claims shape \(1000000, 1000000\)/.test(e.message) &&
+        /truncated/.test(e.message),
+    );
   });
 
   it('refuses big-endian, structured, object and Fortran arrays with the fix', () => {
@@ -58,12 +78,16 @@ describe('.npy headers', () => {
     ];
     for (const [dict, re] of cases) {
       const bytes = npyBytes(dict, new Uint8Array(8));
-      assert.throws(() => parseNpyHeader(bytes, 'a.npy', bytes.length), (e: unknown) => e instanceof ExitLensError && re.test(`${e.message} ${e.hint}`));
+      assert.throws(
+        () => parseNpyHeader(bytes, 'a.npy', bytes.length),
+        (e: unknown) => e instanceof ExitLensError && re.test(`${e.message} ${e.hint}`),
+      );
     }
   });
 
   it('float16 round trip', () => {
-    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) assert.equal(halfToFloat(floatToHalf(v)), v);
+    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8])
+      assert.equal(halfToFloat(floatToHalf(v)), v);
     assert.equal(floatToHalf(1.0009765625 + 1e-9), floatToHalf(1.0009765625));
     assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
   });
@@ -92,8 +116,20 @@ describe('.npz containers', () => {
     const stored = await openArrayFile(fixture('cnn_samples.npz'));
     const deflated = await openArrayFile(fixture('cnn_samples_deflated.npz'));
     try {
-      assert.deepEqual(stored.arrays.map((a) => [a.name, a.compressed]), [['x', false], ['label', false]]);
-      assert.deepEqual(deflated.arrays.map((a) => [a.name, a.compressed]), [['x', true], ['label', true]]);
+      assert.deepEqual(
+        stored.arrays.map((a) => [a.name, a.compressed]),
+        [
+          ['x', false],
+          ['label', false],
+        ],
+      );
+      assert.deepEqual(
+        deflated.arrays.map((a) => [a.name, a.compressed]),
+        [
+          ['x', true],
+          ['label', true],
+        ],
+      );
       const a = await stored.arrays[0].open();
       const b = await deflated.arrays[0].open();
       const whole = Buffer.from(await a.readRows(50));
@@ -109,7 +145,7 @@ describe('.npz containers', () => {
     }
   });
 
-  it('rows read into a caller\'s buffer are the same bytes, at its start, from stored and deflated entries', async () => {
+  it("rows read into a caller's buffer are the same bytes, at its start, from stored and deflated entries", async () => {
     const stored = await openArrayFile(fixture('cnn_samples.npz'));
     const deflated = await openArrayFile(fixture('cnn_samples_deflated.npz'));
     try {
@@ -137,7 +173,10 @@ describe('.npz containers', () => {
   it('a .npy file is one array named after the file', async () => {
     const f = await openArrayFile(fixture('cnn_inputs.npy'));
     try {
-      assert.deepEqual(f.arrays.map((a) => [a.name, a.header.dtype, a.header.shape.join('x')]), [['cnn_inputs', 'float32', '50x3x8x8']]);
+      assert.deepEqual(
+        f.arrays.map((a) => [a.name, a.header.dtype, a.header.shape.join('x')]),
+        [['cnn_inputs', 'float32', '50x3x8x8']],
+      );
       const r = await f.arrays[0].open();
       const first = bytesToTyped(await r.readRows(1), 'float32');
       await r.close();
@@ -157,7 +196,7 @@ describe('.npz containers', () => {
 });
 
 describe('batches of several inputs', () => {
-  it('every input\'s rows come in file order, batch after batch, in the model\'s dtypes', async () => {
+  it("every input's rows come in file order, batch after batch, in the model's dtypes", async () => {
     const f = await openArrayFile(fixture('cnn_samples.npz'));
     try {
       const x = f.arrays.find((a) => a.name === 'x')!;
@@ -165,7 +204,12 @@ describe('batches of several inputs', () => {
       // Two model inputs read from one file: x as is, and the int64 label array cast to int32.
       const binding: SampleBinding = {
         inputs: [
-          { input: { name: 'x', dtype: 'float32', shape: ['batch', 3, 8, 8] }, array: x, rowShape: [3, 8, 8], cast: false },
+          {
+            input: { name: 'x', dtype: 'float32', shape: ['batch', 3, 8, 8] },
+            array: x,
+            rowShape: [3, 8, 8],
+            cast: false,
+          },
           { input: { name: 'k', dtype: 'int32', shape: ['batch'] }, array: label, rowShape: [], cast: true },
         ],
         labels: null,

@@ -18,7 +18,10 @@ function randomRecords(N: number, E: number, C: number, seed: number) {
   const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
   const rec = allocateRecords(N, E, C, labels);
   for (let k = 0; k < E; k++) {
-    const z = Float32Array.from({ length: N * C }, (_, i) => (rand() - 0.5) * (1 + k) + (i % C === labels[Math.floor(i / C)] ? 0.4 * k : 0));
+    const z = Float32Array.from(
+      { length: N * C },
+      (_, i) => (rand() - 0.5) * (1 + k) + (i % C === labels[Math.floor(i / C)] ? 0.4 * k : 0),
+    );
     fillExitRecords(rec, z, 0, C, N, 0, k);
   }
   return rec;
@@ -27,25 +30,51 @@ function randomRecords(N: number, E: number, C: number, seed: number) {
 describe('parallel sweeps', () => {
   it('worker threads reproduce the inline analysis exactly', async () => {
     const rec = randomRecords(3000, 5, 4, 11);
-    const mask = Uint8Array.from({ length: 3000 }, (_, n) => n % 3 === 0 ? 1 : 0);
+    const mask = Uint8Array.from({ length: 3000 }, (_, n) => (n % 3 === 0 ? 1 : 0));
     const options = { maxPoints: 50, subset: { mask, target: 0.3 } };
     const inline = analysePolicies(rec, [1, 2, 3, 4, 5], 5, options);
     let stats: ParallelStats | null = null;
-    const parallel = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, [1, 2, 3, 4, 5], 5, options);
-    assert.deepEqual(stats, { onWorkers: 2, inline: 1, patience: 'here' }, 'entropy and margin ran on worker threads, patience here while they did');
+    const parallel = await analysePoliciesWith(
+      parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }),
+      rec,
+      [1, 2, 3, 4, 5],
+      5,
+      options,
+    );
+    assert.deepEqual(
+      stats,
+      { onWorkers: 2, inline: 1, patience: 'here' },
+      'entropy and margin ran on worker threads, patience here while they did',
+    );
     assert.deepEqual(parallel, inline);
     assert.ok(inline.chosen && inline.frontier.length > 1);
   });
   it('records not on shared memory, or one core, run inline with the same result', async () => {
     const rec = randomRecords(500, 4, 3, 12);
-    const copy = subsetRecords(rec, Int32Array.from({ length: 500 }, (_, i) => i)); // plain ArrayBuffers
+    const copy = subsetRecords(
+      rec,
+      Int32Array.from({ length: 500 }, (_, i) => i),
+    ); // plain ArrayBuffers
     const want = await analysePoliciesWith(inlineRunner, rec, [1, 2, 3, 4], 4);
     const seen: ParallelStats[] = [];
     const onDone = (s: ParallelStats) => seen.push(s);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone }), copy, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(await analysePoliciesWith(parallelRunner({ minWork: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4), want);
-    assert.deepEqual(seen, [{ onWorkers: 0, inline: 3, patience: 'here' }, { onWorkers: 0, inline: 3, patience: 'here' }, { onWorkers: 0, inline: 3, patience: 'here' }]);
+    assert.deepEqual(
+      await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone }), copy, [1, 2, 3, 4], 4),
+      want,
+    );
+    assert.deepEqual(
+      await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone }), rec, [1, 2, 3, 4], 4),
+      want,
+    );
+    assert.deepEqual(
+      await analysePoliciesWith(parallelRunner({ minWork: Infinity, cores: 2, onDone }), rec, [1, 2, 3, 4], 4),
+      want,
+    );
+    assert.deepEqual(seen, [
+      { onWorkers: 0, inline: 3, patience: 'here' },
+      { onWorkers: 0, inline: 3, patience: 'here' },
+      { onWorkers: 0, inline: 3, patience: 'here' },
+    ]);
   });
 });
 
@@ -55,7 +84,10 @@ function tiedRecords(N: number, E: number, C: number, seed: number) {
   const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
   const rec = allocateRecords(N, E, C, labels);
   for (let k = 0; k < E; k++) {
-    const z = Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 3) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0));
+    const z = Float32Array.from(
+      { length: N * C },
+      (_, i) => Math.round((rand() - 0.5) * 3) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0),
+    );
     fillExitRecords(rec, z, 0, C, N, 0, k);
   }
   return rec;
@@ -65,18 +97,36 @@ describe('the analysis on two threads', () => {
   it('gives exactly the inline analysis, with the other work done while the worker sweeps', async () => {
     const rec = tiedRecords(4000, 6, 4, 21);
     const costs = [1, 2, 3, 4, 5, 6].map((c) => c / 6);
-    const input = { records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e', 'f'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.02, maxCurvePoints: 40 };
+    const input = {
+      records: rec,
+      calibration: null,
+      exitNames: ['a', 'b', 'c', 'd', 'e', 'f'],
+      exitMacs: costs,
+      baselineMacs: 1,
+      maxAccuracyDrop: 0.02,
+      maxCurvePoints: 40,
+    };
     const inline = await analyze(input);
     let stats: ParallelStats | null = null;
-    const parallel = await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }) });
+    const parallel = await analyze({
+      ...input,
+      runner: parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }),
+    });
     assert.equal(stats!.onWorkers, 2);
     assert.equal(stats!.inline, 1);
     assert.ok(stats!.figures === 'here' || stats!.figures === 'worker');
     assert.deepEqual(parallel, inline);
     // The suggestions (per-exit fit included) are those fitted on their own, from the split alone.
     const split = seededSplit(rec.sampleCount);
-    assert.deepEqual(parallel.suggestions, suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, costs, 1, 0.02));
-    assert.ok(parallel.suggestions.some((s) => s.policy === 'per-exit' && Array.isArray(s.threshold) && s.threshold.some((t) => t !== null)));
+    assert.deepEqual(
+      parallel.suggestions,
+      suggestThresholds({ rec, samples: split.calibration }, { rec, samples: split.test }, costs, 1, 0.02),
+    );
+    assert.ok(
+      parallel.suggestions.some(
+        (s) => s.policy === 'per-exit' && Array.isArray(s.threshold) && s.threshold.some((t) => t !== null),
+      ),
+    );
     // A worker that is not available: everything on this thread, the same result.
     assert.deepEqual(await analyze({ ...input, runner: parallelRunner({ minWork: 0, cores: 1 }) }), inline);
     // A runner that never calls back: the per-exit metrics and the rest are still there.
@@ -98,14 +148,33 @@ describe('the overthinking figures and the patience counts beside the sweeps', (
     const busy = () => {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
     };
-    const late = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options, busy);
+    const late = await analysePoliciesWith(
+      parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }),
+      rec,
+      costs,
+      5,
+      options,
+      busy,
+    );
     assert.deepEqual(stats, { onWorkers: 2, inline: 1, figures: 'worker', patience: 'worker' });
     assert.deepEqual(late, inline);
     // Not busy: this thread takes them before the worker is done (or even started).
-    const early = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    const early = await analysePoliciesWith(
+      parallelRunner({ minWork: 0, cores: 2, onDone: (s) => (stats = s) }),
+      rec,
+      costs,
+      5,
+      options,
+    );
     assert.deepEqual(early, inline);
     // No worker at all.
-    const alone = await analysePoliciesWith(parallelRunner({ minWork: 0, cores: 1, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    const alone = await analysePoliciesWith(
+      parallelRunner({ minWork: 0, cores: 1, onDone: (s) => (stats = s) }),
+      rec,
+      costs,
+      5,
+      options,
+    );
     assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     assert.deepEqual(alone, inline);
   });
@@ -128,7 +197,13 @@ describe('the overthinking figures and the patience counts beside the sweeps', (
     }
     const worker = new SpareWorker(new DyingWorker() as unknown as Worker);
     let stats: ParallelStats | null = null;
-    const result = await analysePoliciesWith(parallelRunner({ worker, cores: 2, onDone: (s) => (stats = s) }), rec, costs, 5, options);
+    const result = await analysePoliciesWith(
+      parallelRunner({ worker, cores: 2, onDone: (s) => (stats = s) }),
+      rec,
+      costs,
+      5,
+      options,
+    );
     assert.deepEqual(claimed, ['figures', 'patience'], 'the worker took both first');
     assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here', reused: true });
     assert.deepEqual(result, inline);
@@ -145,9 +220,15 @@ describe('records filled on two threads', () => {
     it(`${name}${exits ? ` as ${exits}` : ''}: the same records as on one thread, with chunks done by the worker`, async () => {
       const one = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minWork: Infinity } });
       let stats: ParallelStats | null = null;
-      const two = await readLogitsFile(fixture(name), { exits, chunk, parallel: { minWork: 0, cores: 2 }, onParallel: (s) => (stats = s) });
+      const two = await readLogitsFile(fixture(name), {
+        exits,
+        chunk,
+        parallel: { minWork: 0, cores: 2 },
+        onParallel: (s) => (stats = s),
+      });
       assert.ok(stats!.onWorkers > 0 && stats!.inline > 0, `both threads filled chunks: ${JSON.stringify(stats)}`);
-      for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const) assert.deepEqual(two.records[key], one.records[key], key);
+      for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const)
+        assert.deepEqual(two.records[key], one.records[key], key);
       assert.deepEqual(two.records.labels, one.records.labels);
     });
   }
@@ -157,7 +238,12 @@ describe('records filled on two threads', () => {
 function tiedLogits(N: number, E: number, C: number, seed: number) {
   const rand = mulberry32(seed);
   const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
-  const z = Array.from({ length: E }, (_, k) => Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 3) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0)));
+  const z = Array.from({ length: E }, (_, k) =>
+    Float32Array.from(
+      { length: N * C },
+      (_, i) => Math.round((rand() - 0.5) * 3) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0),
+    ),
+  );
   return { labels, z };
 }
 
@@ -165,14 +251,22 @@ describe('the worker that filled the records runs the sweeps', () => {
   const [N, E, C] = [4000, 6, 4];
   const { labels, z } = tiedLogits(N, E, C, 41);
   const costs = [1, 2, 3, 4, 5, 6].map((c) => c / 6);
-  const base = { calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e', 'f'], exitMacs: costs, baselineMacs: 1, maxAccuracyDrop: 0.02, maxCurvePoints: 40 };
+  const base = {
+    calibration: null,
+    exitNames: ['a', 'b', 'c', 'd', 'e', 'f'],
+    exitMacs: costs,
+    baselineMacs: 1,
+    maxAccuracyDrop: 0.02,
+    maxCurvePoints: 40,
+  };
   // The independent path: records filled and analysed on this thread only.
   const alone = allocateRecords(N, E, C, labels);
   for (let k = 0; k < E; k++) fillExitRecords(alone, z[k], 0, C, N, 0, k);
   async function filledOnWorker() {
     const rec = allocateRecords(N, E, C, labels);
     const pool = fillPool(rec, { minWork: 0, cores: 2 });
-    for (let k = 0; k < E; k++) for (let n = 0; n < N; n += 500) await pool.fill(z[k], n * C, C, Math.min(500, N - n), n, k);
+    for (let k = 0; k < E; k++)
+      for (let n = 0; n < N; n += 500) await pool.fill(z[k], n * C, C, Math.min(500, N - n), n, k);
     return { rec, ...(await pool.finishKeeping()) };
   }
   it('with exactly the inline result, and one worker started for both', async () => {
@@ -184,14 +278,21 @@ describe('the worker that filled the records runs the sweeps', () => {
       assert.ok(fill.onWorkers > 0, `the worker filled chunks: ${JSON.stringify(fill)}`);
       let stats: ParallelStats | null = null;
       // minWork: Infinity would keep a new worker from starting: the kept one runs the sweeps anyway.
-      const reused = await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }) });
+      const reused = await analyze({
+        ...base,
+        records: rec,
+        runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }),
+      });
       assert.equal(stats!.reused, true);
       assert.equal(stats!.onWorkers, 2, 'entropy and margin swept on the kept worker');
       assert.equal(workersStarted() - before, 1, 'one worker for reading and sweeping');
       assert.deepEqual(reused, inline);
       assert.ok(reused.suggestions.some((s) => s.policy === 'per-exit'));
       // It can serve another analysis while it lives.
-      assert.deepEqual(await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2 }) }), inline);
+      assert.deepEqual(
+        await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2 }) }),
+        inline,
+      );
       assert.equal(workersStarted() - before, 1);
     } finally {
       worker?.close();
@@ -205,14 +306,28 @@ describe('the worker that filled the records runs the sweeps', () => {
     assert.equal(worker.alive, false);
     let stats: ParallelStats | null = null;
     const before = workersStarted();
-    assert.deepEqual(await analyze({ ...base, records: rec, runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }) }), inline);
+    assert.deepEqual(
+      await analyze({
+        ...base,
+        records: rec,
+        runner: parallelRunner({ worker, minWork: Infinity, cores: 2, onDone: (s) => (stats = s) }),
+      }),
+      inline,
+    );
     assert.deepEqual(stats, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     assert.equal(workersStarted(), before);
     // One core: not used even if alive.
     const second = await filledOnWorker();
     try {
       let one: ParallelStats | null = null;
-      assert.deepEqual(await analyze({ ...base, records: second.rec, runner: parallelRunner({ worker: second.worker, cores: 1, onDone: (s) => (one = s) }) }), inline);
+      assert.deepEqual(
+        await analyze({
+          ...base,
+          records: second.rec,
+          runner: parallelRunner({ worker: second.worker, cores: 1, onDone: (s) => (one = s) }),
+        }),
+        inline,
+      );
       assert.deepEqual(one, { onWorkers: 0, inline: 3, figures: 'here', patience: 'here' });
     } finally {
       second.worker?.close();
@@ -221,20 +336,41 @@ describe('the worker that filled the records runs the sweeps', () => {
   it('read from a logits file with keepWorker: the same records, and the worker handed over', async () => {
     const one = await readLogitsFile(fixture('logits_random.npz'), { chunk: 37, parallel: { minWork: Infinity } });
     assert.equal(one.worker, undefined);
-    const two = await readLogitsFile(fixture('logits_random.npz'), { chunk: 37, parallel: { minWork: 0, cores: 2 }, keepWorker: true });
+    const two = await readLogitsFile(fixture('logits_random.npz'), {
+      chunk: 37,
+      parallel: { minWork: 0, cores: 2 },
+      keepWorker: true,
+    });
     try {
       assert.ok(two.worker?.alive);
-      for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const) assert.deepEqual(two.records[key], one.records[key], key);
+      for (const key of ['pred', 'conf', 'margin', 'entropy', 'logpLabel', 'finite'] as const)
+        assert.deepEqual(two.records[key], one.records[key], key);
       const costs5 = Array.from({ length: one.records.exitCount }, (_, k) => k + 1);
-      const input = { calibration: null, exitNames: costs5.map(String), exitMacs: costs5, baselineMacs: costs5.length, maxAccuracyDrop: 0.01 };
+      const input = {
+        calibration: null,
+        exitNames: costs5.map(String),
+        exitMacs: costs5,
+        baselineMacs: costs5.length,
+        maxAccuracyDrop: 0.01,
+      };
       let stats: ParallelStats | null = null;
-      assert.deepEqual(await analyze({ ...input, records: two.records, runner: parallelRunner({ worker: two.worker, onDone: (s) => (stats = s) }) }), await analyze({ ...input, records: one.records }));
+      assert.deepEqual(
+        await analyze({
+          ...input,
+          records: two.records,
+          runner: parallelRunner({ worker: two.worker, onDone: (s) => (stats = s) }),
+        }),
+        await analyze({ ...input, records: one.records }),
+      );
       assert.equal(stats!.reused, true);
     } finally {
       two.worker?.close();
     }
     // Too small for a worker: none is kept.
-    const small = await readLogitsFile(fixture('logits_random.npz'), { parallel: { minWork: Infinity }, keepWorker: true });
+    const small = await readLogitsFile(fixture('logits_random.npz'), {
+      parallel: { minWork: Infinity },
+      keepWorker: true,
+    });
     assert.equal(small.worker, null);
   });
 });
@@ -253,17 +389,34 @@ describe('a logits file whose labels are refused after the fill worker has start
     await writeNpz(file, [
       { name: 'exit_0', descr: '<f4', shape: [N, C], fill: logits },
       { name: 'exit_1', descr: '<f4', shape: [N, C], fill: logits },
-      { name: 'labels', descr: '<i8', shape: [N], fill: (out, row, rows) => { for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = row + i === N - 1 ? 10n : BigInt((row + i) % C); } },
+      {
+        name: 'labels',
+        descr: '<i8',
+        shape: [N],
+        fill: (out, row, rows) => {
+          for (let i = 0; i < rows; i++) (out as BigInt64Array)[i] = row + i === N - 1 ? 10n : BigInt((row + i) % C);
+        },
+      },
     ]);
     const before = workersStarted();
-    await assert.rejects(readLogitsFile(file, { parallel: { minWork: 0, cores: 2 } }), (err: Error & { code?: string }) => err.code === 'labels-invalid' && /Label 10 at sample 99999/.test(err.message));
+    await assert.rejects(
+      readLogitsFile(file, { parallel: { minWork: 0, cores: 2 } }),
+      (err: Error & { code?: string }) => err.code === 'labels-invalid' && /Label 10 at sample 99999/.test(err.message),
+    );
     assert.equal(workersStarted() - before, 1, 'the worker had started');
   });
 });
 
 describe('a cancel during the analysis', () => {
   const rec = tiedRecords(60_000, 6, 4, 51);
-  const input = { records: rec, calibration: null, exitNames: ['a', 'b', 'c', 'd', 'e', 'f'], exitMacs: [1, 2, 3, 4, 5, 6], baselineMacs: 6, maxAccuracyDrop: 0.02 };
+  const input = {
+    records: rec,
+    calibration: null,
+    exitNames: ['a', 'b', 'c', 'd', 'e', 'f'],
+    exitMacs: [1, 2, 3, 4, 5, 6],
+    baselineMacs: 6,
+    maxAccuracyDrop: 0.02,
+  };
   const isCancelled = (err: Error & { code?: string }) => err.code === 'cancelled';
   it('stops it between its steps on this thread', async () => {
     const controller = new AbortController();
@@ -290,7 +443,14 @@ describe('a cancel during the analysis', () => {
     const before = workersStarted();
     const runner = parallelRunner({ minWork: 0, cores: 2, signal: controller.signal, onDone: (s) => (stats = s) });
     // This thread's own work is done at once; the cancel comes while it waits for the worker's sweeps.
-    const waiting = analysePoliciesWith(runner, rec, input.exitMacs, 6, { maxPoints: 30, figures: true }, () => void setTimeout(() => controller.abort(), 0));
+    const waiting = analysePoliciesWith(
+      runner,
+      rec,
+      input.exitMacs,
+      6,
+      { maxPoints: 30, figures: true },
+      () => void setTimeout(() => controller.abort(), 0),
+    );
     await assert.rejects(waiting, isCancelled);
     assert.equal(workersStarted() - before, 1, 'a worker was sweeping');
     assert.equal(stats, null, 'the run did not finish');

@@ -14,14 +14,24 @@ function tiedRecords(N: number, E: number, C: number, seed: number, labelled: bo
   const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
   const rec = allocateRecords(N, E, C, labelled ? labels : null);
   for (let k = 0; k < E; k++) {
-    const z = Float32Array.from({ length: N * C }, (_, i) => Math.round((rand() - 0.5) * 4) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0));
+    const z = Float32Array.from(
+      { length: N * C },
+      (_, i) => Math.round((rand() - 0.5) * 4) + (i % C === labels[Math.floor(i / C)] && rand() < 0.3 + k / E ? 2 : 0),
+    );
     fillExitRecords(rec, z, 0, C, N, 0, k);
   }
   return rec;
 }
 
 /** Coordinate descent written out: each candidate τ_k is evaluated by running every sample through the policy. */
-function referenceFit(rec: ExitRecords, samples: number[], costs: number[], target: number, start: number | null, passes = 2): (number | null)[] {
+function referenceFit(
+  rec: ExitRecords,
+  samples: number[],
+  costs: number[],
+  target: number,
+  start: number | null,
+  passes = 2,
+): (number | null)[] {
   const E = rec.exitCount;
   const last = E - 1;
   const tau: number[] = new Array(last).fill(start ?? Infinity);
@@ -31,7 +41,11 @@ function referenceFit(rec: ExitRecords, samples: number[], costs: number[], targ
     let good = 0;
     for (const n of samples) {
       let e = last;
-      for (let j = 0; j < last; j++) if (rec.conf[n * E + j] >= t[j]) { e = j; break; }
+      for (let j = 0; j < last; j++)
+        if (rec.conf[n * E + j] >= t[j]) {
+          e = j;
+          break;
+        }
       hist[e]++;
       const want = rec.labels ? rec.labels[n] : rec.pred[n * E + last];
       if (rec.pred[n * E + e] === want) good++;
@@ -77,22 +91,40 @@ describe('per-exit threshold fit', () => {
       const exitCosts = costs ?? Array.from({ length: E }, (_, k) => (k + 1) / E);
       const samples = Array.from({ length: N }, (_, n) => n).filter((n) => n % 3 !== 1);
       const set = { rec, samples: Int32Array.from(samples) };
-      for (const [target, start] of [[0.3, null], [0.5, 0.6], [0.45, 0.9], [2, null]] as [number, number | null][]) {
+      for (const [target, start] of [
+        [0.3, null],
+        [0.5, 0.6],
+        [0.45, 0.9],
+        [2, null],
+      ] as [number, number | null][]) {
         const want = referenceFit(rec, samples, exitCosts, target, start);
         // exactBudget 0: the coordinate descent itself, whatever the size.
-        assert.deepEqual(fitPerExitThresholds(set, exitCosts, target, start, 2, 0), want, `target ${target}, start ${start}`);
+        assert.deepEqual(
+          fitPerExitThresholds(set, exitCosts, target, start, 2, 0),
+          want,
+          `target ${target}, start ${start}`,
+        );
       }
       // Ties are present: some confidence is shared by several samples at one exit.
       const seen = new Set<number>();
       let tie = false;
-      for (const n of samples) { const c = rec.conf[n * E]; if (seen.has(c)) tie = true; seen.add(c); }
+      for (const n of samples) {
+        const c = rec.conf[n * E];
+        if (seen.has(c)) tie = true;
+        seen.add(c);
+      }
       assert.ok(tie);
     });
   }
 });
 
 /** Every combination of thresholds (each exit's distinct finite confidences, or never), evaluated sample by sample. */
-function bruteForceFit(rec: ExitRecords, samples: number[], costs: number[], target: number): { tau: (number | null)[]; cost: number; quality: number } {
+function bruteForceFit(
+  rec: ExitRecords,
+  samples: number[],
+  costs: number[],
+  target: number,
+): { tau: (number | null)[]; cost: number; quality: number } {
   const E = rec.exitCount;
   const last = E - 1;
   const M = samples.length;
@@ -110,7 +142,11 @@ function bruteForceFit(rec: ExitRecords, samples: number[], costs: number[], tar
       let good = 0;
       for (const n of samples) {
         let e = last;
-        for (let j = 0; j < last; j++) if (rec.pred[n * E + j] >= 0 && rec.conf[n * E + j] >= tau[j]) { e = j; break; }
+        for (let j = 0; j < last; j++)
+          if (rec.pred[n * E + j] >= 0 && rec.conf[n * E + j] >= tau[j]) {
+            e = j;
+            break;
+          }
         cost += costs[e];
         const want = rec.labels ? rec.labels[n] : rec.pred[n * E + last];
         if (rec.pred[n * E + e] === want) good++;
@@ -118,7 +154,8 @@ function bruteForceFit(rec: ExitRecords, samples: number[], costs: number[], tar
       const quality = good / M;
       if (quality < target - 1e-12) return;
       // Cheapest; then higher quality; then the first in the order tried (higher τ, τ_0 first).
-      if (!best || cost < best.cost - 1e-12 || (Math.abs(cost - best.cost) <= 1e-12 && quality > best.quality)) best = { tau: [...tau], cost, quality };
+      if (!best || cost < best.cost - 1e-12 || (Math.abs(cost - best.cost) <= 1e-12 && quality > best.quality))
+        best = { tau: [...tau], cost, quality };
       return;
     }
     for (const t of values[k]) {
@@ -142,16 +179,21 @@ describe('per-exit thresholds, searched whole where the search is small', () => 
       const labelled = trial % 4 !== 3;
       const rec = tiedRecords(N, E, 3, 500 + trial, labelled);
       // Some outputs non-finite.
-      if (trial % 5 === 0) for (let n = 0; n < N; n += 4) {
-        const z = new Float32Array(3).fill(NaN);
-        fillExitRecords(rec, z, 0, 3, 1, n, Math.floor(rand() * (E - 1)));
-      }
-      const costs = trial % 2 ? Array.from({ length: E }, (_, k) => (k + 1) / E + 0.01 * rand()) : Array.from({ length: E }, (_, k) => k + 1);
+      if (trial % 5 === 0)
+        for (let n = 0; n < N; n += 4) {
+          const z = new Float32Array(3).fill(NaN);
+          fillExitRecords(rec, z, 0, 3, 1, n, Math.floor(rand() * (E - 1)));
+        }
+      const costs =
+        trial % 2
+          ? Array.from({ length: E }, (_, k) => (k + 1) / E + 0.01 * rand())
+          : Array.from({ length: E }, (_, k) => k + 1);
       const samples = Array.from({ length: N }, (_, n) => n);
       const set = { rec, samples: null };
       for (const drop of [0, 0.05, 0.2]) {
         let final = 0;
-        for (const n of samples) if (rec.pred[n * E + E - 1] === (rec.labels ? rec.labels[n] : rec.pred[n * E + E - 1])) final++;
+        for (const n of samples)
+          if (rec.pred[n * E + E - 1] === (rec.labels ? rec.labels[n] : rec.pred[n * E + E - 1])) final++;
         const target = final / N - drop;
         const want = bruteForceFit(rec, samples, costs, target);
         const got = fitPerExitThresholds(set, costs, target, null);
@@ -161,7 +203,11 @@ describe('per-exit thresholds, searched whole where the search is small', () => 
           let c = 0;
           for (const n of samples) {
             let e = E - 1;
-            for (let j = 0; j < E - 1; j++) if (rec.pred[n * E + j] >= 0 && rec.conf[n * E + j] >= (tau[j] ?? Infinity)) { e = j; break; }
+            for (let j = 0; j < E - 1; j++)
+              if (rec.pred[n * E + j] >= 0 && rec.conf[n * E + j] >= (tau[j] ?? Infinity)) {
+                e = j;
+                break;
+              }
             c += costs[e];
           }
           return c / N;
@@ -177,7 +223,9 @@ describe('per-exit thresholds, searched whole where the search is small', () => 
     const rec = tiedRecords(60, 4, 3, 77, true);
     const set = { rec, samples: null };
     const costs = [1, 2, 3, 4];
-    assert.deepEqual(fitPerExitThresholds(set, costs, 0.3, null, 2, 1), fitPerExitThresholds(set, costs, 0.3, null, 2, 0));
+    assert.deepEqual(
+      fitPerExitThresholds(set, costs, 0.3, null, 2, 1),
+      fitPerExitThresholds(set, costs, 0.3, null, 2, 0),
+    );
   });
 });
-

@@ -16,8 +16,25 @@ import { createSessionWithFallback } from '../../src/engine/providers';
 import { ProfileRequest } from '../../src/shared/engineProtocol';
 import { close, collect, expected, fixture, tmpDir } from './helpers';
 
-function profile(model: string, samples: string, extra: Partial<ProfileRequest> = {}, emit = collect().emit, signal?: AbortSignal): Promise<Report> {
-  return runProfile({ type: 'profile', id: 't', modelPath: fixture(model), samplesPath: fixture(samples), executionProviders: ['cpu'], ...extra }, emit, signal);
+function profile(
+  model: string,
+  samples: string,
+  extra: Partial<ProfileRequest> = {},
+  emit = collect().emit,
+  signal?: AbortSignal,
+): Promise<Report> {
+  return runProfile(
+    {
+      type: 'profile',
+      id: 't',
+      modelPath: fixture(model),
+      samplesPath: fixture(samples),
+      executionProviders: ['cpu'],
+      ...extra,
+    },
+    emit,
+    signal,
+  );
 }
 
 // ONNX Runtime and PyTorch logits agree to ~1e-6; predictions exactly (the fixtures keep top-1 gaps > 1e-3).
@@ -56,16 +73,27 @@ describe('profiling the fixture models', () => {
     assert.equal(r.executionProvider!.used, 'cpu');
     assert.equal(r.samples.sampleCount, 50);
     assert.equal(r.samples.labelArray, 'label');
-    assert.deepEqual(r.model!.exitLayout, { kind: 'per-output', outputs: ['exit_0', 'exit_1', 'exit_2'], orderedBy: 'name-suffix' });
+    assert.deepEqual(r.model!.exitLayout, {
+      kind: 'per-output',
+      outputs: ['exit_0', 'exit_1', 'exit_2'],
+      orderedBy: 'name-suffix',
+    });
     assert.equal(r.samples.calibration.source, 'split');
     assert.ok(r.warnings.some((w) => w.code === 'calibration-split'));
   });
 
   it('the same figures from a deflated .npz, float64 inputs (cast, said so), batch sizes 1 and 7', async () => {
-    for (const [samples, batch] of [['cnn_samples_deflated.npz', 64], ['cnn_samples_f64.npz', 7], ['cnn_samples.npz', 1]] as const) {
+    for (const [samples, batch] of [
+      ['cnn_samples_deflated.npz', 64],
+      ['cnn_samples_f64.npz', 7],
+      ['cnn_samples.npz', 1],
+    ] as const) {
       const r = await profile('tiny_cnn.onnx', samples, { batchSize: batch });
       matchesReference(r, cnn);
-      assert.equal(r.warnings.some((w) => w.code === 'input-cast'), samples === 'cnn_samples_f64.npz');
+      assert.equal(
+        r.warnings.some((w) => w.code === 'input-cast'),
+        samples === 'cnn_samples_f64.npz',
+      );
     }
   });
 
@@ -76,7 +104,10 @@ describe('profiling the fixture models', () => {
     }
     // The stack followed by a temperature and a log-softmax: the same static costs, no fallback.
     const post = await profile('stacked_post.onnx', 'cnn_samples.npz', { batchSize: 16 });
-    assert.deepEqual(post.exits.map((e) => e.macs), cnn.cost);
+    assert.deepEqual(
+      post.exits.map((e) => e.macs),
+      cnn.cost,
+    );
     assert.equal(post.baselineMacs, cnn.baseline);
     assert.equal(post.cost.source, 'static');
     assert.ok(!post.warnings.some((w) => w.code === 'cost-untraceable'));
@@ -114,18 +145,26 @@ describe('profiling the fixture models', () => {
     // cost(0) = 3648 + 24 = 3672; cost(1) = 3672 + 3648 + 24 = 7344; baseline = 2 x 3648 + 24 = 7320.
     const r = await profile('tiny_transformer.onnx', 'transformer_samples.npz');
     matchesReference(r, expected('transformer_expected.json'));
-    assert.deepEqual(r.exits.map((e) => e.name), ['early_exit_1', 'logits']);
+    assert.deepEqual(
+      r.exits.map((e) => e.name),
+      ['early_exit_1', 'logits'],
+    );
   });
 
   it('NaN logits are counted per exit, reported, and count as wrong', async () => {
     const r = await profile('nan_net.onnx', 'nan_samples.npz');
     const exp = expected('nan_expected.json');
-    assert.deepEqual(r.exits.map((e) => e.nonFiniteCount), [0, 10, 0]);
+    assert.deepEqual(
+      r.exits.map((e) => e.nonFiniteCount),
+      [0, 10, 0],
+    );
     r.exits.forEach((e, k) => close(e.accuracy, exp.exits[k].accuracy, 0, `exit ${k}`));
-    assert.ok(r.warnings.some((w) => w.code === 'non-finite-logits' && /exit_1/.test(w.message) && /10 of 30/.test(w.message)));
+    assert.ok(
+      r.warnings.some((w) => w.code === 'non-finite-logits' && /exit_1/.test(w.message) && /10 of 30/.test(w.message)),
+    );
   });
 
-  it('drill-down: the destructive samples, with each exit\'s prediction and an image preview', async () => {
+  it("drill-down: the destructive samples, with each exit's prediction and an image preview", async () => {
     const r = await profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 7 });
     const d = r.drilldown!;
     // The reference's destructive rate over N = 50 samples.
@@ -167,13 +206,17 @@ describe('execution providers', () => {
 
   it('a GPU provider whose library is missing is not attempted; one that fails in ONNX Runtime falls back with its words', async () => {
     const logs: string[] = [];
-    const skipped = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, { log: (m) => logs.push(m) });
+    const skipped = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, {
+      log: (m) => logs.push(m),
+    });
     await skipped.session.release();
     assert.equal(skipped.info.used, 'cpu');
     assert.match(skipped.info.attempts[0].reason!, /libonnxruntime_providers_cuda\.so is not installed/);
     assert.ok(logs.some((m) => /cuda skipped/.test(m)));
     // Made to try anyway, ONNX Runtime's own failure is recorded and the CPU still runs.
-    const tried = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, { tryMissing: true });
+    const tried = await createSessionWithFallback({ model: fixture('tiny_cnn.onnx') }, ['cuda', 'cpu'], 1, {
+      tryMissing: true,
+    });
     await tried.session.release();
     assert.equal(tried.info.used, 'cpu');
     assert.equal(tried.info.attempts[0].ok, false);
@@ -182,10 +225,13 @@ describe('execution providers', () => {
   });
 
   it('CUDA alone, unavailable: a provider error that says how to fall back', async () => {
-    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cuda'] }), (e: unknown) => {
-      const err = e as ExitLensError;
-      return err.code === 'provider-unavailable' && /cuda/.test(err.message) && /--ep cuda,cpu/.test(err.hint ?? '');
-    });
+    await assert.rejects(
+      profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cuda'] }),
+      (e: unknown) => {
+        const err = e as ExitLensError;
+        return err.code === 'provider-unavailable' && /cuda/.test(err.message) && /--ep cuda,cpu/.test(err.hint ?? '');
+      },
+    );
   });
 
   it('WebGPU then CPU on a machine without a usable GPU: a CPU run with the reason and the next step', async () => {
@@ -193,13 +239,23 @@ describe('execution providers', () => {
     const ep = r.executionProvider!;
     assert.equal(ep.used, 'cpu');
     assert.equal(ep.explicit, true);
-    assert.deepEqual(ep.attempts.map((a) => [a.provider, a.ok]), [['webgpu', false], ['cpu', true]]);
+    assert.deepEqual(
+      ep.attempts.map((a) => [a.provider, a.ok]),
+      [
+        ['webgpu', false],
+        ['cpu', true],
+      ],
+    );
     // The reason names what is missing here: the loader, or a GPU driver with Vulkan.
-    const vulkanLoader = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib']
-      .some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')));
+    const vulkanLoader = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib'].some((d) =>
+      fs.existsSync(path.join(d, 'libvulkan.so.1')),
+    );
     assert.match(ep.attempts[0].reason!, vulkanLoader ? /Vulkan support|adapter/ : /libvulkan\.so\.1 is not installed/);
     assert.ok((ep.attempts[0].nextStep ?? '').length > 20);
-    assert.ok(r.warnings.some((w) => w.code === 'provider-fallback' && /WEBGPU/.test(w.message)), 'asked for by name: a warning');
+    assert.ok(
+      r.warnings.some((w) => w.code === 'provider-fallback' && /WEBGPU/.test(w.message)),
+      'asked for by name: a warning',
+    );
     assert.equal(ep.precision, 'fp32');
   });
 
@@ -209,18 +265,30 @@ describe('execution providers', () => {
     assert.deepEqual(ep.requested, ['cuda', 'webgpu', 'cpu']);
     assert.equal(ep.explicit, false);
     assert.equal(ep.used, 'cpu');
-    assert.deepEqual(ep.attempts.map((a) => a.provider), ['cuda', 'webgpu', 'cpu']);
+    assert.deepEqual(
+      ep.attempts.map((a) => a.provider),
+      ['cuda', 'webgpu', 'cpu'],
+    );
     assert.ok(ep.attempts.slice(0, 2).every((a) => !a.ok && (a.reason ?? '').length > 0));
     assert.ok(!r.warnings.some((w) => w.code === 'provider-fallback'));
   });
 
   it('a GPU precision other than fp32 or tf32, and a provider named twice, are refused', async () => {
-    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { gpuPrecision: 'fp16' }), /GPU precision "fp16" is not fp32 or tf32/);
-    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cpu', 'CPU'] }), /names a provider twice/);
+    await assert.rejects(
+      profile('tiny_cnn.onnx', 'cnn_samples.npz', { gpuPrecision: 'fp16' }),
+      /GPU precision "fp16" is not fp32 or tf32/,
+    );
+    await assert.rejects(
+      profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['cpu', 'CPU'] }),
+      /names a provider twice/,
+    );
   });
 
   it('an unknown provider is named in the error', async () => {
-    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['tpu'] }), /Unknown execution provider "tpu"/);
+    await assert.rejects(
+      profile('tiny_cnn.onnx', 'cnn_samples.npz', { executionProviders: ['tpu'] }),
+      /Unknown execution provider "tpu"/,
+    );
   });
 });
 
@@ -243,7 +311,10 @@ describe('progress and cancellation', () => {
         if (e.done! >= 5) controller.abort();
       }
     };
-    await assert.rejects(profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 5 }, emit as never, controller.signal), (e: unknown) => (e as ExitLensError).code === 'cancelled');
+    await assert.rejects(
+      profile('tiny_cnn.onnx', 'cnn_samples.npz', { batchSize: 5 }, emit as never, controller.signal),
+      (e: unknown) => (e as ExitLensError).code === 'cancelled',
+    );
     assert.equal(batchesAfterAbort, 0);
   });
 });
@@ -258,7 +329,11 @@ describe('the cost discovery in an engine that stays up', () => {
     fs.copyFileSync(fixture('tiny_cnn.onnx'), model);
     fs.mkdirSync(path.join(dir, 'ext'));
     for (const f of ['model.onnx', 'model.onnx.data']) fs.copyFileSync(fixture(`ext/${f}`), path.join(dir, 'ext', f));
-    const run = (m: string, samples = 'cnn_samples.npz') => runProfile({ type: 'profile', id: 't', modelPath: m, samplesPath: fixture(samples), executionProviders: ['cpu'] }, collect().emit);
+    const run = (m: string, samples = 'cnn_samples.npz') =>
+      runProfile(
+        { type: 'profile', id: 't', modelPath: m, samplesPath: fixture(samples), executionProviders: ['cpu'] },
+        collect().emit,
+      );
     const sessions = () => discoverySessionsCreated();
 
     let before = sessions();

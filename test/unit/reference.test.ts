@@ -90,12 +90,24 @@ function compareCurve(points: CurvePoint[], expectedPoints: any[], kind: string)
   const thresholds = new Set(expectedPoints.map((x) => x.threshold));
   for (const p of points) {
     if (p.threshold === null) continue;
-    assert.ok([...thresholds].some((t) => t !== null && Math.abs(t - p.threshold!) <= 1e-12), `${kind}: curve threshold ${p.threshold} is not a score value`);
+    assert.ok(
+      [...thresholds].some((t) => t !== null && Math.abs(t - p.threshold!) <= 1e-12),
+      `${kind}: curve threshold ${p.threshold} is not a score value`,
+    );
   }
 }
 
 async function analyzeFixture(name: string, exp: { cost: number[] }, calib?: string): Promise<Report> {
-  return runAnalyze({ type: 'analyze', id: 't', logitsPath: fixture(name), exitCosts: exp.cost, calibPath: calib ? fixture(calib) : undefined }, () => undefined);
+  return runAnalyze(
+    {
+      type: 'analyze',
+      id: 't',
+      logitsPath: fixture(name),
+      exitCosts: exp.cost,
+      calibPath: calib ? fixture(calib) : undefined,
+    },
+    () => undefined,
+  );
 }
 
 describe('analysis matches the independent reference implementation', () => {
@@ -171,7 +183,11 @@ describe('the drill-down of a logits file', () => {
       assert.ok(destructive.length > 0, name);
       if (name === 'logits_random.npz') assert.ok(destructive.length > 48, 'more than the drill-down keeps');
       assert.equal(report.drilldown!.destructiveCount, destructive.length, name);
-      assert.deepEqual(report.drilldown!.samples.map((s) => s.index), destructive.slice(0, 48), name);
+      assert.deepEqual(
+        report.drilldown!.samples.map((s) => s.index),
+        destructive.slice(0, 48),
+        name,
+      );
     }
   });
 });

@@ -18,13 +18,32 @@ function check(report: unknown) {
 
 describe('report schema', () => {
   it('a profile report (labelled, calibration file, records) validates', async () => {
-    check(await runProfile({ type: 'profile', id: 's', modelPath: fixture('tiny_cnn.onnx'), samplesPath: fixture('cnn_samples.npz'), calibPath: fixture('cnn_calib.npz'), executionProviders: ['cuda', 'cpu'], includeRecords: true }, () => undefined));
+    check(
+      await runProfile(
+        {
+          type: 'profile',
+          id: 's',
+          modelPath: fixture('tiny_cnn.onnx'),
+          samplesPath: fixture('cnn_samples.npz'),
+          calibPath: fixture('cnn_calib.npz'),
+          executionProviders: ['cuda', 'cpu'],
+          includeRecords: true,
+        },
+        () => undefined,
+      ),
+    );
   });
   it('an unlabelled analyze report validates', async () => {
-    check(await runAnalyze({ type: 'analyze', id: 's', logitsPath: fixture('logits_unlabelled.npz') }, () => undefined));
+    check(
+      await runAnalyze({ type: 'analyze', id: 's', logitsPath: fixture('logits_unlabelled.npz') }, () => undefined),
+    );
   });
   it('the schema rejects a report missing a required key', async () => {
-    const r = JSON.parse(JSON.stringify(await runAnalyze({ type: 'analyze', id: 's', logitsPath: fixture('logits_ties.npz') }, () => undefined)));
+    const r = JSON.parse(
+      JSON.stringify(
+        await runAnalyze({ type: 'analyze', id: 's', logitsPath: fixture('logits_ties.npz') }, () => undefined),
+      ),
+    );
     delete r.exits[0].ece;
     assert.equal(validate(r), false);
   });

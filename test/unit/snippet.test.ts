@@ -23,7 +23,14 @@ const EXAMPLE = path.resolve(__dirname, '..', '..', 'examples', 'sdn-digits', 't
 const python = spawnSync('python3', ['--version']).status === 0 ? 'python3' : null;
 
 /** A seeded [E, N, C] float32 logits file with labels: coarse values (ties), optionally saturated and with NaN or infinite entries. */
-async function randomLogits(file: string, seed: number, E: number, C: number, scale: number, nonFinite: boolean): Promise<void> {
+async function randomLogits(
+  file: string,
+  seed: number,
+  E: number,
+  C: number,
+  scale: number,
+  nonFinite: boolean,
+): Promise<void> {
   const rand = mulberry32(seed);
   const N = 200;
   const z = new Float32Array(E * N * C);
@@ -48,7 +55,7 @@ function logitsJson(logits: number[][][]): string {
 }
 
 describe('the Python snippet', { skip: python ? false : 'no python3 on PATH' }, () => {
-  it('stops every sample where the report counts it, for each policy\'s suggestion (ties, saturated and non-finite logits)', async () => {
+  it("stops every sample where the report counts it, for each policy's suggestion (ties, saturated and non-finite logits)", async () => {
     const dir = tmpDir();
     const files = [EXAMPLE];
     const sets: [number, number, number, number, boolean][] = [
@@ -66,7 +73,10 @@ describe('the Python snippet', { skip: python ? false : 'no python3 on PATH' }, 
     let checked = 0;
     for (const file of files) {
       // The calibration file is the sample file itself, so the test figures count every sample.
-      const report: Report = await runAnalyze({ type: 'analyze', id: 't', logitsPath: file, calibPath: file, maxAccuracyDrop: 0.05 }, collect().emit);
+      const report: Report = await runAnalyze(
+        { type: 'analyze', id: 't', logitsPath: file, calibPath: file, maxAccuracyDrop: 0.05 },
+        collect().emit,
+      );
       const { records, source } = await readLogitsFile(file, {});
       const E = records.exitCount;
       // The logits themselves, as float64 values of the stored float32 ones, per sample and exit.
@@ -75,16 +85,25 @@ describe('the Python snippet', { skip: python ? false : 'no python3 on PATH' }, 
       const flat = bytesToTyped(await readWholeArray(stacked), stacked.header.dtype) as Float32Array | Float64Array;
       await npz.close();
       const [, N, C] = stacked.header.shape;
-      const logits = Array.from({ length: N }, (_, n) => Array.from({ length: E }, (_, k) => Array.from(flat.subarray((k * N + n) * C, (k * N + n + 1) * C))));
+      const logits = Array.from({ length: N }, (_, n) =>
+        Array.from({ length: E }, (_, k) => Array.from(flat.subarray((k * N + n) * C, (k * N + n + 1) * C))),
+      );
       assert.equal(source.exitNames.length, E);
       for (const s of report.suggestions) {
-        const snippet = pythonSnippet({ ...report, suggestions: report.suggestions.map((x) => ({ ...x, best: x === s })) });
+        const snippet = pythonSnippet({
+          ...report,
+          suggestions: report.suggestions.map((x) => ({ ...x, best: x === s })),
+        });
         const program = `${snippet}\nimport json\nhist = [0] * ${E}\nfor sample in json.loads(${JSON.stringify(logitsJson(logits))}):\n    hist[exit_index(sample)] += 1\nprint(json.dumps(hist))\n`;
         const script = path.join(dir, 'snippet.py');
         fs.writeFileSync(script, program);
         const run = spawnSync(python!, [script], { encoding: 'utf8' });
         assert.equal(run.status, 0, run.stderr);
-        assert.deepEqual(JSON.parse(run.stdout), s.test.exitHistogram, `${path.basename(file)} ${s.policy} at ${JSON.stringify(s.threshold)}`);
+        assert.deepEqual(
+          JSON.parse(run.stdout),
+          s.test.exitHistogram,
+          `${path.basename(file)} ${s.policy} at ${JSON.stringify(s.threshold)}`,
+        );
         checked++;
       }
     }

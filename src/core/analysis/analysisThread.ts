@@ -12,7 +12,12 @@ import { ScorePolicyTask, scorePolicyPart } from './scorePolicyPart';
 function sweeps(tasks: ScorePolicyTask[]): void {
   const parts = tasks.map(scorePolicyPart);
   // The frontier candidates' memory moves to the main thread rather than being copied.
-  parentPort?.postMessage(parts, parts.flatMap((p) => [p.candidates.cost.buffer, p.candidates.quality.buffer, p.candidates.threshold.buffer] as ArrayBuffer[]));
+  parentPort?.postMessage(
+    parts,
+    parts.flatMap(
+      (p) => [p.candidates.cost.buffer, p.candidates.quality.buffer, p.candidates.threshold.buffer] as ArrayBuffer[],
+    ),
+  );
 }
 
 const data = workerData as WorkerData;

@@ -165,7 +165,17 @@ function varyingBits(hi: Uint32Array, count: number): number {
 }
 
 /** One stable LSD pass on the hi words' digit at `shift`, from the s arrays to the d arrays. */
-function lsdPass(sH: Uint32Array, sL: Uint32Array, sP: Uint32Array, dH: Uint32Array, dL: Uint32Array, dP: Uint32Array, counts: Uint32Array, shift: number, count: number): void {
+function lsdPass(
+  sH: Uint32Array,
+  sL: Uint32Array,
+  sP: Uint32Array,
+  dH: Uint32Array,
+  dL: Uint32Array,
+  dP: Uint32Array,
+  counts: Uint32Array,
+  shift: number,
+  count: number,
+): void {
   const digitMask = (1 << LSD_DIGIT_BITS) - 1;
   counts.fill(0);
   countDigits(sH, counts, shift, count);
@@ -194,7 +204,7 @@ function countDigits(hi: Uint32Array, counts: Uint32Array, shift: number, count:
 /** Sorts the runs of equal hi words (hi already sorted) by their lo words; returns the distinct keys. */
 function sortEqualHiRuns(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, count: number): number {
   let distinct = 0;
-  for (let start = 0; start < count; ) {
+  for (let start = 0; start < count;) {
     const h = hi[start];
     let end = start + 1;
     while (end < count && hi[end] === h) end++;
@@ -238,7 +248,15 @@ function insertionSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, start
  * MSD radix sort of positions start..end-1 (end - start >= 2) on the hi words (then lo), or on
  * the lo words only (`useLo`, the hi words being equal); returns the distinct keys among them.
  */
-function msdSort(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, start: number, end: number, useLo: boolean): number {
+function msdSort(
+  hi: Uint32Array,
+  lo: Uint32Array,
+  pay: Uint32Array,
+  tmp: SortScratch,
+  start: number,
+  end: number,
+  useLo: boolean,
+): number {
   const size = end - start;
   if (size <= SMALL) {
     insertionSort(hi, lo, pay, start, end);
@@ -273,7 +291,18 @@ function differingBits(key: Uint32Array, start: number, end: number): number {
 }
 
 /** Distributes positions start..end-1 into the 2^width buckets of key's digit at `shift`; bounds gets the bucket starts (relative to start). */
-function msdPartition(hi: Uint32Array, lo: Uint32Array, pay: Uint32Array, tmp: SortScratch, key: Uint32Array, bounds: Uint32Array, start: number, end: number, shift: number, width: number): void {
+function msdPartition(
+  hi: Uint32Array,
+  lo: Uint32Array,
+  pay: Uint32Array,
+  tmp: SortScratch,
+  key: Uint32Array,
+  bounds: Uint32Array,
+  start: number,
+  end: number,
+  shift: number,
+  width: number,
+): void {
   const mask = (1 << width) - 1;
   const buckets = 1 << width;
   for (let i = start; i < end; i++) bounds[((key[i] >>> shift) & mask) + 1]++;

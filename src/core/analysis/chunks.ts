@@ -23,5 +23,6 @@ export interface FillChunk {
 }
 
 export function fillChunk(rec: ExitRecords, c: FillChunk): void {
-  for (let j = 0; j < c.exitCount; j++) fillExitRecords(rec, c.logits, c.offset + j * rec.classCount, c.stride, c.rows, c.firstSample, c.exit + j);
+  for (let j = 0; j < c.exitCount; j++)
+    fillExitRecords(rec, c.logits, c.offset + j * rec.classCount, c.stride, c.rows, c.firstSample, c.exit + j);
 }

@@ -39,7 +39,12 @@ export function spacingFor(count: number, maxPoints: number): number {
 
 /** Whether point `index` of `count` is kept at this spacing: the first, the last, and one per step. */
 export function keepPoint(index: number, count: number, spacing: number): boolean {
-  return spacing === 1 || index === 0 || index === count - 1 || Math.floor(index / spacing) !== Math.floor((index - 1) / spacing);
+  return (
+    spacing === 1 ||
+    index === 0 ||
+    index === count - 1 ||
+    Math.floor(index / spacing) !== Math.floor((index - 1) / spacing)
+  );
 }
 
 /**
@@ -49,7 +54,10 @@ export function keepPoint(index: number, count: number, spacing: number): boolea
 export class Thinning {
   private q = -1;
   private nextCheck = 0;
-  constructor(private readonly count: number, private readonly spacing: number) {}
+  constructor(
+    private readonly count: number,
+    private readonly spacing: number,
+  ) {}
   keep(index: number): boolean {
     if (this.spacing === 1 || index === this.count - 1) return true;
     if (index < this.nextCheck) return false;
@@ -82,7 +90,11 @@ export class TargetChooser implements SweepVisitor {
    * point compares counts instead of dividing; a larger count is a strictly larger share.
    */
   private readonly least: number;
-  constructor(private readonly count: number, private readonly labelled: boolean, target: number) {
+  constructor(
+    private readonly count: number,
+    private readonly labelled: boolean,
+    target: number,
+  ) {
     let a = 0;
     let b = count + 1;
     while (a < b) {

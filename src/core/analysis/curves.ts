@@ -12,7 +12,12 @@ import { frontierKeep } from './frontierPoints';
 import { frontierPoint, mergeFrontiers } from './paretoFrontier';
 import { PatienceCounts, patienceCounts } from './patienceCounts';
 import {
-  ChosenCounts, FIGURES_HERE, ScorePolicyPart, ScorePolicyTask, restOf, scorePolicyPart,
+  ChosenCounts,
+  FIGURES_HERE,
+  ScorePolicyPart,
+  ScorePolicyTask,
+  restOf,
+  scorePolicyPart,
 } from './scorePolicyPart';
 import { SweepCounts, histogramCost } from './sweep';
 
@@ -63,10 +68,22 @@ export function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-function policyTasks(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions): ScorePolicyTask[] {
+function policyTasks(
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  options: PolicyAnalysisOptions,
+): ScorePolicyTask[] {
   const maxPoints = options.maxPoints ?? DEFAULT_CURVE_POINTS;
   const subset = options.subset ?? null;
-  const tasks: ScorePolicyTask[] = SCORE_POLICIES.map((kind) => ({ rec, kind, exitMacs, baselineMacs, maxPoints, subset }));
+  const tasks: ScorePolicyTask[] = SCORE_POLICIES.map((kind) => ({
+    rec,
+    kind,
+    exitMacs,
+    baselineMacs,
+    maxPoints,
+    subset,
+  }));
   // The overthinking figures go with the last sweep, which a parallel runner does not keep on this thread.
   if (options.figures) tasks[tasks.length - 1].figures = true;
   return tasks;
@@ -87,8 +104,19 @@ export const inlineRunner: ScorePolicyRunner = async (tasks, whileWaiting) => {
  * the Pareto frontier across all of them (from every point, not the thinned ones), the
  * default grid, and with a subset, the threshold each policy would choose on it.
  */
-export function analysePolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions = {}): PolicyAnalysis {
-  return finishPolicies(rec, exitMacs, baselineMacs, options, policyTasks(rec, exitMacs, baselineMacs, options).map(scorePolicyPart));
+export function analysePolicies(
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  options: PolicyAnalysisOptions = {},
+): PolicyAnalysis {
+  return finishPolicies(
+    rec,
+    exitMacs,
+    baselineMacs,
+    options,
+    policyTasks(rec, exitMacs, baselineMacs, options).map(scorePolicyPart),
+  );
 }
 
 /** analysePolicies with the score-policy sweeps run by `runner` (for instance on two threads). */
@@ -111,7 +139,8 @@ export async function analysePoliciesWith(
   const onThisThread = async (done: (ScorePolicyPart | null)[]) => {
     calledBack = true;
     await whileWaiting?.(done);
-    if (Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) patience = patienceCounts(rec, options.subset ?? null);
+    if (Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0)
+      patience = patienceCounts(rec, options.subset ?? null);
   };
   const parts = await runner(tasks, onThisThread);
   // A runner that never called back still gets the caller's work done, after the sweeps.
@@ -131,7 +160,14 @@ function finalCorrect(rec: ExitRecords): number {
   return correct;
 }
 
-function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, options: PolicyAnalysisOptions, parts: ScorePolicyPart[], patience?: PatienceCounts): PolicyAnalysis {
+function finishPolicies(
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  options: PolicyAnalysisOptions,
+  parts: ScorePolicyPart[],
+  patience?: PatienceCounts,
+): PolicyAnalysis {
   const N = rec.sampleCount;
   const E = rec.exitCount;
   const useAccuracy = rec.labels !== null;
@@ -144,7 +180,8 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
   const candidates = parts.map((p) => p.candidates);
   const grid = parts.flatMap((p) => p.grid);
   if (chosen) SCORE_POLICIES.forEach((kind, i) => (chosen[kind] = parts[i].chosen));
-  const { T, pHist, pCorrect, pAgree, sHist, sCorrect, sAgree, sFinalCorrect } = patience ?? patienceCounts(rec, subset);
+  const { T, pHist, pCorrect, pAgree, sHist, sCorrect, sAgree, sFinalCorrect } =
+    patience ?? patienceCounts(rec, subset);
   const patiencePoints: CurvePoint[] = [];
   const patienceCandidates: { t: number; cost: number; quality: number }[] = [];
   for (let t = 1; t <= T; t++) {
@@ -174,23 +211,38 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
     chosen.patience = chooser.threshold;
     const t = chooser.threshold;
     // The patience counts at the choice (t = 0, no early exit: everyone at the final exit).
-    const at = (hist: Int32Array, correct: number, agree: number, count: number): SweepCounts => ({ count, correct, agree, hist: Array.from(hist) });
+    const at = (hist: Int32Array, correct: number, agree: number, count: number): SweepCounts => ({
+      count,
+      correct,
+      agree,
+      hist: Array.from(hist),
+    });
     const finalOnly = new Int32Array(E);
     finalOnly[E - 1] = subsetCount;
-    const subsetAt = t === null ? at(finalOnly, sFinalCorrect, subsetCount, subsetCount) : at(sHist.subarray((t - 1) * E, t * E), sCorrect[t], sAgree[t], subsetCount);
+    const subsetAt =
+      t === null
+        ? at(finalOnly, sFinalCorrect, subsetCount, subsetCount)
+        : at(sHist.subarray((t - 1) * E, t * E), sCorrect[t], sAgree[t], subsetCount);
     let all: SweepCounts;
     if (t === null) {
       const allFinal = new Int32Array(E);
       allFinal[E - 1] = N;
       all = at(allFinal, finalCorrect(rec), N, N);
     } else all = at(pHist.subarray((t - 1) * E, t * E), pCorrect[t], pAgree[t], N);
-    chosenCounts = { confidence: parts[0].chosenCounts!, entropy: parts[1].chosenCounts!, margin: parts[2].chosenCounts!, patience: { subset: subsetAt, rest: restOf(all, subsetAt) } };
+    chosenCounts = {
+      confidence: parts[0].chosenCounts!,
+      entropy: parts[1].chosenCounts!,
+      margin: parts[2].chosenCounts!,
+      patience: { subset: subsetAt, rest: restOf(all, subsetAt) },
+    };
   }
   const merged = mergeFrontiers(candidates);
   let frontier: FrontierCandidate[];
   if (options.reportFrontierPoints !== undefined) {
     const keep = frontierKeep(merged.cost, merged.quality, merged.length, options.reportFrontierPoints);
-    frontier = keep ? keep.map((i) => frontierPoint(candidates, merged, i)) : Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
+    frontier = keep
+      ? keep.map((i) => frontierPoint(candidates, merged, i))
+      : Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
   } else frontier = Array.from({ length: merged.length }, (_, i) => frontierPoint(candidates, merged, i));
   const result: PolicyAnalysis = { curves, frontier, grid, chosen, chosenCounts };
   if (options.reportFrontierPoints !== undefined) result.frontierTotalPoints = merged.length;
@@ -200,7 +252,12 @@ function finishPolicies(rec: ExitRecords, exitMacs: readonly number[], baselineM
 }
 
 /** The exact curves and the frontier (analysePolicies without the rest). */
-export function exactCurves(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number, maxPoints = DEFAULT_CURVE_POINTS): CurveSet {
+export function exactCurves(
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  maxPoints = DEFAULT_CURVE_POINTS,
+): CurveSet {
   const { curves, frontier } = analysePolicies(rec, exitMacs, baselineMacs, { maxPoints });
   return { curves, frontier };
 }

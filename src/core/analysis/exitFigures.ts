@@ -9,7 +9,11 @@ export interface OverthinkingFigures {
   overthinking: Overthinking | null;
 }
 
-export function overthinkingFigures(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): OverthinkingFigures {
+export function overthinkingFigures(
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): OverthinkingFigures {
   const pass = overthinkingPass(rec, exitMacs, baselineMacs);
   if (!pass) return { destructive: new Array<null>(rec.exitCount).fill(null), overthinking: null };
   const N = rec.sampleCount;

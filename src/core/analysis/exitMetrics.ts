@@ -82,7 +82,18 @@ const BLOCK = 512;
  * exit k at k * SUM_COUNT), and per exit k and ECE bin b the count, correct count and
  * confidence sum into bins[45k + b], bins[45k + 15 + b] and bins[45k + 30 + b] (zeroed).
  */
-function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, logpLabel: Float64Array, labels: Int32Array, N: number, E: number, sums: Float64Array, bins: Float64Array): void {
+function labelledExitSums(
+  pred: Int32Array,
+  confs: Float64Array,
+  entropy: Float64Array,
+  finite: Uint8Array,
+  logpLabel: Float64Array,
+  labels: Int32Array,
+  N: number,
+  E: number,
+  sums: Float64Array,
+  bins: Float64Array,
+): void {
   const last = E - 1;
   for (let n0 = 0; n0 < N; n0 += BLOCK) {
     const n1 = Math.min(N, n0 + BLOCK);
@@ -128,7 +139,15 @@ function labelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float6
 }
 
 /** labelledExitSums for an unlabelled set: no correct counts, NLL or bins. */
-function unlabelledExitSums(pred: Int32Array, confs: Float64Array, entropy: Float64Array, finite: Uint8Array, N: number, E: number, sums: Float64Array): void {
+function unlabelledExitSums(
+  pred: Int32Array,
+  confs: Float64Array,
+  entropy: Float64Array,
+  finite: Uint8Array,
+  N: number,
+  E: number,
+  sums: Float64Array,
+): void {
   const last = E - 1;
   for (let n0 = 0; n0 < N; n0 += BLOCK) {
     const n1 = Math.min(N, n0 + BLOCK);

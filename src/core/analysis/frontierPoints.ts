@@ -13,7 +13,10 @@ export const MAX_FRONTIER_POINTS = 1000;
  *
  * `frontier` must be sorted by cost ascending (quality then rises too), as analysePolicies returns it.
  */
-export function frontierForReport(frontier: readonly FrontierCandidate[], maxPoints = MAX_FRONTIER_POINTS): FrontierCandidate[] {
+export function frontierForReport(
+  frontier: readonly FrontierCandidate[],
+  maxPoints = MAX_FRONTIER_POINTS,
+): FrontierCandidate[] {
   const keep = frontierKeep(
     frontier.map((p) => p.meanCost),
     frontier.map((p) => p.quality),
@@ -27,7 +30,12 @@ export function frontierForReport(frontier: readonly FrontierCandidate[], maxPoi
  * frontierForReport on a frontier given as its costs and qualities (`length` points): the
  * indices of the points kept, ascending, or null to keep them all.
  */
-export function frontierKeep(cost: ArrayLike<number>, quality: ArrayLike<number>, length: number, maxPoints = MAX_FRONTIER_POINTS): number[] | null {
+export function frontierKeep(
+  cost: ArrayLike<number>,
+  quality: ArrayLike<number>,
+  length: number,
+  maxPoints = MAX_FRONTIER_POINTS,
+): number[] | null {
   const n = length;
   if (n <= maxPoints || maxPoints < 2) return null;
   const logCost = cost[0] > 0;
@@ -35,7 +43,9 @@ export function frontierKeep(cost: ArrayLike<number>, quality: ArrayLike<number>
   const cSpan = (logCost ? Math.log(cost[n - 1]) : cost[n - 1]) - c0;
   const q0 = quality[0];
   const qSpan = quality[n - 1] - q0;
-  const position = (i: number) => (cSpan > 0 ? ((logCost ? Math.log(cost[i]) : cost[i]) - c0) / cSpan : 0) + (qSpan > 0 ? (quality[i] - q0) / qSpan : 0);
+  const position = (i: number) =>
+    (cSpan > 0 ? ((logCost ? Math.log(cost[i]) : cost[i]) - c0) / cSpan : 0) +
+    (qSpan > 0 ? (quality[i] - q0) / qSpan : 0);
   // Position runs from 0 to 2: keep the first point of each of maxPoints - 1 equal steps, and the last.
   const steps = maxPoints - 1;
   const out: number[] = [];

@@ -17,7 +17,11 @@ export function overthinking(rec: ExitRecords, exitMacs: readonly number[], base
 }
 
 /** Overthinking, and per exit k the count of samples right at k and wrong at the final exit, in one pass. */
-export function overthinkingPass(rec: ExitRecords, exitMacs: readonly number[], baselineMacs: number): { overthinking: Overthinking; rightThenWrong: Int32Array } | null {
+export function overthinkingPass(
+  rec: ExitRecords,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): { overthinking: Overthinking; rightThenWrong: Int32Array } | null {
   const { sampleCount: N, exitCount: E, labels } = rec;
   if (!labels) return null;
   const last = E - 1;
@@ -54,7 +58,14 @@ const RIGHT_THEN_WRONG = (E: number) => HIST + E + 1;
 const TRANS = (E: number) => RIGHT_THEN_WRONG(E) + E;
 
 /** Counts every sample into counts (zeroed, slots above); returns the oracle's total cost, summed in sample order. */
-function overthinkingCounts(pred: Int32Array, labels: Int32Array, macs: Float64Array, N: number, E: number, counts: Int32Array): number {
+function overthinkingCounts(
+  pred: Int32Array,
+  labels: Int32Array,
+  macs: Float64Array,
+  N: number,
+  E: number,
+  counts: Int32Array,
+): number {
   const last = E - 1;
   const rtw = RIGHT_THEN_WRONG(E);
   const trans = TRANS(E);

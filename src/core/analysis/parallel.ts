@@ -80,7 +80,9 @@ function workerScript(): string | null {
 }
 
 function isShared(rec: ExitRecords): boolean {
-  return [rec.pred, rec.conf, rec.margin, rec.entropy, rec.logpLabel, rec.finite].every((a) => a.buffer instanceof SharedArrayBuffer);
+  return [rec.pred, rec.conf, rec.margin, rec.entropy, rec.logpLabel, rec.finite].every(
+    (a) => a.buffer instanceof SharedArrayBuffer,
+  );
 }
 
 /** A worker for this job, or null when the work should stay on this thread. */
@@ -167,7 +169,13 @@ function untilCancelled<T>(promise: Promise<T>, signal: AbortSignal | undefined)
  * `signal`: a cancel stops the run at the next step of this thread's work, or at once while it
  * waits for the worker (a worker started here is then stopped; a kept one is its owner's to close).
  */
-export function parallelRunner(options: ParallelOptions & { onDone?: (stats: ParallelStats) => void; worker?: SpareWorker | null; signal?: AbortSignal } = {}): ScorePolicyRunner {
+export function parallelRunner(
+  options: ParallelOptions & {
+    onDone?: (stats: ParallelStats) => void;
+    worker?: SpareWorker | null;
+    signal?: AbortSignal;
+  } = {},
+): ScorePolicyRunner {
   return async (tasks, whileWaiting) => {
     // Two threads: the first sweep and then the caller's other work here, the rest on one worker.
     const rec = tasks[0]?.rec;
@@ -179,9 +187,23 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
     if (claim) rest = rest.map((t) => (t.figures ? { ...t, claim } : t));
     // A worker kept from reading the records takes the sweeps (its start is already paid);
     // otherwise one is started where that pays.
-    const spare = rec && rest.length > 0 && options.worker?.alive && (options.cores ?? os.availableParallelism()) >= 2 && isShared(rec) ? options.worker : null;
-    const worker = !spare && rec && rest.length > 0 ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options) : null;
-    const remote = spare ? sweepsOn(spare, rest) : worker ? firstMessage<ScorePolicyPart[]>(worker) : Promise.resolve(null);
+    const spare =
+      rec &&
+      rest.length > 0 &&
+      options.worker?.alive &&
+      (options.cores ?? os.availableParallelism()) >= 2 &&
+      isShared(rec)
+        ? options.worker
+        : null;
+    const worker =
+      !spare && rec && rest.length > 0
+        ? startWorker(rec, rec.sampleCount * rec.exitCount, { job: 'sweeps', tasks: rest }, options)
+        : null;
+    const remote = spare
+      ? sweepsOn(spare, rest)
+      : worker
+        ? firstMessage<ScorePolicyPart[]>(worker)
+        : Promise.resolve(null);
     let first: ScorePolicyPart[];
     let figuresHere: OverthinkingFigures | undefined;
     let parts: ScorePolicyPart[] | null;
@@ -192,7 +214,8 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
       throwIfCancelled(options.signal);
       await whileWaiting?.([...first, ...rest.map(() => null)]);
       throwIfCancelled(options.signal);
-      if (figuresTask && claim && Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0) figuresHere = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
+      if (figuresTask && claim && Atomics.compareExchange(claim, 0, 0, FIGURES_HERE) === 0)
+        figuresHere = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
       parts = await untilCancelled(remote, options.signal);
     } catch (err) {
       // A cancel, or the caller's own work failing, while a worker started here still sweeps: stop it.
@@ -206,7 +229,8 @@ export function parallelRunner(options: ParallelOptions & { onDone?: (stats: Par
       const part = all[i];
       if (figuresHere) part.figures = figuresHere;
       // A worker that took them and then failed: they are worked out here.
-      else if (!part.figures) part.figures = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
+      else if (!part.figures)
+        part.figures = overthinkingFigures(figuresTask.rec, figuresTask.exitMacs, figuresTask.baselineMacs);
     }
     const patienceAsked = rest.some((t) => t.patience);
     options.onDone?.({
@@ -227,7 +251,15 @@ export interface FillPool {
    * from `exit`, whose logits start at offset + i * stride + j * C; resolves when the pool can
    * take another chunk.
    */
-  fill(logits: Float32Array | Float64Array, offset: number, stride: number, rows: number, firstSample: number, exit: number, exitCount?: number): Promise<void>;
+  fill(
+    logits: Float32Array | Float64Array,
+    offset: number,
+    stride: number,
+    rows: number,
+    firstSample: number,
+    exit: number,
+    exitCount?: number,
+  ): Promise<void>;
   /**
    * Shared memory of `byteLength` bytes for a chunk's logits, which the worker reads without
    * a copy; the memory of a chunk passed to `fill` is handed out again once it is filled.

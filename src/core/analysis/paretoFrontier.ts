@@ -54,7 +54,13 @@ export function mergeFrontiers(lists: readonly CandidateList[]): MergedFrontier 
   const qualities = lists.map((l) => l.quality);
   let total = 0;
   for (const l of lists) total += l.cost.length;
-  const out: MergedFrontier = { length: 0, list: new Uint8Array(total), index: new Int32Array(total), cost: new Float64Array(total), quality: new Float64Array(total) };
+  const out: MergedFrontier = {
+    length: 0,
+    list: new Uint8Array(total),
+    index: new Int32Array(total),
+    cost: new Float64Array(total),
+    quality: new Float64Array(total),
+  };
   let m = 0;
   let best = -Infinity;
   for (;;) {

@@ -11,14 +11,26 @@ import type { PolicyKind, PolicyOutcome } from '../../shared/reportTypes';
  */
 
 /** Exit index of one sample under a score policy: first k with score_k ≥ τ (entropy: ≤ τ). */
-export function scoreExit(rec: ExitRecords, n: number, kind: 'confidence' | 'entropy' | 'margin', threshold: number): number {
+export function scoreExit(
+  rec: ExitRecords,
+  n: number,
+  kind: 'confidence' | 'entropy' | 'margin',
+  threshold: number,
+): number {
   const E = rec.exitCount;
   const base = n * E;
   for (let k = 0; k < E - 1; k++) {
     const at = base + k;
     // A non-finite output (prediction -1) never fires, whatever its stand-in score.
     if (rec.pred[at] < 0) continue;
-    if (fires(kind, kind === 'confidence' ? rec.conf[at] : kind === 'entropy' ? rec.entropy[at] : rec.margin[at], threshold)) return k;
+    if (
+      fires(
+        kind,
+        kind === 'confidence' ? rec.conf[at] : kind === 'entropy' ? rec.entropy[at] : rec.margin[at],
+        threshold,
+      )
+    )
+      return k;
   }
   return E - 1;
 }
@@ -52,7 +64,13 @@ export function perExitThresholdExit(rec: ExitRecords, n: number, thresholds: re
  * The outcome of a policy given each sample's exit, over all samples or the listed ones.
  * meanCost = Σ_k hist[k]·cost(k) / N, so that equal histograms have equal costs.
  */
-export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitMacs: readonly number[], baselineMacs: number, samples: Int32Array | null = null): PolicyOutcome {
+export function outcomeOf(
+  rec: ExitRecords,
+  exitOf: (n: number) => number,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  samples: Int32Array | null = null,
+): PolicyOutcome {
   const N = samples ? samples.length : rec.sampleCount;
   const exits = new Int32Array(N);
   for (let i = 0; i < N; i++) exits[i] = exitOf(samples ? samples[i] : i);
@@ -60,18 +78,42 @@ export function outcomeOf(rec: ExitRecords, exitOf: (n: number) => number, exitM
 }
 
 /** outcomeOf given the exits: exits[i] is the exit of sample samples[i] (of sample i, without a list). */
-export function outcomeOfExits(rec: ExitRecords, exits: Int32Array, exitMacs: readonly number[], baselineMacs: number, samples: Int32Array | null = null): PolicyOutcome {
+export function outcomeOfExits(
+  rec: ExitRecords,
+  exits: Int32Array,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+  samples: Int32Array | null = null,
+): PolicyOutcome {
   const { exitCount: E, labels } = rec;
   const N = samples ? samples.length : rec.sampleCount;
   const counts = new Int32Array(E + 1);
   // The counting loop is a small function of its own, so that V8 optimises it by itself (a
   // loop optimised inside this function would be deoptimised by the code after it on a cold first call).
-  const correct = countExits(rec.pred, labels ?? NO_SAMPLES, labels !== null, exits, samples ?? NO_SAMPLES, samples !== null, N, E, counts);
+  const correct = countExits(
+    rec.pred,
+    labels ?? NO_SAMPLES,
+    labels !== null,
+    exits,
+    samples ?? NO_SAMPLES,
+    samples !== null,
+    N,
+    E,
+    counts,
+  );
   return outcomeOfCounts(labels !== null, N, counts.subarray(0, E), correct, counts[E], exitMacs, baselineMacs);
 }
 
 /** A policy's outcome over N samples from its exit histogram and its correct and agreeing counts. */
-export function outcomeOfCounts(labelled: boolean, N: number, histogram: ArrayLike<number>, correct: number, agree: number, exitMacs: readonly number[], baselineMacs: number): PolicyOutcome {
+export function outcomeOfCounts(
+  labelled: boolean,
+  N: number,
+  histogram: ArrayLike<number>,
+  correct: number,
+  agree: number,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): PolicyOutcome {
   const hist = Array.from(histogram);
   const cost = histogramCostOf(hist, exitMacs);
   const meanCost = cost / N;
@@ -93,7 +135,17 @@ const NO_SAMPLES = new Int32Array(0);
  * counts[E]; returns the number of correct samples (0 when not `labelled`). Sample i is
  * samples[i] when `listed`, else i.
  */
-function countExits(pred: Int32Array, labels: Int32Array, labelled: boolean, exits: Int32Array, samples: Int32Array, listed: boolean, N: number, E: number, counts: Int32Array): number {
+function countExits(
+  pred: Int32Array,
+  labels: Int32Array,
+  labelled: boolean,
+  exits: Int32Array,
+  samples: Int32Array,
+  listed: boolean,
+  N: number,
+  E: number,
+  counts: Int32Array,
+): number {
   let correct = 0;
   let agree = 0;
   for (let i = 0; i < N; i++) {
@@ -122,7 +174,10 @@ export function policyOutcome(
   exitMacs: readonly number[],
   baselineMacs: number,
 ): PolicyOutcome {
-  const exitOf = kind === 'patience' ? (n: number) => patienceExit(rec, n, threshold) : (n: number) => scoreExit(rec, n, kind, threshold);
+  const exitOf =
+    kind === 'patience'
+      ? (n: number) => patienceExit(rec, n, threshold)
+      : (n: number) => scoreExit(rec, n, kind, threshold);
   return outcomeOf(rec, exitOf, exitMacs, baselineMacs);
 }
 
@@ -131,4 +186,3 @@ export const DEFAULT_GRID: Readonly<Record<'confidence' | 'entropy' | 'margin', 
   entropy: [0.05, 0.1, 0.2, 0.3, 0.5],
   margin: [0.1, 0.3, 0.5, 0.7, 0.9],
 };
-

@@ -63,7 +63,12 @@ export interface ChosenCounts {
 
 /** The counts outside the subset: all minus the subset's. */
 export function restOf(all: SweepCounts, subset: SweepCounts): SweepCounts {
-  return { count: all.count - subset.count, correct: all.correct - subset.correct, agree: all.agree - subset.agree, hist: all.hist.map((h, k) => h - subset.hist[k]) };
+  return {
+    count: all.count - subset.count,
+    correct: all.correct - subset.correct,
+    agree: all.agree - subset.agree,
+    hist: all.hist.map((h, k) => h - subset.hist[k]),
+  };
 }
 
 /** One score policy: its exact curve (thinned for the report), own frontier, grid and subset choice. */
@@ -127,7 +132,12 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
   // non-monotone costs: every point in sweep order, sorted out here).
   const order = monotone ? null : paretoOrder(sCost, sQuality, top);
   const kept = order ? order.length : top;
-  const candidates: CandidateList = { kind, cost: new Float64Array(kept), quality: new Float64Array(kept), threshold: new Float64Array(kept) };
+  const candidates: CandidateList = {
+    kind,
+    cost: new Float64Array(kept),
+    quality: new Float64Array(kept),
+    threshold: new Float64Array(kept),
+  };
   for (let i = 0; i < kept; i++) {
     const t = order ? order[i] : top - 1 - i;
     candidates.cost[i] = sCost[t];
@@ -139,8 +149,16 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     const { all, part } = replay(chooser.threshold);
     chosenCounts = { subset: part!, rest: restOf(all, part!) };
   }
-  const part: ScorePolicyPart = { curve: { kind, totalPoints: total, points, thinned: points.length < total }, candidates, grid, chosen: chooser ? chooser.threshold : null, chosenCounts };
-  if (task.figures && (!task.claim || Atomics.compareExchange(task.claim, 0, 0, FIGURES_HERE - 1) === 0)) part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
-  if (task.patience && Atomics.compareExchange(task.patience, 0, 0, FIGURES_HERE - 1) === 0) part.patience = patienceCounts(rec, subset);
+  const part: ScorePolicyPart = {
+    curve: { kind, totalPoints: total, points, thinned: points.length < total },
+    candidates,
+    grid,
+    chosen: chooser ? chooser.threshold : null,
+    chosenCounts,
+  };
+  if (task.figures && (!task.claim || Atomics.compareExchange(task.claim, 0, 0, FIGURES_HERE - 1) === 0))
+    part.figures = overthinkingFigures(rec, exitMacs, baselineMacs);
+  if (task.patience && Atomics.compareExchange(task.patience, 0, 0, FIGURES_HERE - 1) === 0)
+    part.patience = patienceCounts(rec, subset);
   return part;
 }

@@ -20,7 +20,11 @@ export function mulberry32(seed: number): () => number {
  * Deterministic split of 0..N-1: a seeded Fisher–Yates shuffle; the first half (rounded down)
  * is the calibration split. Both index lists are returned in ascending order.
  */
-export function seededSplit(sampleCount: number, seed = SPLIT_SEED, fraction = SPLIT_CALIBRATION_FRACTION): { calibration: Int32Array; test: Int32Array } {
+export function seededSplit(
+  sampleCount: number,
+  seed = SPLIT_SEED,
+  fraction = SPLIT_CALIBRATION_FRACTION,
+): { calibration: Int32Array; test: Int32Array } {
   const idx = new Int32Array(sampleCount);
   for (let i = 0; i < sampleCount; i++) idx[i] = i;
   const rand = mulberry32(seed);

@@ -28,15 +28,32 @@ export interface SuggestionFigures {
  * The figures at a policy's chosen setting from the counts its sweep read off, on a split of one
  * record set: the calibration split is the sweep's subset, the test split the other samples.
  */
-export function chosenFigures(counts: ChosenCounts, labelled: boolean, exitMacs: readonly number[], baselineMacs: number): SuggestionFigures {
-  const figures = (c: SweepCounts): SplitFigures => ({ sampleCount: c.count, ...outcomeOfCounts(labelled, c.count, c.hist, c.correct, c.agree, exitMacs, baselineMacs) });
+export function chosenFigures(
+  counts: ChosenCounts,
+  labelled: boolean,
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): SuggestionFigures {
+  const figures = (c: SweepCounts): SplitFigures => ({
+    sampleCount: c.count,
+    ...outcomeOfCounts(labelled, c.count, c.hist, c.correct, c.agree, exitMacs, baselineMacs),
+  });
   return { calibration: figures(counts.subset), test: figures(counts.rest) };
 }
 
 /** The figures of per-exit thresholds (fitPerExitThresholds) on the calibration and test sets. */
-export function perExitFigures(calib: SampleSet, test: SampleSet, thresholds: (number | null)[], exitMacs: readonly number[], baselineMacs: number): SuggestionFigures {
+export function perExitFigures(
+  calib: SampleSet,
+  test: SampleSet,
+  thresholds: (number | null)[],
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): SuggestionFigures {
   const pick = [{ policy: 'per-exit' as const, threshold: thresholds }];
-  return { calibration: figuresOfPicks(calib, pick, exitMacs, baselineMacs)[0], test: figuresOfPicks(test, pick, exitMacs, baselineMacs)[0] };
+  return {
+    calibration: figuresOfPicks(calib, pick, exitMacs, baselineMacs)[0],
+    test: figuresOfPicks(test, pick, exitMacs, baselineMacs)[0],
+  };
 }
 
 /** A sample set for the suggestions: the records, and which samples (null = all of them). */
@@ -92,7 +109,14 @@ export const EXACT_PER_EXIT_BUDGET = 4_000_000;
  * target (equal cost: higher quality, then the higher τ_k); `passes` passes, starting from
  * `start` at every exit.
  */
-export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[], target: number, start: number | null, passes = 2, exactBudget = EXACT_PER_EXIT_BUDGET): (number | null)[] {
+export function fitPerExitThresholds(
+  set: SampleSet,
+  exitMacs: readonly number[],
+  target: number,
+  start: number | null,
+  passes = 2,
+  exactBudget = EXACT_PER_EXIT_BUDGET,
+): (number | null)[] {
   const { exitCount: E, labels, pred, conf } = set.rec;
   const last = E - 1;
   const samples = indicesOf(set);
@@ -115,7 +139,18 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
   const hist = new Float64Array(E);
   /** One coordinate step at exit k, from the initial counts: the sweep over τ_k, then τ_k set to the choice. */
   const step = (k: number, good: number, leave: Int32Array, gain: Int8Array): void => {
-    const chosen = fitStep(k, good, leave, gain, sortedConf[k], hist, exitMacs, exact, M, new TargetChooser(M, true, target));
+    const chosen = fitStep(
+      k,
+      good,
+      leave,
+      gain,
+      sortedConf[k],
+      hist,
+      exitMacs,
+      exact,
+      M,
+      new TargetChooser(M, true, target),
+    );
     if (chosen !== undefined) tau[k] = chosen ?? Infinity;
   };
   if (E <= FIRE_BITS && last >= 2) {
@@ -162,11 +197,19 @@ export function fitPerExitThresholds(set: SampleSet, exitMacs: readonly number[]
         for (let i = 0; i < M; i++) {
           const base = samples[i] * E;
           let e = -1;
-          for (let j = 0; j < k; j++) if (conf[base + j] >= tau[j] && pred[base + j] >= 0) { e = j; break; }
+          for (let j = 0; j < k; j++)
+            if (conf[base + j] >= tau[j] && pred[base + j] >= 0) {
+              e = j;
+              break;
+            }
           reaches[i] = e < 0 ? 1 : 0;
           if (e < 0) {
             e = last;
-            for (let j = k + 1; j < last; j++) if (conf[base + j] >= tau[j] && pred[base + j] >= 0) { e = j; break; }
+            for (let j = k + 1; j < last; j++)
+              if (conf[base + j] >= tau[j] && pred[base + j] >= 0) {
+                e = j;
+                break;
+              }
             contExit[i] = e;
             contRight[i] = right[i * E + e];
           }
@@ -217,7 +260,15 @@ function exactCandidates(sortedConf: Float64Array[], exits: number, M: number, b
  * slowest), with τ_{E-2} swept exactly for each: the cheapest vector meeting the target, the
  * first found among equals (higher quality, then the higher thresholds, τ_0 first).
  */
-function exactPerExit(set: SampleSet, exitMacs: readonly number[], target: number, candidates: Float64Array[], byConf: Uint32Array[], sortedConf: Float64Array[], exact: boolean): (number | null)[] {
+function exactPerExit(
+  set: SampleSet,
+  exitMacs: readonly number[],
+  target: number,
+  candidates: Float64Array[],
+  byConf: Uint32Array[],
+  sortedConf: Float64Array[],
+  exact: boolean,
+): (number | null)[] {
   const { exitCount: E, labels, pred, conf } = set.rec;
   const last = E - 1;
   const K = last - 1; // the exit swept for each combination of the ones before it
@@ -236,8 +287,17 @@ function exactPerExit(set: SampleSet, exitMacs: readonly number[], target: numbe
     const good = exitsAround(K, last, byConf[K], bits, leave, gain, hist, M);
     const chooser = new TargetChooser(M, true, target);
     fitStep(K, good, leave, gain, sortedConf[K], hist, exitMacs, exact, M, chooser);
-    if (chooser.found && (!best || chooser.chosenCost < best.cost || (chooser.chosenCost === best.cost && chooser.chosenCount > best.count))) {
-      best = { cost: chooser.chosenCost, count: chooser.chosenCount, tau: [...tau.slice(0, K), chooser.threshold ?? Infinity] };
+    if (
+      chooser.found &&
+      (!best ||
+        chooser.chosenCost < best.cost ||
+        (chooser.chosenCost === best.cost && chooser.chosenCount > best.count))
+    ) {
+      best = {
+        cost: chooser.chosenCost,
+        count: chooser.chosenCount,
+        tau: [...tau.slice(0, K), chooser.threshold ?? Infinity],
+      };
     }
     // The next combination: the exit before K steps to its next candidate, carrying over.
     let c = K - 1;
@@ -260,7 +320,14 @@ function exactPerExit(set: SampleSet, exitMacs: readonly number[], target: numbe
  * out[k * M + i] = conf at exit k of sample samples[i], for k < exits (M samples); -Infinity
  * for a non-finite output, which never fires (sorted last, never a threshold).
  */
-function gatherExits(pred: Int32Array, conf: Float64Array, samples: Int32Array, E: number, exits: number, out: Float64Array): void {
+function gatherExits(
+  pred: Int32Array,
+  conf: Float64Array,
+  samples: Int32Array,
+  E: number,
+  exits: number,
+  out: Float64Array,
+): void {
   const M = samples.length;
   for (let i = 0; i < M; i++) {
     const base = samples[i] * E;
@@ -272,7 +339,16 @@ function gatherExits(pred: Int32Array, conf: Float64Array, samples: Int32Array, 
  * Per sample i of the set (up to 32 exits): bits[2i] has bit j set when conf_j >= τ_j (j < E-1)
  * and bits[2i+1] bit e when the sample is right at exit e (agrees with the final exit, unlabelled).
  */
-function fireBits(pred: Int32Array, conf: Float64Array, labels: Int32Array, labelled: boolean, samples: Int32Array, E: number, tau: readonly number[], bits: Uint32Array): void {
+function fireBits(
+  pred: Int32Array,
+  conf: Float64Array,
+  labels: Int32Array,
+  labelled: boolean,
+  samples: Int32Array,
+  E: number,
+  tau: readonly number[],
+  bits: Uint32Array,
+): void {
   const last = E - 1;
   for (let i = 0; i < samples.length; i++) {
     const n = samples[i];
@@ -292,7 +368,16 @@ function fireBits(pred: Int32Array, conf: Float64Array, labels: Int32Array, labe
  * sample leaves to exit at k (-1: it exits before k) in leave[j], the change in right answers
  * in gain[j] (only where leave[j] >= 0), each sample's exit counted in hist; returns the right answers.
  */
-function exitsAround(k: number, last: number, order: Uint32Array, bits: Uint32Array, leave: Int32Array, gain: Int8Array, hist: Float64Array, M: number): number {
+function exitsAround(
+  k: number,
+  last: number,
+  order: Uint32Array,
+  bits: Uint32Array,
+  leave: Int32Array,
+  gain: Int8Array,
+  hist: Float64Array,
+  M: number,
+): number {
   const below = (1 << k) - 1;
   const above = k + 1;
   let good = 0;
@@ -318,7 +403,14 @@ function exitsAround(k: number, last: number, order: Uint32Array, bits: Uint32Ar
 }
 
 /** Bit k of the fired words under threshold t: set for the samples sorted before the first confidence below t. */
-function resetFireBit(bits: Uint32Array, order: Uint32Array, values: Float64Array, k: number, t: number, M: number): void {
+function resetFireBit(
+  bits: Uint32Array,
+  order: Uint32Array,
+  values: Float64Array,
+  k: number,
+  t: number,
+  M: number,
+): void {
   const bit = 1 << k;
   for (let i = 0; i < M; i++) bits[2 * i] &= ~bit;
   for (let j = 0; j < M && values[j] >= t; j++) bits[2 * order[j]] |= bit;
@@ -331,12 +423,23 @@ function resetFireBit(bits: Uint32Array, order: Uint32Array, values: Float64Arra
  * point offered to `chooser` (which keeps the cheapest meeting the target, and its figures).
  * Returns the threshold chosen (null: none of the values), or undefined when nothing meets the target.
  */
-function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, values: Float64Array, hist: Float64Array, exitMacs: readonly number[], exact: boolean, M: number, chooser: TargetChooser): number | null | undefined {
+function fitStep(
+  k: number,
+  good: number,
+  leave: Int32Array,
+  gain: Int8Array,
+  values: Float64Array,
+  hist: Float64Array,
+  exitMacs: readonly number[],
+  exact: boolean,
+  M: number,
+  chooser: TargetChooser,
+): number | null | undefined {
   let costSum = histogramCost(hist, exitMacs);
   chooser.point(0, null, good, good, exact ? costSum : histogramCost(hist, exitMacs));
   let index = 0;
   // Non-finite outputs (-Infinity, sorted last) never fire: the sweep stops before them.
-  for (let j = 0; j < M && values[j] !== -Infinity; ) {
+  for (let j = 0; j < M && values[j] !== -Infinity;) {
     const v = values[j];
     let changed = false;
     for (; j < M && values[j] === v; j++) {
@@ -350,7 +453,8 @@ function fitStep(k: number, good: number, leave: Int32Array, gain: Int8Array, va
     }
     if (changed) {
       index++;
-      if (chooser.wants(good, good)) chooser.point(index, v, good, good, exact ? costSum : histogramCost(hist, exitMacs));
+      if (chooser.wants(good, good))
+        chooser.point(index, v, good, good, exact ? costSum : histogramCost(hist, exitMacs));
     }
   }
   return chooser.found ? chooser.threshold : undefined;
@@ -370,14 +474,23 @@ const enum PickRule {
   Final,
 }
 
-const SCORE_RULES: Record<'confidence' | 'entropy' | 'margin', PickRule> = { confidence: PickRule.Confidence, entropy: PickRule.Entropy, margin: PickRule.Margin };
+const SCORE_RULES: Record<'confidence' | 'entropy' | 'margin', PickRule> = {
+  confidence: PickRule.Confidence,
+  entropy: PickRule.Entropy,
+  margin: PickRule.Margin,
+};
 
 /**
  * The picks' figures over one sample set, in one pass over its samples (each sample's records
  * are read once for every pick): per pick, the exit histogram and the correct and agreeing
  * counts, as outcomeOfExits would count them.
  */
-function figuresOfPicks(set: SampleSet, picks: readonly { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[], exitMacs: readonly number[], baselineMacs: number): SplitFigures[] {
+function figuresOfPicks(
+  set: SampleSet,
+  picks: readonly { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[],
+  exitMacs: readonly number[],
+  baselineMacs: number,
+): SplitFigures[] {
   const rec = set.rec;
   const E = rec.exitCount;
   const M = sizeOf(set);
@@ -399,10 +512,36 @@ function figuresOfPicks(set: SampleSet, picks: readonly { policy: SuggestionPoli
   const stride = E + 2;
   const counts = new Int32Array(P * stride);
   // The loop is a function of its own, so that V8 optimises it by itself.
-  pickCounts(rec.pred, rec.conf, rec.entropy, rec.margin, rec.labels ?? NO_SAMPLES, rec.labels !== null, set.samples ?? NO_SAMPLES, set.samples !== null, M, E, rules, thresholds, vectors, counts);
+  pickCounts(
+    rec.pred,
+    rec.conf,
+    rec.entropy,
+    rec.margin,
+    rec.labels ?? NO_SAMPLES,
+    rec.labels !== null,
+    set.samples ?? NO_SAMPLES,
+    set.samples !== null,
+    M,
+    E,
+    rules,
+    thresholds,
+    vectors,
+    counts,
+  );
   return picks.map((_, p) => {
     const at = p * stride;
-    return { sampleCount: M, ...outcomeOfCounts(rec.labels !== null, M, counts.subarray(at, at + E), counts[at + E], counts[at + E + 1], exitMacs, baselineMacs) };
+    return {
+      sampleCount: M,
+      ...outcomeOfCounts(
+        rec.labels !== null,
+        M,
+        counts.subarray(at, at + E),
+        counts[at + E],
+        counts[at + E + 1],
+        exitMacs,
+        baselineMacs,
+      ),
+    };
   });
 }
 
@@ -411,7 +550,22 @@ function figuresOfPicks(set: SampleSet, picks: readonly { policy: SuggestionPoli
  * (policies.ts: scoreExit, patienceExit, perExitThresholdExit), counted into counts[p(E+2) + e],
  * with the right answers in counts[p(E+2) + E] and the agreements in counts[p(E+2) + E + 1].
  */
-function pickCounts(pred: Int32Array, conf: Float64Array, entropy: Float64Array, margin: Float64Array, labels: Int32Array, labelled: boolean, samples: Int32Array, listed: boolean, M: number, E: number, rules: Int32Array, thresholds: Float64Array, vectors: Float64Array, counts: Int32Array): void {
+function pickCounts(
+  pred: Int32Array,
+  conf: Float64Array,
+  entropy: Float64Array,
+  margin: Float64Array,
+  labels: Int32Array,
+  labelled: boolean,
+  samples: Int32Array,
+  listed: boolean,
+  M: number,
+  E: number,
+  rules: Int32Array,
+  thresholds: Float64Array,
+  vectors: Float64Array,
+  counts: Int32Array,
+): void {
   const last = E - 1;
   const P = rules.length;
   const stride = E + 2;
@@ -426,22 +580,41 @@ function pickCounts(pred: Int32Array, conf: Float64Array, entropy: Float64Array,
       let e = last;
       // A non-finite output (prediction -1) never fires, and for patience equals no other prediction.
       if (rule === PickRule.Confidence) {
-        for (let k = 0; k < last; k++) if (conf[base + k] >= t && pred[base + k] >= 0) { e = k; break; }
+        for (let k = 0; k < last; k++)
+          if (conf[base + k] >= t && pred[base + k] >= 0) {
+            e = k;
+            break;
+          }
       } else if (rule === PickRule.Entropy) {
-        for (let k = 0; k < last; k++) if (entropy[base + k] <= t && pred[base + k] >= 0) { e = k; break; }
+        for (let k = 0; k < last; k++)
+          if (entropy[base + k] <= t && pred[base + k] >= 0) {
+            e = k;
+            break;
+          }
       } else if (rule === PickRule.Margin) {
-        for (let k = 0; k < last; k++) if (margin[base + k] >= t && pred[base + k] >= 0) { e = k; break; }
+        for (let k = 0; k < last; k++)
+          if (margin[base + k] >= t && pred[base + k] >= 0) {
+            e = k;
+            break;
+          }
       } else if (rule === PickRule.Patience) {
         if (t > 0) {
           let counter = 0;
           for (let k = 1; k < E; k++) {
             counter = pred[base + k] >= 0 && pred[base + k] === pred[base + k - 1] ? counter + 1 : 0;
-            if (counter === t) { e = k; break; }
+            if (counter === t) {
+              e = k;
+              break;
+            }
           }
         }
       } else if (rule === PickRule.PerExit) {
         const v = p * last;
-        for (let k = 0; k < last; k++) if (conf[base + k] >= vectors[v + k] && pred[base + k] >= 0) { e = k; break; }
+        for (let k = 0; k < last; k++)
+          if (conf[base + k] >= vectors[v + k] && pred[base + k] >= 0) {
+            e = k;
+            break;
+          }
       }
       const at = p * stride;
       counts[at + e]++;
@@ -474,8 +647,13 @@ export function suggestThresholds(
     for (const n of indicesOf(calib)) mask[n] = 1;
     chosen = analysePolicies(calib.rec, exitMacs, baselineMacs, { maxPoints: 2, subset: { mask, target } }).chosen!;
   }
-  const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (['confidence', 'entropy', 'margin', 'patience'] as const).map((policy) => ({ policy, threshold: chosen[policy] }));
-  picks.push({ policy: 'per-exit', threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence) });
+  const picks: { policy: SuggestionPolicy; threshold: number | null | (number | null)[] }[] = (
+    ['confidence', 'entropy', 'margin', 'patience'] as const
+  ).map((policy) => ({ policy, threshold: chosen[policy] }));
+  picks.push({
+    policy: 'per-exit',
+    threshold: perExit ?? fitPerExitThresholds(calib, exitMacs, target, chosen.confidence),
+  });
   // What is not known yet, counted here in one pass per split.
   const left = picks.filter((p) => !known?.[p.policy]);
   const calibLeft = left.length ? figuresOfPicks(calib, left, exitMacs, baselineMacs) : [];
@@ -495,7 +673,11 @@ export function suggestThresholds(
   const q = (s: Suggestion) => (labelled ? s.calibration.accuracy! : s.calibration.agreement);
   out.forEach((s, i) => {
     const b = out[bestIndex];
-    if (s.calibration.meanCost < b.calibration.meanCost || (s.calibration.meanCost === b.calibration.meanCost && q(s) > q(b))) bestIndex = i;
+    if (
+      s.calibration.meanCost < b.calibration.meanCost ||
+      (s.calibration.meanCost === b.calibration.meanCost && q(s) > q(b))
+    )
+      bestIndex = i;
   });
   out[bestIndex].best = true;
   return out;

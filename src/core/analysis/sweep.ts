@@ -26,7 +26,14 @@ export interface SweepVisitor {
   /** If given and false for a point's counts, `point` is not called for it (its cost is not worked out). */
   wants?(correct: number, agree: number): boolean;
   /** Called per point, in order of descending threshold (non-increasing cost). `hist` is live: copy it to keep it. */
-  point(index: number, threshold: number | null, correct: number, agree: number, costSum: number, hist: Int32Array): void;
+  point(
+    index: number,
+    threshold: number | null,
+    correct: number,
+    agree: number,
+    costSum: number,
+    hist: Int32Array,
+  ): void;
 }
 
 /** A second sweep, over the samples with mask[n] = 1, run alongside the first on the same sorted events. */
@@ -53,7 +60,11 @@ class SweepState {
   correct = 0;
   agree = 0;
   private costSum = 0;
-  constructor(private readonly macs: Float64Array, private readonly exactCost: boolean, E: number) {
+  constructor(
+    private readonly macs: Float64Array,
+    private readonly exactCost: boolean,
+    E: number,
+  ) {
     this.hist = new Int32Array(E);
   }
   /** Moves one sample from exit a to exit b. */
@@ -119,7 +130,12 @@ export function sweepScorePolicy(
   fusedMaxEvents = FUSED_MAX_EVENTS,
 ): SweepReplay {
   const { sampleCount: N, exitCount: E, labels, pred } = rec;
-  if (E > MAX_SWEEP_EXITS) throw new ExitLensError('bad-argument', `The model has ${E} exits; Exit Lens handles at most ${MAX_SWEEP_EXITS}.`, 'Map fewer outputs as exits.');
+  if (E > MAX_SWEEP_EXITS)
+    throw new ExitLensError(
+      'bad-argument',
+      `The model has ${E} exits; Exit Lens handles at most ${MAX_SWEEP_EXITS}.`,
+      'Map fewer outputs as exits.',
+    );
   // Entropy fires on h <= τ: sweep its negation, so every policy fires on score >= τ.
   const src = kind === 'confidence' ? rec.conf : kind === 'margin' ? rec.margin : rec.entropy;
   const sign = kind === 'entropy' ? -1 : 1;
@@ -132,7 +148,10 @@ export function sweepScorePolicy(
   const most = N * Math.max(0, E - 1);
   const room = allocateKeys(most <= fusedMaxEvents ? most : countEvents(src, sign, pred, N, E));
   const count = fillEvents(src, sign, pred, labels ?? NO_LABELS, labels !== null, mask ?? NO_MASK, N, E, room);
-  const keys: SortedKeys = count === room.count ? room : { hi: room.hi.subarray(0, count), lo: room.lo.subarray(0, count), pay: room.pay.subarray(0, count), count };
+  const keys: SortedKeys =
+    count === room.count
+      ? room
+      : { hi: room.hi.subarray(0, count), lo: room.lo.subarray(0, count), pay: room.pay.subarray(0, count), count };
   const distinct = sortKeys(keys);
 
   // Start: nothing fires, every sample at the final exit.
@@ -143,12 +162,16 @@ export function sweepScorePolicy(
   all.reset(N, start[0]);
   const part = mask ? new SweepState(macs, exact, E) : null;
   part?.reset(start[1], start[2]);
-  const probeOrder = probes ? probes.thresholds.map((_, p) => p).sort((a, b) => sign * probes.thresholds[b] - sign * probes.thresholds[a]) : [];
+  const probeOrder = probes
+    ? probes.thresholds.map((_, p) => p).sort((a, b) => sign * probes.thresholds[b] - sign * probes.thresholds[a])
+    : [];
   visitor.start?.(distinct + 1);
   visitor.point(0, null, all.correct, all.agree, all.cost(), all.hist);
   if (part) subset!.visitor.point(0, null, part.correct, part.agree, part.cost(), part.hist);
   const p = runSweep(keys, count, sign, all, part, visitor, subset?.visitor ?? null, probes ?? null, probeOrder);
-  if (probes) for (let q = p; q < probeOrder.length; q++) probes.visit(probeOrder[q], all.correct, all.agree, all.cost(), all.hist);
+  if (probes)
+    for (let q = p; q < probeOrder.length; q++)
+      probes.visit(probeOrder[q], all.correct, all.agree, all.cost(), all.hist);
   return (threshold) => {
     // The state at a threshold: the state before the first event or after the last, with the
     // events between it and the threshold fired or taken back, whichever are fewer.
@@ -254,7 +277,17 @@ function countEvents(src: Float64Array, sign: number, pred: Int32Array, N: numbe
  * changes correctness and agreement by -1, 0 or +1.
  * Without labels (`labelled` false) nothing is correct; mask may be empty (no subset).
  */
-function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number, keys: SortedKeys): number {
+function fillEvents(
+  src: Float64Array,
+  sign: number,
+  pred: Int32Array,
+  labels: Int32Array,
+  labelled: boolean,
+  mask: Uint8Array,
+  N: number,
+  E: number,
+  keys: SortedKeys,
+): number {
   const last = E - 1;
   const tos = new Int32Array(E);
   const masked = mask.length > 0;
@@ -281,14 +314,26 @@ function fillEvents(src: Float64Array, sign: number, pred: Int32Array, labels: I
       const pb = pred[base + to];
       const dCorrect = same(pb, y) - same(pa, y);
       const dAgree = same(pb, pf) - same(pa, pf);
-      setKey(keys, i++, sign * src[base + to], from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag);
+      setKey(
+        keys,
+        i++,
+        sign * src[base + to],
+        from | (to << EXIT_BITS) | ((dCorrect + 1) << 26) | ((dAgree + 1) << 28) | flag,
+      );
     }
   }
   return i;
 }
 
 /** [correct at the final exit, subset size, subset correct at the final exit]; mask may be empty (no subset). */
-function startCounts(pred: Int32Array, labels: Int32Array, labelled: boolean, mask: Uint8Array, N: number, E: number): [number, number, number] {
+function startCounts(
+  pred: Int32Array,
+  labels: Int32Array,
+  labelled: boolean,
+  mask: Uint8Array,
+  N: number,
+  E: number,
+): [number, number, number] {
   const last = E - 1;
   const masked = mask.length > 0;
   let correct = 0;
@@ -331,7 +376,8 @@ function runSweep(
     const l = lo[j];
     const v = keyValue(keys, j);
     // A probe at τ reads the state once every event with value >= τ has fired.
-    for (; p < probeOrder.length && sign * probes!.thresholds[probeOrder[p]] > v; p++) probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
+    for (; p < probeOrder.length && sign * probes!.thresholds[probeOrder[p]] > v; p++)
+      probes!.visit(probeOrder[p], all.correct, all.agree, all.cost(), all.hist);
     let touched = false;
     for (; j < count && hi[j] === h && lo[j] === l; j++) {
       const w = pay[j];
@@ -352,7 +398,8 @@ function runSweep(
     if (touched) {
       rs++;
       const sv = subsetVisitor!;
-      if (!sv.wants || sv.wants(part!.correct, part!.agree)) sv.point(rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
+      if (!sv.wants || sv.wants(part!.correct, part!.agree))
+        sv.point(rs, sign * v, part!.correct, part!.agree, part!.cost(), part!.hist);
     }
   }
   return p;

@@ -50,7 +50,9 @@ function unreadable(file: string, why: string): ExitLensError {
 
 /** A positional read on a descriptor (pread): reads on one descriptor never move each other. */
 function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+  return new Promise((resolve, reject) =>
+    fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 /**
@@ -113,7 +115,10 @@ class StreamRowReader implements RowReader {
     }
   }
   private take(n: number): Buffer {
-    const out = this.chunks.length === 1 && this.chunks[0].length === n ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    const out =
+      this.chunks.length === 1 && this.chunks[0].length === n
+        ? this.chunks[0]
+        : Buffer.concat(this.chunks, this.buffered);
     const result = out.subarray(0, n);
     const rest = out.subarray(n);
     this.chunks.length = 0;
@@ -159,7 +164,8 @@ async function openNpy(file: string, fd: number, size: number): Promise<ArrayFil
     rows,
     rowBytes,
     compressed: false,
-    open: async (unitBytes = rowBytes) => new FileRowReader(fd, header.headerBytes, header.headerBytes + header.dataBytes, unitBytes, file),
+    open: async (unitBytes = rowBytes) =>
+      new FileRowReader(fd, header.headerBytes, header.headerBytes + header.dataBytes, unitBytes, file),
   };
   let closed = false;
   const close = async () => {
@@ -215,7 +221,8 @@ async function openNpz(file: string, fd: number): Promise<ArrayFile> {
       }
       names.add(entry.fileName);
       const method = entry.compressionMethod;
-      if (method !== 0 && method !== 8) throw unreadable(where, `zip compression method ${method} is not supported (only stored and deflate)`);
+      if (method !== 0 && method !== 8)
+        throw unreadable(where, `zip compression method ${method} is not supported (only stored and deflate)`);
       const compressed = method === 8;
       let head: Buffer;
       let dataStart = 0;
@@ -228,7 +235,9 @@ async function openNpz(file: string, fd: number): Promise<ArrayFile> {
       }
       // Deflate expands at most ~1032:1, so a deflated entry can hold at most that much: a
       // zip directory that claims more is refused before anything is allocated for it.
-      const justified = compressed ? Math.min(entry.uncompressedSize, entry.compressedSize * 1032 + 1024) : entry.uncompressedSize;
+      const justified = compressed
+        ? Math.min(entry.uncompressedSize, entry.compressedSize * 1032 + 1024)
+        : entry.uncompressedSize;
       const header = parseNpyHeader(head, where, justified);
       const { rows, rowBytes } = rowsOf(header);
       arrays.push({
@@ -240,7 +249,13 @@ async function openNpz(file: string, fd: number): Promise<ArrayFile> {
         open: async (unitBytes = rowBytes) =>
           compressed
             ? new StreamRowReader(await zip.openReadStreamPromise(entry), header.headerBytes, unitBytes, where)
-            : new FileRowReader(fd, dataStart + header.headerBytes, dataStart + header.headerBytes + header.dataBytes, unitBytes, where),
+            : new FileRowReader(
+                fd,
+                dataStart + header.headerBytes,
+                dataStart + header.headerBytes + header.dataBytes,
+                unitBytes,
+                where,
+              ),
       });
     }
   } catch (err) {

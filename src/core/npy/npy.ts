@@ -4,7 +4,8 @@ import { ExitLensError } from '../errors';
  * The NumPy .npy format (numpy/lib/format.py, format versions 1.0-3.0): a magic string,
  * a version, a header length and a Python dict literal with descr, fortran_order and shape.
  */
-export type NpyDtype = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'uint16' | 'bool';
+export type NpyDtype =
+  'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'uint16' | 'bool';
 
 const DESCR: Record<string, NpyDtype> = {
   '<f4': 'float32',
@@ -20,7 +21,16 @@ const DESCR: Record<string, NpyDtype> = {
 };
 
 export const ITEM_SIZE: Record<NpyDtype, number> = {
-  float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, uint16: 2, bool: 1,
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  uint16: 2,
+  bool: 1,
 };
 
 export interface NpyHeader {
@@ -44,7 +54,8 @@ export const MAX_HEADER_BYTES = 65536;
 export function parseNpyHeader(head: Uint8Array, where: string, available: number): NpyHeader {
   const bad = (why: string, hint = 'Save the array with numpy.save / numpy.savez.') =>
     new ExitLensError('samples-unreadable', `${where} is not a valid .npy array: ${why}.`, hint);
-  if (head.length < 10 || MAGIC.some((b, i) => head[i] !== b)) throw bad('it does not start with the NumPy magic string');
+  if (head.length < 10 || MAGIC.some((b, i) => head[i] !== b))
+    throw bad('it does not start with the NumPy magic string');
   const major = head[6];
   let len: number;
   let start: number;
@@ -65,7 +76,11 @@ export function parseNpyHeader(head: Uint8Array, where: string, available: numbe
   const shapeMatch = /'shape'\s*:\s*\(([^)]*)\)/.exec(dict);
   if (!descrMatch || !fortranMatch || !shapeMatch) throw bad('its header dict lacks descr, fortran_order or shape');
   if (descrMatch[1] === '[') {
-    throw new ExitLensError('samples-unreadable', `${where} holds a structured (record) array, which Exit Lens does not read.`, 'Save each field as its own array in the .npz.');
+    throw new ExitLensError(
+      'samples-unreadable',
+      `${where} holds a structured (record) array, which Exit Lens does not read.`,
+      'Save each field as its own array in the .npz.',
+    );
   }
   const descr = descrMatch[2];
   if (descr === '|O' || descr.endsWith('O')) {
@@ -76,7 +91,8 @@ export function parseNpyHeader(head: Uint8Array, where: string, available: numbe
     );
   }
   const norm = descr.length === 3 && descr[0] === '=' ? `<${descr.slice(1)}` : descr;
-  const dtype = DESCR[norm] ?? (norm === '<b1' ? 'bool' : norm === '<u1' ? 'uint8' : norm === '<i1' ? 'int8' : undefined);
+  const dtype =
+    DESCR[norm] ?? (norm === '<b1' ? 'bool' : norm === '<u1' ? 'uint8' : norm === '<i1' ? 'int8' : undefined);
   if (!dtype) {
     const hint = descr.startsWith('>')
       ? 'It is big-endian; save it little-endian, e.g. x.astype(x.dtype.newbyteorder("<")).'
@@ -90,9 +106,13 @@ export function parseNpyHeader(head: Uint8Array, where: string, available: numbe
       'Save it with np.ascontiguousarray(x) (C order).',
     );
   }
-  const parts = shapeMatch[1].split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = shapeMatch[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const shape = parts.map((p) => (/^\d+L?$/.test(p) ? Number.parseInt(p, 10) : NaN));
-  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`its shape (${shapeMatch[1]}) is not a tuple of sizes`);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+    throw bad(`its shape (${shapeMatch[1]}) is not a tuple of sizes`);
   const headerBytes = start + len;
   let elements = 1;
   for (const d of shape) elements *= d;
@@ -146,23 +166,33 @@ export function floatToHalf(v: number): number {
   return sign | half;
 }
 
-export type NumericArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array | BigInt64Array;
+export type NumericArray =
+  Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array | BigInt64Array;
 
 /** Copies little-endian bytes into a fresh, aligned typed array of the array's own dtype. */
 export function bytesToTyped(bytes: Uint8Array, dtype: NpyDtype): NumericArray {
   const n = bytes.length / ITEM_SIZE[dtype];
   const make = (): NumericArray => {
     switch (dtype) {
-      case 'float32': return new Float32Array(n);
-      case 'float64': return new Float64Array(n);
-      case 'float16': return new Uint16Array(n);
-      case 'int64': return new BigInt64Array(n);
-      case 'int32': return new Int32Array(n);
-      case 'int16': return new Int16Array(n);
-      case 'int8': return new Int8Array(n);
-      case 'uint16': return new Uint16Array(n);
+      case 'float32':
+        return new Float32Array(n);
+      case 'float64':
+        return new Float64Array(n);
+      case 'float16':
+        return new Uint16Array(n);
+      case 'int64':
+        return new BigInt64Array(n);
+      case 'int32':
+        return new Int32Array(n);
+      case 'int16':
+        return new Int16Array(n);
+      case 'int8':
+        return new Int8Array(n);
+      case 'uint16':
+        return new Uint16Array(n);
       case 'uint8':
-      case 'bool': return new Uint8Array(n);
+      case 'bool':
+        return new Uint8Array(n);
     }
   };
   const out = make();
@@ -181,16 +211,25 @@ export function typedView(bytes: Uint8Array, dtype: NpyDtype): NumericArray {
   const n = bytes.length / size;
   const { buffer, byteOffset } = bytes;
   switch (dtype) {
-    case 'float32': return new Float32Array(buffer, byteOffset, n);
-    case 'float64': return new Float64Array(buffer, byteOffset, n);
-    case 'float16': return new Uint16Array(buffer, byteOffset, n);
-    case 'int64': return new BigInt64Array(buffer, byteOffset, n);
-    case 'int32': return new Int32Array(buffer, byteOffset, n);
-    case 'int16': return new Int16Array(buffer, byteOffset, n);
-    case 'int8': return new Int8Array(buffer, byteOffset, n);
-    case 'uint16': return new Uint16Array(buffer, byteOffset, n);
+    case 'float32':
+      return new Float32Array(buffer, byteOffset, n);
+    case 'float64':
+      return new Float64Array(buffer, byteOffset, n);
+    case 'float16':
+      return new Uint16Array(buffer, byteOffset, n);
+    case 'int64':
+      return new BigInt64Array(buffer, byteOffset, n);
+    case 'int32':
+      return new Int32Array(buffer, byteOffset, n);
+    case 'int16':
+      return new Int16Array(buffer, byteOffset, n);
+    case 'int8':
+      return new Int8Array(buffer, byteOffset, n);
+    case 'uint16':
+      return new Uint16Array(buffer, byteOffset, n);
     case 'uint8':
-    case 'bool': return new Uint8Array(buffer, byteOffset, n);
+    case 'bool':
+      return new Uint8Array(buffer, byteOffset, n);
   }
 }
 

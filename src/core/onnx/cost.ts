@@ -9,8 +9,23 @@ export const COUNTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 /** Ops that do heavy arithmetic but count 0 under the definition: the report names them. */
 const HEAVY_UNCOUNTED_OPS = new Set([
-  'Einsum', 'Attention', 'MultiHeadAttention', 'LSTM', 'GRU', 'RNN', 'QLinearConv', 'QLinearMatMul',
-  'MatMulInteger', 'ConvInteger', 'FusedConv', 'FusedMatMul', 'FusedGemm', 'MatMulNBits', 'Loop', 'Scan', 'If',
+  'Einsum',
+  'Attention',
+  'MultiHeadAttention',
+  'LSTM',
+  'GRU',
+  'RNN',
+  'QLinearConv',
+  'QLinearMatMul',
+  'MatMulInteger',
+  'ConvInteger',
+  'FusedConv',
+  'FusedMatMul',
+  'FusedGemm',
+  'MatMulNBits',
+  'Loop',
+  'Scan',
+  'If',
 ]);
 
 export interface NodeCost {
@@ -75,7 +90,8 @@ export function nodeCosts(model: ModelInfo, shapes: Map<string, readonly number[
       continue;
     }
     const y = shapeOf(n.outputs[0]);
-    const miss = (what: string) => uncosted.push({ name: nodeLabel(n), opType: n.opType, reason: `shape of ${what} unknown` });
+    const miss = (what: string) =>
+      uncosted.push({ name: nodeLabel(n), opType: n.opType, reason: `shape of ${what} unknown` });
     if (!y) {
       miss(`output "${n.outputs[0]}"`);
       continue;
@@ -181,8 +197,26 @@ const PASS_THROUGH = new Set(['Identity', 'Cast', 'Transpose', 'Reshape']);
  * reorder or repeat (Gather, Slice, Split, Tile…) are not among them: they could move exits.
  */
 const IN_PLACE = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Clip',
-  'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf', 'Softmax', 'LogSoftmax', 'Dropout',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Pow',
+  'Neg',
+  'Abs',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Reciprocal',
+  'Clip',
+  'Relu',
+  'LeakyRelu',
+  'Sigmoid',
+  'Tanh',
+  'Erf',
+  'Softmax',
+  'LogSoftmax',
+  'Dropout',
 ]);
 const UNSTACK = new Set(['Unsqueeze', 'Reshape', 'Identity', 'Cast']);
 

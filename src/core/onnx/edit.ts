@@ -21,7 +21,8 @@ export function withExtraOutputs(bytes: Uint8Array, proto: any, extraOutputs: re
   const tag = (field: number) => ((field << 3) | LENGTH_DELIMITED) >>> 0;
   const w = Writer.create();
   w.uint32(tag(FIELD.modelGraph)).fork();
-  for (const name of added) w.uint32(tag(FIELD.graphOutput)).fork().uint32(tag(FIELD.valueInfoName)).string(name).ldelim();
+  for (const name of added)
+    w.uint32(tag(FIELD.graphOutput)).fork().uint32(tag(FIELD.valueInfoName)).string(name).ldelim();
   w.ldelim();
   const tail = w.finish();
   const out = new Uint8Array(bytes.length + tail.length);

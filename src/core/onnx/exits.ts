@@ -11,13 +11,18 @@ export type StackedLayout = 'NEC' | 'ENC';
 
 export type ExitLayout =
   | { kind: 'per-output'; outputs: string[]; orderedBy: ExitOrderSource; classes: number | null }
-  | { kind: 'stacked'; output: string; layout: StackedLayout; exitCount: number | null; classes: number | null; orderedBy: ExitOrderSource };
+  | {
+      kind: 'stacked';
+      output: string;
+      layout: StackedLayout;
+      exitCount: number | null;
+      classes: number | null;
+      orderedBy: ExitOrderSource;
+    };
 
 export type ExitOrderSource = 'mapping' | 'name-suffix' | 'graph-depth' | 'stack-order';
 
-export type ExitMapping =
-  | { outputs: string[] }
-  | { stacked: string; layout: StackedLayout };
+export type ExitMapping = { outputs: string[] } | { stacked: string; layout: StackedLayout };
 
 const MAPPING_HELP =
   'Map the exits explicitly: --exits exit_a,exit_b,final (output names, shallowest first) ' +
@@ -28,7 +33,10 @@ export function parseExitMapping(text: string): ExitMapping {
   if (!t) throw new ExitLensError('exit-mapping', 'The exit mapping is empty.', MAPPING_HELP);
   const stacked = /^(.+):(NEC|ENC)$/i.exec(t);
   if (stacked && !t.includes(',')) return { stacked: stacked[1], layout: stacked[2].toUpperCase() as StackedLayout };
-  const outputs = t.split(',').map((s) => s.trim()).filter(Boolean);
+  const outputs = t
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (new Set(outputs).size !== outputs.length) {
     throw new ExitLensError('exit-mapping', `The exit mapping "${text}" names an output twice.`, MAPPING_HELP);
   }
@@ -96,7 +104,12 @@ function shapeOf(o: TensorInfo, runtime?: Map<string, number[]>, runtimeBatch?: 
  * Finds the exits. `runtimeShapes` (output shapes seen in a batch-1 run) fills in outputs
  * whose shape the file does not declare.
  */
-export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShapes?: Map<string, number[]>, runtimeBatch?: number): ExitLayout {
+export function detectExits(
+  model: ModelInfo,
+  mapping?: ExitMapping,
+  runtimeShapes?: Map<string, number[]>,
+  runtimeBatch?: number,
+): ExitLayout {
   const byName = new Map(model.outputs.map((o) => [o.name, o]));
   const batchDim: Dim = model.inputs[0]?.shape?.[0] ?? null;
   const missing = (name: string) =>
@@ -111,29 +124,57 @@ export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShap
     if (!o) throw missing(mapping.stacked);
     const shape = shapeOf(o, runtimeShapes, runtimeBatch);
     if (shape && shape.length !== 3) {
-      throw new ExitLensError('exit-mapping', `Output "${displayName(o.name)}" has shape ${formatShape(shape)}; a stacked exit output must have rank 3 ([N,E,C] or [E,N,C]).`, MAPPING_HELP);
+      throw new ExitLensError(
+        'exit-mapping',
+        `Output "${displayName(o.name)}" has shape ${formatShape(shape)}; a stacked exit output must have rank 3 ([N,E,C] or [E,N,C]).`,
+        MAPPING_HELP,
+      );
     }
     const e = shape ? shape[mapping.layout === 'NEC' ? 1 : 0] : null;
     const c = shape ? shape[2] : null;
-    return { kind: 'stacked', output: o.name, layout: mapping.layout, exitCount: typeof e === 'number' ? e : null, classes: typeof c === 'number' ? c : null, orderedBy: 'stack-order' };
+    return {
+      kind: 'stacked',
+      output: o.name,
+      layout: mapping.layout,
+      exitCount: typeof e === 'number' ? e : null,
+      classes: typeof c === 'number' ? c : null,
+      orderedBy: 'stack-order',
+    };
   }
   if (mapping) {
     for (const name of mapping.outputs) if (!byName.has(name)) throw missing(name);
     if (mapping.outputs.length < 2) {
-      throw new ExitLensError('exit-mapping', 'The exit mapping names fewer than two outputs; an early-exit analysis needs at least two exits.', MAPPING_HELP);
+      throw new ExitLensError(
+        'exit-mapping',
+        'The exit mapping names fewer than two outputs; an early-exit analysis needs at least two exits.',
+        MAPPING_HELP,
+      );
     }
     const cs = new Set<number>();
     for (const name of mapping.outputs) {
       const s = shapeOf(byName.get(name)!, runtimeShapes, runtimeBatch);
       if (s && s.length !== 2) {
-        throw new ExitLensError('exit-mapping', `Output "${displayName(name)}" has shape ${formatShape(s)}; each mapped exit must be [N, C].`, MAPPING_HELP);
+        throw new ExitLensError(
+          'exit-mapping',
+          `Output "${displayName(name)}" has shape ${formatShape(s)}; each mapped exit must be [N, C].`,
+          MAPPING_HELP,
+        );
       }
       if (s && typeof s[1] === 'number') cs.add(s[1]);
     }
     if (cs.size > 1) {
-      throw new ExitLensError('exit-mapping', `The mapped exits have different class counts (${[...cs].join(', ')}); all exits must predict the same classes.`, MAPPING_HELP);
+      throw new ExitLensError(
+        'exit-mapping',
+        `The mapped exits have different class counts (${[...cs].join(', ')}); all exits must predict the same classes.`,
+        MAPPING_HELP,
+      );
     }
-    return { kind: 'per-output', outputs: [...mapping.outputs], orderedBy: 'mapping', classes: cs.size ? [...cs][0] : null };
+    return {
+      kind: 'per-output',
+      outputs: [...mapping.outputs],
+      orderedBy: 'mapping',
+      classes: cs.size ? [...cs][0] : null,
+    };
   }
 
   // Heuristics: rank-3 stacked outputs first, then rank-2 [N, C] outputs.
@@ -159,7 +200,14 @@ export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShap
     );
   if (stacked.length === 1 && stacked[0].e >= 2) {
     const s = stacked[0];
-    return { kind: 'stacked', output: s.o.name, layout: s.layout, exitCount: s.e, classes: s.c, orderedBy: 'stack-order' };
+    return {
+      kind: 'stacked',
+      output: s.o.name,
+      layout: s.layout,
+      exitCount: s.e,
+      classes: s.c,
+      orderedBy: 'stack-order',
+    };
   }
   if (stacked.length > 1) throw noExits('more than one output looks like stacked exits');
   if (flat.length === 0) throw noExits('no output has the shape [N, C] or [N, E, C] / [E, N, C]');
@@ -168,19 +216,27 @@ export function detectExits(model: ModelInfo, mapping?: ExitMapping, runtimeShap
   for (const f of flat) groups.set(f.c, [...(groups.get(f.c) ?? []), f.o]);
   const sizes = [...groups.values()].map((g) => g.length).sort((a, b) => b - a);
   if (sizes.length > 1 && sizes[0] === sizes[1]) {
-    throw noExits(`the [N, C] outputs have different class counts (${[...groups.keys()].join(', ')}) and none is the majority`);
+    throw noExits(
+      `the [N, C] outputs have different class counts (${[...groups.keys()].join(', ')}) and none is the majority`,
+    );
   }
   const [classes, group] = [...groups.entries()].find(([, g]) => g.length === sizes[0])!;
-  if (group.length < 2) throw noExits('only one classifier output was found; an early-exit analysis needs at least two exits');
+  if (group.length < 2)
+    throw noExits('only one classifier output was found; an early-exit analysis needs at least two exits');
   const suffixes = group.map((o) => numberSuffix(o.name));
   if (suffixes.every((s) => s !== null) && new Set(suffixes).size === suffixes.length) {
-    const ordered = group.map((o, i) => ({ o, s: suffixes[i]! })).sort((a, b) => a.s - b.s).map((x) => x.o.name);
+    const ordered = group
+      .map((o, i) => ({ o, s: suffixes[i]! }))
+      .sort((a, b) => a.s - b.s)
+      .map((x) => x.o.name);
     return { kind: 'per-output', outputs: ordered, orderedBy: 'name-suffix', classes };
   }
   const depths = tensorDepths(model);
   const position = new Map(model.outputs.map((o, i) => [o.name, i]));
   const ordered = [...group]
-    .sort((a, b) => (depths.get(a.name) ?? 0) - (depths.get(b.name) ?? 0) || position.get(a.name)! - position.get(b.name)!)
+    .sort(
+      (a, b) => (depths.get(a.name) ?? 0) - (depths.get(b.name) ?? 0) || position.get(a.name)! - position.get(b.name)!,
+    )
     .map((o) => o.name);
   return { kind: 'per-output', outputs: ordered, orderedBy: 'graph-depth', classes };
 }

@@ -69,11 +69,21 @@ function readAttributes(attrs: any[] | undefined): Record<string, number | numbe
     const name = String(a.name);
     // AttributeProto.type: FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7 (others are not needed here).
     switch (a.type) {
-      case 1: out[name] = a.f as number; break;
-      case 2: out[name] = toNumber(a.i); break;
-      case 3: out[name] = Buffer.from(a.s ?? []).toString('utf8'); break;
-      case 6: out[name] = Array.from(a.floats as number[]); break;
-      case 7: out[name] = (a.ints ?? []).map(toNumber); break;
+      case 1:
+        out[name] = a.f as number;
+        break;
+      case 2:
+        out[name] = toNumber(a.i);
+        break;
+      case 3:
+        out[name] = Buffer.from(a.s ?? []).toString('utf8');
+        break;
+      case 6:
+        out[name] = Array.from(a.floats as number[]);
+        break;
+      case 7:
+        out[name] = (a.ints ?? []).map(toNumber);
+        break;
       default:
         if (a.ints?.length) out[name] = a.ints.map(toNumber);
         else if (a.floats?.length) out[name] = Array.from(a.floats as number[]);
@@ -85,7 +95,11 @@ function readAttributes(attrs: any[] | undefined): Record<string, number | numbe
 /** Decodes model bytes; the message keeps zero-copy views of the weights. */
 export function decodeModelProto(bytes: Uint8Array, filePath: string): any {
   if (bytes.length === 0) {
-    throw new ExitLensError('model-unreadable', `${filePath} is empty.`, 'Export the model again with torch.onnx.export (or your framework\'s ONNX exporter).');
+    throw new ExitLensError(
+      'model-unreadable',
+      `${filePath} is empty.`,
+      "Export the model again with torch.onnx.export (or your framework's ONNX exporter).",
+    );
   }
   let proto: any;
   try {
@@ -117,7 +131,12 @@ export const MAX_MODEL_BYTES = 2 ** 31 - 1;
 export function readModelFile(filePath: string): Buffer {
   return readRegularFile(
     filePath,
-    (why) => new ExitLensError('model-unreadable', `Cannot read model ${filePath}: ${why}.`, 'Check the path: a model is an .onnx file (a model over 2 GB keeps its weights in external data files beside it).'),
+    (why) =>
+      new ExitLensError(
+        'model-unreadable',
+        `Cannot read model ${filePath}: ${why}.`,
+        'Check the path: a model is an .onnx file (a model over 2 GB keeps its weights in external data files beside it).',
+      ),
     MAX_MODEL_BYTES,
   );
 }
@@ -141,7 +160,11 @@ export function checkExternalData(model: ModelInfo): string[] {
   try {
     realDir = fs.realpathSync(dir);
   } catch (err) {
-    throw new ExitLensError('model-unreadable', `Cannot read the folder of ${model.path}: ${(err as Error).message}`, 'Check the path.');
+    throw new ExitLensError(
+      'model-unreadable',
+      `Cannot read the folder of ${model.path}: ${(err as Error).message}`,
+      'Check the path.',
+    );
   }
   const inside = (base: string, p: string) => {
     const rel = path.relative(base, p);
@@ -149,7 +172,8 @@ export function checkExternalData(model: ModelInfo): string[] {
   };
   return model.externalDataFiles.map((location) => {
     if (location === '' || location.includes('\0')) throw refuse(location, 'is not a file name');
-    if (path.posix.isAbsolute(location) || path.win32.isAbsolute(location)) throw refuse(location, 'is an absolute path');
+    if (path.posix.isAbsolute(location) || path.win32.isAbsolute(location))
+      throw refuse(location, 'is an absolute path');
     const abs = path.resolve(dir, location);
     if (!inside(dir, abs)) throw refuse(location, "reaches outside the model's folder");
     let real: string;

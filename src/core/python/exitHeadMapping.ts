@@ -57,15 +57,21 @@ function resolveExit(value: string | number, exitNames: readonly string[]): Reso
 
 /** The keys a host mapping may use for a site. */
 function siteKeys(site: ExitHeadSite): string[] {
-  const own = site.kind === 'list-element'
-    ? [...(site.index !== undefined ? [`${site.name}[${site.index}]`] : []), ...(site.key !== undefined ? [site.key, `${site.name}[${site.key}]`] : [])]
-    : [site.name];
+  const own =
+    site.kind === 'list-element'
+      ? [
+          ...(site.index !== undefined ? [`${site.name}[${site.index}]`] : []),
+          ...(site.key !== undefined ? [site.key, `${site.name}[${site.key}]`] : []),
+        ]
+      : [site.name];
   return site.owner ? [...own, ...own.map((k) => `${site.owner}.${k}`)] : own;
 }
 
 const isInstance = (s: ExitHeadSite): boolean => s.kind !== 'class';
-const rangeSet = (from: number, count: number): Set<number> => new Set(Array.from({ length: count }, (_, i) => from + i));
-const sameSet = (a: ReadonlySet<number>, b: ReadonlySet<number>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
+const rangeSet = (from: number, count: number): Set<number> =>
+  new Set(Array.from({ length: count }, (_, i) => from + i));
+const sameSet = (a: ReadonlySet<number>, b: ReadonlySet<number>): boolean =>
+  a.size === b.size && [...a].every((x) => b.has(x));
 
 /**
  * Ties each site to exits of the profiled model (`exitNames`, shallowest first, as the engine
@@ -93,7 +99,11 @@ const sameSet = (a: ReadonlySet<number>, b: ReadonlySet<number>): boolean => a.s
  * Class sites are not mapped (rule `type`) unless a comment names them. Returns one entry per
  * site, in the order given.
  */
-export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly string[], explicit?: ExplicitExitMap): MappedExitHead[] {
+export function mapExitHeads(
+  sites: readonly ExitHeadSite[],
+  exitNames: readonly string[],
+  explicit?: ExplicitExitMap,
+): MappedExitHead[] {
   const E = exitNames.length;
   const results: MappedExitHead[] = sites.map((site) => ({ site, rule: 'unmapped', exitIndices: [], note: '' }));
   const hostKeys = new Map(Object.entries(explicit ?? {}).map(([k, v]) => [normaliseExitName(k), v] as const));
@@ -111,7 +121,12 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
     const setOne = (i: number, index: number, rule: ExitMappingRule, note: string) => {
       const claimedAt = explicitClaims.get(index);
       if (rule !== 'explicit' && claimedAt !== undefined) {
-        results[i] = { ...results[i], rule: 'unmapped', exitIndices: [], note: `${exitNames[index]} is named explicitly for line ${sites[claimedAt].line + 1}` };
+        results[i] = {
+          ...results[i],
+          rule: 'unmapped',
+          exitIndices: [],
+          note: `${exitNames[index]} is named explicitly for line ${sites[claimedAt].line + 1}`,
+        };
       } else {
         results[i] = { ...results[i], rule, exitIndices: [index], exitIndex: index, exitName: exitNames[index], note };
         held.add(index);
@@ -126,14 +141,19 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
     // 1. Explicit (and class sites).
     for (const i of members) {
       const site = sites[i];
-      const hostValue = siteKeys(site).map((k) => hostKeys.get(normaliseExitName(k))).find((v) => v !== undefined);
+      const hostValue = siteKeys(site)
+        .map((k) => hostKeys.get(normaliseExitName(k)))
+        .find((v) => v !== undefined);
       const value = site.explicitExit ?? hostValue;
       if (value === undefined) {
         if (isInstance(site)) open.add(i);
         else results[i] = { ...results[i], rule: 'type', note: 'an exit-head class: its instances carry the exits' };
         continue;
       }
-      const how = site.explicitExit !== undefined ? `named by # exit-lens: ${site.explicitExit}` : `named by the exit mapping (${value})`;
+      const how =
+        site.explicitExit !== undefined
+          ? `named by # exit-lens: ${site.explicitExit}`
+          : `named by the exit mapping (${value})`;
       const r = resolveExit(value, exitNames);
       if ('error' in r) {
         leave(i, r.error);
@@ -157,7 +177,11 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
     }
 
     // The picture the numbering rules read: numbered heads, the unnumbered ones, the lists.
-    const numberedKeys = new Set(members.filter((i) => isIndexed(i) || isNumbered(i)).map((i) => (isIndexed(i) ? `${sites[i].name}[${sites[i].index}]` : normaliseExitName(sites[i].name))));
+    const numberedKeys = new Set(
+      members
+        .filter((i) => isIndexed(i) || isNumbered(i))
+        .map((i) => (isIndexed(i) ? `${sites[i].name}[${sites[i].index}]` : normaliseExitName(sites[i].name))),
+    );
     const numberedCount = numberedKeys.size;
     const plainOpen = [...open].filter(isPlain);
     const plainNames = [...new Set(plainOpen.map((i) => sites[i].name))];
@@ -177,7 +201,8 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
 
     // 4. Numbered heads, one stem at a time.
     const stems = new Map<string, number[]>();
-    for (const i of members.filter(isNumbered)) stems.set(nameStem(sites[i].name), [...(stems.get(nameStem(sites[i].name)) ?? []), i]);
+    for (const i of members.filter(isNumbered))
+      stems.set(nameStem(sites[i].name), [...(stems.get(nameStem(sites[i].name)) ?? []), i]);
     for (const group of stems.values()) {
       const todo = group.filter((i) => open.has(i));
       if (todo.length === 0) continue;
@@ -188,12 +213,20 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
       let why = '';
       if (sameSet(S, rangeSet(1, E))) [base, why] = [1, `suffixes ${list} count the ${E} exits from 1`];
       else if (sameSet(S, rangeSet(0, E))) [base, why] = [0, `suffixes ${list} count the ${E} exits from 0`];
-      else if (oneFinalHead && numberedCount === E - 1 && sameSet(S, rangeSet(1, E - 1))) [base, why] = [1, `suffixes ${list} count the ${E - 1} early exits from 1`];
-      else if (oneFinalHead && numberedCount === E - 1 && sameSet(S, rangeSet(0, E - 1))) [base, why] = [0, `suffixes ${list} count the ${E - 1} early exits from 0`];
+      else if (oneFinalHead && numberedCount === E - 1 && sameSet(S, rangeSet(1, E - 1)))
+        [base, why] = [1, `suffixes ${list} count the ${E - 1} early exits from 1`];
+      else if (oneFinalHead && numberedCount === E - 1 && sameSet(S, rangeSet(0, E - 1)))
+        [base, why] = [0, `suffixes ${list} count the ${E - 1} early exits from 0`];
       if (base === undefined) {
-        const byName = todo.map((i) => exitNames.flatMap((x, k) => (normaliseExitName(x) === normaliseExitName(sites[i].name) && !explicitClaims.has(k) ? [k] : [])));
+        const byName = todo.map((i) =>
+          exitNames.flatMap((x, k) =>
+            normaliseExitName(x) === normaliseExitName(sites[i].name) && !explicitClaims.has(k) ? [k] : [],
+          ),
+        );
         if (byName.every((m) => m.length === 1) && new Set(byName.map((m) => m[0])).size === todo.length) {
-          todo.forEach((i, j) => setOne(i, byName[j][0], 'name', `its name matches the exit ${exitNames[byName[j][0]]}`));
+          todo.forEach((i, j) =>
+            setOne(i, byName[j][0], 'name', `its name matches the exit ${exitNames[byName[j][0]]}`),
+          );
           continue;
         }
         if (n < E && sameSet(S, rangeSet(0, n))) [base, why] = [0, `suffixes ${list} count from 0`];
@@ -215,28 +248,51 @@ export function mapExitHeads(sites: readonly ExitHeadSite[], exitNames: readonly
       const fits = manyNames.length === 1 ? numberedCount < E - 1 : manyNames.length === 0 && numberedCount === E - 1;
       for (const i of plainOpen) {
         if (!open.has(i)) continue;
-        if (fits) setOne(i, E - 1, 'final', numberedCount ? `the one unnumbered head beside ${numberedCount} numbered ones: the final exit` : 'the one single head beside a list of heads: the final exit');
-        else leave(i, manyNames.length > 1
-          ? 'an unnumbered head beside several lists of heads'
-          : `an unnumbered head beside ${numberedCount} numbered ones, for a model with ${E} exits`);
+        if (fits)
+          setOne(
+            i,
+            E - 1,
+            'final',
+            numberedCount
+              ? `the one unnumbered head beside ${numberedCount} numbered ones: the final exit`
+              : 'the one single head beside a list of heads: the final exit',
+          );
+        else
+          leave(
+            i,
+            manyNames.length > 1
+              ? 'an unnumbered head beside several lists of heads'
+              : `an unnumbered head beside ${numberedCount} numbered ones, for a model with ${E} exits`,
+          );
       }
     } else {
-      for (const i of plainOpen) if (open.has(i)) leave(i, `${plainNames.length} unnumbered heads (${plainNames.join(', ')}): which is which is ambiguous`);
+      for (const i of plainOpen)
+        if (open.has(i))
+          leave(i, `${plainNames.length} unnumbered heads (${plainNames.join(', ')}): which is which is ambiguous`);
     }
 
     // Single heads whose position in their list is unknown.
-    for (const i of [...open].filter((j) => sites[j].kind === 'list-element')) leave(i, `a head appended to ${sites[i].name} at an unknown position`);
+    for (const i of [...open].filter((j) => sites[j].kind === 'list-element'))
+      leave(i, `a head appended to ${sites[i].name} at an unknown position`);
 
     // 6. Lists of many heads.
     if (manyNames.length === 1) {
       const rest = Array.from({ length: E }, (_, k) => k).filter((k) => !held.has(k) && !explicitClaims.has(k));
       for (const i of manyOpen) {
         if (rest.length === 0) leave(i, 'every exit is already held by another head');
-        else results[i] = { ...results[i], rule: 'many', exitIndices: rest, note: `a list of heads built in a loop or comprehension: exits ${rest[0]}-${rest[rest.length - 1]}`, ...(rest.length === 1 ? { exitIndex: rest[0], exitName: exitNames[rest[0]] } : {}) };
+        else
+          results[i] = {
+            ...results[i],
+            rule: 'many',
+            exitIndices: rest,
+            note: `a list of heads built in a loop or comprehension: exits ${rest[0]}-${rest[rest.length - 1]}`,
+            ...(rest.length === 1 ? { exitIndex: rest[0], exitName: exitNames[rest[0]] } : {}),
+          };
         open.delete(i);
       }
     } else {
-      for (const i of manyOpen) leave(i, `${manyNames.length} lists of heads (${manyNames.join(', ')}): which exits each holds is ambiguous`);
+      for (const i of manyOpen)
+        leave(i, `${manyNames.length} lists of heads (${manyNames.join(', ')}): which exits each holds is ambiguous`);
     }
 
     for (const i of open) leave(i, 'no rule ties this head to an exit');

@@ -20,7 +20,8 @@ function heuristicDrafts(c: Collected): Draft[] {
   const drafts: Draft[] = [];
   const groupKey = (owner: string | undefined, name: string) => `${owner ?? ''}\u0000${name}`;
   const appendsBy = new Map<string, AppendEvent[]>();
-  for (const a of c.appends) appendsBy.set(groupKey(a.owner, a.name), [...(appendsBy.get(groupKey(a.owner, a.name)) ?? []), a]);
+  for (const a of c.appends)
+    appendsBy.set(groupKey(a.owner, a.name), [...(appendsBy.get(groupKey(a.owner, a.name)) ?? []), a]);
   const declaredLength = new Map<string, number | null>();
 
   for (const a of c.assignments) {

@@ -13,8 +13,12 @@ const VISITED = new Set(['class_definition', 'assignment', 'augmented_assignment
 
 /** Ancestors that repeat their body: an `append` inside adds several heads. */
 const LOOP_TYPES = new Set([
-  'for_statement', 'while_statement', 'list_comprehension', 'generator_expression',
-  'set_comprehension', 'dictionary_comprehension',
+  'for_statement',
+  'while_statement',
+  'list_comprehension',
+  'generator_expression',
+  'set_comprehension',
+  'dictionary_comprehension',
 ]);
 /** Ancestors past which a loop no longer repeats the code (a nested function is called elsewhere). */
 const SCOPE_TYPES = new Set(['function_definition', 'class_definition', 'module', 'lambda']);
@@ -134,7 +138,8 @@ export function collect(root: SyntaxNode, lines: readonly string[]): Collected {
         const left = node.childForFieldName('left');
         const right = node.childForFieldName('right');
         const name = left ? selfAttribute(left) : undefined;
-        if (name === undefined || !right || node.childForFieldName('operator')?.type !== '+=' || !isExitHeadName(name)) break;
+        if (name === undefined || !right || node.childForFieldName('operator')?.type !== '+=' || !isExitHeadName(name))
+          break;
         const r = unwrap(right);
         if (r.type === 'list' || r.type === 'tuple') {
           for (const e of items(r)) if (!isLiteral(e)) addAppend(name, e, e.type === 'list_splat');

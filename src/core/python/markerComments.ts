@@ -41,11 +41,15 @@ export function applyExplicit(c: Collected, drafts: Draft[], root: SyntaxNode, l
     if (line === undefined) continue;
     const value = comment.value;
     const ignore = value.toLowerCase() === IGNORE_VALUE;
-    const starting = out.filter((d) => d.line === line).sort((a, b) => Number(a.kind === 'class') - Number(b.kind === 'class') || byPosition(a, b));
+    const starting = out
+      .filter((d) => d.line === line)
+      .sort((a, b) => Number(a.kind === 'class') - Number(b.kind === 'class') || byPosition(a, b));
     const spanning = out
       .filter((d) => d.kind !== 'class' && d.line < line && line <= d.endLine)
       .sort((a, b) => byPosition(b, a));
-    const assignments = c.assignments.filter((a) => a.line === line || (a.line < line && line <= a.endLine)).sort((a, b) => byPosition(b, a));
+    const assignments = c.assignments
+      .filter((a) => a.line === line || (a.line < line && line <= a.endLine))
+      .sort((a, b) => byPosition(b, a));
     if (ignore) {
       const drop = new Set<Draft>(starting.length ? starting : spanning.slice(0, 1));
       out = out.filter((d) => !drop.has(d));
@@ -62,7 +66,16 @@ export function applyExplicit(c: Collected, drafts: Draft[], root: SyntaxNode, l
     }
     const assignment = assignments[0];
     if (assignment) {
-      out = [...out, { kind: 'attribute', name: assignment.name, owner: assignment.owner, explicitExit: value, ...spanOf0(assignment) }];
+      out = [
+        ...out,
+        {
+          kind: 'attribute',
+          name: assignment.name,
+          owner: assignment.owner,
+          explicitExit: value,
+          ...spanOf0(assignment),
+        },
+      ];
       continue;
     }
     out = [...out, { kind: 'comment', name: value, explicitExit: value, ...statementAt(root, line, lines) }];

@@ -67,9 +67,10 @@ const parsers = new Map<string, Promise<PythonParser>>();
  * the same parser.
  */
 export function createPythonParser(wasm: string | PythonParserWasm): Promise<PythonParser> {
-  const files = typeof wasm === 'string'
-    ? { runtime: path.join(wasm, TREE_SITTER_WASM), grammar: path.join(wasm, PYTHON_GRAMMAR_WASM) }
-    : wasm;
+  const files =
+    typeof wasm === 'string'
+      ? { runtime: path.join(wasm, TREE_SITTER_WASM), grammar: path.join(wasm, PYTHON_GRAMMAR_WASM) }
+      : wasm;
   const cached = parsers.get(files.grammar);
   if (cached) return cached;
   const created = loadParser(files);

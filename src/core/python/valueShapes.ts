@@ -10,18 +10,77 @@ import type { SyntaxNode } from './pythonParser';
 const LIST_CALLS = new Set(['ModuleList']);
 /** Calls that build values, not modules (`set()`, `torch.zeros(...)`, `nn.Parameter(...)`). */
 const NOT_MODULE_CALLS = new Set([
-  'set', 'dict', 'frozenset', 'list', 'tuple', 'int', 'float', 'str', 'bool', 'len', 'range', 'sum',
-  'min', 'max', 'round', 'abs', 'sorted', 'reversed', 'enumerate', 'zip', 'map', 'filter', 'getattr',
-  'isinstance', 'hasattr', 'Parameter', 'tensor', 'zeros', 'ones', 'full', 'empty', 'arange',
-  'linspace', 'rand', 'randn', 'zeros_like', 'ones_like', 'item', 'tolist', 'size', 'numel', 'dim',
-  'count', 'index', 'split', 'strip', 'lower', 'upper', 'format', 'join', 'get', 'register_buffer',
+  'set',
+  'dict',
+  'frozenset',
+  'list',
+  'tuple',
+  'int',
+  'float',
+  'str',
+  'bool',
+  'len',
+  'range',
+  'sum',
+  'min',
+  'max',
+  'round',
+  'abs',
+  'sorted',
+  'reversed',
+  'enumerate',
+  'zip',
+  'map',
+  'filter',
+  'getattr',
+  'isinstance',
+  'hasattr',
+  'Parameter',
+  'tensor',
+  'zeros',
+  'ones',
+  'full',
+  'empty',
+  'arange',
+  'linspace',
+  'rand',
+  'randn',
+  'zeros_like',
+  'ones_like',
+  'item',
+  'tolist',
+  'size',
+  'numel',
+  'dim',
+  'count',
+  'index',
+  'split',
+  'strip',
+  'lower',
+  'upper',
+  'format',
+  'join',
+  'get',
+  'register_buffer',
 ]);
 /** Call prefixes that never build modules. */
 const NOT_MODULE_PREFIXES = ['np.', 'numpy.', 'math.'];
 /** Expressions that are values, never modules. */
 const LITERAL_TYPES = new Set([
-  'integer', 'float', 'string', 'concatenated_string', 'true', 'false', 'none', 'unary_operator',
-  'binary_operator', 'boolean_operator', 'comparison_operator', 'not_operator', 'ellipsis', 'lambda',
+  'integer',
+  'float',
+  'string',
+  'concatenated_string',
+  'true',
+  'false',
+  'none',
+  'unary_operator',
+  'binary_operator',
+  'boolean_operator',
+  'comparison_operator',
+  'not_operator',
+  'ellipsis',
+  'lambda',
 ]);
 
 /** What an assigned value holds, as far as exits go. */
@@ -82,9 +141,10 @@ function callShape(call: SyntaxNode, target: string): ValueShape {
   const args = call.childForFieldName('arguments');
   const fname = fn?.text ?? '';
   const base = fname.slice(fname.lastIndexOf('.') + 1);
-  const positional = args?.type === 'argument_list'
-    ? items(args).filter((a) => a.type !== 'keyword_argument' && a.type !== 'dictionary_splat')
-    : [];
+  const positional =
+    args?.type === 'argument_list'
+      ? items(args).filter((a) => a.type !== 'keyword_argument' && a.type !== 'dictionary_splat')
+      : [];
   if (LIST_CALLS.has(base)) {
     if (args?.type === 'generator_expression') return comprehensionShape(args);
     if (positional.length === 0) return EMPTY;

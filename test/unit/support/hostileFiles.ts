@@ -89,7 +89,11 @@ export function onnxModel(spec: TinyModel = {}): Buffer {
         if (spec.externalLocation === undefined) {
           t.uint32(tag(9, LEN)).bytes(Buffer.from(new Float32Array(wt.values).buffer));
         } else {
-          for (const [k, v] of [['location', spec.externalLocation], ['offset', String(wt.offset)], ['length', '8']]) {
+          for (const [k, v] of [
+            ['location', spec.externalLocation],
+            ['offset', String(wt.offset)],
+            ['length', '8'],
+          ]) {
             message(t, 13, (kv) => {
               str(kv, 1, k);
               str(kv, 2, v);
@@ -208,7 +212,8 @@ export function deflatedZeros(head: Buffer, zeros: number): Buffer {
   const unit = 1 << 20;
   const zUnit = zlib.deflateRawSync(Buffer.alloc(unit), flush);
   const pieces = [zlib.deflateRawSync(head, flush)];
-  for (let left = zeros; left > 0; left -= unit) pieces.push(left >= unit ? zUnit : zlib.deflateRawSync(Buffer.alloc(left), flush));
+  for (let left = zeros; left > 0; left -= unit)
+    pieces.push(left >= unit ? zUnit : zlib.deflateRawSync(Buffer.alloc(left), flush));
   pieces.push(zlib.deflateRawSync(Buffer.alloc(0)));
   return Buffer.concat(pieces);
 }

@@ -4,7 +4,15 @@
  */
 process.on('message', (m: { type?: string; id?: string }) => {
   if (m?.type !== 'profile') return;
-  const progress = { type: 'progress', id: m.id, phase: 'inference', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null };
+  const progress = {
+    type: 'progress',
+    id: m.id,
+    phase: 'inference',
+    done: 0,
+    total: 1,
+    samplesPerSecond: null,
+    etaSeconds: null,
+  };
   process.send?.(progress, () => {
     const until = Date.now() + 120_000;
     while (Date.now() < until) {

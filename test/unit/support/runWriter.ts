@@ -30,7 +30,10 @@ export function fillerFor(seq: number): string {
 function main(): void {
   const [root, baseFile, first, pointer] = process.argv.slice(2);
   const base = JSON.parse(fs.readFileSync(baseFile, 'utf8')) as Report;
-  const files = new RunFiles(() => ({ root, keep: 4 }), (file, why) => fs.writeSync(2, `skipped ${file}: ${why}\n`));
+  const files = new RunFiles(
+    () => ({ root, keep: 4 }),
+    (file, why) => fs.writeSync(2, `skipped ${file}: ${why}\n`),
+  );
   const request = { modelPath: null, logitsPath: base.samples.path, samplesPath: base.samples.path, calibPath: null };
   fs.writeSync(1, 'ready\n');
   for (let seq = Number(first); ; seq++) {

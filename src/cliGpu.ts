@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLI_OPTIONS } from './cliOptions';
-import { removeLeftoverTemps, tempNameFor } from './core/atomicWrite';
 import { ExitLensError } from './core/errors';
+import { planOutputs, writeOutputs } from './core/outputFiles';
 import { runDoctor } from './engine/doctor';
 import { parseGpuPrecision } from './engine/providers';
 import { cudaStatus, engineEnvironment, withEnvironment } from './gpu/cuda';
@@ -97,40 +96,13 @@ export async function doctorCommand(
   else {
     io.out(doctorText(report));
     if (v.json !== undefined) {
-      if (v.json === '')
-        throw new ExitLensError(
-          'bad-argument',
-          '--json was given an empty path.',
-          'Name a file, or - for standard output.',
-        );
-      writeFileAtomic(path.resolve(v.json), `${JSON.stringify(report, null, 1)}\n`);
+      // The same checks and all-or-nothing write as a report's (an empty path, a folder, a device).
+      const [target] = planOutputs([{ label: '--json', file: v.json }], []);
+      await writeOutputs([{ target, content: () => `${JSON.stringify(report, null, 1)}\n` }]);
       io.err(`Wrote ${v.json}\n`);
     }
   }
   return 0;
-}
-
-function writeFileAtomic(file: string, content: string): void {
-  const st = fs.statSync(file, { throwIfNoEntry: false });
-  if (st && !st.isFile())
-    throw new ExitLensError(
-      'bad-argument',
-      `${file} is not a regular file.`,
-      'Name a new file or a regular file to replace.',
-    );
-  removeLeftoverTemps(file);
-  const tmp = tempNameFor(file);
-  try {
-    fs.writeFileSync(tmp, content);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw new ExitLensError(
-      'bad-argument',
-      `Cannot write ${file}: ${(err as Error).message}`,
-      'Check that the folder exists and is writable.',
-    );
-  }
 }
 
 /**

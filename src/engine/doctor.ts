@@ -23,6 +23,8 @@ export async function runDoctor(
 ): Promise<DoctorReport> {
   const precision = opts.gpuPrecision ?? DEFAULT_GPU_PRECISION;
   const providers = opts.providers ?? ['cuda', 'webgpu', 'cpu'];
+  // As a profile would (createSessionWithFallback): CUDA's precision is set before CUDA starts.
+  applyGpuPrecision(precision);
   const entries: DoctorEntry[] = [];
   const o = loadOrt();
   const bytes = probeModelBytes();

@@ -9,6 +9,7 @@ import * as yauzl from 'yauzl';
 import { isLeftoverTemp, tempNameFor } from '../core/atomicWrite';
 import { ExitLensError } from '../core/errors';
 import { ortBinaryDir, ortVersion as bundledOrtVersion } from './ortPaths';
+import { processAlive } from '../core/atomicWrite';
 
 /**
  * Installs ONNX Runtime's CUDA execution provider beside the bundled onnxruntime-node, from
@@ -491,15 +492,6 @@ function writeError(err: unknown, dir: string): ExitLensError | null {
     );
   }
   return null;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** One setup per folder at a time; a lock left by a process that is gone is taken over. */

@@ -12,6 +12,7 @@ import {
   findLibraries,
 } from './cudaLibs';
 import { cudaProviderFiles, ortBinaryDir, ortVersion } from './ortPaths';
+import { readOrtVersionOfProvider } from './elf';
 
 /**
  * What the CUDA provider needs on this machine, read without loading ONNX Runtime: its library
@@ -20,6 +21,20 @@ import { cudaProviderFiles, ortBinaryDir, ortVersion } from './ortPaths';
  */
 export const SETUP_CUDA_STEP =
   'In VS Code run "Exit Lens: Set Up GPU (CUDA)"; from a shell run "exit-lens setup-cuda" (or "exit-lens setup-cuda --from <package.nupkg>" on an offline machine).';
+
+const libraryVersions = new Map<string, string | null>();
+
+/** The ONNX Runtime version a provider library was built for, read once per file version. */
+function libraryVersion(file: string): string | null {
+  try {
+    const st = fs.statSync(file);
+    const key = `${file}:${st.size}:${st.mtimeMs}:${st.ino}`;
+    if (!libraryVersions.has(key)) libraryVersions.set(key, readOrtVersionOfProvider(file));
+    return libraryVersions.get(key) ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /** The ONNX Runtime version Exit Lens's setup recorded for the provider in `dir` (exit-lens-cuda.json), if any. */
 export function manifestVersion(dir: string): string | null {
@@ -82,12 +97,13 @@ export function cudaStatus(opts: CudaStatusOptions = {}): CudaStatus {
       ...none,
     };
   }
-  const installedFor = manifestVersion(dir);
+  // The version the setup recorded, else the one the library itself holds (elf.ts).
+  const installedFor = manifestVersion(dir) ?? libraryVersion(providerLib);
   const bundled = ortVersion();
   if (installedFor && bundled && installedFor !== bundled) {
     return {
       usable: false,
-      reason: `the CUDA provider in ${dir} is ONNX Runtime ${installedFor}'s; the bundled ONNX Runtime is ${bundled}, and a provider must match it.`,
+      reason: `the CUDA provider in ${dir} was built for ONNX Runtime ${installedFor}; the bundled ONNX Runtime is ${bundled}, and a provider must match it.`,
       nextStep: SETUP_CUDA_STEP,
       providerLib,
       installed: true,

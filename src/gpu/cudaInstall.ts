@@ -10,6 +10,7 @@ import { isLeftoverTemp, tempNameFor } from '../core/atomicWrite';
 import { ExitLensError } from '../core/errors';
 import { ortBinaryDir, ortVersion as bundledOrtVersion } from './ortPaths';
 import { processAlive } from '../core/atomicWrite';
+import { readOrtVersionOfProvider } from './elf';
 
 /**
  * Installs ONNX Runtime's CUDA execution provider beside the bundled onnxruntime-node, from
@@ -492,6 +493,15 @@ function writeError(err: unknown, dir: string): ExitLensError | null {
     );
   }
   return null;
+}
+
+/** The version a staged library holds, or null when it cannot be told (elf.ts). */
+function providerVersionOf(file: string): string | null {
+  try {
+    return readOrtVersionOfProvider(file);
+  } catch {
+    return null;
+  }
 }
 
 /** One setup per folder at a time; a lock left by a process that is gone is taken over. */
@@ -1205,6 +1215,17 @@ export async function installCudaProvider(opts: InstallCudaOptions): Promise<Cud
     zip.close();
     zip = null;
     throwIfAborted(signal);
+    // The library holds the version it was built for too (elf.ts): a package whose .nuspec and
+    // library disagree is refused as well.
+    const cudaLib = staged.find((st) => path.basename(st.final) === 'libonnxruntime_providers_cuda.so');
+    const builtFor = cudaLib ? providerVersionOf(cudaLib.temp) : null;
+    if (builtFor && !sameVersion(builtFor, bundled)) {
+      throw new CudaSetupError(
+        'wrong-version',
+        `The CUDA provider library in ${where} was built for ONNX Runtime ${builtFor}; the bundled ONNX Runtime is ${bundled}.`,
+        `The provider must match the bundled ONNX Runtime exactly. Use ${CUDA_PACKAGE_ID} ${bundled}: ${officialPackage(bundled).url}`,
+      );
+    }
 
     const manifest: CudaManifest = {
       schema: 1,

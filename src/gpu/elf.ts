@@ -151,3 +151,79 @@ function parseElfDynamic(r: Reader): ElfDynamic {
     runpath: paths ? paths.split(':').filter(Boolean) : [],
   };
 }
+
+/** A read-only data section of at most this size is scanned for a version string. */
+const MAX_RODATA = 1024 * 1024 * 1024;
+const SCAN_CHUNK = 8 * 1024 * 1024;
+
+/** The file offset and size of the section named `name` (from the section headers), or null. */
+function findSection(r: Reader, name: string): { offset: number; size: number } | null {
+  const ident = r.read(0, Math.min(64, r.size));
+  if (ident.length < 52 || ident.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('no ELF magic');
+  const is64 = ident[4] === 2;
+  const le = ident[5] === 1;
+  if (is64 && r.size < 64) throw new ElfError('too short for an ELF header');
+  const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+  const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+  const word = (b: Buffer, o: number): number => {
+    if (!is64) return u32(b, o);
+    const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
+    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  };
+  const shoff = word(ident, is64 ? 0x28 : 0x20);
+  const shentsize = u16(ident, is64 ? 0x3a : 0x2e);
+  const shnum = u16(ident, is64 ? 0x3c : 0x30);
+  const shstrndx = u16(ident, is64 ? 0x3e : 0x32);
+  if (!shoff || !shnum || shentsize < (is64 ? 64 : 40) || shstrndx >= shnum) return null;
+  const sh = r.read(shoff, shentsize * shnum);
+  const entry = (i: number) => {
+    const o = i * shentsize;
+    return {
+      name: u32(sh, o),
+      offset: is64 ? word(sh, o + 0x18) : u32(sh, o + 0x10),
+      size: is64 ? word(sh, o + 0x20) : u32(sh, o + 0x14),
+    };
+  };
+  const names = entry(shstrndx);
+  if (names.size > MAX_SECTION) throw new ElfError('the section name table is implausibly large');
+  const table = r.read(names.offset, names.size);
+  for (let i = 0; i < shnum; i++) {
+    const e = entry(i);
+    if (e.name >= table.length) continue;
+    const end = table.indexOf(0, e.name);
+    if (table.toString('latin1', e.name, end < 0 ? table.length : end) === name)
+      return { offset: e.offset, size: e.size };
+  }
+  return null;
+}
+
+/**
+ * The ONNX Runtime version an execution-provider library was built for. ONNX Runtime's provider
+ * libraries keep it as a string of its own in their read-only data ("1.29.0", beside the build's
+ * ORT_VERSION metadata): the one string there of the form 1.<minor ≥ 10>.<patch>. Null when
+ * there is no such string, or more than one (a version that cannot be told is not guessed).
+ */
+export function readOrtVersionOfProvider(file: string): string | null {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new ElfError('not a regular file');
+    const r = fileReader(fd, st.size);
+    const rodata = findSection(r, '.rodata');
+    if (!rodata || rodata.size > MAX_RODATA || rodata.offset + rodata.size > st.size) return null;
+    const found = new Set<string>();
+    // eslint-disable-next-line no-control-regex -- NUL-delimited strings are what this finds
+    const pattern = /\x00(1\.[1-9]\d\.\d{1,3})(?=\x00)/g;
+    // Chunks overlap by a version string's length, so that none is cut at a boundary.
+    const overlap = 16;
+    for (let at = 0; at < rodata.size; at += SCAN_CHUNK) {
+      const start = Math.max(0, at - overlap);
+      const text = r.read(rodata.offset + start, Math.min(rodata.size, at + SCAN_CHUNK) - start).toString('latin1');
+      for (const m of text.matchAll(pattern)) found.add(m[1]);
+      if (found.size > 1) return null;
+    }
+    return found.size === 1 ? [...found][0] : null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

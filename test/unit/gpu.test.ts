@@ -34,7 +34,7 @@ import {
   whatProvides,
 } from '../../src/gpu/cudaLibs';
 import { DoctorReport, doctorMarkdown, doctorText } from '../../src/gpu/doctorText';
-import { ElfError, parseElfDynamicBytes, readElfDynamic } from '../../src/gpu/elf';
+import { ElfError, parseElfDynamicBytes, readElfDynamic, readOrtVersionOfProvider } from '../../src/gpu/elf';
 import { LdCache, parseLdCache, readLdCache } from '../../src/gpu/ldCache';
 import { checkWebGpu, explainWebGpuFailure, WebGpuCheck } from '../../src/gpu/webgpu';
 import { summarizeProvider } from '../../src/shared/providerText';
@@ -1978,5 +1978,106 @@ describe('precision and failed batches on a GPU provider', () => {
     assert.equal(parseGpuPrecision(undefined), 'fp32');
     assert.equal(parseGpuPrecision(' TF32 '), 'tf32');
     assert.throws(() => parseGpuPrecision('bf16'), /not fp32 or tf32/);
+  });
+});
+
+/**
+ * An ELF64 little-endian file given section headers after its end: a .rodata holding `rodata`
+ * and a .shstrtab, with e_shoff, e_shentsize, e_shnum and e_shstrndx patched into the header.
+ * What ONNX Runtime's provider libraries look like where their version is kept.
+ */
+function withRodata(elf: Buffer, rodata: Buffer): Buffer {
+  const names = Buffer.from('\0.rodata\0.shstrtab\0', 'latin1');
+  const rodataAt = elf.length;
+  const namesAt = rodataAt + rodata.length;
+  const shoff = Math.ceil((namesAt + names.length) / 8) * 8;
+  const sh = Buffer.alloc(64 * 3);
+  // [0] null; [1] .rodata (name 1, PROGBITS); [2] .shstrtab (name 9, STRTAB)
+  sh.writeUInt32LE(1, 64);
+  sh.writeUInt32LE(1, 64 + 4);
+  sh.writeBigUInt64LE(BigInt(rodataAt), 64 + 0x18);
+  sh.writeBigUInt64LE(BigInt(rodata.length), 64 + 0x20);
+  sh.writeUInt32LE(9, 128);
+  sh.writeUInt32LE(3, 128 + 4);
+  sh.writeBigUInt64LE(BigInt(namesAt), 128 + 0x18);
+  sh.writeBigUInt64LE(BigInt(names.length), 128 + 0x20);
+  const out = Buffer.concat([elf, rodata, names, Buffer.alloc(shoff - namesAt - names.length), sh]);
+  out.writeBigUInt64LE(BigInt(shoff), 0x28);
+  out.writeUInt16LE(64, 0x3a);
+  out.writeUInt16LE(3, 0x3c);
+  out.writeUInt16LE(2, 0x3e);
+  return out;
+}
+
+describe('the ONNX Runtime version a provider library was built for', () => {
+  const strings = (...s: string[]) => Buffer.from(`\0${s.join('\0')}\0`, 'latin1');
+
+  it("is the one 1.<minor>.<patch> string of its read-only data (as in ONNX Runtime 1.29.0's CUDA provider)", () => {
+    const dir = freshDir('ortver');
+    // Around the version in the real library: "Replay", "1.29.0", "Failed to get device id.".
+    const lib = touch(
+      path.join(dir, 'a.so'),
+      withRodata(libraryElf(NEEDED3), strings('Replay', '1.29.0', 'Failed to get device id.', 'ORT_VERSION', '1.3.9')),
+    );
+    assert.equal(readOrtVersionOfProvider(lib), '1.29.0');
+    // A version inside a longer string is not one; two different versions are not guessed between.
+    const none = touch(
+      path.join(dir, 'b.so'),
+      withRodata(libraryElf(NEEDED3), strings('v1.29.0', 'opset 1.30.0-rc', '2.11.4')),
+    );
+    assert.equal(readOrtVersionOfProvider(none), null);
+    const two = touch(path.join(dir, 'c.so'), withRodata(libraryElf(NEEDED3), strings('1.29.0', '1.30.0')));
+    assert.equal(readOrtVersionOfProvider(two), null);
+    // No section headers at all.
+    assert.equal(readOrtVersionOfProvider(touch(path.join(dir, 'd.so'), libraryElf(NEEDED3))), null);
+    // The bundled libonnxruntime.so.1 holds its own version the same way.
+    const bundled = path.join(ORT_BIN, 'libonnxruntime.so.1');
+    if (fs.existsSync(bundled)) assert.equal(readOrtVersionOfProvider(bundled), ORT_VERSION);
+  });
+
+  it('a provider built for another ONNX Runtime is refused by the status, naming both versions', () => {
+    const dir = freshDir('ortver-status');
+    const other = ORT_VERSION === '1.29.0' ? '1.28.1' : '1.29.0';
+    touch(
+      path.join(dir, 'libonnxruntime_providers_cuda.so'),
+      withRodata(libraryElf(NEEDED3), strings('Replay', other)),
+    );
+    touch(
+      path.join(dir, 'libonnxruntime_providers_shared.so'),
+      libraryElf(['libc.so.6'], 'libonnxruntime_providers_shared.so'),
+    );
+    const s = cudaStatus({
+      platform: 'linux',
+      arch: 'x64',
+      binaryDir: dir,
+      ldCache: new Map(),
+      env: {},
+      home: dir,
+      root: dir,
+    });
+    assert.equal(s.usable, false);
+    assert.match(
+      s.reason ?? '',
+      new RegExp(
+        `built for ONNX Runtime ${other.replace(/\./g, '\\.')}; the bundled ONNX Runtime is ${ORT_VERSION.replace(/\./g, '\\.')}`,
+      ),
+    );
+    assert.match(s.nextStep ?? '', /Set Up GPU \(CUDA\)/);
+    // The same library for the bundled version passes on to the library search.
+    touch(
+      path.join(dir, 'libonnxruntime_providers_cuda.so'),
+      withRodata(libraryElf(NEEDED3), strings('Replay', ORT_VERSION, 'x')),
+    );
+    const ok = cudaStatus({
+      platform: 'linux',
+      arch: 'x64',
+      binaryDir: dir,
+      ldCache: new Map(),
+      env: {},
+      home: dir,
+      root: dir,
+    });
+    assert.doesNotMatch(ok.reason ?? '', /built for ONNX Runtime/);
+    assert.deepEqual(ok.missing.map((m) => m.name).sort(), ['libcublas.so.13', 'libcudart.so.13', 'libcudnn.so.9']);
   });
 });

@@ -20,26 +20,43 @@ const SYSTEM_LIBS =
 /** cuDNN's major version the provider opens at run time (ONNX Runtime 1.19 and later: cuDNN 9). */
 export const CUDNN_LIBRARY = 'libcudnn.so.9';
 
+/**
+ * NVIDIA's pip wheel for a CUDA component: "<name>-cu12" for CUDA 12; from CUDA 13 on, the plain
+ * name ("nvidia-cublas"; the "-cu13" names are deprecated placeholders), except cuDNN, whose
+ * wheels keep the CUDA major ("nvidia-cudnn-cu13").
+ */
+function wheel(name: string, cudaMajor: number): string {
+  if (name === 'nvidia-cudnn') return `${name}-cu${cudaMajor}`;
+  return cudaMajor >= 13 ? name : `${name}-cu${cudaMajor}`;
+}
+
 /** What provides a library, in words a user can act on. */
 export function whatProvides(lib: string): string {
   const m = /\.so\.(\d+)/.exec(lib);
   const major = m ? m[1] : '';
+  const cuda = Number(major) || 12;
   if (/^libcuda\.so/.test(lib)) {
     return 'the NVIDIA driver (in a container: start it with the GPU exposed, e.g. docker run --gpus all)';
   }
   if (/^libcudart\.so/.test(lib)) {
-    return `the CUDA ${major} runtime (CUDA Toolkit ${major}, or pip install nvidia-cuda-runtime-cu${major})`;
+    return `the CUDA ${major} runtime (CUDA Toolkit ${major}, or pip install ${wheel('nvidia-cuda-runtime', cuda)})`;
   }
-  if (/^libcublas(Lt)?\.so/.test(lib))
-    return `cuBLAS for CUDA ${major} (CUDA Toolkit ${major}, or pip install nvidia-cublas-cu${major})`;
-  if (/^libcurand\.so/.test(lib)) return 'cuRAND (CUDA Toolkit, or pip install nvidia-curand-cu12 / -cu13)';
-  if (/^libcufft\.so/.test(lib)) return 'cuFFT (CUDA Toolkit, or pip install nvidia-cufft-cu12 / -cu13)';
-  if (/^libcudnn/.test(lib))
-    return `cuDNN ${major} (pip install nvidia-cudnn-cu12 / -cu13, or NVIDIA's cuDNN ${major} packages)`;
+  if (/^libcublas(Lt)?\.so/.test(lib)) {
+    return `cuBLAS for CUDA ${major} (CUDA Toolkit ${major}, or pip install ${wheel('nvidia-cublas', cuda)})`;
+  }
+  // cuRAND, cuFFT and NVRTC keep their own majors: which CUDA they belong to is the provider's.
+  if (/^libcurand\.so/.test(lib))
+    return 'cuRAND (CUDA Toolkit, or pip install nvidia-curand-cu12 for CUDA 12, nvidia-curand for 13)';
+  if (/^libcufft\.so/.test(lib))
+    return 'cuFFT (CUDA Toolkit, or pip install nvidia-cufft-cu12 for CUDA 12, nvidia-cufft for 13)';
+  if (/^libcudnn/.test(lib)) {
+    return `cuDNN ${major} (pip install nvidia-cudnn-cu12 or nvidia-cudnn-cu13, matching the CUDA major, or NVIDIA's cuDNN ${major} packages)`;
+  }
   if (/^libnvinfer/.test(lib)) return 'TensorRT (NVIDIA TensorRT packages)';
-  if (/^libnvrtc/.test(lib)) return 'NVRTC (CUDA Toolkit, or pip install nvidia-cuda-nvrtc-cu12 / -cu13)';
-  if (/^libonnxruntime_providers_shared/.test(lib))
+  if (/^libnvrtc/.test(lib)) return `NVRTC (CUDA Toolkit, or pip install ${wheel('nvidia-cuda-nvrtc', cuda)})`;
+  if (/^libonnxruntime_providers_shared/.test(lib)) {
     return "ONNX Runtime's provider bridge (comes with the CUDA provider package)";
+  }
   return 'a library the provider was built against';
 }
 

@@ -1048,9 +1048,14 @@ describe('CUDA library search on fake trees', () => {
 
   it('what provides each library, in words', () => {
     assert.match(whatProvides('libcuda.so.1'), /NVIDIA driver/);
-    assert.match(whatProvides('libcudart.so.13'), /CUDA 13 runtime.*nvidia-cuda-runtime-cu13/);
+    // NVIDIA's wheels: "-cu12" names for CUDA 12; for 13 the plain names ("-cu13" ones are
+    // deprecated placeholders on PyPI), except cuDNN's, which keep the CUDA major.
+    assert.match(whatProvides('libcudart.so.13'), /CUDA 13 runtime.*pip install nvidia-cuda-runtime\)/);
     assert.match(whatProvides('libcudart.so.12'), /CUDA 12 runtime.*nvidia-cuda-runtime-cu12/);
-    assert.match(whatProvides('libcublas.so.13'), /cuBLAS for CUDA 13.*nvidia-cublas-cu13/);
+    assert.match(whatProvides('libcublas.so.13'), /cuBLAS for CUDA 13.*pip install nvidia-cublas\)/);
+    assert.match(whatProvides('libcublas.so.12'), /pip install nvidia-cublas-cu12\)/);
+    assert.match(whatProvides('libnvrtc.so.13'), /pip install nvidia-cuda-nvrtc\)/);
+    assert.match(whatProvides('libcudnn.so.9'), /nvidia-cudnn-cu13/);
     assert.match(whatProvides('libcublasLt.so.12'), /cuBLAS for CUDA 12/);
     assert.match(whatProvides('libcudnn.so.9'), /^cuDNN 9/);
     assert.match(whatProvides('libcurand.so.10'), /cuRAND/);

@@ -77,6 +77,11 @@ async function shootCodeAndViewer(wb: Workbench, theme: string): Promise<void> {
   await wb.openFile('model.onnx');
   await (await wb.webviewFrame({ title: 'model.onnx' })).locator('h1').waitFor();
   await wb.screenshot(`onnx-viewer-${theme}`);
+  // The GPU check's result (the rendered read-only document) in this theme.
+  await wb.runCommand('Exit Lens: Check GPU Setup');
+  const check = await wb.webviewFrame({ title: 'Preview GPU setup' }, 60_000);
+  await check.locator('table tbody tr').nth(2).waitFor({ timeout: 60_000 });
+  await wb.screenshot(`gpu-check-${theme}`);
 }
 
 /** The sidebar view's webview (the report panel's tab title also starts with "Exit Lens"). */

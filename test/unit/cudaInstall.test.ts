@@ -30,6 +30,7 @@ import {
 } from '../../src/gpu/cudaInstall';
 import { ExitLensError } from '../../src/core/errors';
 import { tmpDir } from './helpers';
+import { bareElf64, withRodata } from './support/elfSections';
 
 const ORT_PACKAGE_JSON = path.join(__dirname, '..', '..', 'node_modules', 'onnxruntime-node', 'package.json');
 const ORT: string = JSON.parse(fs.readFileSync(ORT_PACKAGE_JSON, 'utf8')).version;
@@ -593,26 +594,8 @@ describe('CUDA provider: download from the feed', () => {
     // An ELF64 file with section headers and a .rodata holding ONNX Runtime 1.29.0's version
     // string, as the real 1.29.0 CUDA provider keeps it ("Replay", "1.29.0", "Failed to get ...").
     const rodata = Buffer.from('\0Replay\x001.29.0\0Failed to get device id.\0', 'latin1');
-    const names = Buffer.from('\0.rodata\0.shstrtab\0', 'latin1');
-    const header = Buffer.alloc(64);
-    header.write('\x7fELF', 0, 'latin1');
-    header[4] = 2; // ELFCLASS64
-    header[5] = 1; // little-endian
-    header[6] = 1;
-    const shoff = 64 + rodata.length + names.length;
-    const sh = Buffer.alloc(64 * 3);
-    sh.writeUInt32LE(1, 64); // .rodata: name offset 1
-    sh.writeBigUInt64LE(64n, 64 + 0x18);
-    sh.writeBigUInt64LE(BigInt(rodata.length), 64 + 0x20);
-    sh.writeUInt32LE(9, 128); // .shstrtab: name offset 9
-    sh.writeBigUInt64LE(BigInt(64 + rodata.length), 128 + 0x18);
-    sh.writeBigUInt64LE(BigInt(names.length), 128 + 0x20);
-    header.writeBigUInt64LE(BigInt(shoff), 0x28);
-    header.writeUInt16LE(64, 0x3a);
-    header.writeUInt16LE(3, 0x3c);
-    header.writeUInt16LE(2, 0x3e);
     const libs = libraries(20_000);
-    libs[CUDA] = Buffer.concat([header, rodata, names, sh]);
+    libs[CUDA] = withRodata(bareElf64(), rodata);
     assert.notEqual(ORT, '1.29.0');
     const file = path.join(tmpDir(), 'mislabelled.nupkg');
     fs.writeFileSync(file, buildPackage({ libs }));

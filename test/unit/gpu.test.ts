@@ -40,6 +40,7 @@ import { checkWebGpu, explainWebGpuFailure, WebGpuCheck } from '../../src/gpu/we
 import { summarizeProvider } from '../../src/shared/providerText';
 import type { ExecutionProviderInfo } from '../../src/shared/reportTypes';
 import { tmpDir } from './helpers';
+import { withRodata } from './support/elfSections';
 
 const REPO = path.join(__dirname, '..', '..');
 const ORT_BIN = path.join(REPO, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64');
@@ -1985,34 +1986,6 @@ describe('precision and failed batches on a GPU provider', () => {
     assert.throws(() => parseGpuPrecision('bf16'), /not fp32 or tf32/);
   });
 });
-
-/**
- * An ELF64 little-endian file given section headers after its end: a .rodata holding `rodata`
- * and a .shstrtab, with e_shoff, e_shentsize, e_shnum and e_shstrndx patched into the header.
- * What ONNX Runtime's provider libraries look like where their version is kept.
- */
-function withRodata(elf: Buffer, rodata: Buffer): Buffer {
-  const names = Buffer.from('\0.rodata\0.shstrtab\0', 'latin1');
-  const rodataAt = elf.length;
-  const namesAt = rodataAt + rodata.length;
-  const shoff = Math.ceil((namesAt + names.length) / 8) * 8;
-  const sh = Buffer.alloc(64 * 3);
-  // [0] null; [1] .rodata (name 1, PROGBITS); [2] .shstrtab (name 9, STRTAB)
-  sh.writeUInt32LE(1, 64);
-  sh.writeUInt32LE(1, 64 + 4);
-  sh.writeBigUInt64LE(BigInt(rodataAt), 64 + 0x18);
-  sh.writeBigUInt64LE(BigInt(rodata.length), 64 + 0x20);
-  sh.writeUInt32LE(9, 128);
-  sh.writeUInt32LE(3, 128 + 4);
-  sh.writeBigUInt64LE(BigInt(namesAt), 128 + 0x18);
-  sh.writeBigUInt64LE(BigInt(names.length), 128 + 0x20);
-  const out = Buffer.concat([elf, rodata, names, Buffer.alloc(shoff - namesAt - names.length), sh]);
-  out.writeBigUInt64LE(BigInt(shoff), 0x28);
-  out.writeUInt16LE(64, 0x3a);
-  out.writeUInt16LE(3, 0x3c);
-  out.writeUInt16LE(2, 0x3e);
-  return out;
-}
 
 describe('the ONNX Runtime version a provider library was built for', () => {
   const strings = (...s: string[]) => Buffer.from(`\0${s.join('\0')}\0`, 'latin1');

@@ -15,7 +15,8 @@ export interface NpzArraySpec {
   fill(out: Float32Array | BigInt64Array | Int32Array, row: number, rows: number): void;
 }
 
-function npyHeader(descr: string, shape: number[]): Uint8Array {
+/** An .npy header (format 1.0) announcing `shape` of `descr`, padded as numpy pads it. */
+export function npyHeader(descr: string, shape: number[]): Buffer {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   while ((10 + dict.length + 1) % 64) dict += ' ';

@@ -7,6 +7,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { Writer } from 'protobufjs/minimal';
+import { npyHeader } from '../../../bench/npzWriter';
+
+export { npyHeader };
 
 const LEN = 2;
 const VARINT = 0;
@@ -117,19 +120,6 @@ export function onnxModel(spec: TinyModel = {}): Buffer {
 /** The two weights of onnxModel, as its external data file holds them. */
 export function externalWeights(): Buffer {
   return Buffer.from(new Float32Array([1, -1, 2, -2]).buffer);
-}
-
-/** An .npy header (format 1.0) announcing `shape` of `descr`, padded as numpy pads it. */
-export function npyHeader(descr: string, shape: number[]): Buffer {
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  while ((10 + dict.length + 1) % 64) dict += ' ';
-  dict += '\n';
-  const head = Buffer.alloc(10 + dict.length);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
-  head.writeUInt16LE(dict.length, 8);
-  head.write(dict, 10, 'latin1');
-  return head;
 }
 
 /** A whole .npy array: header and data. */

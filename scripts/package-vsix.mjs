@@ -1,7 +1,8 @@
 // Builds the production bundles and packages a linux-x64 VSIX into .tmp/exit-lens-linux-x64.vsix.
 //
 // What goes in is decided by .vscodeignore (an allow-list): dist/ bundles and wasm, media/,
-// package.json, README.md, LICENSE, and node_modules/onnxruntime-node (linux-x64 binaries only)
+// package.json, README.md, LICENSE, the example the walkthrough opens (examples/sdn-digits: model, code
+// and sample sets), and node_modules/onnxruntime-node (linux-x64 binaries only)
 // with onnxruntime-common. onnxruntime-node is external to the esbuild bundles and is
 // require()d at run time, so it must sit in node_modules/ beside dist/.
 // After packaging, the archive is listed and checked, then unpacked to a temporary folder where
@@ -90,7 +91,8 @@ try {
   fail(`vsce failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-// 3. Check what went in.
+// 3. Check what went in. The example the walkthrough opens ships; the rest of examples/ does not.
+const exampleFiles = ['model.onnx', 'model.py', 'test.npz', 'calib.npz'];
 const entries = await listZip(vsixPath);
 const names = new Set(entries.map((e) => e.name));
 const required = [
@@ -105,6 +107,7 @@ const required = [
   'extension/node_modules/onnxruntime-common/package.json',
   'extension/node_modules/onnxruntime-common/dist/cjs/package.json',
   'extension/node_modules/onnxruntime-common/dist/cjs/index.js',
+  ...exampleFiles.map((f) => `extension/examples/sdn-digits/${f}`),
 ];
 for (const file of fs.readdirSync(path.join(root, 'dist'))) {
   if (file === 'webview.js' || file.endsWith('.wasm')) required.push(`extension/dist/${file}`);
@@ -119,7 +122,8 @@ const forbidden = entries
     (n) =>
       /\/bin\/napi-v6\/(darwin|win32|linux\/arm64)\//.test(n) ||
       /\.map$/.test(n) ||
-      /^extension\/(src|test|webview|examples|docs|bench|scripts|\.tmp|\.e2e)\//.test(n) ||
+      /^extension\/(src|test|webview|docs|bench|scripts|\.tmp|\.e2e)\//.test(n) ||
+      (/^extension\/examples\//.test(n) && !exampleFiles.some((f) => n === `extension/examples/sdn-digits/${f}`)) ||
       (/^extension\/node_modules\//.test(n) && !/^extension\/node_modules\/onnxruntime-(node|common)\//.test(n)),
   );
 if (forbidden.length) fail(`the VSIX holds files it should not:\n  ${forbidden.slice(0, 20).join('\n  ')}`);

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import * as exampleCommands from './exampleCommands';
 import { registerGpuCommands } from './gpuCommands';
 import { EngineClient } from './engineClient';
 import { ExitHeadLens } from './exitHeadLens';
@@ -45,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): void {
   profileCommands.register(deps);
   reportCommands.register(deps);
   registerGpuCommands(deps);
+  exampleCommands.register(deps);
   context.subscriptions.push(vscode.commands.registerCommand('exitLens.showLog', () => log.show()));
 
   profiler.onDidFinish(() => lens.refresh());

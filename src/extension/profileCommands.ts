@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { loadModelInfo } from '../core/onnx/model';
+import { rankSampleFiles } from '../core/sampleMatch';
 import { MessageRouter } from './messageRouter';
 import { Profiler, refuseInRestrictedMode } from './profiler';
 import { ReportPanel } from './reportPanel';
@@ -23,27 +25,39 @@ export interface ProfileDeps {
 
 const SAMPLE_MEMORY = 'exitLens.sampleSets';
 
+/** Models larger than this are not decoded to rank the sample sets (the pick is then in name order). */
+const MAX_RANKING_MODEL_BYTES = 256 * 1024 * 1024;
+
 interface Remembered {
   samples: string;
   calib: string | null;
 }
 
+/** The paths of the files whose arrays match the model's inputs (see core/sampleMatch.ts). */
+type MatchingFiles = (paths: string[]) => Promise<Set<string>>;
+
 async function pickWorkspaceFile(
   glob: string,
   title: string,
   extra: vscode.QuickPickItem[] = [],
+  matching?: MatchingFiles,
 ): Promise<string | null | undefined> {
-  const files = await vscode.workspace.findFiles(glob, '**/node_modules/**', 500);
+  const files = (await vscode.workspace.findFiles(glob, '**/node_modules/**', 500))
+    .map((f) => f.fsPath)
+    .sort((a, b) => a.localeCompare(b));
+  const matched = matching ? await matching(files) : new Set<string>();
+  const ordered = [...files.filter((f) => matched.has(f)), ...files.filter((f) => !matched.has(f))];
   type Item = vscode.QuickPickItem & { path?: string | null; browse?: boolean };
   const items: Item[] = [
     ...extra.map((e) => ({ ...e, path: null })),
-    ...files
-      .sort((a, b) => a.fsPath.localeCompare(b.fsPath))
-      .map((f) => ({
-        label: path.basename(f.fsPath),
-        description: vscode.workspace.asRelativePath(path.dirname(f.fsPath)),
-        path: f.fsPath,
-      })),
+    ...ordered.map((f) => {
+      const folder = vscode.workspace.asRelativePath(path.dirname(f));
+      return {
+        label: path.basename(f),
+        description: matched.has(f) ? `${folder} · arrays match the model's inputs` : folder,
+        path: f,
+      };
+    }),
     { label: '$(folder-opened) Browse…', browse: true },
   ];
   const chosen = await vscode.window.showQuickPick<Item>(items, {
@@ -75,28 +89,61 @@ export function register(deps: ProfileDeps): void {
   const { context, store, profiler, panel, router } = deps;
   const memory = () => context.workspaceState.get<Record<string, Remembered>>(SAMPLE_MEMORY) ?? {};
 
-  async function chooseSamples(modelPath: string, ask: boolean): Promise<Remembered | undefined> {
+  /**
+   * The files (of those given) whose arrays match the model's inputs, from their headers; none
+   * when the model cannot be read here (the run then says why). Computed once for both picks.
+   */
+  function matchingFor(modelPath: string, labelName: string | undefined): MatchingFiles {
+    let found: Promise<Set<string>> | undefined;
+    return (paths) =>
+      (found ??= (async () => {
+        let inputs: string[];
+        try {
+          // The whole model is decoded on this thread: a very large one is not, for a list's order.
+          if (fs.statSync(modelPath).size > MAX_RANKING_MODEL_BYTES) return new Set<string>();
+          inputs = loadModelInfo(modelPath).inputs.map((i) => i.name);
+        } catch {
+          return new Set<string>();
+        }
+        const ranked = await rankSampleFiles(paths, inputs, { labelName });
+        return new Set(ranked.filter((r) => r.matches).map((r) => r.path));
+      })());
+  }
+
+  /** The sample and calibration sets for a run, and whether they were picked just now. */
+  async function chooseSamples(
+    modelPath: string,
+    ask: boolean,
+  ): Promise<{ sets: Remembered; picked: boolean } | undefined> {
     const cfg = configFor(modelPath);
-    if (cfg?.samples && !ask) return { samples: cfg.samples, calib: cfg.calib ?? null };
+    if (cfg?.samples && !ask) return { sets: { samples: cfg.samples, calib: cfg.calib ?? null }, picked: false };
     const remembered = memory()[modelPath];
-    if (remembered && !ask && fs.existsSync(remembered.samples)) return remembered;
-    const samples = await pickWorkspaceFile('**/*.{npz,npy}', `Exit Lens: sample set for ${path.basename(modelPath)}`);
+    if (remembered && !ask && fs.existsSync(remembered.samples)) return { sets: remembered, picked: false };
+    const matching = matchingFor(modelPath, cfg?.labels);
+    const samples = await pickWorkspaceFile(
+      '**/*.{npz,npy}',
+      `Exit Lens: sample set for ${path.basename(modelPath)}`,
+      [],
+      matching,
+    );
     if (!samples) return undefined;
-    const calib = await pickWorkspaceFile('**/*.{npz,npy}', 'Exit Lens: calibration set for the suggested thresholds', [
-      { label: 'No calibration set', description: 'fit the suggestions on a seeded half of the sample set' },
-    ]);
+    const calib = await pickWorkspaceFile(
+      '**/*.{npz,npy}',
+      'Exit Lens: calibration set for the suggested thresholds',
+      [{ label: 'No calibration set', description: 'fit the suggestions on a seeded half of the sample set' }],
+      matching,
+    );
     if (calib === undefined) return undefined;
-    const chosen = { samples, calib };
-    await context.workspaceState.update(SAMPLE_MEMORY, { ...memory(), [modelPath]: chosen });
-    return chosen;
+    return { sets: { samples, calib }, picked: true };
   }
 
   async function profile(arg?: vscode.Uri | string, ask = false): Promise<void> {
     if (refuseInRestrictedMode()) return;
     const modelPath = typeof arg === 'string' ? arg : await chooseModel(arg);
     if (!modelPath) return;
-    const sets = await chooseSamples(modelPath, ask);
-    if (!sets) return;
+    const chosen = await chooseSamples(modelPath, ask);
+    if (!chosen) return;
+    const { sets, picked } = chosen;
     const cfg = configFor(modelPath);
     const summary = await profiler.run({
       modelPath,
@@ -106,7 +153,10 @@ export function register(deps: ProfileDeps): void {
       exits: cfg?.exits,
       labelName: cfg?.labels,
     });
-    if (summary) panel.show(summary.runId);
+    if (!summary) return;
+    // Remembered for this model only once a run with them has succeeded.
+    if (picked) await context.workspaceState.update(SAMPLE_MEMORY, { ...memory(), [modelPath]: sets });
+    panel.show(summary.runId);
   }
 
   async function rerun(runId?: string | null): Promise<void> {

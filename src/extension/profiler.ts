@@ -11,6 +11,9 @@ import { RunRequest, RunStore } from './runStore';
 import { profileSettings } from './settings';
 import { StatusBar } from './statusBar';
 
+/** The button of a failed run's notification when its sample or calibration set did not fit the model. */
+const CHOOSE_SAMPLES = 'Choose Another Sample Set';
+
 /**
  * Runs one profile (or logits analysis) at a time in the engine process, with a progress
  * notification (samples/s, ETA, Cancel), the provider in the status bar, and the run
@@ -76,7 +79,7 @@ export class Profiler implements vscode.Disposable {
       ]);
     } catch (err) {
       this.log.error(`Not started: ${describeError(err)}`);
-      void vscode.window.showErrorMessage(`Exit Lens: ${describeError(err)}`);
+      this.showFailure(`Exit Lens: ${describeError(err)}`, request.modelPath, (err as { code?: string }).code);
       return undefined;
     }
     const settings = profileSettings();
@@ -170,16 +173,28 @@ export class Profiler implements vscode.Disposable {
         return undefined;
       }
       this.log.error(`Run of ${label} failed: ${e.message}`);
-      // Not awaited: the run is over now, not when the message is dismissed.
-      void vscode.window
-        .showErrorMessage(`Exit Lens: ${e.message}`, 'Show Log')
-        .then((action) => action && this.log.show());
+      this.showFailure(`Exit Lens: ${e.message}`, full.modelPath, e.code);
       return undefined;
     } finally {
       cancel.dispose();
       this.active = null;
       this.busy.fire({ running: false, message: null });
     }
+  }
+
+  /**
+   * A failed run's notification: Show Log, and, when a model's sample or calibration set did not
+   * fit it or could not be read, Choose Another Sample Set (the picker lists matching files first).
+   * Not awaited by the caller: the run is over now, not when the message is dismissed.
+   */
+  private showFailure(message: string, modelPath: string | null | undefined, code: string | undefined): void {
+    const samplesProblem = !!modelPath && (code === 'samples-mismatch' || code === 'samples-unreadable');
+    const actions = samplesProblem ? [CHOOSE_SAMPLES, 'Show Log'] : ['Show Log'];
+    void vscode.window.showErrorMessage(message, ...actions).then((action) => {
+      if (action === 'Show Log') this.log.show();
+      else if (action === CHOOSE_SAMPLES && modelPath)
+        void vscode.commands.executeCommand('exitLens.profileWithSamples', vscode.Uri.file(modelPath));
+    });
   }
 
   private onProvider(info: ExecutionProviderInfo): void {

@@ -1,10 +1,11 @@
 import * as d3 from 'd3';
+import { tickLabels } from './ticks';
 
 /**
  * Small d3 charts themed by VS Code's CSS variables (through classes in media/report.css).
  * Every chart is an <svg role="img"> with an aria-label; callers pair it with a table.
  */
-const MARGIN = { top: 12, right: 14, bottom: 36, left: 46 };
+const MARGIN = { top: 12, right: 14, bottom: 36, left: 54 };
 
 export interface Series {
   name: string;
@@ -32,8 +33,9 @@ export interface LineChartSpec {
   series: Series[];
   markers?: Marker[];
   height?: number;
-  xFormat?: (v: number) => string;
-  yFormat?: (v: number) => string;
+  /** Tick label at the given number of digits (raised until no two labels read the same). */
+  xFormat?: (v: number, digits: number) => string;
+  yFormat?: (v: number, digits: number) => string;
   xDomain?: [number, number];
   yDomain?: [number, number];
   /** Logarithmic x axis (speed-ups span 1× to the cost ratio of the first exit). */
@@ -117,6 +119,8 @@ export function atPixelResolution(
   return out;
 }
 
+let clipCount = 0;
+
 export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChart {
   const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 240, spec.width);
   const all = spec.series
@@ -125,11 +129,12 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
   const xs = all.map((p) => p[0]).filter(Number.isFinite);
   const ys = all.map((p) => p[1]).filter(Number.isFinite);
   const positive = xs.filter((v) => v > 0);
+  const logDomain: [number, number] = spec.xDomain ?? [(d3.min(positive) ?? 1) / 1.08, (d3.max(positive) ?? 10) * 1.08];
   const x =
     spec.xLog && positive.length
       ? d3
           .scaleLog()
-          .domain([(d3.min(positive) ?? 1) / 1.08, (d3.max(positive) ?? 10) * 1.08])
+          .domain(logDomain)
           .range([MARGIN.left, width - MARGIN.right])
       : d3
           .scaleLinear()
@@ -141,6 +146,19 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
     .nice()
     .range([height - MARGIN.bottom, MARGIN.top]);
   const ticksX = Math.max(2, Math.floor((width - MARGIN.left - MARGIN.right) / 70));
+  // A log axis' ticks crowd towards its high end: only ticks at least 60 px from the previous
+  // labelled one are labelled (left to right), so labels never collide.
+  const xTicks = x.ticks(ticksX);
+  let lastPx = -Infinity;
+  const xShown = spec.xLog
+    ? xTicks.filter((v) => {
+        if (x(v) - lastPx < 60) return false;
+        lastPx = x(v);
+        return true;
+      })
+    : xTicks;
+  const xText = tickLabels(xShown, spec.xFormat ?? ((v) => String(v)));
+  const xLabels = new Map(xShown.map((v, i) => [v, xText[i]]));
   svg
     .append('g')
     .attr('class', 'axis')
@@ -148,14 +166,11 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
     .call(
       d3
         .axisBottom(x)
-        .ticks(ticksX)
-        .tickFormat((v) => {
-          const n = Number(v);
-          // On a log axis keep only the 1-2-5 ticks, so labels do not collide.
-          if (spec.xLog && ![1, 2, 5].includes(Math.round(n / 10 ** Math.floor(Math.log10(n) + 1e-9)))) return '';
-          return spec.xFormat ? spec.xFormat(n) : String(n);
-        }),
+        .tickValues(xTicks)
+        .tickFormat((v) => xLabels.get(Number(v)) ?? ''),
     );
+  const yTicks = y.ticks(5);
+  const yText = tickLabels(yTicks, spec.yFormat ?? ((v) => String(v)));
   svg
     .append('g')
     .attr('class', 'axis')
@@ -163,8 +178,8 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
     .call(
       d3
         .axisLeft(y)
-        .ticks(5)
-        .tickFormat((v) => (spec.yFormat ? spec.yFormat(Number(v)) : String(v))),
+        .tickValues(yTicks)
+        .tickFormat((_, i) => yText[i]),
     );
   svg
     .append('text')
@@ -186,8 +201,19 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
     .y((p) => y(p[1]));
   const inDomain = (p: [number, number]) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!spec.xLog || p[0] > 0);
   line.defined(inDomain);
+  // A domain narrower than the data (a zoomed chart) clips the lines and markers to the plot.
+  const clipId = `plot-clip-${++clipCount}`;
+  svg
+    .append('clipPath')
+    .attr('id', clipId)
+    .append('rect')
+    .attr('x', MARGIN.left)
+    .attr('y', MARGIN.top)
+    .attr('width', Math.max(0, width - MARGIN.left - MARGIN.right))
+    .attr('height', Math.max(0, height - MARGIN.top - MARGIN.bottom));
+  const plot = svg.append('g').attr('clip-path', `url(#${clipId})`);
   for (const s of spec.series) {
-    const g = svg.append('g').attr('class', `series ${s.cls}`);
+    const g = plot.append('g').attr('class', `series ${s.cls}`);
     g.append('title').text(s.name);
     const drawn = s.points.length > 4 * width ? atPixelResolution(s.points, (p) => x(p[0]), inDomain) : s.points;
     g.append('path')
@@ -205,7 +231,7 @@ export function lineChart(container: HTMLElement, spec: LineChartSpec): LineChar
         .attr('cy', (p) => y(p[1]));
     }
   }
-  const markerLayer = svg.append('g').attr('class', 'markers');
+  const markerLayer = plot.append('g').attr('class', 'markers');
   const symbol = (shape: Marker['shape']) =>
     d3
       .symbol()

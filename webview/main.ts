@@ -30,7 +30,8 @@ const boot: Boot = bootNode?.textContent ? (JSON.parse(bootNode.textContent) as 
 performance.mark('exit-lens:boot-parsed');
 const root = document.getElementById('app') ?? document.body;
 let state: PageState = vscode?.getState() ?? {};
-let current: { runId: string; report: Report } | null = null;
+/** The report on the page and the exit it is focused on (kept through re-renders). */
+let current: { runId: string; report: Report; focus: number | null } | null = null;
 
 function post(message: FromWebview): void {
   vscode?.postMessage(message);
@@ -46,15 +47,22 @@ function copy(what: 'json' | 'python', text: string): void {
   else void navigator.clipboard?.writeText(text);
 }
 
-function showReport(runId: string, report: Report, focus: number | null): void {
+/**
+ * Renders a report. A different run opens at its top; the same run (a window reload) gets its
+ * scroll back, unless an exit is to be focused. `keepScroll` re-renders in place (a resize):
+ * the focused row stays highlighted and the page stays where it was.
+ */
+function showReport(runId: string, report: Report, focus: number | null, keepScroll = false): void {
   const sameRun = state.runId === runId;
-  current = { runId, report };
+  const scrollY = window.scrollY;
+  current = { runId, report, focus };
   if (!sameRun) saveState({ runId, sliders: {}, scrollY: 0 });
   const interactive = boot.view !== 'static';
   renderReport(root, report, {
     mode: boot.view === 'static' ? 'static' : 'panel',
     runId,
     focusExit: focus,
+    scrollToFocus: !keepScroll,
     sliders: state.sliders ?? {},
     onSlider: (kind, index) => saveState({ sliders: { ...(state.sliders ?? {}), [kind]: index } }),
     actions: {
@@ -64,14 +72,17 @@ function showReport(runId: string, report: Report, focus: number | null): void {
       export: interactive ? (format) => post({ type: 'export', runId, format }) : undefined,
     },
   });
-  if (sameRun && state.scrollY && focus === null) requestAnimationFrame(() => window.scrollTo(0, state.scrollY ?? 0));
+  if (keepScroll) window.scrollTo(0, scrollY);
+  else if (focus !== null) return;
+  else if (!sameRun) window.scrollTo(0, 0);
+  else if (state.scrollY) requestAnimationFrame(() => window.scrollTo(0, state.scrollY ?? 0));
 }
 
 let resizeTimer: number | undefined;
 window.addEventListener('resize', () => {
   window.clearTimeout(resizeTimer);
   resizeTimer = window.setTimeout(() => {
-    if (current) showReport(current.runId, current.report, null);
+    if (current) showReport(current.runId, current.report, current.focus, true);
   }, 150);
 });
 
@@ -86,9 +97,12 @@ window.addEventListener('message', (event: MessageEvent) => {
   if (!isToWebview(m)) return; // unknown or malformed: ignored
   switch (m.type) {
     case 'report':
-      showReport(m.runId, m.report, m.focusExit);
+      // The same run again (the panel shown again, say): re-rendered in place, its focus kept.
+      if (m.focusExit === null && current?.runId === m.runId) showReport(m.runId, m.report, current.focus, true);
+      else showReport(m.runId, m.report, m.focusExit);
       break;
     case 'focusExit':
+      if (current) current.focus = m.exit;
       focusExit(root, m.exit);
       break;
     case 'sidebar':

@@ -5,6 +5,7 @@ import { providerName, summarizeProvider } from '../src/shared/providerText';
 import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
 import { baseName, quality, speedupText } from './format';
+import { domainAround } from './ticks';
 import { pythonSnippet, thresholdsJson } from './snippets';
 
 /**
@@ -15,6 +16,8 @@ export interface ReportViewOptions {
   mode: 'panel' | 'static';
   runId: string;
   focusExit: number | null;
+  /** Scroll the focused exit's row into view (not when re-rendering in place); default true. */
+  scrollToFocus?: boolean;
   /** Slider positions restored from the page state, by policy kind. */
   sliders: Record<string, number>;
   onSlider(kind: string, index: number): void;
@@ -99,6 +102,13 @@ export function pointAt(curve: Curve, threshold: number | null): number {
     if (fires(curve.kind, p.threshold, threshold)) at = i;
   });
   return at;
+}
+
+/** Whether moving a curve's slider right (to later points) makes the policy stricter: fewer early exits. */
+export function sliderStricterRight(curve: Curve): boolean {
+  const first = curve.points[0];
+  const last = curve.points[curve.points.length - 1];
+  return Boolean(first && last && first.speedup !== null && last.speedup !== null && last.speedup < first.speedup);
 }
 
 function header(r: Report, opts: ReportViewOptions): HTMLElement {
@@ -256,7 +266,7 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
       yLabel: quality(r),
       series,
       xFormat: (v) => (Number.isInteger(v) ? String(v) : ''),
-      yFormat: (v) => pct(v, 0),
+      yFormat: (v, digits) => pct(v, digits),
       height: 200,
       width,
     });
@@ -496,7 +506,18 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     });
     const info = el('div', { class: 'control-info' });
     info.append(readout, histBox);
-    row.append(label, slider, info);
+    // Which way is stricter: the curve runs from the full model to the most exits for the score
+    // policies, the other way for patience (a larger t waits longer).
+    const stricterRight = sliderStricterRight(curve);
+    const ends = el('div', { class: 'slider-ends', id: `${id}-ends` });
+    ends.append(
+      el('span', {}, stricterRight ? '← faster' : '← stricter'),
+      el('span', {}, stricterRight ? 'stricter →' : 'faster →'),
+    );
+    slider.setAttribute('aria-describedby', `${id}-ends`);
+    const sliderBox = el('div', { class: 'slider-box' });
+    sliderBox.append(slider, ends);
+    row.append(label, sliderBox, info);
     if (curve.thinned)
       row.append(el('div', { class: 'note' }, `${curve.points.length} of ${curve.totalPoints} exact points shown`));
     grid.append(row);
@@ -539,7 +560,24 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
   } else sugCard.append(el('p', { class: 'note' }, 'No suggestions: the sample set is too small to split.'));
   box.append(sugCard);
 
-  charts.add(chartBox, (width) => {
+  // The chart opens on the suggestions and the full model; the toggle shows the whole curve.
+  let zoomed = true;
+  let lastWidth = 0;
+  const zoomButton = button(
+    'Whole curve',
+    () => {
+      zoomed = !zoomed;
+      zoomButton.textContent = zoomed ? 'Whole curve' : 'Suggestions';
+      zoomButton.setAttribute('aria-pressed', String(!zoomed));
+      drawTradeoff(chartBox.clientWidth || lastWidth);
+    },
+    'secondary',
+  );
+  zoomButton.setAttribute('aria-pressed', 'false');
+  zoomButton.title = 'Switch between the region of the suggestions and the whole curve';
+  legend.after(zoomButton);
+  const drawTradeoff = (width: number) => {
+    lastWidth = width;
     const series = curves.map((c) => ({
       name: POLICY_LABEL[c.kind],
       cls: POLICY_CLASS[c.kind],
@@ -579,20 +617,39 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
           shape: 'diamond',
         });
     }
+    const near = markers.filter((m) => m.id === 'full' || m.id.startsWith('sug-'));
+    const xZoom =
+      zoomed && near.length > 1
+        ? domainAround(
+            near.map((m) => m.x),
+            0.25,
+            true,
+          )
+        : null;
+    const yZoom =
+      zoomed && near.length > 1
+        ? domainAround(
+            near.map((m) => m.y),
+            0.5,
+          )
+        : null;
     chart = lineChart(chartBox, {
+      xDomain: xZoom ?? undefined,
+      yDomain: yZoom ?? undefined,
       ariaLabel: `${quality(r)} against speed-up for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
       xLabel: 'speed-up (baseline MACs / mean MACs)',
       yLabel: quality(r),
       series,
       markers,
-      xFormat: (v) => `${v >= 10 ? v.toFixed(0) : v.toFixed(1)}×`,
-      yFormat: (v) => pct(v, 0),
+      xFormat: (v, digits) => `${v.toFixed(Math.max(digits, v >= 10 ? 0 : 1))}×`,
+      yFormat: (v, digits) => pct(v, digits),
       xLog: true,
       height: 300,
       width,
     });
     for (const c of controls) update(c, Number(c.slider.value));
-  });
+  };
+  charts.add(chartBox, drawTradeoff);
   for (const c of controls) update(c, Number(c.slider.value));
   box.append(
     details(
@@ -714,7 +771,7 @@ export function renderReport(root: HTMLElement, r: Report, opts: ReportViewOptio
   root.append(section('overthinking', 'Layer-by-layer overthinking', overthinkingSection(r, charts)));
   root.append(section('tradeoffs', 'Exit policies and trade-offs', tradeoffSection(r, opts, charts)));
   root.append(section('drilldown', 'Drill-down: destructive overthinking', drilldownSection(r)));
-  if (opts.focusExit !== null) focusExit(root, opts.focusExit);
+  if (opts.focusExit !== null && opts.scrollToFocus !== false) focusExit(root, opts.focusExit);
   charts.schedule();
 }
 

@@ -29,6 +29,7 @@ import type {
   Suggestion,
   SuggestionPolicy,
 } from '../shared/reportTypes';
+import { withPointAt } from './analysis/curvePoints';
 
 /**
  * The analysis that fills the report. The report's types and SCHEMA_VERSION live in
@@ -214,6 +215,24 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
           : null,
       )
     : [];
+  // With a calibration file the suggestions' test figures are the whole sample set's at their
+  // threshold, which is the curve's own point there: put it on the curve should the thinning
+  // have dropped it, so that the report's sliders open at the suggested threshold itself. (On
+  // the seeded split, scorePolicyPart.ts adds it from the sweep.)
+  if (calibration.source === 'file') {
+    for (const s of suggestions) {
+      if (
+        (s.policy === 'confidence' || s.policy === 'entropy' || s.policy === 'margin') &&
+        typeof s.threshold === 'number'
+      ) {
+        const { sampleCount: _n, ...figures } = s.test;
+        byKind[s.policy].points = withPointAt(s.policy, byKind[s.policy].points, {
+          threshold: s.threshold,
+          ...figures,
+        });
+      }
+    }
+  }
   return {
     exits,
     overthinking: over,

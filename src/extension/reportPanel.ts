@@ -91,9 +91,12 @@ export class ReportPanel implements vscode.Disposable {
       this.adopt(panel, runId);
     } else {
       this.runId = runId;
+      // A hidden panel reloads its page when revealed: that page's 'ready' posts the run again,
+      // so the focus is kept for it instead of being spent on the page that goes away.
+      const wasVisible = this.panel.visible;
       this.panel.reveal();
       // Before the page is ready, its 'ready' posts the run (and the focus) instead.
-      if (this.host?.ready) this.post();
+      if (this.host?.ready) this.post(wasVisible);
     }
   }
 
@@ -105,7 +108,8 @@ export class ReportPanel implements vscode.Disposable {
     this.host?.post(message);
   }
 
-  private post(): void {
+  /** Posts the run to the page; `spendFocus` false keeps the pending focus for the next 'ready'. */
+  private post(spendFocus = true): void {
     if (!this.panel || !this.host || !this.runId) return;
     const run = this.store.load(this.runId);
     this.missing = !run;
@@ -116,7 +120,7 @@ export class ReportPanel implements vscode.Disposable {
     const subject = run.request.modelPath ?? run.request.logitsPath ?? run.report.samples.path;
     this.panel.title = `Exit Lens: ${path.basename(subject)}`;
     this.host.post({ type: 'report', runId: this.runId, report: run.report, focusExit: this.pendingFocus });
-    this.pendingFocus = null;
+    if (spendFocus) this.pendingFocus = null;
   }
 
   dispose(): void {

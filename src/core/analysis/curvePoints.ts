@@ -2,7 +2,8 @@
  * From a sweep's counts to the report's curves: a point's figures, the points a thinned curve
  * keeps, and the cheapest point whose quality meets a target.
  */
-import type { CurvePoint } from '../../shared/reportTypes';
+import type { CurvePoint, PolicyKind } from '../../shared/reportTypes';
+import { fires } from '../../shared/policyRule';
 import { ExitRecords } from '../records';
 import type { SweepVisitor } from './sweep';
 
@@ -68,6 +69,22 @@ export class Thinning {
     this.nextCheck = Math.floor((q + 1) * this.spacing) - 1;
     return kept;
   }
+}
+
+/**
+ * Puts a point at exactly `point.threshold` into a (thinned) curve's points, in their order, if
+ * no point has that threshold: the report's sliders then open at the suggested threshold itself,
+ * not at the nearest point the thinning kept. The points run from the strictest (null: nothing
+ * fires) on, so the new one goes after every point that fires at its threshold.
+ */
+export function withPointAt(kind: PolicyKind, points: CurvePoint[], point: CurvePoint): CurvePoint[] {
+  const t = point.threshold;
+  if (t === null || points.some((p) => p.threshold === t)) return points;
+  let at = 0;
+  points.forEach((p, i) => {
+    if (p.threshold === null || fires(kind, p.threshold, t)) at = i + 1;
+  });
+  return [...points.slice(0, at), point, ...points.slice(at)];
 }
 
 /** Slack on the accuracy target, so that a point exactly at the target is not lost to rounding. */

@@ -5,12 +5,12 @@
  */
 import type { Curve, CurvePoint, GridPolicy } from '../../shared/reportTypes';
 import { ExitRecords } from '../records';
-import { TargetChooser, Thinning, spacingFor, toPoint } from './curvePoints';
+import { TargetChooser, Thinning, spacingFor, toPoint, withPointAt } from './curvePoints';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 import { CandidateList, costsAscend, paretoOrder } from './paretoFrontier';
 import { PatienceCounts, patienceCounts } from './patienceCounts';
 import { DEFAULT_GRID } from './policies';
-import { ScorePolicy, SweepCounts, sweepScorePolicy } from './sweep';
+import { ScorePolicy, SweepCounts, histogramCost, sweepScorePolicy } from './sweep';
 
 /** What one score policy's sweep contributes; plain data, so that it can come from a worker thread. */
 export interface ScorePolicyPart {
@@ -145,12 +145,17 @@ export function scorePolicyPart(task: ScorePolicyTask): ScorePolicyPart {
     candidates.threshold[i] = sThreshold[t];
   }
   let chosenCounts: ChosenCounts | null = null;
+  let curvePoints = points;
   if (chooser) {
     const { all, part } = replay(chooser.threshold);
     chosenCounts = { subset: part!, rest: restOf(all, part!) };
+    // The chosen threshold's own point on the whole set, should the thinning have dropped it.
+    const costSum = histogramCost(all.hist, exitMacs);
+    const exact = toPoint(rec, chooser.threshold, all.correct, all.agree, costSum, all.hist, baselineMacs);
+    curvePoints = withPointAt(kind, points, exact);
   }
   const part: ScorePolicyPart = {
-    curve: { kind, totalPoints: total, points, thinned: points.length < total },
+    curve: { kind, totalPoints: total, points: curvePoints, thinned: curvePoints.length < total },
     candidates,
     grid,
     chosen: chooser ? chooser.threshold : null,

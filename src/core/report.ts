@@ -217,13 +217,15 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     : [];
   // With a calibration file the suggestions' test figures are the whole sample set's at their
   // threshold, which is the curve's own point there: put it on the curve should the thinning
-  // have dropped it, so that the report's sliders open at the suggested threshold itself. (On
+  // dropped it (a thinned curve), so that the report's sliders open at the suggested threshold. (On
   // the seeded split, scorePolicyPart.ts adds it from the sweep.)
   if (calibration.source === 'file') {
     for (const s of suggestions) {
       if (
         (s.policy === 'confidence' || s.policy === 'entropy' || s.policy === 'margin') &&
-        typeof s.threshold === 'number'
+        typeof s.threshold === 'number' &&
+        // An unthinned curve stays the exact set of the sample set's thresholds.
+        byKind[s.policy].thinned
       ) {
         const { sampleCount: _n, ...figures } = s.test;
         byKind[s.policy].points = withPointAt(s.policy, byKind[s.policy].points, {

@@ -13,6 +13,8 @@ import {
 } from './cudaLibs';
 import { cudaProviderFiles, ortBinaryDir, ortVersion } from './ortPaths';
 import { readOrtVersionOfProvider } from './elf';
+import { ExitLensError } from '../core/errors';
+import { readRegularFile } from '../core/inputFiles';
 
 /**
  * What the CUDA provider needs on this machine, read without loading ONNX Runtime: its library
@@ -40,9 +42,8 @@ function libraryVersion(file: string): string | null {
 export function manifestVersion(dir: string): string | null {
   try {
     const file = path.join(dir, 'exit-lens-cuda.json');
-    const st = fs.statSync(file);
-    if (!st.isFile() || st.size > 1 << 20) return null;
-    const v = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
+    const text = readRegularFile(file, (why) => new ExitLensError('gpu-setup', why), 1 << 20).toString('utf8');
+    const v = (JSON.parse(text) as { version?: unknown }).version;
     return typeof v === 'string' ? v : null;
   } catch {
     return null;

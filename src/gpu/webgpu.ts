@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LdCache, readLdCache } from './ldCache';
+import { ExitLensError } from '../core/errors';
+import { readRegularFile } from '../core/inputFiles';
 
 /**
  * Whether ONNX Runtime's WebGPU provider can start here, and why not in words a user can act
@@ -83,8 +85,11 @@ export function vulkanIcdManifests(opts: WebGpuOptions = {}): string[] {
 function driverOf(manifest: string): { manifest: string; library: string; software: boolean } {
   let library = '';
   try {
-    const stat = fs.statSync(manifest);
-    if (stat.size < 1 << 20) library = String(JSON.parse(fs.readFileSync(manifest, 'utf8'))?.ICD?.library_path ?? '');
+    // A regular file only, read without blocking and bounded (a FIFO named *.json would hang here).
+    const text = readRegularFile(manifest, (why) => new ExitLensError('provider-unavailable', why), 1 << 20).toString(
+      'utf8',
+    );
+    library = String(JSON.parse(text)?.ICD?.library_path ?? '');
   } catch {
     library = '';
   }

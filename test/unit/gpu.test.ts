@@ -2059,3 +2059,35 @@ describe('the ONNX Runtime version a provider library was built for', () => {
     assert.deepEqual(ok.missing.map((m) => m.name).sort(), ['libcublas.so.13', 'libcudart.so.13', 'libcudnn.so.9']);
   });
 });
+
+describe('GPU checks never block on a special file', () => {
+  it('a FIFO named like a Vulkan driver manifest or the setup manifest is skipped at once', (t) => {
+    const root = freshDir('fifo-icd');
+    const icd = path.join(root, 'icd');
+    fs.mkdirSync(icd, { recursive: true });
+    const bin = path.join(root, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    const made = spawnSync('mkfifo', [path.join(icd, 'nvidia_icd.json'), path.join(bin, 'exit-lens-cuda.json')]);
+    if (made.status !== 0) return t.skip('mkfifo is not available');
+    touch(path.join(bin, 'libonnxruntime_providers_cuda.so'), libraryElf(NEEDED3));
+    // In a child process with a time limit, so that a read that blocks fails instead of hanging.
+    const script = `
+      const { checkWebGpu } = require(${JSON.stringify(path.join(REPO, 'src', 'gpu', 'webgpu.ts'))});
+      const { manifestVersion } = require(${JSON.stringify(path.join(REPO, 'src', 'gpu', 'cuda.ts'))});
+      const w = checkWebGpu({ platform: 'linux', env: { VK_DRIVER_FILES: ${JSON.stringify(icd)}, LD_LIBRARY_PATH: '' },
+        root: ${JSON.stringify(root)}, home: ${JSON.stringify(root)}, ldCache: new Map([['libvulkan.so.1', ['/proc/self/exe']]]) });
+      console.log(JSON.stringify({ drivers: w.drivers, version: manifestVersion(${JSON.stringify(bin)}) }));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      timeout: 15_000,
+      encoding: 'utf8',
+      cwd: REPO,
+    });
+    assert.equal(r.signal, null, `the check blocked: ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.deepEqual(
+      out.drivers.map((d: { library: string }) => d.library),
+      [''],
+    );
+    assert.equal(out.version, null);
+  });
+});

@@ -18,8 +18,14 @@ import { readWebviewAssets, staticReportHtml } from './core/htmlExport';
 import { Report } from './core/report';
 import { markdownSummary, textSummary } from './core/summary';
 import { handleRequest } from './engine/profile';
-import { EngineEvent } from './shared/engineProtocol';
-import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from './shared/defaults';
+import { CommonOptions, EngineEvent } from './shared/engineProtocol';
+import {
+  DEFAULT_BATCH,
+  DEFAULT_MAX_ACCURACY_DROP,
+  DEFAULT_RISK_DELTA,
+  DEFAULT_RISK_EPSILON,
+  TOOL_VERSION,
+} from './shared/defaults';
 import { summarizeProvider } from './shared/providerText';
 import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';
 import { CLI_OPTIONS } from './cliOptions';
@@ -60,6 +66,10 @@ Options:
                         the arrays' headers) is refused before anything is allocated (default:
                         the memory available at the start, at most 80% of the machine's)
   --max-drop <f>        accuracy drop the suggestions may allow, as a fraction (default ${DEFAULT_MAX_ACCURACY_DROP})
+  --risk <ε>            thresholds with a guarantee: the risk allowed, as a fraction (default ${DEFAULT_RISK_EPSILON})
+  --delta <δ>           the guarantee holds with probability at least 1 − δ (default ${DEFAULT_RISK_DELTA})
+  --risk-loss <loss>    gap (an error the full model would not make; the default with labels)
+                        or consistency (disagreement with the full model; needs no labels)
   --exit-costs <list>   cumulative cost per exit (overrides static MACs), e.g. 1,2,3,4
   --json <file>         write the report (JSON, schema in docs/report.schema.json)
   --markdown <file>     write a Markdown summary
@@ -137,6 +147,14 @@ function parseNumberList(v: string | undefined, what: string): number[] | undefi
   return parts;
 }
 
+function numberOption(v: string | undefined, what: string, example: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n))
+    throw new ExitLensError('bad-argument', `${what} "${v}" is not a number.`, `Give a fraction, e.g. ${example}.`);
+  return n;
+}
+
 function parseIntOption(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -207,13 +225,9 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`,
         'Run exit-lens --help for usage.',
       );
-    const maxDrop = v['max-drop'] === undefined ? undefined : Number(v['max-drop']);
-    if (maxDrop !== undefined && !Number.isFinite(maxDrop))
-      throw new ExitLensError(
-        'bad-argument',
-        `--max-drop "${v['max-drop']}" is not a number.`,
-        'Give a fraction, e.g. --max-drop 0.01.',
-      );
+    const maxDrop = numberOption(v['max-drop'], '--max-drop', '--max-drop 0.01');
+    const risk = numberOption(v.risk, '--risk', '--risk 0.05');
+    const delta = numberOption(v.delta, '--delta', '--delta 0.1');
     if (command === 'profile' && !v.samples)
       throw new ExitLensError(
         'bad-argument',
@@ -234,6 +248,9 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
       labelName: v.labels,
       exits: v.exits,
       maxAccuracyDrop: maxDrop,
+      riskEpsilon: risk,
+      riskDelta: delta,
+      riskLoss: v['risk-loss'] as CommonOptions['riskLoss'],
       exitCosts: parseNumberList(v['exit-costs'], '--exit-costs'),
       includeRecords: Boolean(v.records),
       maxMemory,

@@ -4,10 +4,10 @@ import { SpareWorker, parallelRunner } from './analysis/parallel';
 import { LogitsSource, readLogitsFile } from './logitsFile';
 import { MemoryPart, checkMemory, memoryLimit, recordsMemory } from './limits';
 import { ExitRecords } from './records';
-import { analyze } from './report';
+import { AnalysisInput, analyze } from './report';
 import { assembleReport } from './reportAssembly';
 import { DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
-import type { AnalyzeRequest, Emit } from '../shared/engineProtocol';
+import type { AnalyzeRequest, CommonOptions, Emit } from '../shared/engineProtocol';
 import type { CostInfo, Drilldown, Report, ReportWarning } from '../shared/reportTypes';
 
 /**
@@ -33,7 +33,29 @@ export function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null,
   });
 }
 
-export function validateCommon(req: { maxAccuracyDrop?: number; exitCosts?: number[] }): void {
+export function validateCommon(req: {
+  maxAccuracyDrop?: number;
+  exitCosts?: number[];
+  riskEpsilon?: number;
+  riskDelta?: number;
+  riskLoss?: string;
+}): void {
+  const fraction = (value: number | undefined, what: string, example: string) => {
+    if (value !== undefined && !(value > 0 && value < 1))
+      throw new ExitLensError(
+        'bad-argument',
+        `${what} ${value} is not a fraction in (0, 1).`,
+        `Give it as a fraction, e.g. ${example}.`,
+      );
+  };
+  fraction(req.riskEpsilon, 'The risk allowed (--risk)', '--risk 0.05 for at most 5% of samples');
+  fraction(req.riskDelta, 'The risk level δ (--delta)', '--delta 0.1 for a guarantee that holds with probability 90%');
+  if (req.riskLoss !== undefined && req.riskLoss !== 'gap' && req.riskLoss !== 'consistency')
+    throw new ExitLensError(
+      'bad-argument',
+      `The risk loss "${req.riskLoss}" is not one Exit Lens knows.`,
+      'Give --risk-loss gap (an error the full model would not make; needs labels) or --risk-loss consistency (disagreement with the full model; no labels needed).',
+    );
   if (req.maxAccuracyDrop !== undefined && !(req.maxAccuracyDrop >= 0 && req.maxAccuracyDrop < 1)) {
     throw new ExitLensError(
       'bad-argument',
@@ -176,6 +198,7 @@ async function analyzeRead(
     exitMacs,
     baselineMacs,
     maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+    risk: riskOptions(req),
   });
   return assembleReport({
     model: null,
@@ -201,4 +224,9 @@ async function analyzeRead(
     timings: { analysisSeconds: (Date.now() - tAnalysis) / 1000, totalSeconds: (Date.now() - t0) / 1000 },
     includeRecords: Boolean(req.includeRecords),
   });
+}
+
+/** The request's risk-control options, for analyze(). */
+export function riskOptions(req: CommonOptions): AnalysisInput['risk'] {
+  return { epsilon: req.riskEpsilon, delta: req.riskDelta, loss: req.riskLoss };
 }

@@ -21,15 +21,19 @@ import type {
   ExitMetrics,
   ExitReport,
   GridPolicy,
+  Guarantee,
   Overthinking,
   PolicyKind,
   Report,
   ReportWarning,
+  RiskLoss,
   SamplesInfo,
   Suggestion,
   SuggestionPolicy,
 } from '../shared/reportTypes';
 import { withPointAt } from './analysis/curvePoints';
+import { RiskSettings, certifyAll } from './analysis/riskControl';
+import { DEFAULT_RISK_DELTA, DEFAULT_RISK_EPSILON } from '../shared/defaults';
 
 /**
  * The analysis that fills the report. The report's types and SCHEMA_VERSION live in
@@ -60,6 +64,8 @@ export interface AnalysisInput {
   exitMacs: number[];
   baselineMacs: number;
   maxAccuracyDrop: number;
+  /** Risk control: ε, δ and the loss (default: `gap` with labels, `consistency` without). */
+  risk?: { epsilon?: number; delta?: number; loss?: RiskLoss | null };
   maxCurvePoints?: number;
   maxFrontierPoints?: number;
   /** How the score-policy sweeps run: inline by default, or analysis/parallel.ts's parallelRunner. */
@@ -74,6 +80,9 @@ export interface AnalysisResult {
   policies: GridPolicy[];
   curves: Report['curves'];
   suggestions: Suggestion[];
+  guarantees: Guarantee[];
+  /** The risk-control settings used (the loss as chosen, after its default). */
+  risk: RiskSettings;
   calibration: SamplesInfo['calibration'];
   warnings: ReportWarning[];
 }
@@ -235,6 +244,9 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
       }
     }
   }
+  await step();
+  const risk = riskSettings(input.risk, calibSet?.rec ?? records, warnings);
+  const guarantees = calibSet ? certifyAll(calibSet, testSet, risk, exitMacs, baselineMacs) : [];
   return {
     exits,
     overthinking: over,
@@ -249,8 +261,29 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
       quality: records.labels ? 'accuracy' : 'agreement',
     },
     suggestions,
+    guarantees,
+    risk,
     calibration,
     warnings: [...nonFinite, ...warnings],
+  };
+}
+
+/** ε, δ and the loss, after their defaults: `gap` needs labels on the calibration set, else `consistency` (said in a warning when `gap` was asked for). */
+function riskSettings(given: AnalysisInput['risk'], calib: ExitRecords, warnings: ReportWarning[]): RiskSettings {
+  const labelled = calib.labels !== null;
+  let loss: RiskLoss = given?.loss ?? (labelled ? 'gap' : 'consistency');
+  if (loss === 'gap' && !labelled) {
+    loss = 'consistency';
+    warnings.push({
+      code: 'risk-loss-unlabelled',
+      message:
+        "The 'gap' risk loss needs labels and the calibration samples have none: the guarantees use the 'consistency' loss (disagreement with the final exit) instead.",
+    });
+  }
+  return {
+    epsilon: given?.epsilon ?? DEFAULT_RISK_EPSILON,
+    delta: given?.delta ?? DEFAULT_RISK_DELTA,
+    loss,
   };
 }
 

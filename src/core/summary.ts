@@ -1,6 +1,7 @@
 import { macs, num, pct, thresholdText } from '../shared/format';
 import { Report } from './report';
 import { summarizeProvider } from '../shared/providerText';
+import { lossWords, missesTargetOnTest, shortfallText } from '../shared/riskText';
 import { displayName, mdCode, mdText, terminalText } from './text';
 
 export { macs, num, pct, thresholdText } from '../shared/format';
@@ -98,6 +99,47 @@ export function suggestionTable(r: Report): Table {
   };
 }
 
+export function guaranteeTable(r: Report): Table {
+  const quality = r.samples.labelled ? 'accuracy' : 'agreement';
+  return {
+    head: [
+      'policy',
+      'certified',
+      'calib risk',
+      'test risk',
+      `test ${quality}`,
+      'test agreement',
+      'test speedup',
+      'test exits per exit',
+    ],
+    rows: (r.guarantees ?? []).map((g) => [
+      g.policy,
+      g.threshold === null ? 'none (full model)' : String(g.threshold),
+      `${g.calibration.losses}/${g.n} = ${pct(g.calibration.risk, 2)}`,
+      pct(g.test.risk, 2),
+      pct(r.samples.labelled ? g.test.accuracy : g.test.agreement, 2),
+      pct(g.test.agreement, 2),
+      g.test.speedup === null ? '–' : `${g.test.speedup.toFixed(2)}x`,
+      g.test.exitHistogram.join('/'),
+    ]),
+    right: [2, 3, 4, 5, 6],
+  };
+}
+
+/** What the guarantees promise, and the settings they were fitted with, in one line. */
+function guaranteeLine(r: Report): string {
+  const g = r.guarantees?.[0];
+  if (!g) return '';
+  return `Thresholds with a guarantee (Learn-then-Test, ${g.loss} loss): with probability ≥ ${pct(1 - g.delta, 0)} over the calibration draw, at most ${pct(g.epsilon, 1)} of samples ${lossWords(g)}. Fitted on ${g.n} calibration samples; figures on the test split.`;
+}
+
+/** The heuristic suggestions that missed their target on the test split, in words. */
+function shortfalls(r: Report): string[] {
+  return r.suggestions
+    .filter(missesTargetOnTest)
+    .map((s) => `${s.policy} ${thresholdText(s.threshold)}: ${shortfallText(s)} (met on calibration only)`);
+}
+
 export function policyTable(r: Report): Table {
   return {
     head: ['policy', 'threshold', 'accuracy', 'agreement', 'speedup', 'exit histogram'],
@@ -161,6 +203,12 @@ export function textSummary(r: Report): string {
       `Suggested thresholds (${calibrationLine(r, displayName)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`,
     );
     parts.push(textTable(suggestionTable(r)));
+    for (const line of shortfalls(r)) parts.push(`! ${line}`);
+  }
+  if (r.guarantees?.length) {
+    parts.push('');
+    parts.push(`${guaranteeLine(r)}`);
+    parts.push(textTable(guaranteeTable(r)));
   }
   parts.push('');
   parts.push(
@@ -232,6 +280,21 @@ export function markdownSummary(r: Report): string {
     );
     parts.push('');
     parts.push(mdTable(suggestionTable(r)));
+    const missed = shortfalls(r);
+    if (missed.length) {
+      parts.push('');
+      parts.push('Missed their target on the test split:');
+      parts.push('');
+      for (const line of missed) parts.push(`- ${mdText(line)}`);
+    }
+  }
+  if (r.guarantees?.length) {
+    parts.push('');
+    parts.push('## Thresholds with a guarantee');
+    parts.push('');
+    parts.push(mdText(guaranteeLine(r)));
+    parts.push('');
+    parts.push(mdTable(guaranteeTable(r)));
   }
   parts.push('');
   parts.push('## Policy grid (whole sample set)');

@@ -33,7 +33,7 @@ import {
   providersExplicit,
 } from './providers';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
-import { runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
+import { riskOptions, runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
 import { assembleReport } from '../core/reportAssembly';
 
 class Progress {
@@ -636,6 +636,7 @@ export async function runProfile(
       exitMacs: cost.exitMacs,
       baselineMacs: cost.baselineMacs,
       maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+      risk: riskOptions(req),
     });
     timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
     timings.totalSeconds = (Date.now() - t0) / 1000;

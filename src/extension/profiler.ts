@@ -124,6 +124,7 @@ export class Profiler implements vscode.Disposable {
                   gpuPrecision: settings.gpuPrecision,
                   batchSize: full.batchSize,
                   maxAccuracyDrop: full.maxAccuracyDrop,
+                  ...settings.risk,
                   maxMemory: settings.maxMemory,
                 }
               : {
@@ -133,6 +134,7 @@ export class Profiler implements vscode.Disposable {
                   labelName: full.labelName,
                   exits: full.exits,
                   maxAccuracyDrop: full.maxAccuracyDrop,
+                  ...settings.risk,
                   maxMemory: settings.maxMemory,
                 },
             (e) => {

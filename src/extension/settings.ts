@@ -59,6 +59,8 @@ export interface ProfileSettings {
   gpuPrecision: GpuPrecision;
   batchSize: number;
   maxAccuracyDrop: number;
+  /** exitLens.risk.*: the risk-controlled thresholds' ε, δ and loss (absent: the engine's defaults). */
+  risk: { riskEpsilon?: number; riskDelta?: number; riskLoss?: 'gap' | 'consistency' };
   /** exitLens.maxMemory in bytes; absent (or not a size, which the settings editor flags): the engine's default. */
   maxMemory: number | undefined;
 }
@@ -77,7 +79,19 @@ export function profileSettings(): ProfileSettings {
     gpuPrecision: c.get<string>('gpuPrecision') === 'tf32' ? 'tf32' : DEFAULT_GPU_PRECISION,
     batchSize: c.get<number>('batchSize') ?? DEFAULT_BATCH,
     maxAccuracyDrop: c.get<number>('maxAccuracyDrop') ?? DEFAULT_MAX_ACCURACY_DROP,
+    risk: riskSettings(c),
     maxMemory: memorySetting(c.get<string>('maxMemory')),
+  };
+}
+
+/** ε and δ when they are fractions in (0, 1) (the settings editor flags others), the loss when it is one Exit Lens knows ('auto': the default). */
+function riskSettings(c: vscode.WorkspaceConfiguration): ProfileSettings['risk'] {
+  const fraction = (v: number | undefined) => (typeof v === 'number' && v > 0 && v < 1 ? v : undefined);
+  const loss = c.get<string>('risk.loss');
+  return {
+    riskEpsilon: fraction(c.get<number>('risk.epsilon')),
+    riskDelta: fraction(c.get<number>('risk.delta')),
+    riskLoss: loss === 'gap' || loss === 'consistency' ? loss : undefined,
   };
 }
 

@@ -11,6 +11,10 @@ export const DEFAULT_BATCH = 64;
 /** Accuracy drop (a fraction of 1) the suggested thresholds may allow. */
 export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
 
+/** Risk-controlled thresholds (docs/metrics.md "Thresholds with a guarantee"): the risk ε allowed, and δ. */
+export const DEFAULT_RISK_EPSILON = 0.05;
+export const DEFAULT_RISK_DELTA = 0.1;
+
 /**
  * Execution providers Exit Lens knows, and the order tried when the user names none: CUDA (only
  * tried when its provider library is installed), WebGPU (in ONNX Runtime's own binary; Vulkan,

@@ -14,6 +14,10 @@ export interface CommonOptions {
   calibPath?: string;
   /** Accuracy drop allowed by the suggestions, as a fraction (default 0.01 = 1 point). */
   maxAccuracyDrop?: number;
+  /** Risk-controlled thresholds: the risk ε allowed (default 0.05), δ (default 0.1), the loss (default gap with labels, consistency without). */
+  riskEpsilon?: number;
+  riskDelta?: number;
+  riskLoss?: 'consistency' | 'gap';
   /** User-given cost per exit (cost(k), cumulative), used when static costs are not available or to override them. */
   exitCosts?: number[];
   /** Include per-sample records in the report (for drill-down views). */

@@ -107,6 +107,35 @@ export interface Suggestion {
   best: boolean;
 }
 
+/** The loss of a risk-controlled threshold (docs/metrics.md "Thresholds with a guarantee"). */
+export type RiskLoss = 'consistency' | 'gap';
+
+/**
+ * A threshold with a guarantee (docs/metrics.md "Thresholds with a guarantee"): with
+ * probability at least 1 − delta over the calibration draw, the risk at `threshold` is at most
+ * `epsilon`. Fitted on the calibration split (n samples), reported on the test split.
+ */
+export interface Guarantee {
+  policy: PolicyKind;
+  /** `consistency`: the exit's prediction differs from the final exit's; `gap`: a wrong answer the final exit gets right. */
+  loss: RiskLoss;
+  epsilon: number;
+  delta: number;
+  /** Calibration samples. */
+  n: number;
+  /** The certified threshold λ̂ (the most aggressive one certified), null when none is: run the full model. */
+  threshold: number | null;
+  /** The binomial p-value at λ̂ (null when none is certified). */
+  pValue: number | null;
+  /** How many points of the fixed grid were certified, and the grid's size. */
+  certifiedCount: number;
+  gridSize: number;
+  /** k(λ̂) and k(λ̂)/n on the calibration split (0 when none is certified: the full model). */
+  calibration: { losses: number; risk: number };
+  /** On the test split at λ̂ (the full model when none is certified); risk null when the loss needs labels the test split lacks. */
+  test: SplitFigures & { risk: number | null };
+}
+
 /**
  * Drill-down: the samples that overthink destructively (right at some exit, wrong at the
  * final one), with every exit's prediction and confidence, and a preview of the input.
@@ -254,9 +283,16 @@ export interface Report {
     quality: 'accuracy' | 'agreement';
   };
   suggestions: Suggestion[];
+  /** Thresholds with a guarantee, one per policy (absent in reports written before they were added). */
+  guarantees?: Guarantee[];
   /** Samples that overthink destructively, for the drill-down view; null without labels. */
   drilldown: Drilldown | null;
-  settings: { maxAccuracyDrop: number; batchSize: number | null };
+  settings: {
+    maxAccuracyDrop: number;
+    batchSize: number | null;
+    /** The risk-control settings (absent in reports written before they were added). */
+    risk?: { epsilon: number; delta: number; loss: RiskLoss };
+  };
   conventions: Record<string, string>;
   warnings: ReportWarning[];
   timings: Record<string, number>;

@@ -37,7 +37,9 @@ def exit_stats(logits):
         conf[i] = srt[0]
         margin[i] = srt[0] - (srt[1] if c > 1 else 0.0)
         h = -math.fsum(q * math.log(q) for q in p if q > 0)
-        ent[i] = h / math.log(c)
+        # Normalised entropy lies in [0, 1] (docs/metrics.md); rounding may step past either end
+        # by an ulp (a uniform row), and the entropy policy at τ = 1 must still fire there.
+        ent[i] = min(1.0, max(0.0, h / math.log(c)))
         logp[i] = np.log(p)
     return dict(pred=pred, conf=conf, margin=margin, ent=ent, logp=logp, finite=finite)
 
@@ -218,3 +220,56 @@ def suggest(stats_cal, labels_cal, stats_test, labels_test, cost, baseline, drop
                          calibration=outcome(stats_cal, labels_cal, kind, tt, cost, baseline),
                          test=outcome(stats_test, labels_test, kind, tt, cost, baseline))
     return out
+
+
+# ---- Thresholds with a guarantee (docs/metrics.md "Thresholds with a guarantee")
+def risk_grid(kind, E):
+    """The fixed grid, most conservative first."""
+    if kind == "patience":
+        return list(range(E - 1, 0, -1))
+    if kind == "entropy":
+        return [j / 1000 for j in range(1001)]
+    return [(1000 - j) / 1000 for j in range(1001)]
+
+
+def risk_loss(loss, p, final, y):
+    if loss == "consistency":
+        return int(p != final)
+    return int(p != y and final == y)
+
+
+def binom_cdf(k, n, eps):
+    from scipy.stats import binom
+    return float(binom.cdf(k, n, eps))
+
+
+def guarantee(stats_cal, labels_cal, stats_test, labels_test, kind, cost, baseline, eps, delta, loss):
+    """Brute force: the losses of every calibration sample at every grid point, walked in order."""
+    E = len(stats_cal)
+    n = len(stats_cal[0]["pred"])
+    lam, k_hat, p_hat, certified = None, 0, None, 0
+    for t in risk_grid(kind, E):
+        k = 0
+        for i in range(n):
+            e = exit_index(stats_cal, i, kind, t)
+            y = labels_cal[i] if labels_cal is not None else -1
+            k += risk_loss(loss, stats_cal[e]["pred"][i], stats_cal[E - 1]["pred"][i], y)
+        p = binom_cdf(k, n, eps)
+        if not p <= delta:
+            break
+        lam, k_hat, p_hat, certified = t, k, p, certified + 1
+    m = len(stats_test[0]["pred"])
+    tt = lam if lam is not None else (0 if kind == "patience" else (-math.inf if kind == "entropy" else math.inf))
+    test = outcome(stats_test, labels_test, kind, tt, cost, baseline)
+    if loss == "gap" and labels_test is None:
+        test_risk = None
+    else:
+        lt = 0
+        for i in range(m):
+            e = exit_index(stats_test, i, kind, tt)
+            y = labels_test[i] if labels_test is not None else -1
+            lt += risk_loss(loss, stats_test[e]["pred"][i], stats_test[E - 1]["pred"][i], y)
+        test_risk = lt / m
+    test["risk"] = test_risk
+    return dict(policy=kind, loss=loss, epsilon=eps, delta=delta, n=n, threshold=lam, pValue=p_hat,
+                certifiedCount=certified, calibration=dict(losses=k_hat, risk=k_hat / n), test=test)

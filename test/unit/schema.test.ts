@@ -47,4 +47,20 @@ describe('report schema', () => {
     delete r.exits[0].ece;
     assert.equal(validate(r), false);
   });
+  it('the guarantees are in the schema: a report validates, one with a malformed guarantee does not', async () => {
+    const r = JSON.parse(
+      JSON.stringify(
+        await runAnalyze({ type: 'analyze', id: 's', logitsPath: fixture('logits_random.npz') }, () => undefined),
+      ),
+    );
+    assert.equal(r.guarantees.length, 4);
+    check(r);
+    delete r.guarantees[1].threshold;
+    assert.equal(validate(r), false);
+    const s = JSON.parse(JSON.stringify(r));
+    delete s.guarantees[1];
+    s.guarantees = s.guarantees.filter(Boolean);
+    s.guarantees[0].loss = 'zero-one';
+    assert.equal(validate(s), false);
+  });
 });

@@ -254,6 +254,21 @@ describe('bad input: a clear message, exit code 2, nothing written', () => {
       message: /not a fraction/,
     },
     {
+      name: 'a risk that is not a fraction',
+      args: ['profile', model, '--samples', samples, '--risk', '5'],
+      message: /--risk\) 5 is not a fraction in \(0, 1\)/,
+    },
+    {
+      name: 'a δ that is not a number',
+      args: ['profile', model, '--samples', samples, '--delta', 'ten'],
+      message: /--delta "ten" is not a number/,
+    },
+    {
+      name: 'a risk loss Exit Lens does not know',
+      args: ['profile', model, '--samples', samples, '--risk-loss', 'zero-one'],
+      message: /risk loss "zero-one".*\n?.*--risk-loss gap/s,
+    },
+    {
       name: 'a logits file with no exits',
       args: ['analyze', fixture('cnn_samples.npz')],
       message: /No exit logits found/,

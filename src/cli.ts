@@ -28,6 +28,7 @@ import {
 } from './shared/defaults';
 import { summarizeProvider } from './shared/providerText';
 import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';
+import { headsCommand } from './cliHeads';
 import { CLI_OPTIONS } from './cliOptions';
 import type { ExecutionProviderInfo } from './core/report';
 
@@ -43,11 +44,15 @@ Usage:
   exit-lens profile <model.onnx> --samples <file.npz> [options]
   exit-lens analyze <logits.npz> [options]
   exit-lens inspect <model.onnx> [--exits <mapping>]
+  exit-lens heads <model-code.py> [--model <model.onnx> ...] [--exits <mapping>]
   exit-lens doctor [--json <file> | --json -]
   exit-lens setup-cuda [--from <package.nupkg>]
 
 profile runs the model with ONNX Runtime over the sample set; analyze reads exit logits
 dumped elsewhere (exit_logits [E,N,C], or one [N,C] array per exit, plus labels).
+heads ties each class of a Python file to the ONNX model it defines and prints, as JSON,
+the line that defines each exit's head (lines 1-based); without --model it reads every
+.onnx under the Python file's folder (at most 64).
 
 Options:
   --samples <file>      sample set (.npz / .npy): one array per model input, plus labels
@@ -70,6 +75,7 @@ Options:
   --delta <δ>           the guarantee holds with probability at least 1 − δ (default ${DEFAULT_RISK_DELTA})
   --risk-loss <loss>    gap (an error the full model would not make; the default with labels)
                         or consistency (disagreement with the full model; needs no labels)
+  --model <file>        heads: a model the Python file defines (repeat for several)
   --exit-costs <list>   cumulative cost per exit (overrides static MACs), e.g. 1,2,3,4
   --json <file>         write the report (JSON, schema in docs/report.schema.json)
   --markdown <file>     write a Markdown summary
@@ -212,12 +218,13 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
       return EXIT_OK;
     }
     if (command === 'doctor') return await doctorCommand(v, io, target);
+    if (command === 'heads') return await headsCommand(v, io, target);
     if (command === 'setup-cuda') return await setupCudaCommand(v, io, target, signal);
     if (command !== 'profile' && command !== 'analyze')
       throw new ExitLensError(
         'bad-argument',
         `Unknown command "${command}".`,
-        'Commands: profile, analyze, inspect, doctor, setup-cuda. Run exit-lens --help.',
+        'Commands: profile, analyze, inspect, heads, doctor, setup-cuda. Run exit-lens --help.',
       );
     if (!target)
       throw new ExitLensError(

@@ -8,6 +8,7 @@ export const CLI_OPTIONS = {
   ep: { type: 'string' },
   'gpu-precision': { type: 'string' },
   from: { type: 'string' },
+  model: { type: 'string', multiple: true },
   threads: { type: 'string' },
   'max-memory': { type: 'string' },
   'max-drop': { type: 'string' },

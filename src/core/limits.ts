@@ -156,3 +156,6 @@ export function boundThreads(
     note: `${requested.toLocaleString('en-US')} threads were asked for, but this machine runs ${machine} at once; ONNX Runtime uses ${machine} (more threads than cores only slow a run down).`,
   };
 }
+
+/** The largest Python source `exit-lens heads` and the CodeLens read (model code is far smaller). */
+export const MAX_PYTHON_SOURCE_BYTES = 16 * MIB;

@@ -35,10 +35,14 @@ export interface MappedExitHead {
 /** Host-given mapping: site key (`exit1`, `exits[2]`, `classifier`, optionally `Owner.` first) → exit name or index. */
 export type ExplicitExitMap = Readonly<Record<string, string | number>>;
 
-type Resolved = { index: number } | { error: string };
+export type Resolved = { index: number } | { error: string };
 
-/** An exit given by name (exact, then normalised) or index, checked against the model. */
-function resolveExit(value: string | number, exitNames: readonly string[]): Resolved {
+/**
+ * An exit given by name (exact, then normalised) or index, checked against the model; `exit_k`
+ * (`exit-k`, `exitk`) that names no exit is exit index k, so that a marker works for every
+ * layout (a stacked output's exits are named `logits[k]`).
+ */
+export function resolveExit(value: string | number, exitNames: readonly string[]): Resolved {
   const count = exitNames.length;
   if (typeof value === 'number') {
     return Number.isInteger(value) && value >= 0 && value < count
@@ -52,6 +56,8 @@ function resolveExit(value: string | number, exitNames: readonly string[]): Reso
   const wanted = normaliseExitName(text);
   const matches = exitNames.flatMap((n, i) => (normaliseExitName(n) === wanted ? [i] : []));
   if (matches.length === 1) return { index: matches[0] };
+  const byIndex = /^exit[-_]?(\d+)$/i.exec(text);
+  if (byIndex && Number(byIndex[1]) < count) return { index: Number(byIndex[1]) };
   return { error: `"${text}" is not an exit of this model (its exits: ${exitNames.join(', ')})` };
 }
 

@@ -10,7 +10,7 @@ import type { SyntaxNode } from './pythonParser';
 const IGNORE_VALUE = 'ignore';
 
 /** The line a comment speaks for: its own (trailing) or the next line with code (standalone). */
-function commentTarget(comment: ExplicitComment, lines: readonly string[]): number | undefined {
+export function commentTarget(comment: ExplicitComment, lines: readonly string[]): number | undefined {
   if (comment.trailing) return comment.line;
   for (let l = comment.line + 1; l < lines.length; l++) {
     const text = lines[l].trim();

@@ -66,6 +66,9 @@ Options:
                         cpu (default cuda,webgpu,cpu; cuda is tried only when installed)
   --gpu-precision <p>   fp32 (default: exact, every figure equal to the CPU's) or tf32
                         (CUDA's tensor cores: faster, figures may differ in the 3rd-4th digit)
+  --cost <c>            static (default: MACs read from the graph) or measured (each exit's
+                        graph timed on the execution provider, at batch 1 and --batch;
+                        speed-ups then use the measured latency, MACs stay beside it)
   --threads <N>         intra-op threads (default: all cores; more than the cores are bounded)
   --max-memory <size>   memory the run may use, e.g. 8G or 512M: a larger estimate (made from
                         the arrays' headers) is refused before anything is allocated (default:
@@ -282,6 +285,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
           batchSize: parseIntOption(v.batch, '--batch'),
           executionProviders: v.ep?.split(','),
           gpuPrecision: v['gpu-precision'],
+          cost: v.cost as 'static' | 'measured' | undefined,
           threads: parseIntOption(v.threads, '--threads'),
           ...common,
         },

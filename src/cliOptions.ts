@@ -7,6 +7,7 @@ export const CLI_OPTIONS = {
   batch: { type: 'string' },
   ep: { type: 'string' },
   'gpu-precision': { type: 'string' },
+  cost: { type: 'string' },
   from: { type: 'string' },
   model: { type: 'string', multiple: true },
   threads: { type: 'string' },

@@ -4,6 +4,7 @@ import type {
   Drilldown,
   ExecutionProviderInfo,
   InputBinding,
+  LatencyFigures,
   Report,
   ReportWarning,
 } from '../shared/reportTypes';
@@ -36,6 +37,8 @@ export interface ReportParts {
   warnings: ReportWarning[];
   timings: Record<string, number>;
   includeRecords: boolean;
+  /** The measured cost of the model without early exits (--cost measured). */
+  baselineLatency?: LatencyFigures;
 }
 
 export function assembleReport(p: ReportParts): Report {
@@ -61,6 +64,7 @@ export function assembleReport(p: ReportParts): Report {
     classCount: p.classCount,
     exits: result.exits,
     baselineMacs: p.baselineMacs,
+    ...(p.baselineLatency ? { baselineLatency: p.baselineLatency } : {}),
     cost: p.cost,
     overthinking: result.overthinking,
     policies: result.policies,

@@ -72,6 +72,25 @@ export function exitTable(r: Report, name: (s: string) => string = displayName):
   };
 }
 
+/** Measured latency per exit (--cost measured): ms per sample at batch 1 and at the run's batch, with the spread. */
+export function latencyTable(r: Report): Table | null {
+  const b = r.baselineLatency;
+  if (!b) return null;
+  const ms = (v: number) => (v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
+  const row = (name: string, l: NonNullable<Report['baselineLatency']>) => [
+    name,
+    `${ms(l.batch1)} ± ${ms(l.spread.batch1 / 2)}`,
+    `${ms(l.batch)} ± ${ms(l.spread.batch / 2)}`,
+    `${((l.batch / b.batch) * 100).toFixed(1)}%`,
+    `${l.repeats.batch1}/${l.repeats.batch}`,
+  ];
+  return {
+    head: ['exit', 'ms/sample batch 1', `ms/sample batch ${b.batchSize}`, '% baseline', 'repeats'],
+    rows: [...r.exits.filter((e) => e.latency).map((e) => row(String(e.index), e.latency!)), row('baseline', b)],
+    right: [1, 2, 3, 4],
+  };
+}
+
 export function suggestionTable(r: Report): Table {
   const quality = r.samples.labelled ? 'accuracy' : 'agreement';
   return {
@@ -184,6 +203,12 @@ export function textSummary(r: Report): string {
   parts.push(`Execution provider: ${providerLine(r)}`);
   parts.push('');
   parts.push(textTable(exitTable(r)));
+  const latency = latencyTable(r);
+  if (latency) {
+    parts.push('');
+    parts.push(`Measured latency (${r.cost.measured?.provider.toUpperCase()}, median ± half the interquartile range):`);
+    parts.push(textTable(latency));
+  }
   if (r.overthinking) {
     const o = r.overthinking;
     parts.push('');
@@ -212,7 +237,9 @@ export function textSummary(r: Report): string {
   }
   parts.push('');
   parts.push(
-    `Speed-up = baseline MACs / mean MACs (baseline ${macs(r.baselineMacs, costIsRelative(r))}${costIsRelative(r) ? ', relative depth' : ' MACs'}).`,
+    r.cost.source === 'measured' && r.baselineLatency
+      ? `Speed-up = baseline latency / mean latency, measured (baseline ${r.baselineLatency.batch.toPrecision(3)} ms per sample at batch ${r.baselineLatency.batchSize}).`
+      : `Speed-up = baseline MACs / mean MACs (baseline ${macs(r.baselineMacs, costIsRelative(r))}${costIsRelative(r) ? ', relative depth' : ' MACs'}).`,
   );
   for (const w of r.warnings) parts.push(`warning: ${displayName(w.message)}`);
   return terminalText(parts.join('\n'));
@@ -241,6 +268,13 @@ export function markdownSummary(r: Report): string {
   parts.push('## Per-exit metrics');
   parts.push('');
   parts.push(mdTable(exitTable(r, mdCode)));
+  const latency = latencyTable(r);
+  if (latency) {
+    parts.push('');
+    parts.push(mdText(r.cost.measured?.method ?? ''));
+    parts.push('');
+    parts.push(mdTable(latency));
+  }
   if (r.overthinking) {
     const o = r.overthinking;
     parts.push('');

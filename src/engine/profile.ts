@@ -31,7 +31,9 @@ import {
   parseGpuPrecision,
   parseProviders,
   providersExplicit,
+  ProviderName,
 } from './providers';
+import { MeasuredLatency, measureLatency } from './latency';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
 import { riskOptions, runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
 import { assembleReport } from '../core/reportAssembly';
@@ -450,6 +452,99 @@ function checkProfileMemory(
 }
 
 /** Profiles a model on a sample set (and an optional calibration set) into a report. */
+interface MeasuredCost {
+  latency: MeasuredLatency | null;
+  info: (staticInfo: CostInfo) => CostInfo;
+}
+
+interface LatencyContext {
+  o: typeof ort;
+  model: ModelInfo;
+  modelBytes: Uint8Array;
+  plan: ExitPlan;
+  main: SetRun;
+  batchSize: number;
+  threads: number;
+  providerInfo: ExecutionProviderInfo;
+  emit: Emit;
+  id: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * --cost measured: every exit's graph timed on the run's provider (latency.ts) with the first
+ * samples of the set. Where it cannot be (a stack not traced to one tensor per exit, a pruned
+ * graph the provider refuses), the report says why and keeps the static costs.
+ */
+async function measuredCost(c: LatencyContext, warnings: ReportWarning[]): Promise<MeasuredCost> {
+  const { plan, model, main } = c;
+  const fixed = main.binding.fixedBatch;
+  const batchSize = fixed ?? Math.min(c.batchSize, main.binding.sampleCount);
+  const base = {
+    provider: c.providerInfo.used,
+    precision: c.providerInfo.precision ?? 'fp32',
+    batchSize,
+  };
+  const unavailable = (why: string): MeasuredCost => {
+    warnings.push({
+      code: 'latency-unavailable',
+      message: `Measured cost is unavailable: ${why} Speed-ups use the static costs.`,
+    });
+    return { latency: null, info: (s) => ({ ...s, measured: { ...base, method: '', unavailable: why } }) };
+  };
+  const exitTensors =
+    plan.layout.kind === 'per-output' ? plan.fetches : traceStackedExits(model, plan.layout.output, plan.exitCount);
+  if (!exitTensors)
+    return unavailable(
+      `the stacked output "${plan.fetches[0]}" is not built by a Concat of one tensor per exit, so no exit's graph can be pruned from the others.`,
+    );
+  const reader = await BatchReader.open(main.binding);
+  let data: NumericArray[];
+  try {
+    data = await reader.next(Math.min(batchSize, main.binding.sampleCount));
+  } finally {
+    await reader.close();
+  }
+  if (main.binding.sampleCount < batchSize) data = padRows(data, main.binding.sampleCount, batchSize);
+  const feeds = feedsFor(c.o, main.binding, data, batchSize);
+  // A model with a fixed batch runs only at that batch: "batch 1" is then that batch too.
+  const feeds1 = fixed
+    ? feeds
+    : feedsFor(
+        c.o,
+        main.binding,
+        data.map((d) => d.slice(0, d.length / batchSize) as NumericArray),
+        1,
+      );
+  try {
+    const latency = await measureLatency({
+      modelBytes: c.modelBytes,
+      model,
+      exitTensors,
+      provider: c.providerInfo.used as ProviderName,
+      threads: c.threads,
+      feeds,
+      feeds1,
+      batchSize,
+      signal: c.signal,
+      progress: (done, total) =>
+        c.emit({ type: 'progress', id: c.id, phase: 'latency', done, total, samplesPerSecond: null, etaSeconds: null }),
+    });
+    return {
+      latency,
+      info: (s) => ({
+        ...s,
+        source: 'measured',
+        note: `Measured latency, ms per sample at batch ${batchSize} on ${base.provider.toUpperCase()} (static MACs stay in the per-exit table).`,
+        measured: { ...base, method: latency.method, unavailable: null },
+      }),
+    };
+  } catch (err) {
+    throwIfCancelled(c.signal);
+    return unavailable(`timing a pruned exit graph failed (${(err as Error).message.split('\n')[0]}).`);
+  }
+}
+
 export async function runProfile(
   req: ProfileRequest,
   emit: Emit,
@@ -469,6 +564,18 @@ export async function runProfile(
       'Use --batch 1 or more (default 64).',
     );
   }
+  if (req.cost !== undefined && req.cost !== 'static' && req.cost !== 'measured')
+    throw new ExitLensError(
+      'bad-argument',
+      `Cost "${req.cost}" is not one Exit Lens knows.`,
+      'Give --cost static (MACs read from the graph, the default) or --cost measured (per-exit latency timed on the execution provider).',
+    );
+  if (req.cost === 'measured' && req.exitCosts)
+    throw new ExitLensError(
+      'bad-argument',
+      '--cost measured and --exit-costs both give the costs.',
+      'Drop one: --exit-costs for costs of your own, --cost measured to time each exit here.',
+    );
   const providers = parseProviders(req.executionProviders);
   const explicitProviders = providersExplicit(req.executionProviders);
   const gpuPrecision = parseGpuPrecision(req.gpuPrecision);
@@ -617,6 +724,15 @@ export async function runProfile(
       await opened.session.release();
     }
     throwIfCancelled(signal);
+    let measured: MeasuredCost | null = null;
+    if (req.cost === 'measured') {
+      const tLatency = Date.now();
+      measured = await measuredCost(
+        { o, model, modelBytes, plan, main, batchSize, threads, providerInfo, emit, id: req.id, signal },
+        warnings,
+      );
+      timings.latencySeconds = (Date.now() - tLatency) / 1000;
+    }
     const tAnalysis = Date.now();
     emit({
       type: 'progress',
@@ -633,11 +749,17 @@ export async function runProfile(
       records,
       calibration: calibRecords,
       exitNames: plan.names,
-      exitMacs: cost.exitMacs,
-      baselineMacs: cost.baselineMacs,
+      exitMacs: measured?.latency ? measured.latency.exits.map((l) => l.batch) : cost.exitMacs,
+      baselineMacs: measured?.latency ? measured.latency.baseline.batch : cost.baselineMacs,
       maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
       risk: riskOptions(req),
     });
+    // The per-exit table keeps the static MACs; the policies' costs are the measured ones.
+    for (const e of result.exits) {
+      e.macs = cost.exitMacs[e.index];
+      e.relativeCost = cost.baselineMacs > 0 ? cost.exitMacs[e.index] / cost.baselineMacs : null;
+      if (measured?.latency) e.latency = measured.latency.exits[e.index];
+    }
     timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
     timings.totalSeconds = (Date.now() - t0) / 1000;
     return assembleReport({
@@ -667,13 +789,14 @@ export async function runProfile(
       exitCount: plan.exitCount,
       classCount: plan.classCount,
       baselineMacs: cost.baselineMacs,
-      cost: cost.info,
+      cost: measured ? measured.info(cost.info) : cost.info,
       drilldown: labels ? drilldown : null,
       maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
       batchSize: main.binding.fixedBatch ?? batchSize,
       warnings,
       timings,
       includeRecords: Boolean(req.includeRecords),
+      baselineLatency: measured?.latency?.baseline,
     });
   } finally {
     await main.file.close();

@@ -122,6 +122,7 @@ export class Profiler implements vscode.Disposable {
                   exits: full.exits,
                   executionProviders: full.executionProviders,
                   gpuPrecision: settings.gpuPrecision,
+                  cost: settings.cost,
                   batchSize: full.batchSize,
                   maxAccuracyDrop: full.maxAccuracyDrop,
                   ...settings.risk,

@@ -59,6 +59,8 @@ export interface ProfileSettings {
   gpuPrecision: GpuPrecision;
   batchSize: number;
   maxAccuracyDrop: number;
+  /** exitLens.cost: static MACs or measured latency. */
+  cost: 'static' | 'measured';
   /** exitLens.risk.*: the risk-controlled thresholds' ε, δ and loss (absent: the engine's defaults). */
   risk: { riskEpsilon?: number; riskDelta?: number; riskLoss?: 'gap' | 'consistency' };
   /** exitLens.maxMemory in bytes; absent (or not a size, which the settings editor flags): the engine's default. */
@@ -80,6 +82,7 @@ export function profileSettings(): ProfileSettings {
     batchSize: c.get<number>('batchSize') ?? DEFAULT_BATCH,
     maxAccuracyDrop: c.get<number>('maxAccuracyDrop') ?? DEFAULT_MAX_ACCURACY_DROP,
     risk: riskSettings(c),
+    cost: c.get<string>('cost') === 'measured' ? 'measured' : 'static',
     maxMemory: memorySetting(c.get<string>('maxMemory')),
   };
 }

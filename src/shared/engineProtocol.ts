@@ -40,6 +40,8 @@ export interface ProfileRequest extends CommonOptions {
   executionProviders?: string[];
   /** The numeric mode asked of CUDA: fp32 (default) or tf32. */
   gpuPrecision?: string;
+  /** What speed-ups are computed from: static MACs (default) or per-exit latency measured on the run's provider. */
+  cost?: 'static' | 'measured';
   threads?: number;
 }
 
@@ -56,7 +58,7 @@ export interface CancelRequest {
 
 export type EngineRequest = ProfileRequest | AnalyzeRequest | CancelRequest;
 
-export type ProgressPhase = 'loading' | 'costing' | 'inference' | 'calibration' | 'analysis';
+export type ProgressPhase = 'loading' | 'costing' | 'inference' | 'calibration' | 'latency' | 'analysis';
 
 export interface ProgressEvent {
   type: 'progress';

@@ -179,6 +179,20 @@ export interface ExitReport extends ExitMetrics {
   relativeCost: number | null;
   /** Share of samples right at this exit and wrong at the final exit (null without labels). */
   destructiveRate: number | null;
+  /** Measured cost of exiting at k (--cost measured): the graph of exits 0..k timed on the run's provider. */
+  latency?: LatencyFigures;
+}
+
+/** A measured cost (docs/metrics.md "Cost", measured cost): milliseconds per sample, medians of repeated runs. */
+export interface LatencyFigures {
+  /** ms per sample at batch 1. */
+  batch1: number;
+  /** ms per sample at the run's batch size. */
+  batch: number;
+  batchSize: number;
+  /** Interquartile range of the repeats, ms per sample. */
+  spread: { batch1: number; batch: number };
+  repeats: { batch1: number; batch: number };
 }
 
 export interface ProviderAttempt {
@@ -233,7 +247,17 @@ export interface SamplesInfo {
 }
 
 export interface CostInfo {
-  source: 'static' | 'user' | 'relative';
+  /** What the policies' mean cost and speed-up are computed from; `measured`: ms per sample at the run's batch size. */
+  source: 'static' | 'user' | 'relative' | 'measured';
+  /** With --cost measured: how the latencies were taken (exits[k].latency, baselineLatency), or why they could not be. */
+  measured?: {
+    method: string;
+    provider: string;
+    precision: string;
+    batchSize: number;
+    /** Null when measured; else why measured cost is unavailable (static costs are used). */
+    unavailable: string | null;
+  };
   note: string;
   uncostedNodes: { name: string; opType: string; reason: string }[];
   uncountedOps: Record<string, number>;
@@ -267,6 +291,8 @@ export interface Report {
   classCount: number;
   exits: ExitReport[];
   baselineMacs: number;
+  /** The measured cost of the model without early exits (--cost measured). */
+  baselineLatency?: LatencyFigures;
   cost: CostInfo;
   overthinking: Overthinking | null;
   policies: GridPolicy[];

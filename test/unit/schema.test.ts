@@ -33,6 +33,21 @@ describe('report schema', () => {
       ),
     );
   });
+  it('a --cost measured report validates', async () => {
+    check(
+      await runProfile(
+        {
+          type: 'profile',
+          id: 'm',
+          modelPath: fixture('tiny_cnn.onnx'),
+          samplesPath: fixture('cnn_samples.npz'),
+          executionProviders: ['cpu'],
+          cost: 'measured',
+        },
+        () => undefined,
+      ),
+    );
+  });
   it('an unlabelled analyze report validates', async () => {
     check(
       await runAnalyze({ type: 'analyze', id: 's', logitsPath: fixture('logits_unlabelled.npz') }, () => undefined),

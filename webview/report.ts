@@ -2,6 +2,14 @@ import type { Curve, CurvePoint, DrilldownSample, Report } from '../src/shared/r
 import { macs, num, pct, thresholdText } from '../src/shared/format';
 import { fires } from '../src/shared/policyRule';
 import { providerName, summarizeProvider } from '../src/shared/providerText';
+import {
+  certifiedRule,
+  guaranteeSentence,
+  missesTargetOnTest,
+  promiseSentence,
+  riskSettingsText,
+  shortfallText,
+} from '../src/shared/riskText';
 import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
 import { baseName, quality, speedupText } from './format';
@@ -544,6 +552,17 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     ]),
     { numeric: [2, 3, 4, 5], caption: 'Suggested thresholds (★ = cheapest on calibration)' },
   );
+  // A suggestion met its target on calibration only: say so in its row where the test split
+  // falls short (words and a symbol, not colour alone; the exact figures in the tooltip).
+  const missed = r.suggestions.map(missesTargetOnTest);
+  suggestionTable.querySelectorAll('tbody tr').forEach((tr, i) => {
+    const s = r.suggestions[i];
+    if (!missed[i]) return;
+    const why = `${shortfallText(s)}: met on the calibration split only`;
+    const mark = el('span', { class: 'target-miss', title: why }, '⚠ below target on test');
+    mark.append(el('span', { class: 'sr-only' }, ` (${why})`));
+    tr.querySelector('td')?.append(mark);
+  });
   const sugCard = el('div', { class: 'card wide' });
   sugCard.append(el('h3', {}, 'Suggested thresholds'));
   if (r.suggestions.length) {
@@ -551,13 +570,15 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       el(
         'p',
         { class: 'note' },
-        `Target: ${quality(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.`,
+        `Target: ${quality(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.${missed.some(Boolean) ? ` ⚠ marks a suggestion whose test figure falls short of the target: it was met on calibration only${r.guarantees?.length ? '; the thresholds with a guarantee below bound the risk instead' : ''}.` : ''}`,
       ),
     );
     const wrap = el('div', { class: 'table-wrap' });
     wrap.append(suggestionTable);
     sugCard.append(wrap);
   } else sugCard.append(el('p', { class: 'note' }, 'No suggestions: the sample set is too small to split.'));
+  const guarantees = guaranteeBlock(r);
+  if (guarantees) sugCard.append(guarantees);
   box.append(sugCard);
 
   // The chart opens on the suggestions and the full model; the toggle shows the whole curve.
@@ -666,6 +687,72 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
         ]),
         { numeric: [1, 2, 3, 4] },
       ),
+    ),
+  );
+  return box;
+}
+
+/**
+ * The thresholds with a guarantee (docs/metrics.md "Thresholds with a guarantee"), under the
+ * suggestions: the promise in one sentence, one row per policy, and why per-exit vectors have
+ * none. Null for a report written before the guarantees.
+ */
+function guaranteeBlock(r: Report): HTMLElement | null {
+  const gs = r.guarantees ?? [];
+  if (gs.length === 0) return null;
+  const risk = r.settings.risk ?? gs[0];
+  const box = el('div', { class: 'guarantees' });
+  box.append(el('h3', {}, 'Thresholds with a guarantee'));
+  box.append(el('p', { class: 'guarantee-sentence' }, promiseSentence(risk)));
+  box.append(
+    el(
+      'p',
+      { class: 'note' },
+      `Certified by Learn-then-Test on the ${gs[0].n} calibration samples (${risk.loss} loss, ${riskSettingsText(risk)}): each policy's most aggressive threshold that keeps the guarantee; figures on the held-out test split.`,
+    ),
+  );
+  const t = table(
+    [
+      'Policy',
+      'Certified threshold',
+      'Calib. risk (k/n)',
+      'Test risk',
+      `Test ${quality(r)}`,
+      'Test speed-up',
+      'Test exits per exit',
+    ],
+    gs.map((g) => [
+      POLICY_LABEL[g.policy] ?? g.policy,
+      g.threshold === null ? 'none certified — full model' : certifiedRule(g),
+      `${g.calibration.losses}/${g.n} = ${pct(g.calibration.risk, 2)}`,
+      pct(g.test.risk, 2),
+      pct(qualityOf(r, g.test), 2),
+      speedupText(g.test.speedup),
+      g.test.exitHistogram.join(' / '),
+    ]),
+    { numeric: [2, 3, 4, 5], caption: 'Thresholds with a guarantee' },
+  );
+  t.classList.add('guarantee-table');
+  t.querySelectorAll('tbody tr').forEach((tr, i) => {
+    tr.setAttribute('data-policy', gs[i].policy);
+    tr.querySelectorAll('td')[1]?.setAttribute('title', guaranteeSentence(gs[i]));
+  });
+  const wrap = el('div', { class: 'table-wrap' });
+  wrap.append(t);
+  box.append(wrap);
+  if (gs.some((g) => g.threshold === null))
+    box.append(
+      el(
+        'p',
+        { class: 'note' },
+        `None certified: even the most conservative threshold could not be shown to keep the risk within ${pct(risk.epsilon, 1)}, so only the full model carries the guarantee; more calibration samples or a larger ε can certify one.`,
+      ),
+    );
+  box.append(
+    el(
+      'p',
+      { class: 'note' },
+      'Per-exit threshold vectors get no guarantee: fixed-sequence testing needs one order of the thresholds from the most conservative, and a vector has none (many vectors are equally conservative).',
     ),
   );
   return box;

@@ -37,16 +37,32 @@ function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElemen
   box.append(bars);
   if (run.destructiveRate !== null)
     box.append(el('div', { class: 'stat-line' }, `Destructive overthinking: ${pct(run.destructiveRate, 2)}`));
+  const speed = (s: number | null) => (s === null ? '–' : `${s.toFixed(2)}×`);
   if (run.best) {
-    const speed = run.best.speedup === null ? '–' : `${run.best.speedup.toFixed(2)}×`;
     box.append(
       el(
         'div',
-        { class: 'stat-line' },
-        `Suggested: ${run.best.policy} ${run.best.threshold} → ${speed} at ${pct(run.best.accuracy, 2)}`,
+        {
+          class: 'stat-line',
+          title: 'Meets its target on the calibration split; it may miss it on new data.',
+        },
+        `Suggested (calibration target): ${run.best.policy} ${run.best.threshold} → ${speed(run.best.speedup)} at ${pct(run.best.accuracy, 2)}`,
       ),
     );
   }
+  const g = run.guaranteed;
+  if (g)
+    box.append(
+      el(
+        'div',
+        {
+          class: 'stat-line guaranteed',
+          title:
+            'Certified by Learn-then-Test on the calibration split: the risk stays within ε with probability ≥ 1 − δ.',
+        },
+        `Guaranteed (${g.settings}): ${g.rule}${g.speedup === null ? '' : ` → ${speed(g.speedup)} at ${pct(g.accuracy, 2)}`}`,
+      ),
+    );
   const actions = el('div', { class: 'actions' });
   actions.append(button('Open Report', () => post({ type: 'openReport', runId: run.runId, focusExit: null })));
   box.append(actions);

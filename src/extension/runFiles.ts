@@ -7,6 +7,7 @@ import { kindOf, readRegularFile } from '../core/inputFiles';
 import { SCHEMA_VERSION, type Report } from '../core/report';
 import { thresholdText } from '../core/summary';
 import type { RunSummary } from '../shared/protocol';
+import { bestGuarantee, certifiedRule, riskSettingsText } from '../shared/riskText';
 
 export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/atomicWrite';
 
@@ -110,6 +111,20 @@ export function summarize(runId: string, report: Report, request: RunRequest): R
           accuracy: labelled ? best.test.accuracy : best.test.agreement,
         }
       : null,
+    guaranteed: guaranteedSummary(report),
+  };
+}
+
+/** The sidebar's "Guaranteed" line: the best certified threshold, "none certified", or nothing for an old report. */
+export function guaranteedSummary(report: Report): RunSummary['guaranteed'] {
+  const gs = report.guarantees ?? [];
+  if (gs.length === 0) return undefined;
+  const best = bestGuarantee(gs);
+  return {
+    rule: best ? certifiedRule(best) : 'none certified — full model',
+    settings: riskSettingsText(best ?? gs[0]),
+    speedup: best ? best.test.speedup : null,
+    accuracy: best ? (report.samples.labelled ? best.test.accuracy : best.test.agreement) : null,
   };
 }
 

@@ -29,6 +29,13 @@ export interface RunSummary {
   quality: 'accuracy' | 'agreement';
   destructiveRate: number | null;
   best: { policy: string; threshold: string; speedup: number | null; accuracy: number | null } | null;
+  /**
+   * The certified threshold with the highest test speed-up (riskText.ts bestGuarantee): its rule
+   * ("conf ≥ 0.93", or "none certified — full model"), the settings ("ε 5%, δ 10%"), its test
+   * speed-up and accuracy (agreement when unlabelled), null when none is certified. Absent for
+   * runs stored before the guarantees.
+   */
+  guaranteed?: { rule: string; settings: string; speedup: number | null; accuracy: number | null };
 }
 
 export interface ModelEntry {

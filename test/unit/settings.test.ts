@@ -30,6 +30,10 @@ describe('settings and the team file', () => {
         'a size (8G): a run whose estimate is larger is refused; a workspace can only lower or raise that bound',
       'exitLens.runsFolder': 'where run files (JSON) are written and read; nothing there is run',
       'exitLens.runsToKeep': 'a number',
+      'exitLens.cost': 'static or measured: whether each exit graph is timed on the run provider',
+      'exitLens.risk.epsilon': 'a number in (0, 1)',
+      'exitLens.risk.delta': 'a number in (0, 1)',
+      'exitLens.risk.loss': 'auto, gap or consistency',
       'exitLens.models': 'model and sample files, run only in a trusted workspace',
     };
     assert.deepEqual(

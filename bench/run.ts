@@ -26,6 +26,7 @@ import { engineEnvironment } from '../src/gpu/cuda';
 import { writeNpz } from './npzWriter';
 import { measureProfileOverhead } from './profileOverhead';
 import { measureStreaming } from './streaming';
+import { measureTokens } from './tokens';
 import { webviewBenchmark, webviewRows } from './webview';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -207,8 +208,8 @@ async function main(): Promise<void> {
     .filter(Boolean);
   const gpuPrecision = argValue('--gpu-precision');
   const only = argValue('--only');
-  if (only !== undefined && only !== 'overhead')
-    throw new Error(`--only ${only}: the one part that can run alone is "overhead"`);
+  if (only !== undefined && only !== 'overhead' && only !== 'tokens')
+    throw new Error(`--only ${only}: the parts that can run alone are "overhead" and "tokens"`);
   if (ep) {
     // The bare loop's process needs what the CLI's re-execution gives a profile: the CUDA
     // libraries on LD_LIBRARY_PATH and NVIDIA_TF32_OVERRIDE for the precision.
@@ -225,6 +226,7 @@ async function main(): Promise<void> {
       executionProvider: 'cpu',
     },
     quick,
+    only: only ?? null,
     requestedProviders: ep ?? 'default',
   };
   const rows: string[][] = [];
@@ -278,6 +280,13 @@ async function main(): Promise<void> {
       rows.push(['analysis scaling (log-log slope)', (analysis.scalingSlope as number).toFixed(3), '', '']);
       results.analysis = analysis;
     }
+    if (!only || only === 'tokens') {
+      const tokens = await measureTokens({ quick, tmp });
+      const { rows: tokenRows, ...figures } = tokens;
+      results.tokens = figures;
+      rows.push(...tokenRows);
+    }
+    if (only === 'tokens') return finish(rows, results, tmp);
     const overhead = await measureProfileOverhead({ quick, tmp, ep, gpuPrecision });
     results.profileOverhead = {
       cnn: overhead.cnn,
@@ -333,6 +342,12 @@ async function main(): Promise<void> {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  finish(rows, results, tmp);
+}
+
+/** Prints the table and writes bench/results.json. */
+function finish(rows: string[][], results: Record<string, unknown>, tmp: string): void {
+  fs.rmSync(tmp, { recursive: true, force: true });
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
   for (const r of rows)
     process.stdout.write(
@@ -342,7 +357,20 @@ async function main(): Promise<void> {
         .trimEnd()}\n`,
     );
   fs.mkdirSync(path.join(ROOT, 'bench'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  // A part run alone (--only) updates its own entries of the last full results.
+  const file = path.join(ROOT, 'bench', 'results.json');
+  let merged = results;
+  if (results.only && fs.existsSync(file)) {
+    const { machine, quick, only, requestedProviders, ...measured } = results;
+    const last = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const partial = (last.partialRuns ?? {}) as Record<string, unknown>;
+    merged = {
+      ...last,
+      ...measured,
+      partialRuns: { ...partial, [String(only)]: { machine, quick, requestedProviders } },
+    };
+  }
+  fs.writeFileSync(file, `${JSON.stringify(merged, null, 2)}\n`);
   process.stdout.write('Wrote bench/results.json\n');
 }
 

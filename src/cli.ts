@@ -29,6 +29,7 @@ import {
 import { summarizeProvider } from './shared/providerText';
 import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';
 import { headsCommand } from './cliHeads';
+import { analysisOf, mergeInputs, mergeRequest, recordsCapture, shardOptions } from './cliShards';
 import { CLI_OPTIONS } from './cliOptions';
 import type { ExecutionProviderInfo } from './core/report';
 
@@ -43,6 +44,8 @@ const HELP = `exit-lens ${TOOL_VERSION}: profile early-exit neural networks
 Usage:
   exit-lens profile <model.onnx> --samples <file.npz> [options]
   exit-lens analyze <logits.npz> [options]
+  exit-lens profile <model.onnx> --samples <file.npz> --shard i/n --records-out <file> [options]
+  exit-lens merge <records files...> [--calib-records <files...>] [--json/--markdown/--html]
   exit-lens inspect <model.onnx> [--exits <mapping>]
   exit-lens heads <model-code.py> [--model <model.onnx> ...] [--exits <mapping>]
   exit-lens doctor [--json <file> | --json -]
@@ -66,6 +69,8 @@ Options:
                         cpu (default cuda,webgpu,cpu; cuda is tried only when installed)
   --gpu-precision <p>   fp32 (default: exact, every figure equal to the CPU's) or tf32
                         (CUDA's tensor cores: faster, figures may differ in the 3rd-4th digit)
+  --vocab <file>        a decoder's vocabulary for the token view: a JSON list of token
+                        strings, or a Hugging Face tokenizer.json (read as data, never run)
   --cost <c>            static (default: MACs read from the graph) or measured (each exit's
                         graph timed on the execution provider, at batch 1 and --batch;
                         speed-ups then use the measured latency, MACs stay beside it)
@@ -84,6 +89,12 @@ Options:
   --markdown <file>     write a Markdown summary
   --html <file>         write the interactive report as one self-contained HTML file
   --records             include per-sample records in the JSON (for drill-down)
+  --shard <i/n>         profile only shard i of n (0-based) of the sample set: samples
+                        [floor(i*N/n), floor((i+1)*N/n)); needs --records-out
+  --records-out <file>  write the run's per-sample records for exit-lens merge (with or
+                        without a report; the calibration set is profiled into its own)
+  --device-id <k>       the GPU to run on (CUDA and TensorRT; recorded in the report)
+  --calib-records <f>   merge: the calibration set's records files (repeat for several)
   --quiet               no summary table, no progress bar
   -h, --help            this help
   -v, --version         the version
@@ -195,7 +206,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     return v.help ? EXIT_OK : EXIT_USER;
   }
   try {
-    if (extra.length)
+    if (extra.length && command !== 'merge')
       throw new ExitLensError(
         'bad-argument',
         `Unexpected arguments: ${extra.join(' ')}.`,
@@ -223,16 +234,16 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     if (command === 'doctor') return await doctorCommand(v, io, target);
     if (command === 'heads') return await headsCommand(v, io, target);
     if (command === 'setup-cuda') return await setupCudaCommand(v, io, target, signal);
-    if (command !== 'profile' && command !== 'analyze')
+    if (command !== 'profile' && command !== 'analyze' && command !== 'merge')
       throw new ExitLensError(
         'bad-argument',
         `Unknown command "${command}".`,
-        'Commands: profile, analyze, inspect, heads, doctor, setup-cuda. Run exit-lens --help.',
+        'Commands: profile, analyze, merge, inspect, heads, doctor, setup-cuda. Run exit-lens --help.',
       );
     if (!target)
       throw new ExitLensError(
         'bad-argument',
-        `${command} needs a ${command === 'profile' ? 'model' : 'logits file'} path.`,
+        `${command} needs a ${command === 'profile' ? 'model' : command === 'merge' ? 'records file' : 'logits file'} path.`,
         'Run exit-lens --help for usage.',
       );
     const maxDrop = numberOption(v['max-drop'], '--max-drop', '--max-drop 0.01');
@@ -247,11 +258,16 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     const maxMemory = v['max-memory'] === undefined ? undefined : parseMemorySize(v['max-memory']);
     // Every output checked before the run: a run of hours is not lost to a typo at its end.
     const inputs = [
-      command === 'profile' ? { label: 'the model', file: target } : { label: 'the logits file', file: target },
+      ...(command === 'merge' ? mergeInputs([target, ...extra], v['calib-records']) : []),
+      command === 'profile'
+        ? { label: 'the model', file: target }
+        : { label: command === 'merge' ? 'a records file' : 'the logits file', file: target },
       ...(v.samples !== undefined && command === 'profile' ? [{ label: 'the sample set', file: v.samples }] : []),
       ...(v.calib !== undefined ? [{ label: 'the calibration set', file: v.calib }] : []),
+      ...(v.vocab !== undefined ? [{ label: 'the vocabulary', file: v.vocab }] : []),
     ];
-    const planned = planOutputs(outputRequests(v), inputs);
+    const shards = shardOptions(v, command);
+    const planned = planOutputs([...outputRequests(v), ...shards.outputs], inputs);
     const common = {
       id: 'cli',
       calibPath: v.calib,
@@ -274,7 +290,11 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
       if (e.type === 'log' && e.level === 'warn') io.err(`exit-lens: warning: ${terminalText(e.message)}\n`);
     };
     // The model's external data is known once the model is read: an output naming it is refused then.
-    const hooks = { inputFiles: (files: { label: string; file: string }[]) => checkNotInputs(planned, files) };
+    const capture = recordsCapture(analysisOf(common));
+    const hooks = {
+      inputFiles: (files: { label: string; file: string }[]) => checkNotInputs(planned, files),
+      shardRecords: shards.outputs.length ? capture.hook : undefined,
+    };
     let report: Report | null;
     if (command === 'profile') {
       report = await handleRequest(
@@ -286,13 +306,18 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
           executionProviders: v.ep?.split(','),
           gpuPrecision: v['gpu-precision'],
           cost: v.cost as 'static' | 'measured' | undefined,
+          vocabPath: v.vocab,
           threads: parseIntOption(v.threads, '--threads'),
+          shard: shards.shard,
+          deviceId: shards.deviceId,
           ...common,
         },
         emit,
         signal,
         hooks,
       );
+    } else if (command === 'merge') {
+      report = await handleRequest(mergeRequest(v, [target, ...extra], common), emit, signal, hooks);
     } else {
       report = await handleRequest({ type: 'analyze', logitsPath: target, ...common }, emit, signal, hooks);
     }
@@ -306,6 +331,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     const items: OutputItem[] = planned.map((target) => ({
       target,
       content: () => {
+        if (target.label === '--records-out') return capture.content();
         if (target.label === '--json') return `${JSON.stringify(done, null, 1)}\n`;
         if (target.label === '--markdown') return markdownSummary(done);
         let assets: { js: string; css: string };

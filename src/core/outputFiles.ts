@@ -189,11 +189,11 @@ export function removePendingTemps(): void {
 
 export interface OutputItem {
   target: OutputTarget;
-  /** The content, built when its turn comes, so that a cancel between two builds is seen. */
-  content: () => string;
+  /** The content, built when its turn comes, so that a cancel between two builds is seen (bytes: a records file). */
+  content: () => string | Uint8Array;
 }
 
-function build(item: OutputItem): string {
+function build(item: OutputItem): string | Uint8Array {
   try {
     return item.content();
   } catch (err) {
@@ -208,7 +208,7 @@ function build(item: OutputItem): string {
   }
 }
 
-async function writeStream(t: OutputTarget, content: string): Promise<void> {
+async function writeStream(t: OutputTarget, content: string | Uint8Array): Promise<void> {
   const { O_WRONLY, O_APPEND, O_NONBLOCK, O_NOCTTY } = fs.constants;
   let probe: number | null = null;
   if (fs.statSync(t.path).isFIFO() && O_NONBLOCK !== undefined) {

@@ -6,6 +6,8 @@ import type {
   InputBinding,
   LatencyFigures,
   Report,
+  TokenSamples,
+  TokenView,
   ReportWarning,
 } from '../shared/reportTypes';
 import { SCHEMA_VERSION } from '../shared/reportTypes';
@@ -39,6 +41,9 @@ export interface ReportParts {
   includeRecords: boolean;
   /** The measured cost of the model without early exits (--cost measured). */
   baselineLatency?: LatencyFigures;
+  /** A decoder's token positions (samples.tokens) and its first sequences (tokenView). */
+  tokens?: TokenSamples;
+  tokenView?: TokenView;
 }
 
 export function assembleReport(p: ReportParts): Report {
@@ -59,6 +64,7 @@ export function assembleReport(p: ReportParts): Report {
       labelArray: p.labelArray,
       inputs: p.inputs,
       calibration: result.calibration,
+      ...(p.tokens ? { tokens: p.tokens } : {}),
     },
     exitCount: p.exitCount,
     classCount: p.classCount,
@@ -70,6 +76,7 @@ export function assembleReport(p: ReportParts): Report {
     policies: result.policies,
     curves: result.curves,
     suggestions: result.suggestions,
+    ...(p.tokenView ? { tokenView: p.tokenView } : {}),
     guarantees: result.guarantees,
     drilldown: p.drilldown,
     settings: { maxAccuracyDrop: p.maxAccuracyDrop, batchSize: p.batchSize, risk: result.risk },

@@ -85,7 +85,12 @@ function castable(from: NpyDtype, to: string): boolean {
  * Binds arrays to model inputs by name (a single-input model takes the one non-label array),
  * and checks shapes, dtypes and lengths before anything runs.
  */
-export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: string): SampleBinding {
+export function bindSamples(
+  file: ArrayFile,
+  inputs: TensorInfo[],
+  labelName?: string,
+  opts: { sequenceLabels?: boolean } = {},
+): SampleBinding {
   if (file.arrays.length === 0) {
     throw new ExitLensError(
       'samples-empty',
@@ -186,7 +191,8 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
     );
   }
   if (labels) {
-    if (labels.header.shape.length !== 1) {
+    // A decoder's labels are per token, [N, T] (checked by tokens.ts once the exits are known).
+    if (labels.header.shape.length !== 1 && !(opts.sequenceLabels && labels.header.shape.length === 2)) {
       throw new ExitLensError(
         'labels-invalid',
         `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); labels must be one class index per sample, shape (N,).`,
@@ -212,6 +218,17 @@ export function bindSamples(file: ArrayFile, inputs: TensorInfo[], labelName?: s
     fixedBatch,
     unusedArrays: file.arrays.filter((a) => !used.has(a)).map((a) => a.name),
   };
+}
+
+/** A classifier's labels are one per sample: refuses the [N, T] labels bindSamples let through for a decoder. */
+export function checkClassLabels(binding: SampleBinding): void {
+  const labels = binding.labels;
+  if (labels && labels.header.shape.length !== 1)
+    throw new ExitLensError(
+      'labels-invalid',
+      `Label array "${displayName(labels.name)}" has shape (${labels.header.shape.join(', ')}); the model's exits are classifiers, so labels must be one class index per sample, shape (N,).`,
+      'Save labels as a 1-D integer array (np.argmax over one-hot labels first).',
+    );
 }
 
 /** Reads and checks labels against the class count. */

@@ -193,6 +193,11 @@ function calibrationLine(r: Report, path: (s: string) => string): string {
   return 'none';
 }
 
+/** What a decoder's samples are, in one line. */
+function tokenLine(t: NonNullable<Report['samples']['tokens']>): string {
+  return `Token-level exits: N = ${t.positions} token positions of ${t.sequences} sequences of ${t.length} tokens (labels: ${t.labels === 'next-token' ? 'the next token' : 'the labels array, -100 skipped'}; mask: ${t.mask ?? 'none'}); "classes" is the vocabulary, agreement is consistency with the last layer.`;
+}
+
 /** The CLI's stdout summary. */
 export function textSummary(r: Report): string {
   const parts: string[] = [];
@@ -200,6 +205,7 @@ export function textSummary(r: Report): string {
   parts.push(
     `Samples: ${displayName(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' (unlabelled)'}; ${r.exitCount} exits, ${r.classCount} classes`,
   );
+  if (r.samples.tokens) parts.push(tokenLine(r.samples.tokens));
   parts.push(`Execution provider: ${providerLine(r)}`);
   parts.push('');
   parts.push(textTable(exitTable(r)));
@@ -255,6 +261,7 @@ export function markdownSummary(r: Report): string {
     `- Samples: ${mdCode(r.samples.path)}, N = ${r.samples.sampleCount}${r.samples.labelled ? ', labelled' : ', unlabelled'}`,
   );
   parts.push(`- Exits: ${r.exitCount}, classes: ${r.classCount}`);
+  if (r.samples.tokens) parts.push(`- ${mdText(tokenLine(r.samples.tokens))}`);
   parts.push(`- Execution provider: ${mdText(providerLine(r))}`);
   parts.push(`- Suggestions fitted on: ${calibrationLine(r, mdCode)}`);
   parts.push(`- Created: ${r.createdAt} by exit-lens ${r.tool.version} (report schema ${r.schemaVersion})`);

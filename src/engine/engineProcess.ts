@@ -31,7 +31,13 @@ process.on('message', (message: unknown) => {
     if (active?.id === message.id) active.controller.abort();
     return;
   }
-  const subject = path.basename(message.type === 'profile' ? message.modelPath : message.logitsPath);
+  const subject = path.basename(
+    message.type === 'profile'
+      ? message.modelPath
+      : message.type === 'merge'
+        ? (message.recordsPaths[0] ?? 'records')
+        : message.logitsPath,
+  );
   if (active) {
     send({
       type: 'error',

@@ -32,6 +32,8 @@ export interface LatencyPlan {
   exitTensors: string[];
   provider: ProviderName;
   threads: number;
+  /** The GPU the profile's session ran on (--device-id), for CUDA and TensorRT. */
+  deviceId?: number;
   /** The feeds of the first `batchSize` samples, and of the first sample alone. */
   feeds: Record<string, ort.Tensor>;
   feeds1: Record<string, ort.Tensor>;
@@ -109,7 +111,7 @@ async function timeGraph(plan: LatencyPlan, outputs: string[]): Promise<LatencyF
   const o = loadOrt();
   const pruned = pruneModel(plan.modelBytes, plan.model, outputs);
   const options: ort.InferenceSession.SessionOptions = {
-    ...sessionOptions(plan.provider, plan.threads),
+    ...sessionOptions(plan.provider, plan.threads, plan.deviceId),
     // External data stays a reference to the model's own folder.
     extra: { session: { model_external_initializers_file_folder_path: path.dirname(plan.model.path) } },
   };

@@ -3,8 +3,8 @@ import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
 import { DRILLDOWN_LIMIT, drilldownSample, inputPreview } from '../core/drilldown';
-import { ArrayFile, openArrayFile } from '../core/npy/arrayFile';
-import { ITEM_SIZE, NpyDtype, NumericArray, halfToFloat } from '../core/npy/npy';
+import { ArrayEntry, ArrayFile, openArrayFile } from '../core/npy/arrayFile';
+import { ITEM_SIZE, NpyDtype, NumericArray, bytesToTyped, halfToFloat } from '../core/npy/npy';
 import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
 import { ExitLayout, detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
 import { ModelInfo, checkExternalData, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
@@ -18,9 +18,10 @@ import {
   InputBinding,
   Report,
   ReportWarning,
+  TokenView,
   analyze,
 } from '../core/report';
-import { BatchReader, SampleBinding, bindSamples, readLabels } from '../core/samples';
+import { BatchReader, SampleBinding, bindSamples, checkClassLabels, readLabels } from '../core/samples';
 import { discoverShapes } from './costDiscovery';
 import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from '../shared/engineProtocol';
 import {
@@ -34,9 +35,19 @@ import {
   ProviderName,
 } from './providers';
 import { MeasuredLatency, measureLatency } from './latency';
+import { TokenPlan, inferTokenRecords, planTokenExits, tokenBatch } from './tokenRun';
+import { TokenPositions, TokenSource, tokenPositions, tokenSource } from '../core/tokens';
+import { detectTokenExits } from '../core/onnx/tokenExits';
+import { TOKEN_VIEW_SEQUENCES, buildTokenView } from '../core/tokenView';
+import { readVocab } from '../core/vocab';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
 import { riskOptions, runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
 import { assembleReport } from '../core/reportAssembly';
+import type { ReportParts } from '../core/reportAssembly';
+import type { ShardCapture } from '../core/recordsFile';
+import { runMerge } from '../core/shardMerge';
+import { shardBinding, shardRange } from '../core/shards';
+import type { MergeRequest } from '../shared/engineProtocol';
 
 class Progress {
   private start = Date.now();
@@ -262,7 +273,9 @@ interface SetRun {
 async function openSet(filePath: string, model: ModelInfo, labelName: string | undefined): Promise<SetRun> {
   const file = await openArrayFile(filePath);
   try {
-    return { file, binding: bindSamples(file, model.inputs, labelName) };
+    // A decoder's labels are per token [N, T]; they are told from a classifier's once the exits are known.
+    const sequenceLabels = model.inputs.some((i) => !i.dtype.startsWith('float') && i.shape?.length === 2);
+    return { file, binding: bindSamples(file, model.inputs, labelName, { sequenceLabels }) };
   } catch (err) {
     await file.close();
     throw err;
@@ -407,6 +420,8 @@ export interface RunHooks {
    * model), before the samples are read: the CLI refuses an output that is one of them by throwing.
    */
   inputFiles?: (files: { label: string; file: string }[]) => void;
+  /** A shard's records and what its report is made of, before the report is (exit-lens profile --records-out). */
+  shardRecords?: (capture: ShardCapture) => void | Promise<void>;
 }
 
 /** The memory a profile's batches take while they are read (the ring of buffers, a cast copy, the probe). */
@@ -436,13 +451,21 @@ function checkProfileMemory(
   calib: SetRun | null,
   step: number,
   exits: number,
+  /** Records per set when they are not one per sample (a decoder's token positions). */
+  recordCounts: { main?: number; calib?: number } = {},
 ): void {
   const parts: MemoryPart[] = [
     { what: "the model (its file, the decoded graph and ONNX Runtime's copy of the weights)", bytes: 3 * modelBytes },
     inputsMemory(main, 'the sample set', step),
-    ...recordsMemory('the sample set', main.binding.sampleCount, exits, Boolean(req.includeRecords)),
+    ...recordsMemory(
+      'the sample set',
+      recordCounts.main ?? main.binding.sampleCount,
+      exits,
+      Boolean(req.includeRecords),
+    ),
   ];
-  if (calib) parts.push(...recordsMemory('the calibration set', calib.binding.sampleCount, exits, false));
+  if (calib)
+    parts.push(...recordsMemory('the calibration set', recordCounts.calib ?? calib.binding.sampleCount, exits, false));
   const records = req.includeRecords ? ' Leave out --records (the per-sample records in the JSON), or' : '';
   checkMemory(
     parts,
@@ -451,7 +474,47 @@ function checkProfileMemory(
   );
 }
 
-/** Profiles a model on a sample set (and an optional calibration set) into a report. */
+/** The token view of the first sequences: their ids and mask read again (a few rows), the rest from the records. */
+async function tokenViewOf(
+  rec: ExitRecords,
+  positions: TokenPositions,
+  src: TokenSource,
+  vocab: string[] | null,
+  vocabPath: string | null,
+): Promise<TokenView> {
+  const rows = Math.min(src.sequences, TOKEN_VIEW_SEQUENCES);
+  const read = async (entry: ArrayEntry) => {
+    const r = await entry.open();
+    try {
+      return bytesToTyped(await r.readRows(rows), entry.header.dtype);
+    } finally {
+      await r.close();
+    }
+  };
+  const ids = await read(src.ids.array);
+  const mask = src.mask ? await read(src.mask.array) : null;
+  return buildTokenView(rec, positions, ids, mask, rows, src.length, vocab, vocabPath);
+}
+
+const tokenFlag = (layout: ExitLayout) => (layout.tokens ? { tokens: true } : {});
+
+/** True when the probe's outputs carry a position axis of `length` tokens: a decoder's exits. */
+function perTokenOutputs(shapes: Map<string, number[]>, batch: number, length: number): boolean {
+  return [...shapes.values()].some(
+    (s) => (s.length === 3 && s[0] === batch && s[1] === length) || (s.length === 4 && s[2] === length),
+  );
+}
+
+/** A decoder's static costs per token: the probe's sequence of `length` tokens, divided by its length. */
+function perToken(cost: CostOutcome, length: number): void {
+  cost.exitMacs = cost.exitMacs.map((m) => m / length);
+  cost.baselineMacs /= length;
+  cost.info = {
+    ...cost.info,
+    note: `MACs per token: those of one sequence of ${length} tokens (from the ONNX graph), divided by ${length}.`,
+  };
+}
+
 interface MeasuredCost {
   latency: MeasuredLatency | null;
   info: (staticInfo: CostInfo) => CostInfo;
@@ -522,6 +585,7 @@ async function measuredCost(c: LatencyContext, warnings: ReportWarning[]): Promi
       model,
       exitTensors,
       provider: c.providerInfo.used as ProviderName,
+      deviceId: c.providerInfo.deviceId,
       threads: c.threads,
       feeds,
       feeds1,
@@ -545,6 +609,7 @@ async function measuredCost(c: LatencyContext, warnings: ReportWarning[]): Promi
   }
 }
 
+/** Profiles a model on a sample set (and an optional calibration set) into a report. */
 export async function runProfile(
   req: ProfileRequest,
   emit: Emit,
@@ -607,7 +672,10 @@ export async function runProfile(
   const warnings: ReportWarning[] = [];
   const main = await openSet(path.resolve(req.samplesPath), model, req.labelName);
   let calib: SetRun | null = null;
+  const setSampleCount = main.binding.sampleCount;
   try {
+    // --shard i/n: this shard's samples only (core/shards.ts).
+    if (req.shard) main.binding = shardBinding(main.binding, req.shard, main.file.path, req.calibPath);
     if (req.calibPath) calib = await openSet(path.resolve(req.calibPath), model, req.labelName);
     const step = main.binding.fixedBatch ?? batchSize;
     // Before the first batch is read: at least two exits' records.
@@ -649,17 +717,115 @@ export async function runProfile(
       feedsFor(o, main.binding, probeData, probeBatch),
       probeBatch,
     );
-    const layout = detectExits(model, mapping, discovery.outputShapes, probeBatch);
-    const plan = planExits(model, layout, discovery.outputShapes);
-    log(`Exits (${layout.orderedBy}): ${plan.names.join(', ')}; ${plan.classCount} classes.`);
+    // A decoder (token ids in, logits per position out) is profiled per token position (tokens.ts).
+    const tokenInputs = tokenSource(main.binding, null);
+    const tokenMode = tokenInputs !== null && perTokenOutputs(discovery.outputShapes, probeBatch, tokenInputs.length);
+    // The labels are read per token only once the exits are known to be per token.
+    const tokens = tokenMode ? tokenSource(main.binding, main.binding.labels) : null;
+    if (req.vocabPath && !tokens && !req.vocabFound)
+      throw new ExitLensError(
+        'bad-argument',
+        'A vocabulary (--vocab) was given, but the model is not a decoder with token exits.',
+        'Leave out --vocab: it names the tokens of a language model.',
+      );
+    const vocab = req.vocabPath && tokens ? await readVocab(path.resolve(req.vocabPath)) : null;
+    let layout: ExitLayout;
+    let plan: ExitPlan;
+    let tokenPlan: TokenPlan | null = null;
+    if (tokens && tokenMode) {
+      layout = detectTokenExits(model, mapping, discovery.outputShapes, probeBatch, tokens.length);
+      plan = tokenPlan = planTokenExits(layout, discovery.outputShapes, tokens.length);
+      log(
+        `Token exits (${layout.orderedBy}): ${plan.names.join(', ')}; vocabulary ${plan.classCount}, ${tokens.length} tokens per sequence.`,
+      );
+    } else {
+      checkClassLabels(main.binding);
+      if (calib) checkClassLabels(calib.binding);
+      layout = detectExits(model, mapping, discovery.outputShapes, probeBatch);
+      plan = planExits(model, layout, discovery.outputShapes);
+      log(`Exits (${layout.orderedBy}): ${plan.names.join(', ')}; ${plan.classCount} classes.`);
+    }
     const cost = costForExits(model, plan, discovery.shapes, probeBatch, req.exitCosts, warnings);
+    if (tokenPlan && cost.info.source === 'static') perToken(cost, tokenPlan.length);
     timings.costingSeconds = (Date.now() - tCost) / 1000;
     throwIfCancelled(signal);
-    // The exits are known: the whole estimate, before the labels and the records are allocated.
-    checkProfileMemory(req, limit, modelBytes.length, main, calib, step, plan.exitCount);
 
-    const labels = main.binding.labels ? await readLabels(main.binding.labels, plan.classCount) : null;
-    const calibLabels = calib?.binding.labels ? await readLabels(calib.binding.labels, plan.classCount) : null;
+    // Token positions (and their labels: the next token, or the labels array) before the records.
+    const mainPositions = tokens && tokenPlan ? await tokenPositions(tokens, tokenPlan.classCount) : null;
+    const calibTokens = calib && tokenPlan ? tokenSource(calib.binding, calib.binding.labels) : null;
+    if (calib && tokenPlan && !calibTokens)
+      throw new ExitLensError(
+        'samples-mismatch',
+        `The calibration set ${calib.file.path} has no token ids for the decoder.`,
+        'Give a calibration set tokenized like the sample set (input_ids and attention_mask).',
+      );
+    const calibPositions = calibTokens && tokenPlan ? await tokenPositions(calibTokens, tokenPlan.classCount) : null;
+    // The exits are known: the whole estimate, before the labels and the records are allocated.
+    checkProfileMemory(req, limit, modelBytes.length, main, calib, step, plan.exitCount, {
+      main: mainPositions?.count,
+      calib: calibPositions?.count,
+    });
+
+    const labels = mainPositions
+      ? mainPositions.labels
+      : main.binding.labels
+        ? await readLabels(main.binding.labels, plan.classCount)
+        : null;
+    const calibLabels = calibPositions
+      ? calibPositions.labels
+      : calib?.binding.labels
+        ? await readLabels(calib.binding.labels, plan.classCount)
+        : null;
+    const sequenceBatch = tokenPlan ? tokenBatch(batchSize, tokenPlan) : null;
+    if (sequenceBatch?.note) {
+      log(sequenceBatch.note);
+      warnings.push({ code: 'token-batch', message: sequenceBatch.note });
+    }
+    /** One set's records: per sample, or per token position for a decoder. */
+    const runSet = (
+      session: ort.InferenceSession,
+      set: SetRun,
+      setLabels: Int32Array | null,
+      positions: TokenPositions | null,
+      setTokens: TokenSource | null,
+      phase: 'inference' | 'calibration',
+      dd?: Drilldown,
+    ): Promise<ExitRecords> => {
+      if (!positions || !setTokens || !tokenPlan || !sequenceBatch)
+        return inferRecords(
+          session,
+          set,
+          plan,
+          batchSize,
+          setLabels,
+          new Progress(emit, req.id, phase, set.binding.sampleCount),
+          signal,
+          dd,
+        );
+      const progress = new Progress(emit, req.id, phase, positions.count);
+      return inferTokenRecords({
+        session,
+        binding: set.binding,
+        source: setTokens,
+        positions,
+        plan: tokenPlan,
+        batch: sequenceBatch.batch,
+        feeds: (data, rows) => {
+          const fed = set.binding.fixedBatch ?? rows;
+          return feedsFor(o, set.binding, fed > rows ? padRows(data, rows, fed) : data, fed);
+        },
+        logitsOf,
+        runError: (err, first, rows) =>
+          new ExitLensError(
+            'inference-failed',
+            `ONNX Runtime failed on sequences ${first}..${first + rows - 1}: ${ortRunMessage(err)}`,
+            'Check the sample set against the model inputs; a smaller batch (--batch) needs less memory.',
+          ),
+        progress: (done, force) => progress.report(done, force),
+        signal,
+        drilldown: dd,
+      });
+    };
 
     const tSession = Date.now();
     // Session creation holds the thread in native code: announced, so that Ctrl-C still works (blocking.ts).
@@ -668,6 +834,7 @@ export async function runProfile(
         log: (m) => log(m),
         explicit: explicitProviders,
         gpuPrecision,
+        deviceId: req.deviceId,
       }),
     );
     if (signal?.aborted) {
@@ -692,29 +859,21 @@ export async function runProfile(
     const drilldown: Drilldown = { destructiveCount: 0, samples: [] };
     try {
       const tInfer = Date.now();
-      records = await inferRecords(
-        opened.session,
-        main,
-        plan,
-        batchSize,
-        labels,
-        new Progress(emit, req.id, 'inference', main.binding.sampleCount),
-        signal,
-        drilldown,
-      ).catch((err: unknown) => {
-        throw withRunHint(err, providerInfo);
-      });
+      records = await runSet(opened.session, main, labels, mainPositions, tokens, 'inference', drilldown).catch(
+        (err: unknown) => {
+          throw withRunHint(err, providerInfo);
+        },
+      );
       timings.inferenceSeconds = (Date.now() - tInfer) / 1000;
       if (calib) {
         const tCal = Date.now();
-        calibRecords = await inferRecords(
+        calibRecords = await runSet(
           opened.session,
           calib,
-          plan,
-          batchSize,
           calibLabels,
-          new Progress(emit, req.id, 'calibration', calib.binding.sampleCount),
-          signal,
+          calibPositions,
+          calibTokens,
+          'calibration',
         ).catch((err: unknown) => {
           throw withRunHint(err, providerInfo);
         });
@@ -762,7 +921,17 @@ export async function runProfile(
     }
     timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
     timings.totalSeconds = (Date.now() - t0) / 1000;
-    return assembleReport({
+    const tokenView =
+      tokens && mainPositions
+        ? await tokenViewOf(
+            records,
+            mainPositions,
+            tokens,
+            vocab?.tokens ?? null,
+            vocab ? path.resolve(req.vocabPath!) : null,
+          )
+        : undefined;
+    const parts: ReportParts = {
       model: {
         path: model.path,
         inputs: model.inputs,
@@ -775,8 +944,14 @@ export async function runProfile(
         usesExternalData: model.usesExternalData,
         exitLayout:
           layout.kind === 'per-output'
-            ? { kind: 'per-output', outputs: layout.outputs, orderedBy: layout.orderedBy }
-            : { kind: 'stacked', outputs: [layout.output], layout: layout.layout, orderedBy: layout.orderedBy },
+            ? { kind: 'per-output', outputs: layout.outputs, orderedBy: layout.orderedBy, ...tokenFlag(layout) }
+            : {
+                kind: 'stacked',
+                outputs: [layout.output],
+                layout: layout.layout,
+                orderedBy: layout.orderedBy,
+                ...tokenFlag(layout),
+              },
       },
       logitsFile: null,
       executionProvider: providerInfo,
@@ -797,7 +972,31 @@ export async function runProfile(
       timings,
       includeRecords: Boolean(req.includeRecords),
       baselineLatency: measured?.latency?.baseline,
+      tokenView,
+      tokens:
+        tokens && mainPositions
+          ? {
+              sequences: tokens.sequences,
+              length: tokens.length,
+              positions: mainPositions.count,
+              labels: tokens.labels ? 'labels-array' : 'next-token',
+              mask: tokens.mask?.input.name ?? null,
+              calibration:
+                calibTokens && calibPositions
+                  ? { sequences: calibTokens.sequences, positions: calibPositions.count }
+                  : null,
+            }
+          : undefined,
+    };
+    const shard = req.shard ?? { index: 0, count: 1 };
+    await hooks.shardRecords?.({
+      parts,
+      modelBytes,
+      externalData: dataFiles,
+      exitMacs: cost.exitMacs,
+      shard: { ...shard, ...shardRange(shard, setSampleCount), setSampleCount },
     });
+    return assembleReport(parts);
   } finally {
     await main.file.close();
     await calib?.file.close();
@@ -806,14 +1005,18 @@ export async function runProfile(
 
 /** Runs one request and reports its end as a result or error event; never throws. */
 export async function handleRequest(
-  req: ProfileRequest | AnalyzeRequest,
+  req: ProfileRequest | AnalyzeRequest | MergeRequest,
   emit: Emit,
   signal?: AbortSignal,
   hooks?: RunHooks,
 ): Promise<Report | null> {
   try {
     const report =
-      req.type === 'profile' ? await runProfile(req, emit, signal, hooks) : await runAnalyze(req, emit, signal);
+      req.type === 'profile'
+        ? await runProfile(req, emit, signal, hooks)
+        : req.type === 'merge'
+          ? await runMerge(req, emit, signal)
+          : await runAnalyze(req, emit, signal);
     emit({ type: 'result', id: req.id, report });
     return report;
   } catch (err) {

@@ -188,9 +188,13 @@ export interface SessionSource {
  * The options of every profiling session (also used by the benchmark's bare ONNX Runtime loop,
  * so that its comparison runs with exactly the same settings).
  */
-export function sessionOptions(provider: ProviderName, threads: number): ort.InferenceSession.SessionOptions {
+export function sessionOptions(
+  provider: ProviderName,
+  threads: number,
+  deviceId?: number,
+): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: [provider],
+    executionProviders: [providerConfig(provider, deviceId)],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
@@ -201,6 +205,22 @@ export function sessionOptions(provider: ProviderName, threads: number): ort.Inf
   };
 }
 
+/**
+ * A provider with its device: CUDA and TensorRT take a deviceId (onnxruntime-node 1.30); WebGPU in
+ * Node has no device choice (its options take a GPUDevice object only in a browser), nor has the CPU.
+ */
+export function providerConfig(
+  provider: ProviderName,
+  deviceId?: number,
+): ort.InferenceSession.ExecutionProviderConfig {
+  if (deviceId === undefined || !providerTakesDevice(provider)) return provider;
+  return { name: provider, deviceId } as ort.InferenceSession.ExecutionProviderConfig;
+}
+
+export function providerTakesDevice(provider: string): boolean {
+  return provider === 'cuda' || provider === 'tensorrt';
+}
+
 export interface FallbackOptions {
   log?: (message: string) => void;
   /** Try a provider even when a pre-check says it cannot start (to exercise ONNX Runtime's own failure). */
@@ -209,6 +229,8 @@ export interface FallbackOptions {
   explicit?: boolean;
   /** The numeric mode asked of CUDA. */
   gpuPrecision?: GpuPrecision;
+  /** The GPU to run on (--device-id): CUDA's and TensorRT's deviceId. */
+  deviceId?: number;
 }
 
 /** Tries the providers in order; the first that creates a session wins. */
@@ -218,7 +240,7 @@ export async function createSessionWithFallback(
   threads: number,
   options: FallbackOptions = {},
 ): Promise<OpenedSession> {
-  const { log, tryMissing = false, explicit = true, gpuPrecision = DEFAULT_GPU_PRECISION } = options;
+  const { log, tryMissing = false, explicit = true, gpuPrecision = DEFAULT_GPU_PRECISION, deviceId } = options;
   const o = loadOrt();
   const attempts: ProviderAttempt[] = [];
   for (const provider of providers) {
@@ -241,11 +263,16 @@ export async function createSessionWithFallback(
     try {
       const session =
         typeof source.model === 'string'
-          ? await o.InferenceSession.create(source.model, sessionOptions(provider, threads))
-          : await o.InferenceSession.create(source.model, sessionOptions(provider, threads));
+          ? await o.InferenceSession.create(source.model, sessionOptions(provider, threads, deviceId))
+          : await o.InferenceSession.create(source.model, sessionOptions(provider, threads, deviceId));
       attempts.push({ provider, ok: true });
       const p = providerPrecision(provider);
-      log?.(`Execution provider ${provider}: session created (${p.reason}).`);
+      const device = deviceId !== undefined && providerTakesDevice(provider);
+      log?.(`Execution provider ${provider}: session created (${p.reason})${device ? ` on device ${deviceId}` : ''}.`);
+      if (deviceId !== undefined && !device)
+        log?.(
+          `--device-id ${deviceId} is not used by ${provider}: only CUDA and TensorRT take a device (WebGPU in onnxruntime-node runs on the adapter it picks).`,
+        );
       return {
         session,
         info: {
@@ -256,6 +283,7 @@ export async function createSessionWithFallback(
           threads,
           precision: p.precision,
           precisionReason: p.reason,
+          ...(device ? { deviceId } : {}),
         },
       };
     } catch (err) {

@@ -1,7 +1,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { Report } from '../core/report';
-import { AnalyzeRequest, EngineEvent, ProfileRequest, isEngineEvent } from '../shared/engineProtocol';
+import { AnalyzeRequest, EngineEvent, MergeRequest, ProfileRequest, isEngineEvent } from '../shared/engineProtocol';
 
 /**
  * Runs the engine in a child process: the editor's own runtime run as Node
@@ -166,7 +166,7 @@ export class EngineClient {
   }
 
   run(
-    request: Omit<ProfileRequest, 'id'> | Omit<AnalyzeRequest, 'id'>,
+    request: Omit<ProfileRequest, 'id'> | Omit<AnalyzeRequest, 'id'> | Omit<MergeRequest, 'id'>,
     onEvent: (e: EngineEvent) => void,
     token?: CancelSignal,
   ): Promise<Report> {

@@ -7,6 +7,7 @@ import { MessageRouter } from './messageRouter';
 import { ONNX_EDITOR_VIEW_TYPE, OnnxEditorProvider } from './onnxEditor';
 import * as profileCommands from './profileCommands';
 import { Profiler } from './profiler';
+import * as recordsCommands from './recordsCommands';
 import * as reportCommands from './reportCommands';
 import { ReportPanel } from './reportPanel';
 import { RunStore } from './runStore';
@@ -33,7 +34,14 @@ export function activate(context: vscode.ExtensionContext): void {
   const router = new MessageRouter();
   const panel = new ReportPanel(context.extensionUri, store, router, log);
   const lens = new ExitHeadLens(context.extensionUri, store, log);
-  const sidebar = new SidebarView(context.extensionUri, store, (doc) => lens.countExitHeads(doc), router, log);
+  const sidebar = new SidebarView(
+    context.extensionUri,
+    store,
+    (doc) => lens.countExitHeads(doc),
+    router,
+    log,
+    (doc, line) => lens.modelAt(doc, line),
+  );
   const onnxEditor = new OnnxEditorProvider(context.extensionUri, store, router, log);
   context.subscriptions.push(panel, sidebar, lens);
   context.subscriptions.push(
@@ -45,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const deps = { context, store, profiler, panel, sidebar, router, log };
   profileCommands.register(deps);
   reportCommands.register(deps);
+  recordsCommands.register({ ...deps, engine });
   registerGpuCommands(deps);
   exampleCommands.register(deps);
   context.subscriptions.push(vscode.commands.registerCommand('exitLens.showLog', () => log.show()));

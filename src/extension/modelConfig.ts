@@ -6,9 +6,10 @@ import * as path from 'node:path';
  *
  *   { "models": [ { "model": "models/sdn.onnx", "samples": "data/test.npz",
  *                   "calib": "data/calib.npz", "exits": "exit_0,exit_1,logits",
- *                   "labels": "y", "sources": ["src/sdn.py"] } ] }
+ *                   "labels": "y", "sources": ["src/sdn.py"], "class": "SDN" } ] }
  *
- * Paths are relative to the workspace folder. The `exitLens.models` setting takes the same
+ * `class` (optional) ties the model to that class of its `sources` for the CodeLens, over the
+ * match by module names (src/core/python/headsFromGraph.ts). Paths are relative to the workspace folder. The `exitLens.models` setting takes the same
  * entries and wins for the same model.
  */
 export interface ModelConfig {
@@ -18,6 +19,8 @@ export interface ModelConfig {
   exits?: string;
   labels?: string;
   sources?: string[];
+  /** The Python class that defines the model (`class`), for the CodeLens. */
+  className?: string;
   /** Where this entry came from, for messages. */
   origin: string;
 }
@@ -31,6 +34,7 @@ interface RawEntry {
   exits?: unknown;
   labels?: unknown;
   sources?: unknown;
+  class?: unknown;
 }
 
 function resolveIn(folder: string, p: unknown): string | undefined {
@@ -65,6 +69,7 @@ export function modelEntries(
       sources: Array.isArray(e.sources)
         ? e.sources.map((s) => resolveIn(folder, s)).filter((s): s is string => Boolean(s))
         : undefined,
+      ...(typeof e.class === 'string' && /^[A-Za-z_]\w*$/.test(e.class) ? { className: e.class } : {}),
       origin,
     });
   }

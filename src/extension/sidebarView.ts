@@ -15,6 +15,8 @@ import { WebviewHost } from './webviewHost';
 export const SIDEBAR_VIEW_ID = 'exitLens.sidebar';
 
 export type ExitHeadCounter = (document: vscode.TextDocument) => Promise<number>;
+/** The model tied (by the graph) to the class at or above a line of Python code, or null. */
+export type ModelAtLine = (document: vscode.TextDocument, line: number) => Promise<string | null>;
 
 export function activeResource(): vscode.Uri | undefined {
   const editor = vscode.window.activeTextEditor;
@@ -29,6 +31,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
   private pinned: string | null = null;
   private lastModel: { path: string; source: string } | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private cursorTimer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -38,8 +41,19 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
     private readonly countExitHeads: ExitHeadCounter,
     private readonly router: MessageRouter,
     private readonly log: vscode.LogOutputChannel,
+    private readonly modelAt: ModelAtLine = async () => null,
   ) {
     this.disposables.push(
+      // In a file of several models, the view follows the class under the cursor.
+      vscode.window.onDidChangeTextEditorSelection((e) => {
+        if (e.textEditor.document.languageId !== 'python' || this.pinned) return;
+        clearTimeout(this.cursorTimer);
+        this.cursorTimer = setTimeout(() => {
+          void this.modelAt(e.textEditor.document, e.textEditor.selection.active.line).then((m) => {
+            if (m && m !== this.lastModel?.path) this.refresh(0);
+          });
+        }, 300);
+      }),
       vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, this),
       vscode.window.onDidChangeActiveTextEditor(() => {
         this.pinned = null;
@@ -123,9 +137,13 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
       const p = uri.fsPath;
       if (p.toLowerCase().endsWith('.onnx')) return this.modelState(p, 'the open model');
       if (p.toLowerCase().endsWith('.py')) {
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+        const editor = vscode.window.activeTextEditor;
+        const line = editor && editor.document === doc ? editor.selection.active.line : 0;
+        const byGraph = doc ? await this.modelAt(doc, line) : null;
+        if (byGraph) return this.modelState(byGraph, `the model of the code at the cursor in ${path.basename(p)}`);
         const tied = modelForSource(p);
         if (tied) return this.modelState(tied.model, `tied to ${path.basename(p)} by ${path.basename(tied.origin)}`);
-        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
         const heads = doc ? await this.countExitHeads(doc) : 0;
         if (heads > 0) {
           const model = guessModelFor(uri, this.store);
@@ -162,6 +180,7 @@ export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposabl
 
   dispose(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.cursorTimer);
     this.host?.dispose();
     this.disposables.forEach((d) => d.dispose());
   }

@@ -40,9 +40,26 @@ export interface ProfileRequest extends CommonOptions {
   executionProviders?: string[];
   /** The numeric mode asked of CUDA: fp32 (default) or tf32. */
   gpuPrecision?: string;
+  /** A vocabulary for a decoder's token view: a JSON list of token strings or a Hugging Face tokenizer.json. */
+  vocabPath?: string;
+  /** The vocabulary was found beside the model rather than asked for: a model that is no decoder ignores it. */
+  vocabFound?: boolean;
   /** What speed-ups are computed from: static MACs (default) or per-exit latency measured on the run's provider. */
   cost?: 'static' | 'measured';
   threads?: number;
+  /** Profile only this shard of the sample set: samples [floor(index·N/count), floor((index+1)·N/count)). */
+  shard?: { index: number; count: number };
+  /** The GPU to run on (CUDA's and TensorRT's deviceId; recorded in the report's provider info). */
+  deviceId?: number;
+}
+
+/** Merges shards' records files (exit-lens merge, "Analyze Records") into the report of the whole set. */
+export interface MergeRequest extends CommonOptions {
+  type: 'merge';
+  id: string;
+  recordsPaths: string[];
+  /** The calibration set's records files, profiled as a sample set of their own (in shards or whole). */
+  calibRecordsPaths?: string[];
 }
 
 export interface AnalyzeRequest extends CommonOptions {
@@ -56,7 +73,7 @@ export interface CancelRequest {
   id: string;
 }
 
-export type EngineRequest = ProfileRequest | AnalyzeRequest | CancelRequest;
+export type EngineRequest = ProfileRequest | AnalyzeRequest | MergeRequest | CancelRequest;
 
 export type ProgressPhase = 'loading' | 'costing' | 'inference' | 'calibration' | 'latency' | 'analysis';
 
@@ -102,7 +119,7 @@ export type EngineEvent = ProgressEvent | ProviderEvent | LogEvent | ResultEvent
 
 export type Emit = (event: EngineEvent) => void;
 
-const REQUEST_TYPES = new Set(['profile', 'analyze', 'cancel']);
+const REQUEST_TYPES = new Set(['profile', 'analyze', 'merge', 'cancel']);
 
 /** Checks a message that arrived over IPC before it is acted on. */
 export function isEngineRequest(value: unknown): value is EngineRequest {
@@ -116,6 +133,13 @@ export function isEngineRequest(value: unknown): value is EngineRequest {
     return false;
   if (v.type === 'profile') return typeof v.modelPath === 'string' && typeof v.samplesPath === 'string';
   if (v.type === 'analyze') return typeof v.logitsPath === 'string';
+  if (v.type === 'merge')
+    return (
+      Array.isArray(v.recordsPaths) &&
+      v.recordsPaths.every((p) => typeof p === 'string') &&
+      (v.calibRecordsPaths === undefined ||
+        (Array.isArray(v.calibRecordsPaths) && v.calibRecordsPaths.every((p) => typeof p === 'string')))
+    );
   return true;
 }
 

@@ -85,6 +85,9 @@ export interface Overthinking {
   /** Counts of f(x) = k for k = 0..E-1, then the count of `never` last. */
   firstCorrectHistogram: number[];
   transitions: Transition[];
+  /** Counts of the settling exit s(x) = min{k : pred_j = pred_{E-1} for every j ≥ k}, k = 0..E-1 (absent in older reports). */
+  settlingHistogram?: number[];
+  meanSettlingExit?: number;
 }
 
 /** Suggested thresholds (docs/metrics.md "Suggested thresholds"). */
@@ -218,6 +221,8 @@ export interface ExecutionProviderInfo {
   precision: 'fp32' | 'tf32';
   /** Why that precision: the provider, the setting or the environment that decided it. */
   precisionReason: string;
+  /** The GPU the session ran on (--device-id; CUDA and TensorRT), when one was chosen. */
+  deviceId?: number;
 }
 
 export interface InputBinding {
@@ -244,6 +249,55 @@ export interface SamplesInfo {
     fraction: number | null;
     testSampleCount: number;
   };
+  /**
+   * For a decoder (docs/metrics.md "Token-level exits"): every sample is a token position of a
+   * sequence; N counts positions. Absent for a classifier.
+   */
+  tokens?: TokenSamples;
+}
+
+export interface TokenSamples {
+  sequences: number;
+  /** Tokens per sequence (T). */
+  length: number;
+  positions: number;
+  /** Where the labels come from: the next token of the ids, or a labels array (−100 skipped). */
+  labels: 'next-token' | 'labels-array';
+  /** The model input read as the attention mask, or null when there is none (every position counts). */
+  mask: string | null;
+  /** The calibration set's sequences and positions, when it is a separate file. */
+  calibration: { sequences: number; positions: number } | null;
+}
+
+/**
+ * The first sequences of a decoder's sample set, for the token view: each valid position's
+ * per-layer predictions and scores, so that the view can colour each predicted token by the
+ * exit a policy takes there, at any threshold.
+ */
+export interface TokenView {
+  sequences: {
+    /** The sequence's index in the sample set. */
+    index: number;
+    /** Its tokens, up to the view's cap (the unmasked ones and the padding alike). */
+    ids: number[];
+    /** The mask, 1 for a real token (all 1 without a mask). */
+    mask: number[];
+    truncated: boolean;
+    /** Valid positions: position t predicts the token at t + 1; `sample` is its index among the samples. */
+    positions: {
+      t: number;
+      sample: number;
+      label: number;
+      preds: number[];
+      conf: number[];
+      entropy: number[];
+      margin: number[];
+    }[];
+  }[];
+  /** Display strings of the ids that appear (tokens and predictions), from --vocab; null without one. */
+  vocab: Record<string, string> | null;
+  /** Where the vocabulary came from (its path), or null. */
+  vocabPath: string | null;
 }
 
 export interface CostInfo {
@@ -280,8 +334,11 @@ export interface Report {
     exitLayout: {
       kind: 'per-output' | 'stacked' | 'logits-file';
       outputs: string[];
+      /** NEC/ENC; for token exits NEC is [B, E, T, V] and ENC [E, B, T, V]. */
       layout?: string;
       orderedBy: string;
+      /** True for a decoder's token exits (logits per position). */
+      tokens?: boolean;
     };
   } | null;
   logitsFile: string | null;
@@ -311,6 +368,8 @@ export interface Report {
   suggestions: Suggestion[];
   /** Thresholds with a guarantee, one per policy (absent in reports written before they were added). */
   guarantees?: Guarantee[];
+  /** A decoder's first sequences, token by token, for the token view (absent for a classifier). */
+  tokenView?: TokenView;
   /** Samples that overthink destructively, for the drill-down view; null without labels. */
   drilldown: Drilldown | null;
   settings: {

@@ -12,9 +12,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { writeNpz } from '../../bench/npzWriter';
 import { main } from '../../src/cli';
 import type { Report } from '../../src/core/report';
 import { macs, pct } from '../../src/core/summary';
+import { certifiedRule } from '../../src/shared/riskText';
 import { ROOT, THEMES, VSIX, Workbench, retry } from './harness';
 import {
   cpuSeconds,
@@ -84,6 +86,14 @@ async function shootCodeAndViewer(wb: Workbench, theme: string): Promise<void> {
   await wb.screenshot(`gpu-check-${theme}`);
 }
 
+/** The report scrolled to its suggestions and thresholds with a guarantee, then back to the top. */
+async function shootGuarantees(wb: Workbench, name: string): Promise<void> {
+  const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
+  await report.locator('.guarantees').evaluate((e) => e.closest('.card')!.scrollIntoView({ block: 'start' }));
+  await wb.screenshot(name);
+  await report.locator('body').evaluate(() => window.scrollTo(0, 0));
+}
+
 /** The sidebar view's webview (the report panel's tab title also starts with "Exit Lens"). */
 async function sidebarFrame(wb: Workbench) {
   return retry('find the sidebar webview', 30_000, async () => {
@@ -145,6 +155,75 @@ function storedRuns(runsDir: string): string[] {
       .filter((f) => f.endsWith('.run.json'))
       .map((f) => `${d}/${f}`),
   );
+}
+
+/** The latest stored run of `model` (its report), read from the runs folder. */
+function latestRun(runsDir: string, model: string): { runId: string; report: Report } {
+  const runs = storedRuns(runsDir)
+    .map((f) => JSON.parse(fs.readFileSync(path.join(runsDir, 'runs', f), 'utf8')))
+    .filter((r) => r.request?.modelPath === model)
+    .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  assert.ok(runs.length, `a stored run of ${model}`);
+  return { runId: runs[0].runId, report: runs[0].report };
+}
+
+/** A small labelled sample set for a heads fixture model: input `x` of `shape`, labels `y` in [0, classes). */
+async function headsSamples(file: string, shape: number[], classes: number): Promise<void> {
+  const per = shape.slice(1).reduce((a, b) => a * b, 1);
+  await writeNpz(file, [
+    {
+      name: 'x',
+      descr: '<f4',
+      shape,
+      fill: (out, row, rows) => {
+        for (let i = 0; i < rows * per; i++) out[i] = Math.sin((row * per + i) * 0.37) * 0.8;
+      },
+    },
+    {
+      name: 'y',
+      descr: '<i8',
+      shape: [shape[0]],
+      fill: (out, row, rows) => {
+        for (let i = 0; i < rows; i++) out[i] = BigInt((row + i) % classes);
+      },
+    },
+  ]);
+}
+
+/** Puts the active editor's line `line` (1-based) in view with Go to Line. */
+async function goToLine(wb: Workbench, line: number): Promise<void> {
+  await wb.runCommand('Go to Line/Column...');
+  const input = wb.page.locator('.quick-input-widget .quick-input-box input');
+  await input.fill(`:${line}`);
+  await wb.page.keyboard.press('Enter');
+  await wb.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 });
+}
+
+/**
+ * The CodeLenses over the active editor's visible lines: each lens's title and tooltip, and the
+ * text of the line it stands above (a lens is drawn in the gap just over its line).
+ */
+async function visibleLenses(wb: Workbench): Promise<{ title: string; tooltip: string; line: string }[]> {
+  return wb.page
+    .locator('.editor-group-container.active .monaco-editor')
+    .first()
+    .evaluate((root) => {
+      // No named function here: the test's compiler would wrap it in a helper the page lacks.
+      const lines = [...root.querySelectorAll('.view-lines .view-line')].map((el) => ({
+        top: el.getBoundingClientRect().top,
+        text: (el.textContent ?? '').replace(/\u00a0/g, ' ').trim(),
+      }));
+      return [...root.querySelectorAll('.codelens-decoration')].flatMap((dec) => {
+        const bottom = dec.getBoundingClientRect().bottom;
+        const below = lines.filter((l) => l.top >= bottom - 3).sort((a, b) => a.top - b.top)[0];
+        // One <a> (or a <span> with a tooltip, for a lens without a command) per lens; the "|" between are bare spans.
+        return [...dec.querySelectorAll(':scope > a, :scope > span[title]')].map((el) => ({
+          title: (el.textContent ?? '').replace(/\u00a0/g, ' ').trim(),
+          tooltip: el.getAttribute('title') ?? '',
+          line: below?.text ?? '',
+        }));
+      });
+    });
 }
 
 describe('Exit Lens in VS Code', () => {
@@ -248,6 +327,17 @@ describe('Exit Lens in VS Code', () => {
     await wb.page.locator('.statusbar-item', { hasText: 'Exit Lens: CPU' }).waitFor({ timeout: 10_000 });
     await report.locator('.chart').first().waitFor();
     await wb.screenshot('report-dark');
+    // Under the suggestions: each policy's certified threshold, or "none certified".
+    const guarantees = report.locator('table.guarantee-table tbody tr');
+    await guarantees.first().scrollIntoViewIfNeeded();
+    assert.equal(await guarantees.count(), 4);
+    for (const g of cliReport.guarantees!) {
+      const row = report.locator(`table.guarantee-table tr[data-policy="${g.policy}"]`);
+      assert.ok(await row.isVisible(), `the ${g.policy} guarantee row is visible`);
+      const cells = await row.locator('td').allInnerTexts();
+      assert.equal(cells[1], g.threshold === null ? 'none certified — full model' : certifiedRule(g), g.policy);
+    }
+    await shootGuarantees(wb, 'report-guarantees-dark');
   });
 
   test('Check GPU Setup: each provider with why it cannot run here and the next step', async () => {
@@ -321,11 +411,18 @@ describe('Exit Lens in VS Code', () => {
         const conf = cliReport.suggestions.find((s) => s.policy === 'confidence')!;
         const share = conf.test.exitHistogram[k] / conf.test.sampleCount;
         assert.ok(
-          lens.includes(`${pct(share, 0)} exit here at conf ≥ ${(conf.threshold as number).toFixed(2)}`),
+          lens.includes(`${pct(share, 0)} exit here at suggested conf ≥ ${(conf.threshold as number).toFixed(2)}`),
           `${lens}`,
         );
       }
     }
+    // The tooltip names the certified confidence threshold beside the suggested one.
+    const certified = cliReport.guarantees!.find((g) => g.policy === 'confidence')!;
+    const tips = await lenses.locator('a[title]').evaluateAll((as) => as.map((a) => a.getAttribute('title') ?? ''));
+    assert.ok(
+      tips.some((t) => t.includes(`${certifiedRule(certified)} (ε 5%, δ 10%)`)),
+      `lens tooltips: ${JSON.stringify(tips)}`,
+    );
     await wb.openActivity('Exit Lens');
     const side = await sidebarFrame(wb);
     // The view follows the active editor (model.py, tied to model.onnx), after a short debounce.
@@ -339,6 +436,10 @@ describe('Exit Lens in VS Code', () => {
       cliReport.exits.map((e) => pct(e.accuracy, 1)),
     );
     assert.match(await side.locator('.side-head .note').innerText(), /model\.py/);
+    assert.match(
+      await side.locator('.run').innerText(),
+      /Suggested \(calibration target\): .*\n.*Guaranteed \(ε 5%, δ 10%\): /,
+    );
     await wb.screenshot('sidebar-codelens-dark');
   });
 
@@ -478,6 +579,7 @@ describe('Exit Lens in VS Code', () => {
     const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' });
     await report.locator('.chart').first().waitFor();
     await wb.screenshot('report-light');
+    await shootGuarantees(wb, 'report-guarantees-light');
     await shootCodeAndViewer(wb, 'light');
   });
 
@@ -515,14 +617,123 @@ describe('Exit Lens in VS Code', () => {
       await chartsRedrawn('for the narrow editor');
       assert.ok((await overflow()) <= 1, `the narrow report scrolls sideways by ${await overflow()} px`);
       await wb.screenshot('report-narrow-light');
+      await shootGuarantees(wb, 'report-guarantees-narrow-light');
       await wb.setTheme(THEMES.highContrast);
       assert.ok((await overflow()) <= 1, `the narrow report scrolls sideways by ${await overflow()} px`);
       await wb.screenshot('report-narrow-hc');
+      await shootGuarantees(wb, 'report-guarantees-narrow-hc');
     } finally {
       await wb.page.setViewportSize({ width: 1600, height: 1000 });
     }
     await chartsRedrawn('for the full-width editor');
     await wb.screenshot('report-hc');
+    await shootGuarantees(wb, 'report-guarantees-hc');
     await shootCodeAndViewer(wb, 'hc');
+  });
+
+  test("a file of several models: each class's lenses show its own model's figures on its own lines", async () => {
+    // test/fixtures/heads: five models in one models.py and their exports; two get profiled.
+    const dir = path.join(workspace, 'heads');
+    fs.mkdirSync(dir, { recursive: true });
+    const files = ['separate_heads', 'list_plus_final', 'stacked', 'norm_heads', 'tiny_transformer'];
+    for (const f of ['models.py', ...files.map((n) => `${n}.onnx`)])
+      fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'heads', f), path.join(dir, f));
+    await headsSamples(path.join(dir, 'lpf.npz'), [48, 1, 6, 6], 10);
+    await headsSamples(path.join(dir, 'stacked.npz'), [48, 12], 4);
+    // Their sample sets in the team file (no "sources": the graph ties the classes).
+    const teamFile = path.join(workspace, '.vscode', 'exit-lens.json');
+    const team = JSON.parse(fs.readFileSync(teamFile, 'utf8'));
+    team.models.push(
+      { model: 'heads/list_plus_final.onnx', samples: 'heads/lpf.npz' },
+      { model: 'heads/stacked.onnx', samples: 'heads/stacked.npz' },
+    );
+    fs.writeFileSync(teamFile, JSON.stringify(team, null, 2));
+    for (const name of ['list_plus_final', 'stacked']) {
+      await wb.runCommand('Notifications: Clear All Notifications');
+      const before = storedRuns(runsDir).length;
+      await wb.openFile(`heads/${name}.onnx`);
+      await wb.runCommand('Exit Lens: Profile Model Exits');
+      await retry(`see a run of ${name}.onnx stored`, 120_000, async () => {
+        if (storedRuns(runsDir).length !== before + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
+      });
+    }
+    const lpf = latestRun(runsDir, path.join(dir, 'list_plus_final.onnx'));
+    const stacked = latestRun(runsDir, path.join(dir, 'stacked.onnx'));
+    const title = (r: Report, k: number) => `${r.exits[k].name} · acc ${pct(r.exits[k].accuracy, 1)}`;
+
+    await wb.setTheme(THEMES.dark);
+    await wb.openFile('heads/models.py');
+    const source = fs.readFileSync(path.join(dir, 'models.py'), 'utf8').split('\n');
+    const lineOf = (text: string) => source.findIndex((l) => l.includes(text)) + 1;
+    // All lenses, class by class, keyed by the text of their line.
+    const seen = new Map<string, { title: string; tooltip: string; line: string }>();
+    const collect = async (cls: string, until: (all: typeof seen) => boolean) => {
+      await goToLine(wb, lineOf(`class ${cls}(`));
+      await retry(`see the lenses of ${cls}`, 60_000, async () => {
+        for (const l of await visibleLenses(wb)) seen.set(`${l.line}|${l.title}`, l);
+        if (!until(seen)) throw new Error(`lenses now: ${JSON.stringify([...seen.keys()])}`);
+      });
+    };
+    const on = (text: string) => [...seen.values()].filter((l) => l.line.includes(text));
+    await collect('ListPlusFinal', () => on('self.final = nn.Linear(8, classes)').length > 0);
+    // ListPlusFinal: exits 0-2 on its ModuleList line, the final exit on `self.final =`, its own figures.
+    assert.deepEqual(
+      on('self.heads = nn.ModuleList([nn.Linear(8, classes)').map((l) => l.title.split(' · ').slice(0, 2).join(' · ')),
+      [0, 1, 2].map((k) => title(lpf.report, k)),
+    );
+    const final = on('self.final = nn.Linear(8, classes)');
+    assert.equal(final.length, 1);
+    assert.ok(final[0].title.startsWith(`${title(lpf.report, 3)} · final exit`), final[0].title);
+    assert.match(final[0].tooltip, /^list_plus_final\.onnx, run of /);
+    await collect('Stacked', () => on('nn.Linear(24, classes)').length > 0);
+    // Stacked: its own exits and figures on its own ModuleList line.
+    assert.deepEqual(
+      on('self.heads = nn.ModuleList([nn.Linear(24, classes)').map((l) => l.title.split(' · ').slice(0, 2).join(' · ')),
+      [0, 1, 2].map((k) => title(stacked.report, k)),
+    );
+    // The unprofiled models: one lens on the class line, profiling that model.
+    for (const [cls, file] of [
+      ['SeparateHeads', 'separate_heads'],
+      ['NormHeads', 'norm_heads'],
+      ['TinyTransformer', 'tiny_transformer'],
+    ]) {
+      await collect(cls, () => on(`class ${cls}(`).length > 0);
+      assert.deepEqual(
+        on(`class ${cls}(`).map((l) => l.title),
+        [`Profile exits of ${file}.onnx`],
+      );
+    }
+    // Attention heads are not exits; helper classes get no lens.
+    assert.deepEqual(on('SelfAttention(d, heads=2)'), []);
+    assert.deepEqual(on('self.heads = heads'), []);
+    assert.deepEqual(on('class ConvBlock('), []);
+    assert.deepEqual(on('class SelfAttention('), []);
+
+    // The sidebar follows the class under the cursor.
+    await goToLine(wb, lineOf('class Stacked('));
+    await wb.openActivity('Exit Lens');
+    const side = await sidebarFrame(wb);
+    // Finding the sidebar's webview may bring the report's tab ("Exit Lens: …") to the front.
+    await wb.openFile('heads/models.py');
+    await retry('see the sidebar follow the Stacked class', 30_000, async () => {
+      const heading = await side.locator('h2').first().innerText();
+      if (heading !== 'stacked.onnx') throw new Error(`sidebar heading: ${heading}`);
+    });
+    await goToLine(wb, lineOf('class ListPlusFinal('));
+    await retry('see the sidebar follow the ListPlusFinal class', 30_000, async () => {
+      const heading = await side.locator('h2').first().innerText();
+      if (heading !== 'list_plus_final.onnx') throw new Error(`sidebar heading: ${heading}`);
+    });
+    // ListPlusFinal's and Stacked's lenses in view (Go to Line centres a line that is out of view).
+    await goToLine(wb, source.length);
+    await goToLine(wb, lineOf('class Stacked(') - 2);
+    await retry('see the sidebar follow the cursor back to ListPlusFinal', 30_000, async () => {
+      const heading = await side.locator('h2').first().innerText();
+      if (heading !== 'list_plus_final.onnx') throw new Error(`sidebar heading: ${heading}`);
+    });
+    await wb.screenshot('heads-codelens-dark');
+    await wb.setTheme(THEMES.light);
+    await wb.page.waitForTimeout(500);
+    await wb.screenshot('heads-codelens-light');
   });
 });

@@ -273,3 +273,37 @@ def guarantee(stats_cal, labels_cal, stats_test, labels_test, kind, cost, baseli
     test["risk"] = test_risk
     return dict(policy=kind, loss=loss, epsilon=eps, delta=delta, n=n, threshold=lam, pValue=p_hat,
                 certifiedCount=certified, calibration=dict(losses=k_hat, risk=k_hat / n), test=test)
+
+
+def settling(stats):
+    """Settling exit s(x) = min{k : pred_j == pred_{E-1} for all j >= k}: histogram over k and mean."""
+    E = len(stats)
+    n = len(stats[0]["pred"])
+    hist = [0] * E
+    total = 0
+    for i in range(n):
+        final = stats[E - 1]["pred"][i]
+        s = E - 1
+        for k in range(E - 1, -1, -1):
+            if all(stats[j]["pred"][i] == final for j in range(k, E)):
+                s = k
+        hist[s] += 1
+        total += s
+    return dict(settlingHistogram=hist, meanSettlingExit=total / n)
+
+
+def token_positions(input_ids, attention_mask=None, labels=None):
+    """docs/metrics.md "Token-level exits": (sequence, t, label) of every valid position, in order.
+    Position t = 0..T-2 is valid when the mask is 1 at t and t+1; the label is input_ids[t+1], or
+    labels[t+1] when a labels array is given (-100: skip)."""
+    out = []
+    n, T = input_ids.shape
+    for s in range(n):
+        for t in range(T - 1):
+            if attention_mask is not None and not (attention_mask[s, t] == 1 and attention_mask[s, t + 1] == 1):
+                continue
+            y = int(labels[s, t + 1]) if labels is not None else int(input_ids[s, t + 1])
+            if labels is not None and y == -100:
+                continue
+            out.append((s, t, y))
+    return out

@@ -43,9 +43,31 @@ export function overthinkingPass(
       oracleSpeedup: meanOracleCost > 0 ? baselineMacs / meanOracleCost : null,
       firstCorrectHistogram: hist,
       transitions,
+      ...settling(rec),
     },
     rightThenWrong: counts.slice(RIGHT_THEN_WRONG(E), RIGHT_THEN_WRONG(E) + E),
   };
+}
+
+/**
+ * The settling exit s(x) = the smallest k such that pred_j = pred_{E-1} for every j ≥ k (the
+ * layer from which the final prediction no longer changes; docs/metrics.md "Token-level exits"),
+ * as a histogram over k = 0..E-1 and its mean. Predictions compare as agreement does: a
+ * non-finite output (-1) equals another -1.
+ */
+export function settling(rec: ExitRecords): { settlingHistogram: number[]; meanSettlingExit: number } {
+  const { sampleCount: N, exitCount: E, pred } = rec;
+  const hist = new Array<number>(E).fill(0);
+  let sum = 0;
+  for (let n = 0; n < N; n++) {
+    const base = n * E;
+    const final = pred[base + E - 1];
+    let s = E - 1;
+    while (s > 0 && pred[base + s - 1] === final) s--;
+    hist[s]++;
+    sum += s;
+  }
+  return { settlingHistogram: hist, meanSettlingExit: N > 0 ? sum / N : 0 };
 }
 
 /** Slots of overthinkingCounts' counts: the totals, the first-correct histogram (E + 1), right-then-wrong per exit (E), transitions (4 per k < E-1: rr, rw, wr, ww). */

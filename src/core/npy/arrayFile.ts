@@ -30,8 +30,11 @@ export interface ArrayEntry {
   /** Bytes of one row (the product of the other dimensions × item size). */
   rowBytes: number;
   compressed: boolean;
-  /** A reader of rows, or of `unitBytes`-sized units (e.g. one logits vector of a [E,N,C] array). */
-  open(unitBytes?: number): Promise<RowReader>;
+  /**
+   * A reader of rows, or of `unitBytes`-sized units (e.g. one logits vector of a [E,N,C] array),
+   * from unit `firstUnit` on (0: the first; a shard of a sample set starts further in).
+   */
+  open(unitBytes?: number, firstUnit?: number): Promise<RowReader>;
 }
 
 export interface ArrayFile {
@@ -88,6 +91,8 @@ class FileRowReader implements RowReader {
   }
 }
 
+const SKIP_CHUNK_BYTES = 4 * 2 ** 20;
+
 /** Pulls exact byte counts from a stream (an inflating zip entry), one chunk at a time. */
 class StreamRowReader implements RowReader {
   private readonly chunks: Buffer[] = [];
@@ -127,10 +132,12 @@ class StreamRowReader implements RowReader {
     return result;
   }
   async readRows(count: number, into?: Uint8Array): Promise<Uint8Array> {
-    if (this.skip) {
-      await this.fill(this.skip);
-      this.take(this.skip);
-      this.skip = 0;
+    // Skipped a chunk at a time: a shard far into a large entry never buffers what it skips.
+    while (this.skip > 0) {
+      const n = Math.min(this.skip, SKIP_CHUNK_BYTES);
+      await this.fill(n);
+      this.take(n);
+      this.skip -= n;
     }
     const want = count * this.rowBytes;
     await this.fill(want);
@@ -164,8 +171,14 @@ async function openNpy(file: string, fd: number, size: number): Promise<ArrayFil
     rows,
     rowBytes,
     compressed: false,
-    open: async (unitBytes = rowBytes) =>
-      new FileRowReader(fd, header.headerBytes, header.headerBytes + header.dataBytes, unitBytes, file),
+    open: async (unitBytes = rowBytes, firstUnit = 0) =>
+      new FileRowReader(
+        fd,
+        header.headerBytes + firstUnit * unitBytes,
+        header.headerBytes + header.dataBytes,
+        unitBytes,
+        file,
+      ),
   };
   let closed = false;
   const close = async () => {
@@ -246,12 +259,17 @@ async function openNpz(file: string, fd: number): Promise<ArrayFile> {
         rows,
         rowBytes,
         compressed,
-        open: async (unitBytes = rowBytes) =>
+        open: async (unitBytes = rowBytes, firstUnit = 0) =>
           compressed
-            ? new StreamRowReader(await zip.openReadStreamPromise(entry), header.headerBytes, unitBytes, where)
+            ? new StreamRowReader(
+                await zip.openReadStreamPromise(entry),
+                header.headerBytes + firstUnit * unitBytes,
+                unitBytes,
+                where,
+              )
             : new FileRowReader(
                 fd,
-                dataStart + header.headerBytes,
+                dataStart + header.headerBytes + firstUnit * unitBytes,
                 dataStart + header.headerBytes + header.dataBytes,
                 unitBytes,
                 where,

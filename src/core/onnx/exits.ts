@@ -10,21 +10,23 @@ import { ModelInfo, formatShape } from './model';
 export type StackedLayout = 'NEC' | 'ENC';
 
 export type ExitLayout =
-  | { kind: 'per-output'; outputs: string[]; orderedBy: ExitOrderSource; classes: number | null }
+  | { kind: 'per-output'; outputs: string[]; orderedBy: ExitOrderSource; classes: number | null; tokens?: boolean }
   | {
       kind: 'stacked';
       output: string;
+      /** For token exits (`tokens`), NEC is [B, E, T, V] and ENC is [E, B, T, V]. */
       layout: StackedLayout;
       exitCount: number | null;
       classes: number | null;
       orderedBy: ExitOrderSource;
+      tokens?: boolean;
     };
 
 export type ExitOrderSource = 'mapping' | 'name-suffix' | 'graph-depth' | 'stack-order';
 
 export type ExitMapping = { outputs: string[] } | { stacked: string; layout: StackedLayout };
 
-const MAPPING_HELP =
+export const MAPPING_HELP =
   'Map the exits explicitly: --exits exit_a,exit_b,final (output names, shallowest first) ' +
   'or --exits logits:NEC / logits:ENC for one stacked output [N,E,C] / [E,N,C].';
 
@@ -54,7 +56,7 @@ function isBatchLike(d: Dim, batchDim: Dim): boolean {
   return d === batchDim;
 }
 
-function numberSuffix(name: string): number | null {
+export function numberSuffix(name: string): number | null {
   const m = /(\d+)$/.exec(name);
   return m ? Number(m[1]) : null;
 }
@@ -88,7 +90,7 @@ export function tensorDepths(model: ModelInfo): Map<string, number> {
  * symbolic, the symbol is kept when the run shows it is the batch (so the batch stays
  * recognisable), else the run-time size.
  */
-function shapeOf(o: TensorInfo, runtime?: Map<string, number[]>, runtimeBatch?: number): Dim[] | null {
+export function shapeOf(o: TensorInfo, runtime?: Map<string, number[]>, runtimeBatch?: number): Dim[] | null {
   const seen = runtime?.get(o.name);
   if (!seen) return o.shape;
   if (!o.shape || o.shape.length !== seen.length) return seen;

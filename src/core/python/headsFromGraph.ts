@@ -639,7 +639,7 @@ export const MAX_MODEL_FILES = 64;
 /** Folders at most this deep below the start are searched. */
 export const MAX_SEARCH_DEPTH = 8;
 /** Folders never searched. */
-const SKIPPED_FOLDERS = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache__', '.venv', 'venv', '.tox']);
+export const SKIPPED_FOLDERS = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache__', '.venv', 'venv', '.tox']);
 
 /**
  * `.onnx` files under `folder`, recursively, in name order: no links followed, `node_modules`,

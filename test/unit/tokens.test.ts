@@ -365,3 +365,33 @@ describe('memory at a vocabulary of 50,000', () => {
     }
   });
 });
+
+describe('the example decoder (examples/char-decoder)', () => {
+  // Expected figures from PyTorch's logits in numpy (make_model.py with test/reference/reference.py).
+  const exp = JSON.parse(
+    fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'char-decoder', 'expected.json'), 'utf8'),
+  );
+  for (const set of ['test.npz', 'test_labels.npz']) {
+    it(`${set}: positions, per-layer token accuracy and consistency match the reference`, async () => {
+      const report = await runProfile(
+        {
+          type: 'profile',
+          id: 'e',
+          modelPath: path.join(__dirname, '..', '..', 'examples', 'char-decoder', 'model.onnx'),
+          samplesPath: path.join(__dirname, '..', '..', 'examples', 'char-decoder', set),
+          executionProviders: ['cpu'],
+        },
+        () => undefined,
+      );
+      const x = exp[set];
+      assert.equal(report.samples.N, x.N);
+      assert.equal(report.samples.tokens!.sequences, x.sequences);
+      report.exits.forEach((e, k) => {
+        // ONNX Runtime's logits differ from PyTorch's by up to ~1e-5: a near-tie may go the other way.
+        close(e.accuracy, x.exits[k].accuracy, 2 / x.N, `exit ${k} accuracy`);
+        close(e.agreement, x.exits[k].agreement, 2 / x.N, `exit ${k} consistency`);
+        close(e.meanConfidence, x.exits[k].meanConfidence, 1e-5, `exit ${k} mean confidence`);
+      });
+    });
+  }
+});

@@ -27,6 +27,7 @@ import { writeNpz } from './npzWriter';
 import { measureProfileOverhead } from './profileOverhead';
 import { measureStreaming } from './streaming';
 import { measureTokens } from './tokens';
+import { measureLatencyBench } from './latency';
 import { webviewBenchmark, webviewRows } from './webview';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -208,8 +209,8 @@ async function main(): Promise<void> {
     .filter(Boolean);
   const gpuPrecision = argValue('--gpu-precision');
   const only = argValue('--only');
-  if (only !== undefined && only !== 'overhead' && only !== 'tokens')
-    throw new Error(`--only ${only}: the parts that can run alone are "overhead" and "tokens"`);
+  if (only !== undefined && only !== 'overhead' && only !== 'tokens' && only !== 'latency')
+    throw new Error(`--only ${only}: the parts that can run alone are "overhead", "tokens" and "latency"`);
   if (ep) {
     // The bare loop's process needs what the CLI's re-execution gives a profile: the CUDA
     // libraries on LD_LIBRARY_PATH and NVIDIA_TF32_OVERRIDE for the precision.
@@ -286,7 +287,13 @@ async function main(): Promise<void> {
       results.tokens = figures;
       rows.push(...tokenRows);
     }
-    if (only === 'tokens') return finish(rows, results, tmp);
+    if (!only || only === 'latency') {
+      const latency = await measureLatencyBench({ quick, tmp, ep });
+      const { rows: latencyRows, ...figures } = latency;
+      results.latency = figures;
+      rows.push(...latencyRows);
+    }
+    if (only === 'tokens' || only === 'latency') return finish(rows, results, tmp);
     const overhead = await measureProfileOverhead({ quick, tmp, ep, gpuPrecision });
     results.profileOverhead = {
       cnn: overhead.cnn,

@@ -270,6 +270,8 @@ export function barChart(
     format?: (v: number) => string;
     yMax?: number;
     width?: number;
+    /** A dashed vertical line at a mean in bar units (0 = the first bar's centre, 1 = the second's). */
+    mean?: number;
   },
 ): void {
   const { svg, width, height } = svgIn(container, spec.ariaLabel, spec.height ?? 200, spec.width);
@@ -315,6 +317,22 @@ export function barChart(
     .attr('y', (b) => y(b.value))
     .attr('height', (b) => Math.max(0, y(0) - y(b.value)));
   bars.append('title').text((b) => b.title ?? `${b.label}: ${spec.format ? spec.format(b.value) : b.value}`);
+  if (spec.mean !== undefined && Number.isFinite(spec.mean) && spec.bars.length) {
+    const mx = x(spec.bars[0].label)! + x.bandwidth() / 2 + spec.mean * x.step();
+    const g = svg.append('g').attr('class', 'mean-line');
+    g.append('line')
+      .attr('x1', mx)
+      .attr('x2', mx)
+      .attr('y1', MARGIN.top)
+      .attr('y2', height - MARGIN.bottom);
+    const text = `mean ${spec.mean.toFixed(2)}`;
+    const right = mx + 4 + text.length * 6 < width - MARGIN.right;
+    g.append('text')
+      .attr('x', right ? mx + 4 : mx - 4)
+      .attr('y', MARGIN.top + 10)
+      .attr('text-anchor', right ? 'start' : 'end')
+      .text(text);
+  }
 }
 
 export interface StackPart {

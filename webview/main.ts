@@ -19,6 +19,8 @@ interface VsCodeApi {
 interface PageState {
   runId?: string;
   sliders?: Record<string, number>;
+  /** The token view's policy (a decoder's report). */
+  tokenPolicy?: string;
   scrollY?: number;
 }
 
@@ -56,7 +58,7 @@ function showReport(runId: string, report: Report, focus: number | null, keepScr
   const sameRun = state.runId === runId;
   const scrollY = window.scrollY;
   current = { runId, report, focus };
-  if (!sameRun) saveState({ runId, sliders: {}, scrollY: 0 });
+  if (!sameRun) saveState({ runId, sliders: {}, tokenPolicy: undefined, scrollY: 0 });
   const interactive = boot.view !== 'static';
   renderReport(root, report, {
     mode: boot.view === 'static' ? 'static' : 'panel',
@@ -65,6 +67,8 @@ function showReport(runId: string, report: Report, focus: number | null, keepScr
     scrollToFocus: !keepScroll,
     sliders: state.sliders ?? {},
     onSlider: (kind, index) => saveState({ sliders: { ...(state.sliders ?? {}), [kind]: index } }),
+    tokenPolicy: state.tokenPolicy,
+    onTokenPolicy: (kind) => saveState({ tokenPolicy: kind }),
     actions: {
       copy,
       rerun: interactive ? () => post({ type: 'rerun', runId }) : undefined,

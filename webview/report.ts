@@ -14,6 +14,8 @@ import { LineChart, Marker, barChart, lineChart, stackedBars } from './charts';
 import { button, details, el, section, table } from './dom';
 import { baseName, quality, speedupText } from './format';
 import { domainAround } from './ticks';
+import { exitClasses } from './tokenExit';
+import { tokenSection } from './tokenView';
 import { pythonSnippet, thresholdsJson } from './snippets';
 
 /**
@@ -29,6 +31,9 @@ export interface ReportViewOptions {
   /** Slider positions restored from the page state, by policy kind. */
   sliders: Record<string, number>;
   onSlider(kind: string, index: number): void;
+  /** The token view's policy, restored from the page state (decoders only). */
+  tokenPolicy?: string;
+  onTokenPolicy?(kind: string): void;
   actions: {
     copy(what: 'json' | 'python', text: string): void;
     rerun?(): void;
@@ -51,6 +56,27 @@ const POLICY_LABEL: Record<string, string> = {
   patience: 'Patience t',
   'per-exit': 'Per-exit confidence',
 };
+
+/**
+ * What the quality figure is called: a decoder's is token accuracy, or, unlabelled, its
+ * consistency with the final layer (CALM); a classifier's is accuracy or agreement.
+ */
+function qualityName(r: Report): string {
+  if (!r.samples.tokens) return quality(r);
+  return r.samples.labelled ? 'token accuracy' : 'consistency with the final layer';
+}
+
+/** Agreement with the final exit: "consistency with the final layer" for a decoder. */
+function agreementName(r: Report): string {
+  return r.samples.tokens ? 'consistency with the final layer' : 'agreement';
+}
+
+/** What a sample is: a token position for a decoder. */
+function unitName(r: Report): string {
+  return r.samples.tokens ? 'positions' : 'samples';
+}
+
+const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 function qualityOf(r: Report, p: { accuracy: number | null; agreement: number }): number {
   return r.samples.labelled ? (p.accuracy ?? NaN) : p.agreement;
@@ -129,12 +155,15 @@ function header(r: Report, opts: ReportViewOptions): HTMLElement {
     s.append(el('span', { class: 'meta-label' }, label), el('span', { class: 'meta-value' }, value));
     meta.append(s);
   };
+  const tk = r.samples.tokens;
   item(
     'Samples',
-    `${baseName(r.samples.path)} · N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' · unlabelled'}`,
+    tk
+      ? `${baseName(r.samples.path)} · ${tk.positions} token positions of ${tk.sequences} sequences of ${tk.length} tokens (labels: ${tk.labels === 'next-token' ? 'next token' : 'labels array'})${r.samples.labelled ? '' : ' · unlabelled'}`
+      : `${baseName(r.samples.path)} · N = ${r.samples.sampleCount}${r.samples.labelled ? '' : ' · unlabelled'}`,
     r.samples.path,
   );
-  item('Exits', `${r.exitCount} · ${r.classCount} classes`);
+  item('Exits', tk ? `${r.exitCount} · vocabulary of ${r.classCount}` : `${r.exitCount} · ${r.classCount} classes`);
   const ep = r.executionProvider;
   if (ep) {
     // The badge says what ran and at what precision; a GPU the user named and did not get is
@@ -191,10 +220,10 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
   const head = [
     'Exit',
     'Name',
-    r.samples.labelled ? 'Accuracy' : 'Accuracy',
+    r.samples.tokens ? 'Token accuracy' : 'Accuracy',
     'Mean conf.',
     'ECE',
-    'Agree w/ final',
+    r.samples.tokens ? 'Consistency w/ final layer' : 'Agree w/ final',
     rel ? 'Cost (rel.)' : 'MACs',
     '% baseline',
     best ? `Exits here (${best.policy})` : 'Exits here',
@@ -233,7 +262,7 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
   const note = el(
     'p',
     { class: 'note' },
-    `MACs per sample of exiting at k (heads of earlier exits included); baseline = the model without early exits (${macs(r.baselineMacs, rel)}). "Exits here" is the share of test samples stopping at each exit under the best suggestion; "Suggested τ" is the per-exit confidence vector.`,
+    `${r.samples.tokens ? 'MACs per token' : 'MACs per sample'} of exiting at k (heads of earlier exits included); baseline = the model without early exits (${macs(r.baselineMacs, rel)}). "Exits here" is the share of test ${unitName(r)} stopping at each exit under the best suggestion; "Suggested τ" is the per-exit confidence vector.`,
   );
   const box = el('div');
   box.append(wrap, note);
@@ -244,14 +273,24 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
   const box = el('div', { class: 'grid' });
   const o = r.overthinking;
   const accPanel = el('div', { class: 'card' });
-  accPanel.append(el('h3', {}, r.samples.labelled ? 'Accuracy by exit' : 'Agreement with the final exit by exit'));
+  accPanel.append(
+    el(
+      'h3',
+      {},
+      r.samples.tokens
+        ? `${capitalised(qualityName(r))} by exit`
+        : r.samples.labelled
+          ? 'Accuracy by exit'
+          : 'Agreement with the final exit by exit',
+    ),
+  );
   const accChart = el('div', { class: 'chart-box' });
   accPanel.append(accChart);
   box.append(accPanel);
   charts.add(accChart, (width) => {
     const series = [
       {
-        name: quality(r),
+        name: qualityName(r),
         cls: 'c-conf',
         dots: true,
         points: r.exits.map((e) => [e.index, qualityOf(r, e)] as [number, number]),
@@ -269,9 +308,9 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
         dashed: true,
       } as never);
     lineChart(accChart, {
-      ariaLabel: `${quality(r)} at each exit: ${r.exits.map((e) => `exit ${e.index} ${pct(qualityOf(r, e), 1)}`).join(', ')}${o ? `; oracle ${pct(o.oracleAccuracy, 1)}` : ''}`,
+      ariaLabel: `${qualityName(r)} at each exit: ${r.exits.map((e) => `exit ${e.index} ${pct(qualityOf(r, e), 1)}`).join(', ')}${o ? `; oracle ${pct(o.oracleAccuracy, 1)}` : ''}`,
       xLabel: 'exit',
-      yLabel: quality(r),
+      yLabel: qualityName(r),
       series,
       xFormat: (v) => (Number.isInteger(v) ? String(v) : ''),
       yFormat: (v, digits) => pct(v, digits),
@@ -283,7 +322,7 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
     details(
       'Table',
       table(
-        ['Exit', quality(r)],
+        ['Exit', qualityName(r)],
         r.exits.map((e) => [String(e.index), pct(qualityOf(r, e), 2)]),
         { numeric: [0, 1] },
       ),
@@ -321,8 +360,8 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
   const labels = [...r.exits.map((e) => String(e.index)), 'never'];
   charts.add(histChart, (width) =>
     barChart(histChart, {
-      ariaLabel: `Samples by first correct exit: ${labels.map((l, i) => `${l}: ${o.firstCorrectHistogram[i]}`).join(', ')}`,
-      yLabel: 'samples',
+      ariaLabel: `${capitalised(unitName(r))} by first correct exit: ${labels.map((l, i) => `${l}: ${o.firstCorrectHistogram[i]}`).join(', ')}`,
+      yLabel: unitName(r),
       bars: labels.map((l, i) => ({
         label: l,
         value: o.firstCorrectHistogram[i],
@@ -337,13 +376,15 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
     details(
       'Table',
       table(
-        ['First correct exit', 'Samples'],
+        ['First correct exit', capitalised(unitName(r))],
         labels.map((l, i) => [l, String(o.firstCorrectHistogram[i])]),
         { numeric: [1] },
       ),
     ),
   );
   box.append(histPanel);
+  const settling = settlingCard(r, charts);
+  if (settling) box.append(settling);
 
   const flowPanel = el('div', { class: 'card wide' });
   flowPanel.append(el('h3', {}, 'Right/wrong flow between consecutive exits'));
@@ -390,6 +431,57 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
   return box;
 }
 
+/**
+ * A decoder's settling exits (docs/metrics.md "Token-level exits"): how many positions settle
+ * at each exit, with the mean. Shown for decoders only, where early layers often already hold
+ * the final prediction.
+ */
+function settlingCard(r: Report, charts: ChartFrame): HTMLElement | null {
+  const hist = r.overthinking?.settlingHistogram;
+  if (!r.samples.tokens || !hist || hist.length !== r.exitCount) return null;
+  const mean = r.overthinking?.meanSettlingExit;
+  const total = hist.reduce((a, b) => a + b, 0) || 1;
+  const panel = el('div', { class: 'card settling' });
+  panel.append(el('h3', {}, 'Settling exit'));
+  panel.append(
+    el(
+      'p',
+      { class: 'note' },
+      `A position's settling exit is the layer from which the final prediction no longer changes: that exit and every later one predict what the final exit predicts.${mean === undefined ? '' : ` Mean settling exit: ${mean.toFixed(2)}.`}`,
+    ),
+  );
+  const chart = el('div', { class: 'chart-box' });
+  panel.append(chart);
+  const labels = r.exits.map((e) => String(e.index));
+  charts.add(chart, (width) =>
+    barChart(chart, {
+      ariaLabel: `Positions by settling exit: ${labels.map((l, i) => `${l}: ${hist[i]}`).join(', ')}${mean === undefined ? '' : `; mean ${mean.toFixed(2)}`}`,
+      yLabel: 'positions',
+      bars: labels.map((l, i) => ({
+        label: l,
+        value: hist[i],
+        cls: `xc ${exitClasses(i, r.exitCount)}`,
+        title: `settle at exit ${l}: ${hist[i]} positions (${pct(hist[i] / total, 1)})`,
+      })),
+      format: (v) => String(Math.round(v)),
+      height: 200,
+      width,
+      mean,
+    }),
+  );
+  panel.append(
+    details(
+      'Table',
+      table(
+        ['Settling exit', 'Positions', 'Share'],
+        labels.map((l, i) => [l, String(hist[i]), pct(hist[i] / total, 1)]),
+        { numeric: [1, 2] },
+      ),
+    ),
+  );
+  return panel;
+}
+
 interface PolicyControl {
   kind: string;
   curve: Curve;
@@ -402,7 +494,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
   const box = el('div', { class: 'tradeoffs' });
   const chartBox = el('div', { class: 'chart-box tall' });
   const chartCard = el('div', { class: 'card wide' });
-  chartCard.append(el('h3', {}, `${r.samples.labelled ? 'Accuracy' : 'Agreement'} against speed-up`));
+  chartCard.append(el('h3', {}, `${capitalised(qualityName(r))} against speed-up`));
   const legend = el('div', { class: 'legend' });
   for (const kind of ['confidence', 'entropy', 'margin', 'patience']) {
     const s = el('span', { class: 'legend-item' });
@@ -459,12 +551,12 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
         : c.kind === 'patience'
           ? String(p.threshold)
           : p.threshold.toFixed(4);
-    c.readout.textContent = `${c.kind === 'patience' ? 't' : 'τ'} = ${tText} · ${quality(r)} ${pct(qualityOf(r, p), 2)} · speed-up ${speedupText(p.speedup)} · saving ${pct(p.saving, 1)}`;
+    c.readout.textContent = `${c.kind === 'patience' ? 't' : 'τ'} = ${tText} · ${qualityName(r)} ${pct(qualityOf(r, p), 2)} · speed-up ${speedupText(p.speedup)} · saving ${pct(p.saving, 1)}`;
     const total = p.exitHistogram.reduce((a, b) => a + b, 0) || 1;
     p.exitHistogram.forEach((h, k) => {
       const bar = c.hist[k];
       bar.style.height = `${Math.round((100 * h) / total)}%`;
-      bar.title = `exit ${k}: ${h} samples (${pct(h / total, 1)})`;
+      bar.title = `exit ${k}: ${h} ${unitName(r)} (${pct(h / total, 1)})`;
     });
     c.slider.setAttribute('aria-valuetext', c.readout.textContent ?? '');
     chart?.setMarker({
@@ -535,9 +627,9 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     [
       'Policy',
       'Threshold',
-      `Calib. ${quality(r)}`,
-      `Test ${quality(r)}`,
-      'Test agreement',
+      `Calib. ${qualityName(r)}`,
+      `Test ${qualityName(r)}`,
+      r.samples.tokens ? 'Test consistency' : 'Test agreement',
       'Test speed-up',
       'Test exits per exit',
     ],
@@ -570,7 +662,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       el(
         'p',
         { class: 'note' },
-        `Target: ${quality(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.${missed.some(Boolean) ? ` ⚠ marks a suggestion whose test figure falls short of the target: it was met on calibration only${r.guarantees?.length ? '; the thresholds with a guarantee below bound the risk instead' : ''}.` : ''}`,
+        `Target: ${qualityName(r)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}), lowest mean cost; figures on the held-out test split.${missed.some(Boolean) ? ` ⚠ marks a suggestion whose test figure falls short of the target: it was met on calibration only${r.guarantees?.length ? '; the thresholds with a guarantee below bound the risk instead' : ''}.` : ''}`,
       ),
     );
     const wrap = el('div', { class: 'table-wrap' });
@@ -657,9 +749,9 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     chart = lineChart(chartBox, {
       xDomain: xZoom ?? undefined,
       yDomain: yZoom ?? undefined,
-      ariaLabel: `${quality(r)} against speed-up for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
+      ariaLabel: `${qualityName(r)} against speed-up for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
       xLabel: 'speed-up (baseline MACs / mean MACs)',
-      yLabel: quality(r),
+      yLabel: qualityName(r),
       series,
       markers,
       xFormat: (v, digits) => `${v.toFixed(Math.max(digits, v >= 10 ? 0 : 1))}×`,
@@ -676,7 +768,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     details(
       'Policy grid table',
       table(
-        ['Policy', 'Threshold', quality(r), 'Agreement', 'Speed-up', 'Exit histogram'],
+        ['Policy', 'Threshold', qualityName(r), capitalised(agreementName(r)), 'Speed-up', 'Exit histogram'],
         r.policies.map((p) => [
           p.kind,
           String(p.threshold),
@@ -717,7 +809,7 @@ function guaranteeBlock(r: Report): HTMLElement | null {
       'Certified threshold',
       'Calib. risk (k/n)',
       'Test risk',
-      `Test ${quality(r)}`,
+      `Test ${qualityName(r)}`,
       'Test speed-up',
       'Test exits per exit',
     ],
@@ -856,7 +948,14 @@ export function renderReport(root: HTMLElement, r: Report, opts: ReportViewOptio
   root.append(header(r, opts));
   root.append(section('exits', 'Per-exit accuracy and cost', exitTable(r, opts.focusExit)));
   root.append(section('overthinking', 'Layer-by-layer overthinking', overthinkingSection(r, charts)));
-  root.append(section('tradeoffs', 'Exit policies and trade-offs', tradeoffSection(r, opts, charts)));
+  const tradeoffs = tradeoffSection(r, opts, charts);
+  root.append(section('tradeoffs', 'Exit policies and trade-offs', tradeoffs));
+  const tokens = tokenSection(r, {
+    policy: (['confidence', 'entropy', 'margin', 'patience'] as const).find((k) => k === opts.tokenPolicy) ?? null,
+    onPolicy: (kind) => opts.onTokenPolicy?.(kind),
+    slider: (kind) => tradeoffs.querySelector<HTMLInputElement>(`#slider-${kind}`),
+  });
+  if (tokens) root.append(section('tokens', 'Tokens: the exit each prediction takes', tokens));
   root.append(section('drilldown', 'Drill-down: destructive overthinking', drilldownSection(r)));
   if (opts.focusExit !== null && opts.scrollToFocus !== false) focusExit(root, opts.focusExit);
   charts.schedule();

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ExecutionProviderInfo } from '../core/report';
@@ -26,6 +27,39 @@ export function refuseInRestrictedMode(): boolean {
     'Exit Lens does not profile in Restricted Mode: loading a model runs native code. Trust the workspace to profile; existing reports still open.',
   );
   return true;
+}
+
+/**
+ * The vocabulary beside a model, for a decoder's token view: its folder's tokenizer.json, else
+ * its vocab.json when that is a JSON list of tokens (a GPT-2-style vocab.json maps tokens to ids,
+ * which the engine does not read). The engine ignores it for a model that is not a decoder.
+ */
+export function vocabBeside(modelPath: string): string | undefined {
+  const dir = path.dirname(modelPath);
+  const tokenizer = path.join(dir, 'tokenizer.json');
+  if (isFile(tokenizer)) return tokenizer;
+  const list = path.join(dir, 'vocab.json');
+  if (!isFile(list)) return undefined;
+  try {
+    const fd = fs.openSync(list, 'r');
+    try {
+      const head = Buffer.alloc(64);
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      return /^\uFEFF?\s*\[/.test(head.subarray(0, n).toString('utf8')) ? list : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export interface RunOutcome {
@@ -95,6 +129,9 @@ export class Profiler implements vscode.Disposable {
       for (const note of change.notes) this.log.info(note);
       this.engine.setEnvironment(change);
     }
+    const vocabPath = full.modelPath ? vocabBeside(full.modelPath) : undefined;
+    const vocab = vocabPath ? { vocabPath, vocabFound: true } : {};
+    if (vocabPath) this.log.info(`Vocabulary beside the model (used if it is a decoder): ${vocabPath}`);
     const cancel = new vscode.CancellationTokenSource();
     this.active = { label, cancel };
     this.busy.fire({ running: true, message: `Profiling ${label}…` });
@@ -122,6 +159,7 @@ export class Profiler implements vscode.Disposable {
                   exits: full.exits,
                   executionProviders: full.executionProviders,
                   gpuPrecision: settings.gpuPrecision,
+                  ...vocab,
                   cost: settings.cost,
                   batchSize: full.batchSize,
                   maxAccuracyDrop: full.maxAccuracyDrop,

@@ -226,6 +226,51 @@ async function visibleLenses(wb: Workbench): Promise<{ title: string; tooltip: s
     });
 }
 
+/** An sRGB colour with alpha from a computed style: rgb(), rgba() or color(srgb …). */
+function parseColour(css: string): [number, number, number, number] {
+  const srgb = css.match(/^color\(srgb ([\d.e-]+) ([\d.e-]+) ([\d.e-]+)(?: \/ ([\d.e-]+))?\)$/);
+  if (srgb) return [+srgb[1] * 255, +srgb[2] * 255, +srgb[3] * 255, srgb[4] === undefined ? 1 : +srgb[4]];
+  const rgb = css.match(/^rgba?\(([\d.]+),? ([\d.]+),? ([\d.]+)(?:[,/] ?([\d.]+))?\)$/);
+  if (rgb) return [+rgb[1], +rgb[2], +rgb[3], rgb[4] === undefined ? 1 : +rgb[4]];
+  throw new Error(`unparsed colour ${css}`);
+}
+
+/** WCAG 2 contrast of a text colour on a (translucent) background laid over the page's. */
+function contrastOn(text: string, background: string, page: string): number {
+  const [pr, pg, pb] = parseColour(page);
+  const [br, bg, bb, ba] = parseColour(background);
+  const over = [br * ba + pr * (1 - ba), bg * ba + pg * (1 - ba), bb * ba + pb * (1 - ba)];
+  const luminance = (c: number[]) =>
+    c
+      .slice(0, 3)
+      .map((v) => v / 255)
+      .map((v) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+      .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const [hi, lo] = [luminance(parseColour(text)), luminance(over)].sort((a, b) => b - a);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** Each exit's legend swatch in the Tokens card meets WCAG AA (4.5:1) on the editor background. */
+async function assertExitContrast(wb: Workbench, title: string, theme: string): Promise<void> {
+  const report = await wb.webviewFrame({ title });
+  await retry(`see the exit colours meet 4.5:1 in ${theme}`, 10_000, async () => {
+    const styles = await report
+      .locator('.token-legend .tok-x')
+      .evaluateAll((els) =>
+        els.map((e) => [
+          getComputedStyle(e).color,
+          getComputedStyle(e).backgroundColor,
+          getComputedStyle(document.body).backgroundColor,
+        ]),
+      );
+    const ratios = styles.map(([fg, bg, page]) => contrastOn(fg, bg, page));
+    if (ratios.length < 2 || ratios.some((r) => !(r >= 4.5)))
+      throw new Error(
+        `exit contrasts in ${theme}: ${ratios.map((r) => r.toFixed(2)).join(', ')} (${JSON.stringify(styles)})`,
+      );
+  });
+}
+
 describe('Exit Lens in VS Code', () => {
   let workspace = '';
   let runsDir = '';
@@ -735,5 +780,215 @@ describe('Exit Lens in VS Code', () => {
     await wb.setTheme(THEMES.light);
     await wb.page.waitForTimeout(500);
     await wb.screenshot('heads-codelens-light');
+  });
+
+  test('a decoder: the Tokens card shows its text by exit, follows the policy, and the settling histogram', async () => {
+    // examples/char-decoder with its vocab.json beside the model, which the profile finds.
+    const dir = path.join(workspace, 'char-decoder');
+    fs.mkdirSync(dir, { recursive: true });
+    const example = path.join(ROOT, 'examples', 'char-decoder');
+    fs.copyFileSync(path.join(example, 'model.onnx'), path.join(dir, 'char-decoder.onnx'));
+    for (const f of ['test.npz', 'calib.npz', 'vocab.json']) fs.copyFileSync(path.join(example, f), path.join(dir, f));
+    const teamFile = path.join(workspace, '.vscode', 'exit-lens.json');
+    const team = JSON.parse(fs.readFileSync(teamFile, 'utf8'));
+    team.models.push({
+      model: 'char-decoder/char-decoder.onnx',
+      samples: 'char-decoder/test.npz',
+      calib: 'char-decoder/calib.npz',
+    });
+    fs.writeFileSync(teamFile, JSON.stringify(team, null, 2));
+    await wb.setTheme(THEMES.dark);
+    await wb.runCommand('Notifications: Clear All Notifications');
+    const before = storedRuns(runsDir).length;
+    await wb.openFile('char-decoder/char-decoder.onnx');
+    await wb.runCommand('Exit Lens: Profile Model Exits');
+    await retry('see a run of char-decoder.onnx stored', 120_000, async () => {
+      if (storedRuns(runsDir).length !== before + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
+    });
+    const run = latestRun(runsDir, path.join(dir, 'char-decoder.onnx')).report;
+    const view = run.tokenView!;
+    assert.ok(view, 'the report has a token view');
+    assert.equal(view.vocabPath, path.join(dir, 'vocab.json'), 'the vocabulary beside the model was used');
+    const report = await wb.webviewFrame({ title: 'Exit Lens: char-decoder.onnx' }, 120_000);
+    const card = report.locator('.tokens-card');
+    await card.waitFor({ timeout: 60_000 });
+    const tk = run.samples.tokens!;
+    assert.match(
+      await report.locator('.meta').innerText(),
+      new RegExp(
+        `${tk.positions} token positions of ${tk.sequences} sequences of ${tk.length} tokens \\(labels: next token\\)`,
+      ),
+    );
+    assert.equal(await report.locator('#section-exits th').nth(2).innerText(), 'Token accuracy');
+    // The text of a sequence without padding, token by token from the vocabulary (↵ marks a line break).
+    const full = view.sequences.findIndex((q) => q.mask.every((m) => m === 1));
+    assert.ok(full >= 0, 'a sequence without padding');
+    const expected = view.sequences[full].ids
+      .map((id) => view.vocab![String(id)])
+      .join('')
+      .replace(/\n/g, '↵\n');
+    const shown = await report.locator('.token-seq .seq-text').nth(full).textContent();
+    assert.equal(shown, expected);
+    assert.match(shown ?? '', /[A-Za-z]{3}/, 'text, not ids');
+    // Every position of the view is marked with an exit, with a tooltip of each exit's prediction.
+    const positions = view.sequences.reduce((a, q) => a + q.positions.length, 0);
+    const marked = report.locator('.token-seqs .tok-x');
+    assert.equal(await marked.count(), positions);
+    const tip = (await marked.first().getAttribute('title')) ?? '';
+    assert.match(tip, /^target '.+' \(position \d+\)\nexit 0: .*\nexit 1: /);
+    assert.match(tip, /← exits here/);
+    // The settling histogram: one bar per exit and the mean.
+    const settling = report.locator('.card.settling');
+    await settling.locator('svg.chart rect.bar').first().waitFor();
+    assert.equal(await settling.locator('svg.chart rect.bar').count(), run.exitCount);
+    assert.match((await settling.locator('.mean-line text').textContent()) ?? '', /^mean \d\.\d\d$/);
+    assert.match(await settling.innerText(), /the layer from which the final prediction no longer changes/);
+    // The policy chooser recolours: patience never exits at exit 0.
+    const exits = () => marked.evaluateAll((spans) => spans.map((s) => s.getAttribute('data-exit')).join(''));
+    const first = await exits();
+    const startRule = await report.locator('.token-rule').innerText();
+    await report.locator('label[for="token-policy-patience"]').click();
+    await retry('see the tokens recoloured for patience', 10_000, async () => {
+      if ((await exits()) === first) throw new Error('the colours did not change');
+    });
+    assert.match(await report.locator('.token-rule').innerText(), /^patience t = \d+ \(slider\)$/);
+    assert.ok(!(await exits()).includes('0'), 'patience exits at exit 1 at the earliest');
+    // The keyboard moves the chooser too (arrow keys in the radio group).
+    await report.locator('#token-policy-patience').focus();
+    await wb.page.keyboard.press('ArrowLeft');
+    await retry('see the margin policy chosen by keyboard', 10_000, async () => {
+      const rule = await report.locator('.token-rule').innerText();
+      if (!rule.startsWith('margin')) throw new Error(`rule: ${rule} (first: ${startRule})`);
+    });
+    const tokens = report.locator('#section-tokens');
+    await tokens.evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await wb.screenshot('tokens-dark');
+    await assertExitContrast(wb, 'Exit Lens: char-decoder.onnx', 'dark');
+    await settling.evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await wb.screenshot('settling-dark');
+    await wb.setTheme(THEMES.light);
+    await tokens.evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await wb.screenshot('tokens-light');
+    await assertExitContrast(wb, 'Exit Lens: char-decoder.onnx', 'light');
+    await wb.page.setViewportSize({ width: 900, height: 1000 });
+    try {
+      await retry('see the report laid out for the narrow editor', 30_000, async () => {
+        const width = await report.locator('body').evaluate(() => document.documentElement.clientWidth);
+        if (width > 700) throw new Error(`the report is still ${width} px wide`);
+      });
+      const overflow = await report
+        .locator('body')
+        .evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 1, `the narrow report scrolls sideways by ${overflow} px`);
+      await report.locator('#section-tokens').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await wb.screenshot('tokens-narrow-light');
+      await wb.setTheme(THEMES.highContrast);
+      await report.locator('#section-tokens').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await wb.screenshot('tokens-narrow-hc');
+      await assertExitContrast(wb, 'Exit Lens: char-decoder.onnx', 'high contrast');
+      await wb.setTheme(THEMES.highContrastLight);
+      await report.locator('#section-tokens').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await wb.screenshot('tokens-narrow-hc-light');
+      await assertExitContrast(wb, 'Exit Lens: char-decoder.onnx', 'high contrast light');
+    } finally {
+      await wb.page.setViewportSize({ width: 1600, height: 1000 });
+    }
+  });
+
+  test('a lens click opens the report of its model on that exit, and the row stays focused and in view', async () => {
+    await wb.setTheme(THEMES.dark);
+    await wb.runCommand('View: Close All Editors');
+    await wb.openFile('heads/models.py');
+    const source = fs.readFileSync(path.join(workspace, 'heads', 'models.py'), 'utf8').split('\n');
+    const lineOf = (text: string) => source.findIndex((l) => l.includes(text)) + 1;
+    /** Clicks the lens whose title starts with `title`, above the line holding `text`. */
+    const click = async (text: string, title: string) => {
+      await goToLine(wb, lineOf(text));
+      await retry(`click the lens "${title}"`, 30_000, async () => {
+        const lenses = await visibleLenses(wb);
+        if (!lenses.some((l) => l.line.includes(text) && l.title.startsWith(title)))
+          throw new Error(`lenses: ${JSON.stringify(lenses.map((l) => l.title))}`);
+        await wb.page
+          .locator('.editor-group-container.active .codelens-decoration a', { hasText: title })
+          .first()
+          .click();
+      });
+    };
+    /** The focused row of the report, once it is there and on screen, after `settleMs` more. */
+    const focusedRow = async (settleMs: number) => {
+      const report = await wb.webviewFrame({ title: 'Exit Lens: list_plus_final.onnx' }, 60_000);
+      return retry('see the focused exit row in view', 30_000, async () => {
+        await wb.page.waitForTimeout(settleMs);
+        return report.locator('body').evaluate(() => {
+          const row = document.querySelector('tr.focused');
+          if (!row) throw new Error('no focused row');
+          const r = row.getBoundingClientRect();
+          if (r.bottom <= 0 || r.top >= window.innerHeight) throw new Error(`row out of view (${r.top})`);
+          return (row.textContent ?? '').trim();
+        });
+      });
+    };
+    // The final exit's lens: the report opens on exit_3.
+    await click('self.final = nn.Linear(8, classes)', 'exit_3 ·');
+    assert.match(await focusedRow(0), /^3\s*exit_3/);
+    // Still focused after the webview has settled (it once lost the row ~300 ms after opening).
+    assert.match(await focusedRow(1500), /^3\s*exit_3/);
+    // A second lens while the report is open in the same group: the row moves to exit_1 and stays.
+    await wb.openFile('heads/models.py');
+    await click('self.heads = nn.ModuleList([nn.Linear(8, classes)', 'exit_1 ·');
+    assert.match(await focusedRow(0), /^1\s*exit_1/);
+    assert.match(await focusedRow(1500), /^1\s*exit_1/);
+    await wb.screenshot('lens-click-focus-dark');
+  });
+
+  test('report text meets WCAG AA contrast in dark, light and high-contrast themes', async () => {
+    // The page's computed colours: each text colour blended over the first opaque background
+    // behind it, then the WCAG 2 contrast ratio (4.5:1 for body text). A string, so that the
+    // test's compiler adds no helpers the page lacks.
+    const measure = `(body) => {
+      const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+      const lum = (rgb) => {
+        const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const out = [];
+      for (const sel of ['.readout', '.slider-ends span', '.note', 'th', 'td', '.axis text, .tick text', 'h2, h3']) {
+        for (const e of [...body.querySelectorAll(sel)].slice(0, 40)) {
+          if (!(e.textContent || '').trim() || e.getClientRects().length === 0) continue;
+          const cs = getComputedStyle(e);
+          let fg = parse(e instanceof SVGElement ? cs.fill : cs.color);
+          let bg = null;
+          for (let a = e; a && !bg; a = a.parentElement) {
+            const c = parse(getComputedStyle(a).backgroundColor);
+            if (c.length === 4 ? c[3] > 0.99 : c.length === 3) bg = c.slice(0, 3);
+          }
+          bg = bg || parse(getComputedStyle(document.body).backgroundColor).slice(0, 3);
+          let alpha = fg.length === 4 ? fg[3] : 1;
+          for (let a = e; a; a = a.parentElement) alpha *= Number(getComputedStyle(a).opacity);
+          const mixed = fg.slice(0, 3).map((v, i) => v * alpha + bg[i] * (1 - alpha));
+          const [hi, lo] = [lum(mixed), lum(bg)].sort((x, y) => y - x);
+          out.push({ sel, text: (e.textContent || '').trim().slice(0, 30), ratio: (hi + 0.05) / (lo + 0.05) });
+        }
+      }
+      return out;
+    }`;
+    // The report the lens click opened (the test before this one).
+    for (const theme of [THEMES.dark, THEMES.light, THEMES.highContrast]) {
+      await wb.setTheme(theme);
+      await wb.page.waitForTimeout(500);
+      const report = await wb.webviewFrame({ title: 'Exit Lens: list_plus_final.onnx' }, 60_000);
+      const found = (await report.locator('body').evaluate(`(${measure})(document.body)`)) as {
+        sel: string;
+        text: string;
+        ratio: number;
+      }[];
+      assert.ok(
+        found.some((f) => f.sel === '.readout'),
+        'the slider readouts were measured',
+      );
+      const low = found.filter((f) => f.ratio < 4.5);
+      assert.deepEqual(low, [], `text under 4.5:1 in ${theme}`);
+    }
+    await wb.setTheme(THEMES.dark);
   });
 });

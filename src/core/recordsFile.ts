@@ -16,6 +16,8 @@ import type {
   InputBinding,
   Report,
   ReportWarning,
+  TokenSamples,
+  TokenView,
 } from '../shared/reportTypes';
 
 /**
@@ -87,8 +89,24 @@ export interface RecordsHeader {
   warnings: ReportWarning[];
   /** The analysis options given to the shard's profile (the merge uses them unless it is given its own). */
   analysis: { maxAccuracyDrop?: number; riskEpsilon?: number; riskDelta?: number; riskLoss?: string };
-  /** This shard's destructive samples (global indices), its first DRILLDOWN_LIMIT with input previews. */
+  /**
+   * This shard's destructive samples, its first DRILLDOWN_LIMIT with input previews: global
+   * sample indices, or for a decoder (`tokens`) indices of this shard's own token positions.
+   */
   drilldown: Drilldown | null;
+  /**
+   * A decoder's shard: its records are token positions (`positions` of them, for the shard's
+   * sequences), so the arrays hold `positions` records; the merge places them after the earlier
+   * shards' positions. `view`: the token view of the shard's first sequences (global indices).
+   */
+  tokens?: {
+    positions: number;
+    sequences: number;
+    length: number;
+    labels: TokenSamples['labels'];
+    mask: string | null;
+    view: TokenView | null;
+  };
   arrays: RecordArray[];
 }
 
@@ -151,11 +169,11 @@ export function shardHeader(c: ShardCapture, analysis: RecordsHeader['analysis']
   const p = c.parts;
   if (!p.model) throw new ExitLensError('internal', 'A records file needs a profiled model.');
   const { start, end } = c.shard;
-  if (p.records.sampleCount !== end - start)
+  const expected = p.tokens ? p.tokens.positions : end - start;
+  if (p.records.sampleCount !== expected)
     throw new ExitLensError(
-      'bad-argument',
-      `--records-out keeps one record per sample, but this profile has ${p.records.sampleCount.toLocaleString('en-US')} records for ${(end - start).toLocaleString('en-US')} samples (a decoder's per-token records).`,
-      'Profile a decoder in one run for now (without --shard and --records-out).',
+      'internal',
+      `The shard has ${p.records.sampleCount.toLocaleString('en-US')} records for ${expected.toLocaleString('en-US')} ${p.tokens ? 'token positions' : 'samples'}.`,
     );
   if (p.cost.source === 'measured')
     throw new ExitLensError(
@@ -164,9 +182,21 @@ export function shardHeader(c: ShardCapture, analysis: RecordsHeader['analysis']
       'Profile the shards with static costs (the default) or --exit-costs.',
     );
   const names = p.result.exits.map((e) => e.name);
+  // A classifier's drill-down indices become global here; a decoder's stay the shard's own
+  // positions (how many positions earlier shards hold is only known at the merge).
   const drilldown: Drilldown | null = p.drilldown && {
     destructiveCount: p.drilldown.destructiveCount,
-    samples: p.drilldown.samples.map((s) => ({ ...s, index: s.index + start })),
+    samples: p.drilldown.samples.map((s) => ({ ...s, index: p.tokens ? s.index : s.index + start })),
+  };
+  const tokens: RecordsHeader['tokens'] = p.tokens && {
+    positions: p.tokens.positions,
+    sequences: p.tokens.sequences,
+    length: p.tokens.length,
+    labels: p.tokens.labels,
+    mask: p.tokens.mask,
+    view: p.tokenView
+      ? { ...p.tokenView, sequences: p.tokenView.sequences.map((q) => ({ ...q, index: q.index + start })) }
+      : null,
   };
   return {
     format: RECORDS_FORMAT,
@@ -195,7 +225,8 @@ export function shardHeader(c: ShardCapture, analysis: RecordsHeader['analysis']
     warnings: p.warnings,
     analysis,
     drilldown,
-    arrays: recordArrays(end - start, p.exitCount, p.records.labels !== null),
+    ...(tokens ? { tokens } : {}),
+    arrays: recordArrays(expected, p.exitCount, p.records.labels !== null),
   };
 }
 
@@ -298,8 +329,25 @@ function checkHeader(h: unknown, file: string): RecordsHeader {
   if (!Array.isArray(h.warnings) || !isObject(h.analysis)) throw bad('warnings');
   if (h.drilldown !== null && !(isObject(h.drilldown) && Array.isArray(h.drilldown.samples))) throw bad('drilldown');
   if (h.batchSize !== null && !isCount(h.batchSize)) throw bad('batchSize');
+  const tokens = h.tokens as RecordsHeader['tokens'];
+  if (tokens !== undefined) {
+    // A decoder's shard: at most T - 1 positions per sequence, so that its size is bounded by the shard's.
+    if (
+      !isObject(tokens) ||
+      !isCount(tokens.sequences) ||
+      tokens.sequences !== shard.end - shard.start ||
+      !isCount(tokens.length) ||
+      tokens.length < 1 ||
+      !isCount(tokens.positions) ||
+      tokens.positions > tokens.sequences * (tokens.length - 1) ||
+      (tokens.labels !== 'next-token' && tokens.labels !== 'labels-array') ||
+      !(tokens.mask === null || typeof tokens.mask === 'string') ||
+      !(tokens.view === null || (isObject(tokens.view) && Array.isArray(tokens.view.sequences)))
+    )
+      throw bad('tokens');
+  }
   // The arrays must be exactly those of its shard's size: no offset or length comes from the file alone.
-  const want = recordArrays(shard.end - shard.start, h.exitCount, Boolean(set.labelled));
+  const want = recordArrays(tokens ? tokens.positions : shard.end - shard.start, h.exitCount, Boolean(set.labelled));
   if (JSON.stringify(h.arrays) !== JSON.stringify(want)) throw bad('arrays');
   return h as unknown as RecordsHeader;
 }
@@ -354,16 +402,23 @@ export function readRecordsHeader(file: string): RecordsFileInfo {
   }
 }
 
+/** Records a shard holds: one per sample, or a decoder's token positions. */
+export function recordCount(header: RecordsHeader): number {
+  return header.tokens ? header.tokens.positions : header.shard.end - header.shard.start;
+}
+
 /**
  * Reads a shard's arrays into `rec` (the whole set's records) at its samples' place, then checks
  * every value a record can hold, so that a damaged file is refused rather than analysed.
  */
-export function readRecordsInto(info: RecordsFileInfo, rec: ExitRecords): void {
+export function readRecordsInto(info: RecordsFileInfo, rec: ExitRecords, first?: number): void {
   const { file, header, dataStart } = info;
   if (os.endianness() !== 'LE') throw unreadableRecords(file, 'this machine is big-endian; records are little-endian');
   const { fd, size } = openRegularFile(path.resolve(file), (why) => unreadableRecords(file, why));
   const E = rec.exitCount;
-  const { start, end } = header.shard;
+  // A classifier's records go at its samples' place; a decoder's at `first`, after the positions of the shards before it.
+  const start = first ?? header.shard.start;
+  const end = start + recordCount(header);
   try {
     if (size !== info.size) throw unreadableRecords(file, 'it changed while the shards were merged');
     for (const a of header.arrays) {

@@ -2,7 +2,8 @@ import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from './drilldow
 import { ExitLensError, throwIfCancelled } from './errors';
 import { checkMemory, memoryLimit, recordsMemory } from './limits';
 import { ExitRecords, allocateRecords } from './records';
-import { RecordsFileInfo, RecordsHeader, readRecordsHeader, readRecordsInto } from './recordsFile';
+import { RecordsFileInfo, RecordsHeader, readRecordsHeader, readRecordsInto, recordCount } from './recordsFile';
+import { TOKEN_VIEW_SEQUENCES } from './tokenView';
 import { analyze } from './report';
 import { assembleReport } from './reportAssembly';
 import { riskOptions, sweepRunner, validateCommon } from './analyzeLogits';
@@ -15,6 +16,8 @@ import type {
   InputPreview,
   Report,
   ReportWarning,
+  TokenSamples,
+  TokenView,
 } from '../shared/reportTypes';
 
 /**
@@ -163,19 +166,83 @@ async function readSet(
   signal: AbortSignal | undefined,
 ): Promise<ExitRecords> {
   const h = files[0].header;
-  const N = h.set.sampleCount;
+  const N = totalRecords(files);
   const labels = h.set.labelled ? new Int32Array(N) : null;
   const rec = allocateRecords(N, h.exitCount, h.classCount, labels);
   let done = 0;
   for (const f of files) {
     throwIfCancelled(signal);
-    readRecordsInto(f, rec);
-    done += f.header.shard.end - f.header.shard.start;
+    // Files are in sample order: a decoder's positions follow those of the shards before.
+    readRecordsInto(f, rec, h.tokens ? done : undefined);
+    done += recordCount(f.header);
     emit({ type: 'progress', id, phase: 'loading', done, total: N, samplesPerSecond: null, etaSeconds: null });
     // Let a cancel in between.
     await new Promise((resolve) => setImmediate(resolve));
   }
   return rec;
+}
+
+/** The records of a set's shards: its samples, or a decoder's token positions. */
+function totalRecords(files: RecordsFileInfo[]): number {
+  return files.reduce((n, f) => n + recordCount(f.header), 0);
+}
+
+/** Each file's first record in the merged records (files in sample order). */
+function recordOffsets(files: RecordsFileInfo[]): number[] {
+  let at = 0;
+  return files.map((f) => {
+    const first = at;
+    at += recordCount(f.header);
+    return first;
+  });
+}
+
+/** A decoder's token samples and view of the whole set, from its shards (in sample order). */
+function mergedTokens(
+  files: RecordsFileInfo[],
+  calib: RecordsFileInfo[] | null,
+): { tokens: TokenSamples; view: TokenView | undefined } | null {
+  const t = files[0].header.tokens;
+  if (!t) return null;
+  const offsets = recordOffsets(files);
+  const sequences: TokenView['sequences'] = [];
+  const vocab: Record<string, string> = {};
+  let withVocab = false;
+  files.forEach((f, i) => {
+    const view = f.header.tokens?.view;
+    if (!view) return;
+    if (view.vocab) {
+      withVocab = true;
+      Object.assign(vocab, view.vocab);
+    }
+    for (const q of view.sequences)
+      if (sequences.length < TOKEN_VIEW_SEQUENCES)
+        sequences.push({ ...q, positions: q.positions.map((p) => ({ ...p, sample: p.sample + offsets[i] })) });
+  });
+  const firstView = files[0].header.tokens?.view ?? null;
+  // Keep the vocabulary of the ids the kept sequences show.
+  const shown = new Set<number>();
+  for (const q of sequences) {
+    q.ids.forEach((id) => shown.add(id));
+    for (const p of q.positions) p.preds.forEach((id) => shown.add(id));
+  }
+  const kept = withVocab ? Object.fromEntries(Object.entries(vocab).filter(([id]) => shown.has(Number(id)))) : null;
+  return {
+    tokens: {
+      sequences: files.reduce((n, f) => n + (f.header.tokens?.sequences ?? 0), 0),
+      length: t.length,
+      positions: totalRecords(files),
+      labels: t.labels,
+      mask: t.mask,
+      calibration: calib
+        ? {
+            sequences: calib.reduce((n, f) => n + (f.header.tokens?.sequences ?? 0), 0),
+            positions: totalRecords(calib),
+          }
+        : null,
+    },
+    view: firstView ? { sequences, vocab: kept, vocabPath: firstView.vocabPath } : undefined,
+  };
 }
 
 /**
@@ -186,7 +253,11 @@ async function readSet(
 function mergedDrilldown(rec: ExitRecords, files: RecordsFileInfo[]): Report['drilldown'] {
   if (!rec.labels) return null;
   const previews = new Map<number, InputPreview | undefined>();
-  for (const f of files) for (const s of f.header.drilldown?.samples ?? []) previews.set(s.index, s.input);
+  // A decoder's shards give their own positions: placed after the earlier shards' positions.
+  const offsets = files[0].header.tokens ? recordOffsets(files) : files.map(() => 0);
+  files.forEach((f, i) => {
+    for (const s of f.header.drilldown?.samples ?? []) previews.set(s.index + offsets[i], s.input);
+  });
   const { indices, total } = destructiveSamples(rec, DRILLDOWN_LIMIT);
   const samples: DrilldownSample[] = indices.map((n) => drilldownSample(rec, n, previews.get(n)));
   return { destructiveCount: total, samples };
@@ -240,7 +311,9 @@ export async function runMerge(req: MergeRequest, emit: Emit, signal?: AbortSign
   const main = sortedByStart(req.recordsPaths.map(readRecordsHeader));
   const calib = req.calibRecordsPaths?.length ? sortedByStart(req.calibRecordsPaths.map(readRecordsHeader)) : null;
   checkTogether(main, 'The shards');
-  const N = checkCoverage(main, 'The shards');
+  checkCoverage(main, 'The shards');
+  // Records: one per sample, or a decoder's token positions.
+  const N = totalRecords(main);
   if (calib) {
     checkTogether([main[0], ...calib], 'The calibration shards', false);
     checkTogether(calib, 'The calibration shards');
@@ -253,7 +326,7 @@ export async function runMerge(req: MergeRequest, emit: Emit, signal?: AbortSign
   checkMemory(
     [
       ...recordsMemory('the shards', N, E, Boolean(req.includeRecords)),
-      ...(calib ? recordsMemory('the calibration shards', calib[0].header.set.sampleCount, E, false) : []),
+      ...(calib ? recordsMemory('the calibration shards', totalRecords(calib), E, false) : []),
     ],
     limit,
     `Merge fewer samples, or merge on a machine with more memory.${req.includeRecords ? ' Leave out --records (the per-sample records in the JSON).' : ''}`,
@@ -291,6 +364,7 @@ export async function runMerge(req: MergeRequest, emit: Emit, signal?: AbortSign
     e.relativeCost = h.baselineMacs > 0 ? h.exitMacs[e.index] / h.baselineMacs : null;
   }
   const analysisSeconds = (Date.now() - tAnalysis) / 1000;
+  const tokens = mergedTokens(main, calib);
   return assembleReport({
     model: h.reportModel,
     logitsFile: null,
@@ -311,5 +385,6 @@ export async function runMerge(req: MergeRequest, emit: Emit, signal?: AbortSign
     warnings: mergedWarnings(main),
     timings: { readSeconds, analysisSeconds, totalSeconds: (Date.now() - t0) / 1000 },
     includeRecords: Boolean(req.includeRecords),
+    ...(tokens ? { tokens: tokens.tokens, tokenView: tokens.view } : {}),
   });
 }

@@ -47,13 +47,14 @@ export function tokenSource(binding: SampleBinding, labels: ArrayEntry | null): 
     const shape = labels.header.shape;
     if (
       shape.length !== 2 ||
-      shape[0] !== ids.array.rows ||
+      // Rows, not the header's first dimension: a shard's arrays hold only its own rows (shards.ts).
+      labels.rows !== ids.array.rows ||
       shape[1] !== length ||
       !isIntegerDtype(labels.header.dtype)
     )
       throw new ExitLensError(
         'labels-invalid',
-        `Label array "${displayName(labels.name)}" is ${labels.header.dtype} (${shape.join(', ')}); for a decoder, labels are integer token ids of shape (${ids.array.rows}, ${length}), like "${displayName(ids.array.name)}", with -100 where a position is skipped.`,
+        `Label array "${displayName(labels.name)}" is ${labels.header.dtype} (${shape.join(', ')}); for a decoder, labels are integer token ids of shape (${ids.array.header.shape[0]}, ${length}), like "${displayName(ids.array.name)}", with -100 where a position is skipped.`,
         'Save the targets unshifted (labels = input_ids.copy(), then labels[skip] = -100), or leave labels out to predict each next token of input_ids.',
       );
   }

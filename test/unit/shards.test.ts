@@ -74,7 +74,11 @@ interface Case {
   model: string;
   samples: string;
   calib?: string;
+  /** Options given to the single run and to every shard. */
+  extra?: string[];
 }
+
+const CHAR_DECODER = path.join(__dirname, '..', '..', 'examples', 'char-decoder');
 
 const CASES: Case[] = [
   {
@@ -98,6 +102,23 @@ const CASES: Case[] = [
     model: path.join(EXAMPLE, 'model.onnx'),
     samples: path.join(EXAMPLE, 'test.npz'),
   },
+  {
+    name: 'a decoder per token position: tokens/decoder.onnx + tokens.npz, calibration tokens_calib.npz',
+    model: fixture('tokens/decoder.onnx'),
+    samples: fixture('tokens/tokens.npz'),
+    calib: fixture('tokens/tokens_calib.npz'),
+  },
+  {
+    name: 'a stacked decoder with a labels array: tokens/decoder_stacked.onnx + tokens_labels.npz',
+    model: fixture('tokens/decoder_stacked.onnx'),
+    samples: fixture('tokens/tokens_labels.npz'),
+  },
+  {
+    name: 'examples/char-decoder model.onnx + test.npz, with its vocabulary (the token view)',
+    model: path.join(CHAR_DECODER, 'model.onnx'),
+    samples: path.join(CHAR_DECODER, 'test.npz'),
+    extra: ['--vocab', path.join(CHAR_DECODER, 'vocab.json')],
+  },
 ];
 
 describe('shards: the merged report equals the single run', () => {
@@ -105,14 +126,21 @@ describe('shards: the merged report equals the single run', () => {
     it(c.name, async () => {
       const dir = tmpDir();
       const single = path.join(dir, 'single.json');
-      const singleArgs = ['profile', c.model, '--samples', c.samples, ...(c.calib ? ['--calib', c.calib] : [])];
+      const singleArgs = [
+        'profile',
+        c.model,
+        '--samples',
+        c.samples,
+        ...(c.calib ? ['--calib', c.calib] : []),
+        ...(c.extra ?? []),
+      ];
       const first = await run([...singleArgs, '--ep', 'cpu', '--json', single, '--quiet']);
       assert.equal(first.code, EXIT_OK, first.err);
       const want = comparable(single);
       // The calibration set as a sample set of its own, in two shards.
       const calib = c.calib ? await profileShards(dir, 'calib', c.model, c.calib, 2) : [];
       for (const n of [1, 2, 3, 7]) {
-        const shards = await profileShards(dir, 'shard', c.model, c.samples, n);
+        const shards = await profileShards(dir, 'shard', c.model, c.samples, n, c.extra);
         const merged = path.join(dir, `merged-${n}.json`);
         // In reverse order: the merge puts the shards in sample order itself.
         await ok(['merge', ...shards.reverse(), ...calib.flatMap((f) => ['--calib-records', f]), '--json', merged]);

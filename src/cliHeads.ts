@@ -57,7 +57,7 @@ export async function headsCommand(
     for (const m of v.model) models.push(loadHeadsModel(m, v.exits));
   } else {
     const folder = path.dirname(target);
-    const { files, capped } = findModelFiles(folder);
+    const { files, capped } = await findModelFiles(folder);
     if (capped)
       io.err(
         `exit-lens: warning: more than ${MAX_MODEL_FILES} .onnx files under ${folder}; only the first ${MAX_MODEL_FILES} (in name order) were read. Name the models with --model.\n`,

@@ -4,7 +4,7 @@ import { SpareWorker, parallelRunner } from './analysis/parallel';
 import { LogitsSource, readLogitsFile } from './logitsFile';
 import { MemoryPart, checkMemory, memoryLimit, recordsMemory } from './limits';
 import { ExitRecords } from './records';
-import { AnalysisInput, analyze } from './report';
+import { AnalysisInput, AnalysisResult, analyze } from './report';
 import { assembleReport } from './reportAssembly';
 import { DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
 import type { AnalyzeRequest, CommonOptions, Emit } from '../shared/engineProtocol';
@@ -229,4 +229,25 @@ async function analyzeRead(
 /** The request's risk-control options, for analyze(). */
 export function riskOptions(req: CommonOptions): AnalysisInput['risk'] {
   return { epsilon: req.riskEpsilon, delta: req.riskDelta, loss: req.riskLoss };
+}
+
+/**
+ * A profiled run's analysis (a single run's or a merge's), announced as the 'analysis' phase. The
+ * per-exit table keeps the static costs `table` (the MACs) where the policies were given others
+ * (measured latency).
+ */
+export async function analyzeRun(
+  emit: Emit,
+  id: string,
+  signal: AbortSignal | undefined,
+  input: Omit<AnalysisInput, 'runner' | 'signal'>,
+  table: { exitMacs: readonly number[]; baselineMacs: number },
+): Promise<AnalysisResult> {
+  emit({ type: 'progress', id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
+  const result = await analyze({ ...input, runner: sweepRunner(emit, id, null, signal), signal });
+  for (const e of result.exits) {
+    e.macs = table.exitMacs[e.index];
+    e.relativeCost = table.baselineMacs > 0 ? table.exitMacs[e.index] / table.baselineMacs : null;
+  }
+  return result;
 }

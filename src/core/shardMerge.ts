@@ -4,9 +4,8 @@ import { checkMemory, memoryLimit, recordsMemory } from './limits';
 import { ExitRecords, allocateRecords } from './records';
 import { RecordsFileInfo, RecordsHeader, readRecordsHeader, readRecordsInto, recordCount } from './recordsFile';
 import { TOKEN_VIEW_SEQUENCES } from './tokenView';
-import { analyze } from './report';
 import { assembleReport } from './reportAssembly';
-import { riskOptions, sweepRunner, validateCommon } from './analyzeLogits';
+import { analyzeRun, riskOptions, validateCommon } from './analyzeLogits';
 import { displayName } from './text';
 import { DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
 import type { CommonOptions, Emit, MergeRequest } from '../shared/engineProtocol';
@@ -338,31 +337,21 @@ export async function runMerge(req: MergeRequest, emit: Emit, signal?: AbortSign
   throwIfCancelled(signal);
   const maxAccuracyDrop = options.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP;
   const tAnalysis = Date.now();
-  emit({
-    type: 'progress',
-    id: req.id,
-    phase: 'analysis',
-    done: 0,
-    total: 1,
-    samplesPerSecond: null,
-    etaSeconds: null,
-  });
-  const result = await analyze({
-    runner: sweepRunner(emit, req.id, null, signal),
+  const result = await analyzeRun(
+    emit,
+    req.id,
     signal,
-    records,
-    calibration: calibRecords,
-    exitNames: h.exitNames,
-    exitMacs: h.exitMacs,
-    baselineMacs: h.baselineMacs,
-    maxAccuracyDrop,
-    risk: riskOptions(options),
-  });
-  // As runProfile: the per-exit table keeps the static MACs.
-  for (const e of result.exits) {
-    e.macs = h.exitMacs[e.index];
-    e.relativeCost = h.baselineMacs > 0 ? h.exitMacs[e.index] / h.baselineMacs : null;
-  }
+    {
+      records,
+      calibration: calibRecords,
+      exitNames: h.exitNames,
+      exitMacs: h.exitMacs,
+      baselineMacs: h.baselineMacs,
+      maxAccuracyDrop,
+      risk: riskOptions(options),
+    },
+    h,
+  );
   const analysisSeconds = (Date.now() - tAnalysis) / 1000;
   const tokens = mergedTokens(main, calib);
   return assembleReport({

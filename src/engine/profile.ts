@@ -19,7 +19,6 @@ import {
   Report,
   ReportWarning,
   TokenView,
-  analyze,
 } from '../core/report';
 import { BatchReader, SampleBinding, bindSamples, checkClassLabels, readLabels } from '../core/samples';
 import { discoverShapes } from './costDiscovery';
@@ -41,7 +40,7 @@ import { detectTokenExits } from '../core/onnx/tokenExits';
 import { TOKEN_VIEW_SEQUENCES, buildTokenView } from '../core/tokenView';
 import { readVocab } from '../core/vocab';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
-import { riskOptions, runAnalyze, sweepRunner, validateCommon } from '../core/analyzeLogits';
+import { analyzeRun, riskOptions, runAnalyze, validateCommon } from '../core/analyzeLogits';
 import { assembleReport } from '../core/reportAssembly';
 import type { ReportParts } from '../core/reportAssembly';
 import type { ShardCapture } from '../core/recordsFile';
@@ -893,32 +892,23 @@ export async function runProfile(
       timings.latencySeconds = (Date.now() - tLatency) / 1000;
     }
     const tAnalysis = Date.now();
-    emit({
-      type: 'progress',
-      id: req.id,
-      phase: 'analysis',
-      done: 0,
-      total: 1,
-      samplesPerSecond: null,
-      etaSeconds: null,
-    });
-    const result = await analyze({
-      runner: sweepRunner(emit, req.id, null, signal),
+    // The policies' costs are the measured ones where measured; the per-exit table keeps the MACs.
+    const result = await analyzeRun(
+      emit,
+      req.id,
       signal,
-      records,
-      calibration: calibRecords,
-      exitNames: plan.names,
-      exitMacs: measured?.latency ? measured.latency.exits.map((l) => l.batch) : cost.exitMacs,
-      baselineMacs: measured?.latency ? measured.latency.baseline.batch : cost.baselineMacs,
-      maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
-      risk: riskOptions(req),
-    });
-    // The per-exit table keeps the static MACs; the policies' costs are the measured ones.
-    for (const e of result.exits) {
-      e.macs = cost.exitMacs[e.index];
-      e.relativeCost = cost.baselineMacs > 0 ? cost.exitMacs[e.index] / cost.baselineMacs : null;
-      if (measured?.latency) e.latency = measured.latency.exits[e.index];
-    }
+      {
+        records,
+        calibration: calibRecords,
+        exitNames: plan.names,
+        exitMacs: measured?.latency ? measured.latency.exits.map((l) => l.batch) : cost.exitMacs,
+        baselineMacs: measured?.latency ? measured.latency.baseline.batch : cost.baselineMacs,
+        maxAccuracyDrop: req.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+        risk: riskOptions(req),
+      },
+      cost,
+    );
+    if (measured?.latency) for (const e of result.exits) e.latency = measured.latency.exits[e.index];
     timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
     timings.totalSeconds = (Date.now() - t0) / 1000;
     const tokenView =

@@ -6,8 +6,8 @@ import {
   HeadsModel,
   HeadsOptions,
   MAX_MODEL_FILES,
-  MAX_SEARCH_DEPTH,
-  SKIPPED_FOLDERS,
+  MAX_SEARCH_FOLDERS,
+  findModelFiles,
 } from '../core/python/headsFromGraph';
 import { loadHeadsModel } from '../core/python/headsFromGraph';
 import type { LensRun } from '../core/python/lensPlan';
@@ -23,52 +23,12 @@ import { ModelConfig, modelConfigs } from './settings';
  * until the store changes: the lens asks on every edit.
  */
 
-/** Folders read at most per listing: a huge tree under the file is not walked. */
-const MAX_FOLDERS = 2000;
 /** A listing is kept this long at most (a watcher clears it sooner). */
 const LISTING_TTL_MS = 60_000;
 /** Larger models are not read for the lens (they take long to decode); name them in the team file to have them read. */
 export const MAX_LENS_MODEL_BYTES = 256 * 2 ** 20;
 /** Reading new models stops after this long in one call; the rest are read on the next. */
 const LOAD_BUDGET_MS = 1_500;
-
-/** `.onnx` files under `folder` as findModelFiles finds them, but asynchronously and over at most MAX_FOLDERS folders. */
-export async function findModelFilesAsync(
-  folder: string,
-  maxFiles = MAX_MODEL_FILES,
-): Promise<{ files: string[]; capped: boolean }> {
-  const files: string[] = [];
-  let folders = 0;
-  let capped = false;
-  const visit = async (dir: string, depth: number): Promise<void> => {
-    if (capped || ++folders > MAX_FOLDERS) {
-      capped = true;
-      return;
-    }
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      if (capped) return;
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (!SKIPPED_FOLDERS.has(e.name) && depth < MAX_SEARCH_DEPTH) await visit(p, depth + 1);
-      } else if (e.isFile() && e.name.toLowerCase().endsWith('.onnx')) {
-        if (files.length >= maxFiles) {
-          capped = true;
-          return;
-        }
-        files.push(p);
-      }
-    }
-  };
-  await visit(folder, 0);
-  return { files, capped };
-}
 
 interface Loaded {
   key: string;
@@ -105,15 +65,18 @@ export class HeadsModels implements vscode.Disposable {
   private listing(folder: string): Promise<string[]> {
     const hit = this.listings.get(folder);
     if (hit && Date.now() - hit.at < LISTING_TTL_MS) return hit.files;
-    const files = findModelFilesAsync(folder).then(({ files, capped }) => {
-      if (capped && !this.warned.has(folder)) {
-        this.warned.add(folder);
-        this.log.info(
-          `CodeLens: more than ${MAX_MODEL_FILES} .onnx files (or ${MAX_FOLDERS} folders) under ${folder}; only the first were read. Tie a model to its code in .vscode/exit-lens.json ("sources").`,
-        );
-      }
-      return files;
-    });
+    // A folder that cannot be read offers no models (the lens then falls back to the names).
+    const files = findModelFiles(folder)
+      .catch(() => ({ files: [] as string[], capped: false }))
+      .then(({ files, capped }) => {
+        if (capped && !this.warned.has(folder)) {
+          this.warned.add(folder);
+          this.log.info(
+            `CodeLens: more than ${MAX_MODEL_FILES} .onnx files (or ${MAX_SEARCH_FOLDERS} folders) under ${folder}; only the first were read. Tie a model to its code in .vscode/exit-lens.json ("sources").`,
+          );
+        }
+        return files;
+      });
     this.listings.set(folder, { at: Date.now(), files });
     return files;
   }

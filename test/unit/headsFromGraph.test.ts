@@ -285,15 +285,15 @@ describe('exit-lens heads', () => {
     }
   });
 
-  it('bounds the search: no node_modules, at most the cap', () => {
+  it('bounds the search: no node_modules, at most the cap', async () => {
     const dir = tmpDir();
     fs.mkdirSync(path.join(dir, 'node_modules', 'x'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'node_modules', 'x', 'm.onnx'), '');
     for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, `m${i}.onnx`), '');
-    assert.deepEqual(findModelFiles(dir, 3), {
+    assert.deepEqual(await findModelFiles(dir, 3), {
       files: [0, 1, 2].map((i) => path.join(dir, `m${i}.onnx`)),
       capped: true,
     });
-    assert.equal(findModelFiles(dir).files.length, 5);
+    assert.equal((await findModelFiles(dir)).files.length, 5);
   });
 });

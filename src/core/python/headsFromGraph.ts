@@ -641,17 +641,30 @@ export const MAX_SEARCH_DEPTH = 8;
 /** Folders never searched. */
 export const SKIPPED_FOLDERS = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache__', '.venv', 'venv', '.tox']);
 
+/** Folders read at most by one search: a huge tree under the file is not walked whole. */
+export const MAX_SEARCH_FOLDERS = 2000;
+
 /**
  * `.onnx` files under `folder`, recursively, in name order: no links followed, `node_modules`,
- * `.git` and virtual environments skipped, at most `maxFiles` (`capped` says when more were there).
+ * `.git` and virtual environments skipped, at most `maxFiles` files over MAX_SEARCH_FOLDERS
+ * folders (`capped` says when there was more). Read asynchronously, so that the editor's host
+ * is never held by a large tree; a folder that cannot be read is refused only at the top.
  */
-export function findModelFiles(folder: string, maxFiles = MAX_MODEL_FILES): { files: string[]; capped: boolean } {
+export async function findModelFiles(
+  folder: string,
+  maxFiles = MAX_MODEL_FILES,
+): Promise<{ files: string[]; capped: boolean }> {
   const files: string[] = [];
+  let folders = 0;
   let capped = false;
-  const visit = (dir: string, depth: number) => {
+  const visit = async (dir: string, depth: number): Promise<void> => {
+    if (capped || ++folders > MAX_SEARCH_FOLDERS) {
+      capped = true;
+      return;
+    }
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
+      entries = await fs.promises.readdir(dir, { withFileTypes: true });
     } catch (err) {
       if (depth === 0)
         throw new ExitLensError(
@@ -666,7 +679,7 @@ export function findModelFiles(folder: string, maxFiles = MAX_MODEL_FILES): { fi
       if (capped) return;
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (!SKIPPED_FOLDERS.has(e.name) && depth < MAX_SEARCH_DEPTH) visit(p, depth + 1);
+        if (!SKIPPED_FOLDERS.has(e.name) && depth < MAX_SEARCH_DEPTH) await visit(p, depth + 1);
       } else if (e.isFile() && e.name.toLowerCase().endsWith('.onnx')) {
         if (files.length >= maxFiles) {
           capped = true;
@@ -676,6 +689,6 @@ export function findModelFiles(folder: string, maxFiles = MAX_MODEL_FILES): { fi
       }
     }
   };
-  visit(folder, 0);
+  await visit(folder, 0);
   return { files, capped };
 }

@@ -450,8 +450,8 @@ function checkProfileMemory(
   calib: SetRun | null,
   step: number,
   exits: number,
-  /** Records per set when they are not one per sample (a decoder's token positions). */
-  recordCounts: { main?: number; calib?: number } = {},
+  /** Records per set when they are not one per sample (a decoder's token positions), and a decoder's logits. */
+  recordCounts: { main?: number; calib?: number; logits?: MemoryPart } = {},
 ): void {
   const parts: MemoryPart[] = [
     { what: "the model (its file, the decoded graph and ONNX Runtime's copy of the weights)", bytes: 3 * modelBytes },
@@ -465,11 +465,14 @@ function checkProfileMemory(
   ];
   if (calib)
     parts.push(...recordsMemory('the calibration set', recordCounts.calib ?? calib.binding.sampleCount, exits, false));
+  if (recordCounts.logits) parts.push(recordCounts.logits);
   const records = req.includeRecords ? ' Leave out --records (the per-sample records in the JSON), or' : '';
   checkMemory(
     parts,
     limit,
-    `Profile a smaller sample set (e.g. its first 100,000 samples: np.savez(path, x=x[:100000], label=y[:100000])).${records}${parts[1].bytes > limit.bytes / 4 ? ' Use a smaller batch (--batch).' : ''}`,
+    recordCounts.logits && recordCounts.logits.bytes > limit.bytes / 4
+      ? "A decoder's logits over its whole vocabulary are what takes the memory: profile shorter sequences (fewer tokens each), a smaller --batch, or raise --max-memory on a machine that has it."
+      : `Profile a smaller sample set (e.g. its first 100,000 samples: np.savez(path, x=x[:100000], label=y[:100000])).${records}${parts[1].bytes > limit.bytes / 4 ? ' Use a smaller batch (--batch).' : ''}`,
   );
 }
 
@@ -760,9 +763,19 @@ export async function runProfile(
       );
     const calibPositions = calibTokens && tokenPlan ? await tokenPositions(calibTokens, tokenPlan.classCount) : null;
     // The exits are known: the whole estimate, before the labels and the records are allocated.
+    const sequenceBatch = tokenPlan ? tokenBatch(batchSize, tokenPlan) : null;
     checkProfileMemory(req, limit, modelBytes.length, main, calib, step, plan.exitCount, {
       main: mainPositions?.count,
       calib: calibPositions?.count,
+      // ONNX Runtime returns every exit's logits of a batch at once; at its peak a run holds
+      // about three times that (tokenRun.ts TOKEN_LOGITS_BUDGET).
+      logits:
+        tokenPlan && sequenceBatch
+          ? {
+              what: `one batch's logits at their peak (about 3 × ${plan.exitCount} exits × ${sequenceBatch.batch} sequence${sequenceBatch.batch === 1 ? '' : 's'} × ${tokenPlan.length} tokens × ${plan.classCount.toLocaleString('en-US')} × 4 bytes)`,
+              bytes: 3 * plan.exitCount * sequenceBatch.batch * tokenPlan.length * plan.classCount * 4,
+            }
+          : undefined,
     });
 
     const labels = mainPositions
@@ -775,7 +788,6 @@ export async function runProfile(
       : calib?.binding.labels
         ? await readLabels(calib.binding.labels, plan.classCount)
         : null;
-    const sequenceBatch = tokenPlan ? tokenBatch(batchSize, tokenPlan) : null;
     if (sequenceBatch?.note) {
       log(sequenceBatch.note);
       warnings.push({ code: 'token-batch', message: sequenceBatch.note });

@@ -195,6 +195,27 @@ describe('profile --cost measured', () => {
     }
   });
 
+  it('says why a stack no Concat builds has no measured cost, and keeps the static costs', async () => {
+    // reshape_stack.onnx: one MatMul to N x 6, reshaped to [N, 3, 2] (test/fixtures/make_reshape_stack.py).
+    const report = await runProfile(
+      {
+        type: 'profile',
+        id: 'u',
+        modelPath: fixture('reshape_stack.onnx'),
+        samplesPath: fixture('reshape_stack_samples.npz'),
+        executionProviders: ['cpu'],
+        cost: 'measured',
+      },
+      () => undefined,
+    );
+    assert.equal(report.exitCount, 3);
+    assert.notEqual(report.cost.source, 'measured');
+    assert.match(report.cost.measured!.unavailable!, /not built by a Concat of one tensor per exit/);
+    assert.ok(report.warnings.some((w) => w.code === 'latency-unavailable'));
+    assert.equal(report.baselineLatency, undefined);
+    assert.ok(report.exits.every((e) => e.latency === undefined));
+  });
+
   it('refuses an unknown cost and --cost measured with --exit-costs', async () => {
     const base = {
       type: 'profile' as const,

@@ -319,6 +319,40 @@ describe('the batch of sequences, chosen from the output size', () => {
 });
 
 describe('memory at a vocabulary of 50,000', () => {
+  it('a limit below what one batch of logits needs is refused up front, saying what takes the memory', async () => {
+    const { writeNpz } = await import('../../bench/npzWriter');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-wide-limit-'));
+    try {
+      const samples = path.join(dir, 'wide.npz');
+      const fill = (o: Float32Array | BigInt64Array | Int32Array, _row: number, rows: number) =>
+        (o as BigInt64Array).fill(1n, 0, rows * 64);
+      await writeNpz(samples, [
+        { name: 'input_ids', descr: '<i8', shape: [4, 64], fill },
+        { name: 'attention_mask', descr: '<i8', shape: [4, 64], fill },
+      ]);
+      // 3 exits × 3 sequences × 64 tokens × 50,000 × 4 bytes = 115 MB, about three times that at the peak.
+      await assert.rejects(
+        runProfile(
+          {
+            type: 'profile',
+            id: 'm',
+            modelPath: path.join(__dirname, '..', '..', 'bench', 'models', 'decoder_wide.onnx'),
+            samplesPath: samples,
+            executionProviders: ['cpu'],
+            maxMemory: 300 * 2 ** 20,
+          },
+          () => undefined,
+        ),
+        (e: Error & { hint?: string }) =>
+          /one batch's logits at their peak \(about 3 × 3 exits × 3 sequences × 64 tokens × 50,000 × 4 bytes\) 330 MiB/.test(
+            e.message,
+          ) && /shorter sequences/.test(e.hint ?? ''),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('profiling stays under 800 MB, where the asked batch of 64 would hold 2.4 GB of logits alone', async () => {
     const { writeNpz } = await import('../../bench/npzWriter');
     const { runNodeChild } = await import('../../bench/childRun');

@@ -21,6 +21,8 @@ interface PageState {
   sliders?: Record<string, number>;
   /** The token view's policy (a decoder's report). */
   tokenPolicy?: string;
+  /** The trade-off chart's speed-up axis (a report with measured costs). */
+  costAxis?: 'measured' | 'macs';
   scrollY?: number;
 }
 
@@ -58,7 +60,7 @@ function showReport(runId: string, report: Report, focus: number | null, keepScr
   const sameRun = state.runId === runId;
   const scrollY = window.scrollY;
   current = { runId, report, focus };
-  if (!sameRun) saveState({ runId, sliders: {}, tokenPolicy: undefined, scrollY: 0 });
+  if (!sameRun) saveState({ runId, sliders: {}, tokenPolicy: undefined, costAxis: undefined, scrollY: 0 });
   const interactive = boot.view !== 'static';
   renderReport(root, report, {
     mode: boot.view === 'static' ? 'static' : 'panel',
@@ -69,6 +71,8 @@ function showReport(runId: string, report: Report, focus: number | null, keepScr
     onSlider: (kind, index) => saveState({ sliders: { ...(state.sliders ?? {}), [kind]: index } }),
     tokenPolicy: state.tokenPolicy,
     onTokenPolicy: (kind) => saveState({ tokenPolicy: kind }),
+    costAxis: state.costAxis,
+    onCostAxis: (axis) => saveState({ costAxis: axis }),
     actions: {
       copy,
       rerun: interactive ? () => post({ type: 'rerun', runId }) : undefined,

@@ -16,6 +16,16 @@ import { baseName, quality, speedupText } from './format';
 import { domainAround } from './ticks';
 import { exitClasses } from './tokenExit';
 import { tokenSection } from './tokenView';
+import {
+  CostAxis,
+  MeasuredCost,
+  latencyUnit,
+  measuredCost,
+  measuredSavingSentence,
+  plusMinus,
+  significant,
+  tradeoffAxis,
+} from './costAxis';
 import { pythonSnippet, thresholdsJson } from './snippets';
 
 /**
@@ -34,6 +44,9 @@ export interface ReportViewOptions {
   /** The token view's policy, restored from the page state (decoders only). */
   tokenPolicy?: string;
   onTokenPolicy?(kind: string): void;
+  /** The trade-off chart's speed-up axis, restored from the page state (reports with measured costs only). */
+  costAxis?: CostAxis;
+  onCostAxis?(axis: CostAxis): void;
   actions: {
     copy(what: 'json' | 'python', text: string): void;
     rerun?(): void;
@@ -217,6 +230,10 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
   const best = r.suggestions.find((s) => s.best);
   const perExit = r.suggestions.find((s) => s.policy === 'per-exit');
   const rel = r.cost.source === 'relative';
+  // With --cost measured, the measured latency beside the static MACs (costAxis.ts).
+  const m = measuredCost(r);
+  const lu = latencyUnit(m?.baseline.batch ?? 1);
+  const ms = (v: number, spread: number) => plusMinus(v * lu.scale, (spread / 2) * lu.scale);
   const head = [
     'Exit',
     'Name',
@@ -226,6 +243,7 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
     r.samples.tokens ? 'Consistency w/ final layer' : 'Agree w/ final',
     rel ? 'Cost (rel.)' : 'MACs',
     '% baseline',
+    ...(m ? [`${lu.unit}/sample, batch ${m.batchSize}`, `${lu.unit}/sample, batch 1`, '% measured baseline'] : []),
     best ? `Exits here (${best.policy})` : 'Exits here',
     'Suggested τ',
   ];
@@ -242,6 +260,13 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
       pct(e.agreement, 2),
       macs(e.macs, rel),
       pct(e.relativeCost),
+      ...(m
+        ? [
+            ms(m.exits[e.index].batch, m.exits[e.index].spread.batch),
+            ms(m.exits[e.index].batch1, m.exits[e.index].spread.batch1),
+            pct(m.exits[e.index].batch / m.baseline.batch),
+          ]
+        : []),
       share === null ? '–' : pct(share, 1),
       tau === undefined
         ? e.index === r.exitCount - 1
@@ -252,11 +277,24 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
           : `conf ≥ ${tau.toFixed(3)}`,
     ];
   });
-  const t = table(head, rows, { numeric: [0, 2, 3, 4, 5, 6, 7, 8], caption: 'Per-exit metrics' });
+  const numeric = m ? [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] : [0, 2, 3, 4, 5, 6, 7, 8];
+  const t = table(head, rows, { numeric, caption: 'Per-exit metrics' });
   t.querySelectorAll('tbody tr').forEach((tr, i) => {
     tr.setAttribute('data-exit', String(i));
     if (focus === i) tr.classList.add('focused');
+    if (!m) return;
+    const l = m.exits[i];
+    const cells = tr.querySelectorAll('td');
+    const tip = (batch: number, median: number, spread: number, repeats: number) =>
+      `exit ${i} at batch ${batch}: median ${significant(median * lu.scale)} ${lu.unit} per sample, interquartile range ${significant(spread * lu.scale, 2)} ${lu.unit}, ${repeats} repeats`;
+    cells[8]?.setAttribute('title', tip(m.batchSize, l.batch, l.spread.batch, l.repeats.batch));
+    cells[9]?.setAttribute('title', tip(1, l.batch1, l.spread.batch1, l.repeats.batch1));
+    cells[10]?.setAttribute(
+      'title',
+      `${significant(l.batch * lu.scale)} of the baseline's ${significant(m.baseline.batch * lu.scale)} ${lu.unit} per sample at batch ${m.batchSize}`,
+    );
   });
+  if (m) t.classList.add('measured');
   const wrap = el('div', { class: 'table-wrap' });
   wrap.append(t);
   const note = el(
@@ -266,7 +304,30 @@ function exitTable(r: Report, focus: number | null): HTMLElement {
   );
   const box = el('div');
   box.append(wrap, note);
+  const how = measuredNote(r, m, lu);
+  if (how) box.append(how);
   return box;
+}
+
+/**
+ * How the latencies of the table were measured, or why measured cost is unavailable; null
+ * when the run did not ask for measured cost.
+ */
+function measuredNote(r: Report, m: MeasuredCost | null, lu: { unit: string; scale: number }): HTMLElement | null {
+  const info = r.cost.measured;
+  if (!info) return null;
+  if (info.unavailable !== null || !m)
+    return el(
+      'p',
+      { class: 'note measured-note unavailable' },
+      `Measured cost is unavailable: ${info.unavailable ?? 'the report holds no latencies.'} Speed-ups use the static costs.`,
+    );
+  const b = m.baseline;
+  return el(
+    'p',
+    { class: 'note measured-note' },
+    `Measured latency on ${m.provider} (${m.precision}): ${lu.unit} per sample, the median ± half the interquartile range, at batch ${m.batchSize} and at batch 1; the model without early exits takes ${significant(b.batch * lu.scale)} ${lu.unit} per sample at batch ${m.batchSize} and ${significant(b.batch1 * lu.scale)} ${lu.unit} at batch 1. Speed-ups and mean costs below are by measured latency at batch ${m.batchSize}. ${m.method}`,
+  );
 }
 
 function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
@@ -347,7 +408,7 @@ function overthinkingSection(r: Report, charts: ChartFrame): HTMLElement {
   );
   stat('oracle accuracy', pct(o.oracleAccuracy, 2), 'Some exit is right');
   stat(
-    'oracle speed-up',
+    measuredCost(r) ? 'oracle speed-up (measured)' : 'oracle speed-up',
     speedupText(o.oracleSpeedup),
     'Exiting at the first correct exit (else the final one): baseline / mean cost',
   );
@@ -522,11 +583,17 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     );
   box.append(chartCard);
   const curves: Curve[] = [r.curves.confidence, r.curves.entropy, r.curves.margin, r.curves.patience];
-  const speedup = (p: { meanCost: number }) => (p.meanCost > 0 ? r.baselineMacs / p.meanCost : NaN);
+  // The speed-up axis: the report's own cost, or, with measured costs, a choice of the measured
+  // latency (the report's figures) and the MACs worked out from each point's histogram.
+  const measured = measuredCost(r);
+  let axis: CostAxis = measured ? (opts.costAxis ?? 'measured') : 'macs';
+  let ax = tradeoffAxis(r, axis);
+  const macsAxis = measured ? tradeoffAxis(r, 'macs') : null;
+  const speedup = (p: { meanCost: number; exitHistogram: number[] }) => ax.x(p);
   const controls: PolicyControl[] = [];
   let chart: LineChart | null = null;
   const full = r.exits[r.exitCount - 1];
-  const fullPoint: [number, number] = [full.macs > 0 ? r.baselineMacs / full.macs : NaN, qualityOf(r, full)];
+  const fullPoint: [number, number] = [ax.fullX, qualityOf(r, full)];
 
   const controlsCard = el('div', { class: 'card wide' });
   controlsCard.append(el('h3', {}, 'Operating point by policy'));
@@ -551,7 +618,8 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
         : c.kind === 'patience'
           ? String(p.threshold)
           : p.threshold.toFixed(4);
-    c.readout.textContent = `${c.kind === 'patience' ? 't' : 'τ'} = ${tText} · ${qualityName(r)} ${pct(qualityOf(r, p), 2)} · speed-up ${speedupText(p.speedup)} · saving ${pct(p.saving, 1)}`;
+    const byMacs = macsAxis ? ` measured (${speedupText(macsAxis.x(p))} by MACs)` : '';
+    c.readout.textContent = `${c.kind === 'patience' ? 't' : 'τ'} = ${tText} · ${qualityName(r)} ${pct(qualityOf(r, p), 2)} · speed-up ${speedupText(p.speedup)}${byMacs} · saving ${pct(p.saving, 1)}`;
     const total = p.exitHistogram.reduce((a, b) => a + b, 0) || 1;
     p.exitHistogram.forEach((h, k) => {
       const bar = c.hist[k];
@@ -630,7 +698,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       `Calib. ${qualityName(r)}`,
       `Test ${qualityName(r)}`,
       r.samples.tokens ? 'Test consistency' : 'Test agreement',
-      'Test speed-up',
+      measured ? 'Test speed-up (measured)' : 'Test speed-up',
       'Test exits per exit',
     ],
     r.suggestions.map((s) => [
@@ -688,9 +756,41 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
   );
   zoomButton.setAttribute('aria-pressed', 'false');
   zoomButton.title = 'Switch between the region of the suggestions and the whole curve';
-  legend.after(zoomButton);
+  const axisNote = el(
+    'p',
+    { class: 'note axis-note' },
+    "By MACs: each point's mean MACs from its exit histogram; the frontier is drawn through the curves' points (the report's own frontier is by measured latency).",
+  );
+  const tools = el('div', { class: 'chart-tools' });
+  tools.append(zoomButton);
+  legend.after(tools);
+  if (measured) {
+    // The toggle names the axis it switches to; aria-pressed says whether the MACs axis is on.
+    const showAxis = () => {
+      axisButton.textContent = axis === 'measured' ? 'Speed-up by MACs' : 'Speed-up by measured latency';
+      axisButton.setAttribute('aria-pressed', String(axis === 'macs'));
+    };
+    const axisButton = button(
+      '',
+      () => {
+        axis = axis === 'measured' ? 'macs' : 'measured';
+        ax = tradeoffAxis(r, axis);
+        showAxis();
+        opts.onCostAxis?.(axis);
+        drawTradeoff(chartBox.clientWidth || lastWidth);
+      },
+      'secondary',
+    );
+    axisButton.classList.add('axis-toggle');
+    showAxis();
+    axisButton.title = `Switch the speed-up axis between the latency measured on ${measured.provider} at batch ${measured.batchSize} and the static MACs of the same operating points`;
+    tools.append(axisButton);
+    chartBox.after(axisNote);
+  }
   const drawTradeoff = (width: number) => {
     lastWidth = width;
+    fullPoint[0] = ax.fullX;
+    axisNote.hidden = axis !== 'macs';
     const series = curves.map((c) => ({
       name: POLICY_LABEL[c.kind],
       cls: POLICY_CLASS[c.kind],
@@ -701,9 +801,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       name: 'Pareto frontier',
       cls: 'c-frontier',
       dots: false,
-      points: r.curves.frontier
-        .map((f) => [f.meanCost > 0 ? r.baselineMacs / f.meanCost : NaN, f.quality] as [number, number])
-        .sort((a, b) => a[0] - b[0]),
+      points: ax.frontier((p) => qualityOf(r, p)),
       width: 2.5,
     } as never);
     const markers: Marker[] = [
@@ -726,7 +824,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
           x: speedup(p),
           y: qualityOf(r, p),
           cls: `c-suggest ${POLICY_CLASS[s.policy]}`,
-          label: `Suggested ${s.policy} ${thresholdText(s.threshold)}: ${pct(qualityOf(r, p), 2)}, ${speedupText(p.speedup)} on the whole set`,
+          label: `Suggested ${s.policy} ${thresholdText(s.threshold)}: ${pct(qualityOf(r, p), 2)}, ${speedupText(speedup(p))}${measured ? (axis === 'measured' ? ' measured' : ' by MACs') : ''} on the whole set`,
           shape: 'diamond',
         });
     }
@@ -749,8 +847,8 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     chart = lineChart(chartBox, {
       xDomain: xZoom ?? undefined,
       yDomain: yZoom ?? undefined,
-      ariaLabel: `${qualityName(r)} against speed-up for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
-      xLabel: 'speed-up (baseline MACs / mean MACs)',
+      ariaLabel: `${qualityName(r)} against ${ax.label} for the confidence, entropy, margin and patience policies, with the Pareto frontier; full model at ${pct(fullPoint[1], 1)}, ${speedupText(fullPoint[0])}. The table below lists the suggestions.`,
+      xLabel: ax.label,
       yLabel: qualityName(r),
       series,
       markers,
@@ -768,7 +866,14 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
     details(
       'Policy grid table',
       table(
-        ['Policy', 'Threshold', qualityName(r), capitalised(agreementName(r)), 'Speed-up', 'Exit histogram'],
+        [
+          'Policy',
+          'Threshold',
+          qualityName(r),
+          capitalised(agreementName(r)),
+          measured ? 'Speed-up (measured)' : 'Speed-up',
+          'Exit histogram',
+        ],
         r.policies.map((p) => [
           p.kind,
           String(p.threshold),
@@ -810,7 +915,7 @@ function guaranteeBlock(r: Report): HTMLElement | null {
       'Calib. risk (k/n)',
       'Test risk',
       `Test ${qualityName(r)}`,
-      'Test speed-up',
+      measuredCost(r) ? 'Test speed-up (measured)' : 'Test speed-up',
       'Test exits per exit',
     ],
     gs.map((g) => [
@@ -885,6 +990,9 @@ function previewElement(s: DrilldownSample): HTMLElement {
 
 function drilldownSection(r: Report): HTMLElement {
   const box = el('div');
+  // What exiting saves in wall time on the device that measured it (--cost measured).
+  const saving = measuredSavingSentence(r);
+  if (saving) box.append(el('p', { class: 'measured-saving' }, saving));
   const d = r.drilldown;
   if (!d || d.samples.length === 0) {
     box.append(

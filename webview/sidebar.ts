@@ -1,4 +1,5 @@
 import { pct } from '../src/shared/format';
+import { providerName } from '../src/shared/providerText';
 import { button, el } from './dom';
 import type { FromWebview, RunSummary, SidebarState } from '../src/shared/protocol';
 
@@ -37,14 +38,18 @@ function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElemen
   box.append(bars);
   if (run.destructiveRate !== null)
     box.append(el('div', { class: 'stat-line' }, `Destructive overthinking: ${pct(run.destructiveRate, 2)}`));
-  const speed = (s: number | null) => (s === null ? '–' : `${s.toFixed(2)}×`);
+  // A speed-up by measured latency says so (the static MACs' needs no word).
+  const speed = (s: number | null) => (s === null ? '–' : `${s.toFixed(2)}×${run.measured ? ' measured' : ''}`);
+  const measuredTip = run.measured
+    ? ` Speed-up by latency measured on ${providerName(run.measured.provider)} at batch ${run.measured.batchSize}.`
+    : '';
   if (run.best) {
     box.append(
       el(
         'div',
         {
           class: 'stat-line',
-          title: 'Meets its target on the calibration split; it may miss it on new data.',
+          title: `Meets its target on the calibration split; it may miss it on new data.${measuredTip}`,
         },
         `Suggested (calibration target): ${run.best.policy} ${run.best.threshold} → ${speed(run.best.speedup)} at ${pct(run.best.accuracy, 2)}`,
       ),
@@ -57,8 +62,7 @@ function runSummary(run: RunSummary, post: (m: FromWebview) => void): HTMLElemen
         'div',
         {
           class: 'stat-line guaranteed',
-          title:
-            'Certified by Learn-then-Test on the calibration split: the risk stays within ε with probability ≥ 1 − δ.',
+          title: `Certified by Learn-then-Test on the calibration split: the risk stays within ε with probability ≥ 1 − δ.${measuredTip}`,
         },
         `Guaranteed (${g.settings}): ${g.rule}${g.speedup === null ? '' : ` → ${speed(g.speedup)} at ${pct(g.accuracy, 2)}`}`,
       ),

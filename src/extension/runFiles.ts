@@ -112,7 +112,15 @@ export function summarize(runId: string, report: Report, request: RunRequest): R
         }
       : null,
     guaranteed: guaranteedSummary(report),
+    ...measuredSummary(report),
   };
+}
+
+/** The sidebar's "measured" beside a speed-up: where the run's costs are measured latencies. */
+function measuredSummary(report: Report): Pick<RunSummary, 'measured'> {
+  const m = report.cost.measured;
+  if (report.cost.source !== 'measured' || !m || m.unavailable !== null) return {};
+  return { measured: { provider: m.provider, batchSize: m.batchSize } };
 }
 
 /** The sidebar's "Guaranteed" line: the best certified threshold, "none certified", or nothing for an old report. */

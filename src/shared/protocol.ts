@@ -36,6 +36,8 @@ export interface RunSummary {
    * runs stored before the guarantees.
    */
   guaranteed?: { rule: string; settings: string; speedup: number | null; accuracy: number | null };
+  /** Set when the speed-ups are by measured latency (--cost measured): the provider and batch size it was timed at. */
+  measured?: { provider: string; batchSize: number };
 }
 
 export interface ModelEntry {

@@ -17,6 +17,7 @@ import { main } from '../../src/cli';
 import type { Report } from '../../src/core/report';
 import { macs, pct } from '../../src/core/summary';
 import { certifiedRule } from '../../src/shared/riskText';
+import { latencyUnit, measuredCost, measuredSavingSentence, plusMinus } from '../../webview/costAxis';
 import { ROOT, THEMES, VSIX, Workbench, retry } from './harness';
 import {
   cpuSeconds,
@@ -188,6 +189,36 @@ async function headsSamples(file: string, shape: number[], classes: number): Pro
       },
     },
   ]);
+}
+
+/**
+ * Runs `command` from the explorer's context menu of the workspace's top-level entry `name`,
+ * until `done` sees it take effect (a menu clicked while it fades in may not act).
+ */
+async function explorerCommand(wb: Workbench, name: string, command: string, done: () => Promise<void>): Promise<void> {
+  await wb.openActivity('Explorer');
+  // Folders expanded by earlier tests could push the entry out of the (virtual) list.
+  await wb.runCommand('Collapse Folders in Explorer');
+  const row = wb.page
+    .locator('.explorer-folders-view .monaco-list-row')
+    .filter({ has: wb.page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) })
+    .first();
+  await retry(`run "${command}" on ${name} from the explorer`, 90_000, async () => {
+    await row.waitFor({ state: 'visible', timeout: 10_000 });
+    await row.click({ button: 'right' });
+    const item = wb.page.locator('.monaco-menu .action-item', { hasText: command }).first();
+    try {
+      await item.waitFor({ state: 'visible', timeout: 5_000 });
+      await item.hover();
+      await wb.page.waitForTimeout(300);
+    } catch (err) {
+      await wb.page.keyboard.press('Escape');
+      throw err;
+    }
+    await item.click();
+    await wb.page.mouse.move(0, 0);
+    await retry(`see "${command}" on ${name} take effect`, 20_000, done);
+  });
 }
 
 /** Puts the active editor's line `line` (1-based) in view with Go to Line. */
@@ -990,5 +1021,176 @@ describe('Exit Lens in VS Code', () => {
       assert.deepEqual(low, [], `text under 4.5:1 in ${theme}`);
     }
     await wb.setTheme(THEMES.dark);
+  });
+
+  test('measured cost (exitLens.cost in the workspace settings): MACs and latency per exit, the speed-up axis switches, the saving in wall time', async () => {
+    await wb.setTheme(THEMES.dark);
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('Notifications: Clear All Notifications');
+    const settingsFile = path.join(workspace, '.vscode', 'settings.json');
+    const saved = fs.readFileSync(settingsFile, 'utf8');
+    fs.writeFileSync(settingsFile, JSON.stringify({ ...JSON.parse(saved), 'exitLens.cost': 'measured' }, null, 2));
+    const model = path.join(workspace, 'model.onnx');
+    try {
+      // The workspace's settings file is watched; give the editor a moment to read it again.
+      await wb.page.waitForTimeout(2_000);
+      const before = storedRuns(runsDir).length;
+      await wb.openFile('model.onnx');
+      await wb.runCommand('Exit Lens: Profile Model Exits');
+      await retry('see the measured run stored', 180_000, async () => {
+        if (storedRuns(runsDir).length !== before + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
+      });
+      const run = latestRun(runsDir, model).report;
+      assert.equal(run.cost.source, 'measured', `the workspace setting was read: ${run.cost.note}`);
+      const m = measuredCost(run)!;
+      assert.ok(m, 'the report holds every latency');
+      const { unit, scale } = latencyUnit(m.baseline.batch);
+      const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
+      const rows = report.locator('#section-exits table.data tbody tr');
+      await rows.first().waitFor({ timeout: 60_000 });
+      // Both costs: MACs (and % of the baseline's), then ms (or µs) per sample at the batch size
+      // and at batch 1 (median ± half the IQR), and % of the measured baseline.
+      const head = await report.locator('#section-exits table.data thead th').allInnerTexts();
+      assert.deepEqual(head.slice(6, 11), [
+        'MACs',
+        '% baseline',
+        `${unit}/sample, batch ${m.batchSize}`,
+        `${unit}/sample, batch 1`,
+        '% measured baseline',
+      ]);
+      for (let k = 0; k < run.exitCount; k++) {
+        const e = run.exits[k];
+        const cells = await rows.nth(k).locator('td').allInnerTexts();
+        assert.equal(cells[2], pct(cliReport.exits[k].accuracy, 2), `exit ${k} accuracy`);
+        assert.equal(cells[6], macs(e.macs), `exit ${k} MACs`);
+        assert.equal(cells[8], plusMinus(e.latency!.batch * scale, (e.latency!.spread.batch / 2) * scale), `exit ${k}`);
+        assert.equal(cells[9], plusMinus(e.latency!.batch1 * scale, (e.latency!.spread.batch1 / 2) * scale));
+        assert.equal(cells[10], pct(e.latency!.batch / m.baseline.batch));
+      }
+      assert.match(
+        await report.locator('#section-exits .measured-note').innerText(),
+        new RegExp(
+          `^Measured latency on CPU \\(fp32\\): ${unit} per sample, the median ± half the interquartile range`,
+        ),
+      );
+      await report.locator('.chart').first().waitFor();
+      await wb.screenshot('measured-report-dark');
+      // The trade-off chart: measured speed-up first, the MACs of the same points on request.
+      const label = report.locator('#section-tradeoffs svg.chart .axis-label').first();
+      const toggle = report.locator('#section-tradeoffs .axis-toggle');
+      assert.equal(await label.textContent(), `speed-up by measured latency (CPU, batch ${m.batchSize})`);
+      assert.equal(await toggle.innerText(), 'Speed-up by MACs');
+      await report.locator('#section-tradeoffs').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await wb.screenshot('measured-tradeoff-dark');
+      await toggle.click();
+      await wb.page.mouse.move(0, 0);
+      await retry('see the MACs axis', 10_000, async () => {
+        const text = await label.textContent();
+        if (text !== 'speed-up by MACs (baseline MACs / mean MACs)') throw new Error(`axis: ${text}`);
+      });
+      assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+      assert.equal(await toggle.innerText(), 'Speed-up by measured latency');
+      await wb.screenshot('measured-tradeoff-macs-dark');
+      // The drill-down: the wall time the best suggestion saves on this device, against the MACs.
+      const saving = await report.locator('#section-drilldown .measured-saving').innerText();
+      assert.match(
+        saving,
+        new RegExp(
+          `^Exiting as suggested \\(.+\\) (saves|adds) [\\d.]+ ${unit} per sample \\([\\d.]+%\\) on CPU at batch ${m.batchSize}, against -?[\\d.]+% by MACs`,
+        ),
+      );
+      assert.equal(saving, measuredSavingSentence(run));
+      await report.locator('#section-drilldown').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await wb.screenshot('measured-drilldown-dark');
+      // The sidebar says the speed-ups are measured.
+      await wb.openActivity('Exit Lens');
+      const side = await sidebarFrame(wb);
+      await retry('see "measured" beside the sidebar speed-up', 30_000, async () => {
+        const text = await side.locator('body').innerText();
+        if (!/Suggested \(calibration target\): .*× measured at/.test(text)) throw new Error(text);
+      });
+      await wb.screenshot('measured-sidebar-dark');
+      await wb.setTheme(THEMES.light);
+      await report.locator('body').evaluate(() => window.scrollTo(0, 0));
+      await wb.screenshot('measured-report-light');
+      await report.locator('#section-tradeoffs').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await wb.screenshot('measured-tradeoff-macs-light');
+      await wb.page.setViewportSize({ width: 900, height: 1000 });
+      try {
+        await retry('see the report laid out for the narrow editor', 30_000, async () => {
+          const width = await report.locator('body').evaluate(() => document.documentElement.clientWidth);
+          if (width > 700) throw new Error(`the report is still ${width} px wide`);
+        });
+        const overflow = await report
+          .locator('body')
+          .evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 1, `the narrow report scrolls sideways by ${overflow} px`);
+        // The resize re-rendered the report in place; the chart kept the axis chosen (page state).
+        await retry('see the trade-off chart redrawn for the narrow editor, on the MACs axis', 30_000, async () => {
+          const drawn = await report
+            .locator('#section-tradeoffs svg.chart')
+            .first()
+            .evaluate((svg) => Number(svg.getAttribute('width')) - Math.max(220, svg.parentElement!.clientWidth));
+          if (Math.abs(drawn) > 1) throw new Error(`the chart is drawn ${drawn} px off its box`);
+        });
+        assert.equal(await label.textContent(), 'speed-up by MACs (baseline MACs / mean MACs)');
+        await report.locator('body').evaluate(() => window.scrollTo(0, 0));
+        await wb.screenshot('measured-report-narrow-light');
+        await report.locator('#section-tradeoffs').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+        await wb.page.waitForTimeout(300);
+        await wb.screenshot('measured-tradeoff-narrow-light');
+      } finally {
+        await wb.page.setViewportSize({ width: 1600, height: 1000 });
+      }
+    } finally {
+      fs.writeFileSync(settingsFile, saved);
+      await wb.setTheme(THEMES.dark);
+    }
+  });
+
+  test('Analyze Records (Merge Shards) on a folder from the explorer: the whole set’s report; a missing shard is named', async () => {
+    await wb.runCommand('View: Close All Editors');
+    await wb.runCommand('Notifications: Clear All Notifications');
+    // Three shards of the example, as docs/scale/README.md makes them, and a folder missing the second.
+    const shards = path.join(workspace, 'shards');
+    const partial = path.join(workspace, 'shards-missing');
+    fs.mkdirSync(shards, { recursive: true });
+    fs.mkdirSync(partial, { recursive: true });
+    for (let i = 0; i < 3; i++) {
+      const args = ['profile', path.join(workspace, 'model.onnx'), '--samples', path.join(workspace, 'test.npz')];
+      args.push('--ep', 'cpu', '--shard', `${i}/3`, '--records-out', path.join(shards, `s${i}.exitrec`), '--quiet');
+      const code = await main(args, { out: () => undefined, err: (t) => process.stderr.write(t), isTTY: false });
+      assert.equal(code, 0, `shard ${i}/3`);
+    }
+    for (const i of [0, 2]) fs.copyFileSync(path.join(shards, `s${i}.exitrec`), path.join(partial, `s${i}.exitrec`));
+    const before = storedRuns(runsDir).length;
+    await explorerCommand(wb, 'shards', 'Analyze Records (Merge Shards)…', async () => {
+      if (storedRuns(runsDir).length !== before + 1) throw new Error(`runs: ${storedRuns(runsDir).length}`);
+    });
+    const merged = latestRun(runsDir, path.join(workspace, 'model.onnx')).report;
+    assert.equal(merged.samples.sampleCount, cliReport.samples.sampleCount);
+    const report = await wb.webviewFrame({ title: 'Exit Lens: model.onnx' }, 120_000);
+    const rows = report.locator('#section-exits table.data tbody tr');
+    await rows.first().waitFor({ timeout: 60_000 });
+    // The merged report (no calibration file: the suggestions fitted on the seeded split).
+    assert.match(await report.locator('.meta').innerText(), /seeded split/);
+    assert.equal(await rows.count(), cliReport.exitCount);
+    for (let k = 0; k < cliReport.exitCount; k++) {
+      const cells = await rows.nth(k).locator('td').allInnerTexts();
+      assert.equal(cells[1], cliReport.exits[k].name);
+      assert.equal(cells[2], pct(cliReport.exits[k].accuracy, 2), `exit ${k} accuracy, as the single run's`);
+      assert.equal(merged.exits[k].accuracy, cliReport.exits[k].accuracy, `exit ${k} accuracy in the stored report`);
+      assert.equal(cells[6], macs(cliReport.exits[k].macs), `exit ${k} MACs`);
+    }
+    await report.locator('.chart').first().waitFor();
+    await wb.screenshot('merged-shards-dark');
+    // A folder without shard 1/3: an error that names it, and nothing stored.
+    await wb.runCommand('Notifications: Clear All Notifications');
+    let text = '';
+    await explorerCommand(wb, 'shards-missing', 'Analyze Records (Merge Shards)…', async () => {
+      text = await wb.waitForNotification(/do not cover the sample set/, 1_000);
+    });
+    assert.match(text, /samples 133\.\.265 are in no file\. Missing: --shard 1\/3\./);
+    assert.equal(storedRuns(runsDir).length, before + 1);
   });
 });

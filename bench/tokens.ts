@@ -29,14 +29,16 @@ export interface TokenBench {
   rows: string[][];
 }
 
-export async function measureTokens(opts: { quick: boolean; tmp: string }): Promise<TokenBench> {
-  const S = opts.quick ? 24 : 96;
-  const samples = path.join(opts.tmp, 'wide-tokens.npz');
-  await writeNpz(samples, [
+/**
+ * `sequences` unpadded sequences of T = 64 token ids below 1,000 (the embedding of
+ * decoder_wide.onnx), the ids spread by a fixed stride: the benchmark's and the memory test's input.
+ */
+export async function writeWideSequences(file: string, sequences: number): Promise<void> {
+  await writeNpz(file, [
     {
       name: 'input_ids',
       descr: '<i8',
-      shape: [S, T],
+      shape: [sequences, T],
       fill: (o, row, rows) => {
         for (let i = 0; i < rows * T; i++) (o as BigInt64Array)[i] = BigInt(((row * T + i) * 7919) % 1000);
       },
@@ -44,10 +46,16 @@ export async function measureTokens(opts: { quick: boolean; tmp: string }): Prom
     {
       name: 'attention_mask',
       descr: '<i8',
-      shape: [S, T],
+      shape: [sequences, T],
       fill: (o, _row, rows) => (o as BigInt64Array).fill(1n, 0, rows * T),
     },
   ]);
+}
+
+export async function measureTokens(opts: { quick: boolean; tmp: string }): Promise<TokenBench> {
+  const S = opts.quick ? 24 : 96;
+  const samples = path.join(opts.tmp, 'wide-tokens.npz');
+  await writeWideSequences(samples, S);
   const model = path.join(ROOT, 'bench', 'models', 'decoder_wide.onnx');
   const cli = path.join(ROOT, 'dist', 'cli.js');
   const bareLoop = await bundleBenchScript(opts.tmp, 'bareLoop');

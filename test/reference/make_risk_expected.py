@@ -41,18 +41,6 @@ cases = [
 ]
 
 
-def clean(o):
-    if isinstance(o, dict):
-        return {k: clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [clean(v) for v in o]
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    return o
-
-
 with open(os.path.join(FIX, "risk_expected.json"), "w") as f:
-    json.dump(clean(cases), f, indent=1)
+    json.dump(ref.clean(cases), f, indent=1)
 print("wrote risk_expected.json")

@@ -307,3 +307,16 @@ def token_positions(input_ids, attention_mask=None, labels=None):
                 continue
             out.append((s, t, y))
     return out
+
+
+def clean(o):
+    """numpy scalars to plain Python numbers, throughout, for json.dump."""
+    if isinstance(o, dict):
+        return {k: clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [clean(v) for v in o]
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    return o

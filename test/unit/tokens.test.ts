@@ -354,31 +354,14 @@ describe('memory at a vocabulary of 50,000', () => {
   });
 
   it('profiling stays under 800 MB, where the asked batch of 64 would hold 2.4 GB of logits alone', async () => {
-    const { writeNpz } = await import('../../bench/npzWriter');
+    const { writeWideSequences } = await import('../../bench/tokens');
     const { runNodeChild } = await import('../../bench/childRun');
     const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
     assert.ok(fs.existsSync(cli), 'dist/cli.js is built (npm run build)');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-wide-'));
     try {
-      const S = 24;
-      const T = 64;
       const samples = path.join(dir, 'wide.npz');
-      await writeNpz(samples, [
-        {
-          name: 'input_ids',
-          descr: '<i8',
-          shape: [S, T],
-          fill: (o, row, rows) => {
-            for (let i = 0; i < rows * T; i++) (o as BigInt64Array)[i] = BigInt(((row * T + i) * 7919) % 1000);
-          },
-        },
-        {
-          name: 'attention_mask',
-          descr: '<i8',
-          shape: [S, T],
-          fill: (o, _r, rows) => (o as BigInt64Array).fill(1n, 0, rows * T),
-        },
-      ]);
+      await writeWideSequences(samples, 24);
       const out = path.join(dir, 'report.json');
       const model = path.join(__dirname, '..', '..', 'bench', 'models', 'decoder_wide.onnx');
       const run = runNodeChild(

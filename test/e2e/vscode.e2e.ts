@@ -935,20 +935,21 @@ describe('Exit Lens in VS Code', () => {
     /** Clicks the lens whose title starts with `title`, above the line holding `text`. */
     const click = async (text: string, title: string) => {
       await goToLine(wb, lineOf(text));
-      await retry(`click the lens "${title}"`, 30_000, async () => {
+      await retry(`click the lens "${title}"`, 90_000, async () => {
         const lenses = await visibleLenses(wb);
         if (!lenses.some((l) => l.line.includes(text) && l.title.startsWith(title)))
           throw new Error(`lenses: ${JSON.stringify(lenses.map((l) => l.title))}`);
+        // The visible one: a lens of an editor out of view stays in the page, hidden.
         await wb.page
-          .locator('.editor-group-container.active .codelens-decoration a', { hasText: title })
+          .locator('.editor-group-container.active .codelens-decoration a:visible', { hasText: title })
           .first()
-          .click();
+          .click({ timeout: 5_000 });
       });
     };
     /** The focused row of the report, once it is there and on screen, after `settleMs` more. */
     const focusedRow = async (settleMs: number) => {
       const report = await wb.webviewFrame({ title: 'Exit Lens: list_plus_final.onnx' }, 60_000);
-      return retry('see the focused exit row in view', 30_000, async () => {
+      return retry('see the focused exit row in view', 60_000, async () => {
         await wb.page.waitForTimeout(settleMs);
         return report.locator('body').evaluate(() => {
           const row = document.querySelector('tr.focused');

@@ -60,25 +60,6 @@ export function macsSpeedup(r: Pick<Report, 'exits' | 'baselineMacs'>, hist: num
   return mean > 0 ? r.baselineMacs / mean : NaN;
 }
 
-/**
- * The Pareto frontier of [speed-up, quality] points: those that no other point beats on one
- * axis without losing on the other (equal points once), by rising speed-up.
- */
-export function paretoFrontier(points: [number, number][]): [number, number][] {
-  const sorted = points
-    .filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]))
-    .sort((a, b) => b[0] - a[0] || b[1] - a[1]);
-  const out: [number, number][] = [];
-  let best = -Infinity;
-  for (const p of sorted) {
-    if (p[1] > best) {
-      out.push(p);
-      best = p[1];
-    }
-  }
-  return out.reverse();
-}
-
 /** A point of a policy's curve as the axis reads it. */
 export interface CostPoint {
   meanCost: number;
@@ -96,7 +77,7 @@ export interface TradeoffAxis {
    * The Pareto frontier on this axis, from the report's frontier (in the report's own cost), or,
    * on the MACs axis of a measured report, through the curves' points as the report keeps them.
    */
-  frontier(quality: (p: { accuracy: number | null; agreement: number }) => number): [number, number][];
+  frontier(): [number, number][];
 }
 
 /**
@@ -129,12 +110,11 @@ export function tradeoffAxis(r: Report, axis: CostAxis): TradeoffAxis {
       label: 'speed-up by MACs (baseline MACs / mean MACs)',
       x: (p) => macsSpeedup(r, p.exitHistogram),
       fullX,
-      frontier: (quality) =>
-        paretoFrontier(
-          (['confidence', 'entropy', 'margin', 'patience'] as const).flatMap((k) =>
-            r.curves[k].points.map((p) => [macsSpeedup(r, p.exitHistogram), quality(p)] as [number, number]),
-          ),
-        ),
+      // The analysis worked it out (core/analysis/macsFrontier.ts); meanCost in MACs.
+      frontier: () =>
+        (r.curves.macsFrontier ?? [])
+          .map((f) => [f.meanCost > 0 ? r.baselineMacs / f.meanCost : NaN, f.quality] as [number, number])
+          .sort((a, b) => a[0] - b[0]),
     };
   return {
     axis: 'macs',

@@ -801,7 +801,7 @@ function tradeoffSection(r: Report, opts: ReportViewOptions, charts: ChartFrame)
       name: 'Pareto frontier',
       cls: 'c-frontier',
       dots: false,
-      points: ax.frontier((p) => qualityOf(r, p)),
+      points: ax.frontier(),
       width: 2.5,
     } as never);
     const markers: Marker[] = [

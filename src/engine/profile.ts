@@ -34,6 +34,7 @@ import {
   ProviderName,
 } from './providers';
 import { MeasuredLatency, measureLatency } from './latency';
+import { macsFrontier } from '../core/analysis/macsFrontier';
 import { TokenPlan, inferTokenRecords, planTokenExits, tokenBatch } from './tokenRun';
 import { TokenPositions, TokenSource, tokenPositions, tokenSource } from '../core/tokens';
 import { detectTokenExits } from '../core/onnx/tokenExits';
@@ -920,7 +921,16 @@ export async function runProfile(
       },
       cost,
     );
-    if (measured?.latency) for (const e of result.exits) e.latency = measured.latency.exits[e.index];
+    if (measured?.latency) {
+      for (const e of result.exits) e.latency = measured.latency.exits[e.index];
+      // The frontier by MACs too, for the report's MACs axis.
+      const { confidence, entropy, margin, patience } = result.curves;
+      result.curves.macsFrontier = macsFrontier(
+        { confidence, entropy, margin, patience },
+        cost.exitMacs,
+        records.labels !== null,
+      );
+    }
     timings.analysisSeconds = (Date.now() - tAnalysis) / 1000;
     timings.totalSeconds = (Date.now() - t0) / 1000;
     const tokenView =

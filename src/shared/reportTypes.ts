@@ -362,6 +362,11 @@ export interface Report {
     frontier: FrontierCandidate[];
     /** How many points the whole frontier has (absent in reports written before it was thinned). */
     frontierTotalPoints?: number;
+    /**
+     * With measured costs (cost.source 'measured'): the frontier by static MACs over the curves'
+     * kept points (core/analysis/macsFrontier.ts), meanCost in MACs, for the MACs axis.
+     */
+    macsFrontier?: FrontierCandidate[];
     /** 'accuracy' or 'agreement' (unlabelled): the quality axis of the frontier. */
     quality: 'accuracy' | 'agreement';
   };

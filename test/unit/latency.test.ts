@@ -186,6 +186,13 @@ describe('profile --cost measured', () => {
     assert.ok(lat.every((v) => v > 0));
     // The MACs stay static: exit 0's is below the final's.
     assert.ok(report.exits[0].macs < report.exits[2].macs);
+    // The frontier by MACs for the report's MACs axis: by ascending mean MACs, each a histogram's mean of the exits' MACs.
+    const mf = report.curves.macsFrontier!;
+    assert.ok(mf.length > 0);
+    mf.forEach((f, i) => {
+      assert.ok(f.meanCost >= report.exits[0].macs && f.meanCost <= report.exits[2].macs);
+      if (i > 0) assert.ok(f.meanCost > mf[i - 1].meanCost && f.quality > mf[i - 1].quality);
+    });
     // Each policy's mean cost and speed-up are the histogram's measured latencies.
     for (const p of report.policies) {
       const n = p.exitHistogram.reduce((a, b) => a + b, 0);

@@ -451,8 +451,11 @@ function checkProfileMemory(
   calib: SetRun | null,
   step: number,
   exits: number,
-  /** Records per set when they are not one per sample (a decoder's token positions), and a decoder's logits. */
-  recordCounts: { main?: number; calib?: number; logits?: MemoryPart } = {},
+  /**
+   * Records per set when they are not one per sample (a decoder's token positions), and one more
+   * part of a decoder's (its positions' index, or a batch's logits) with the hint for when it dominates.
+   */
+  recordCounts: { main?: number; calib?: number; extra?: MemoryPart; extraHint?: string } = {},
 ): void {
   const parts: MemoryPart[] = [
     { what: "the model (its file, the decoded graph and ONNX Runtime's copy of the weights)", bytes: 3 * modelBytes },
@@ -466,13 +469,13 @@ function checkProfileMemory(
   ];
   if (calib)
     parts.push(...recordsMemory('the calibration set', recordCounts.calib ?? calib.binding.sampleCount, exits, false));
-  if (recordCounts.logits) parts.push(recordCounts.logits);
+  if (recordCounts.extra) parts.push(recordCounts.extra);
   const records = req.includeRecords ? ' Leave out --records (the per-sample records in the JSON), or' : '';
   checkMemory(
     parts,
     limit,
-    recordCounts.logits && recordCounts.logits.bytes > limit.bytes / 4
-      ? "A decoder's logits over its whole vocabulary are what takes the memory: profile shorter sequences (fewer tokens each), a smaller --batch, or raise --max-memory on a machine that has it."
+    recordCounts.extra && recordCounts.extraHint && recordCounts.extra.bytes > limit.bytes / 4
+      ? recordCounts.extraHint
       : `Profile a smaller sample set (e.g. its first 100,000 samples: np.savez(path, x=x[:100000], label=y[:100000])).${records}${parts[1].bytes > limit.bytes / 4 ? ' Use a smaller batch (--batch).' : ''}`,
   );
 }
@@ -754,6 +757,18 @@ export async function runProfile(
     throwIfCancelled(signal);
 
     // Token positions (and their labels: the next token, or the labels array) before the records.
+    if (tokens && tokenPlan) {
+      // Before the positions are read: their index (a label and a t, 8 bytes each) at its largest,
+      // every position of every sequence valid; the exact records are checked once it is known.
+      const most = (sequences: number) => sequences * Math.max(0, tokens.length - 1);
+      const positions = most(tokens.sequences) + (calib ? most(calib.binding.sampleCount) : 0);
+      checkProfileMemory(req, limit, modelBytes.length, main, calib, step, plan.exitCount, {
+        extra: {
+          what: `the token positions' index (at most ${positions.toLocaleString('en-US')} positions)`,
+          bytes: 8 * positions,
+        },
+      });
+    }
     const mainPositions = tokens && tokenPlan ? await tokenPositions(tokens, tokenPlan.classCount) : null;
     const calibTokens = calib && tokenPlan ? tokenSource(calib.binding, calib.binding.labels) : null;
     if (calib && tokenPlan && !calibTokens)
@@ -770,7 +785,9 @@ export async function runProfile(
       calib: calibPositions?.count,
       // ONNX Runtime returns every exit's logits of a batch at once; at its peak a run holds
       // about three times that (tokenRun.ts TOKEN_LOGITS_BUDGET).
-      logits:
+      extraHint:
+        "A decoder's logits over its whole vocabulary are what takes the memory: profile shorter sequences (fewer tokens each), a smaller --batch, or raise --max-memory on a machine that has it.",
+      extra:
         tokenPlan && sequenceBatch
           ? {
               what: `one batch's logits at their peak (about 3 × ${plan.exitCount} exits × ${sequenceBatch.batch} sequence${sequenceBatch.batch === 1 ? '' : 's'} × ${tokenPlan.length} tokens × ${plan.classCount.toLocaleString('en-US')} × 4 bytes)`,

@@ -319,6 +319,33 @@ describe('the batch of sequences, chosen from the output size', () => {
 });
 
 describe('memory at a vocabulary of 50,000', () => {
+  it('the position index of a long set is bounded before it is read', async () => {
+    const { writeWideSequences } = await import('../../bench/tokens');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-positions-'));
+    try {
+      // 150,000 sequences of 64 tokens: at most 150,000 × 63 = 9,450,000 positions, 8 bytes each
+      // (75.6 MB) on top of a run that otherwise fits in 200 MiB.
+      const samples = path.join(dir, 'long.npz');
+      await writeWideSequences(samples, 150_000);
+      await assert.rejects(
+        runProfile(
+          {
+            type: 'profile',
+            id: 'p',
+            modelPath: path.join(__dirname, '..', '..', 'bench', 'models', 'decoder_wide.onnx'),
+            samplesPath: samples,
+            executionProviders: ['cpu'],
+            maxMemory: 200 * 2 ** 20,
+          },
+          () => undefined,
+        ),
+        /the token positions' index \(at most 9,450,000 positions\) 72 MiB/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a limit below what one batch of logits needs is refused up front, saying what takes the memory', async () => {
     const { writeNpz } = await import('../../bench/npzWriter');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-wide-limit-'));

@@ -7,7 +7,8 @@ import { planOutputs, writeOutputs } from './core/outputFiles';
 import { runDoctor } from './engine/doctor';
 import { parseGpuPrecision } from './engine/providers';
 import { cudaStatus, engineEnvironment, withEnvironment } from './gpu/cuda';
-import { cudaPackageSupport, installCudaProvider, officialPackage, providerTargetDir } from './gpu/cudaInstall';
+import { installCudaProvider } from './gpu/cudaInstall';
+import { cudaPackageSupport, officialPackage, providerTargetDir } from './gpu/cudaPackage';
 import { doctorText } from './gpu/doctorText';
 import { DEFAULT_PROVIDERS, GpuPrecision } from './shared/defaults';
 

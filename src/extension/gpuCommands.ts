@@ -2,13 +2,8 @@ import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { cudaStatus, engineEnvironment } from '../gpu/cuda';
-import {
-  CudaSetupError,
-  cudaPackageSupport,
-  installCudaProvider,
-  officialPackage,
-  providerTargetDir,
-} from '../gpu/cudaInstall';
+import { installCudaProvider } from '../gpu/cudaInstall';
+import { CudaSetupError, cudaPackageSupport, officialPackage, providerTargetDir } from '../gpu/cudaPackage';
 import { DoctorReport, doctorMarkdown, firstUsable, providerLabel } from '../gpu/doctorText';
 import { checkWebGpu } from '../gpu/webgpu';
 import { DEFAULT_PROVIDERS } from '../shared/defaults';

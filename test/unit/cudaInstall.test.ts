@@ -15,19 +15,15 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
 import { Zip, ZipDeflate, zipSync } from 'fflate';
+import { CudaInstallResult, CudaProgress, installCudaProvider, InstallCudaOptions } from '../../src/gpu/cudaInstall';
+import { CUDA_MANIFEST, installedCudaProvider } from '../../src/gpu/cudaManifest';
 import {
-  CUDA_MANIFEST,
-  CudaInstallResult,
-  CudaProgress,
   CudaSetupError,
   cudaPackageSupport,
-  installCudaProvider,
-  installedCudaProvider,
-  InstallCudaOptions,
   officialPackage,
   ortVersion,
   providerTargetDir,
-} from '../../src/gpu/cudaInstall';
+} from '../../src/gpu/cudaPackage';
 import { ExitLensError } from '../../src/core/errors';
 import { tmpDir } from './helpers';
 import { bareElf64, withRodata } from './support/elfSections';

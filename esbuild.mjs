@@ -31,7 +31,7 @@ const builds = [
   { ...node, entryPoints: { engine: 'src/engine/engineProcess.ts' }, outdir: 'dist' },
   // Worker thread for the analysis' parallel record filling and sweeps (src/core/analysis/parallel.ts loads it from beside the bundle).
   { ...node, entryPoints: { analysisThread: 'src/core/analysis/analysisThread.ts' }, outdir: 'dist' },
-  { ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
 ];
 if (fs.existsSync('webview/main.ts')) {
   builds.push({

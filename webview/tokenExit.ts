@@ -43,7 +43,7 @@ export function tokenExit(p: PositionScores, kind: PolicyKind, threshold: number
 
 /**
  * The threshold as the view compares it: the token view's scores are rounded to 6 digits
- * (src/core/tokenView.ts), so a score policy's threshold is rounded the same way, and a
+ * (src/core/tokens/tokenView.ts), so a score policy's threshold is rounded the same way, and a
  * position whose score equals the threshold (a suggestion is an observed score) fires as it does
  * in the analysis. Only a score within 5·10⁻⁷ of the threshold may land on the other side.
  */

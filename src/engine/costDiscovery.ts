@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { ExitLensError } from '../core/errors';
 import { withExtraOutputs } from '../core/onnx/edit';
 import { ModelInfo, checkExternalData } from '../core/onnx/model';
-import { blockingCall } from '../core/blocking';
+import { blockingCall } from '../core/io/blocking';
 import { tensorsNeededForCost } from '../core/onnx/cost';
 import { loadOrt } from './providers';
 

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { blockingCall } from '../core/blocking';
+import { blockingCall } from '../core/io/blocking';
 import { throwIfCancelled } from '../core/errors';
 import type { ModelInfo } from '../core/onnx/model';
 import { pruneModel } from '../core/onnx/prune';

@@ -2,15 +2,15 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError, describeError, throwIfCancelled } from '../core/errors';
 import { firstCorrectExit } from '../core/analysis/overthinking';
-import { DRILLDOWN_LIMIT, drilldownSample, inputPreview } from '../core/drilldown';
+import { DRILLDOWN_LIMIT, drilldownSample, inputPreview } from '../core/report/drilldown';
 import { ArrayEntry, ArrayFile, openArrayFile } from '../core/npy/arrayFile';
 import { ITEM_SIZE, NpyDtype, NumericArray, bytesToTyped, halfToFloat } from '../core/npy/npy';
 import { exitCosts, nodeCosts, traceStackedExits } from '../core/onnx/cost';
 import { ExitLayout, detectExits, exitNames, parseExitMapping } from '../core/onnx/exits';
 import { ModelInfo, checkExternalData, decodeModelProto, modelInfoFromProto, readModelFile } from '../core/onnx/model';
-import { blockingCall } from '../core/blocking';
-import { MemoryLimit, MemoryPart, boundThreads, checkMemory, memoryLimit, recordsMemory } from '../core/limits';
-import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
+import { blockingCall } from '../core/io/blocking';
+import { MemoryLimit, MemoryPart, boundThreads, checkMemory, memoryLimit, recordsMemory } from '../core/io/limits';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records/records';
 import {
   CostInfo,
   Drilldown,
@@ -19,8 +19,8 @@ import {
   Report,
   ReportWarning,
   TokenView,
-} from '../core/report';
-import { BatchReader, SampleBinding, bindSamples, checkClassLabels, readLabels } from '../core/samples';
+} from '../core/analysis/analyze';
+import { BatchReader, SampleBinding, bindSamples, checkClassLabels, readLabels } from '../core/samples/samples';
 import { discoverShapes } from './costDiscovery';
 import { AnalyzeRequest, Emit, ProfileRequest, ProgressPhase } from '../shared/engineProtocol';
 import {
@@ -36,17 +36,17 @@ import {
 import { MeasuredLatency, measureLatency } from './latency';
 import { macsFrontier } from '../core/analysis/macsFrontier';
 import { TokenPlan, inferTokenRecords, planTokenExits, tokenBatch } from './tokenRun';
-import { TokenPositions, TokenSource, tokenPositions, tokenSource } from '../core/tokens';
+import { TokenPositions, TokenSource, tokenPositions, tokenSource } from '../core/tokens/tokens';
 import { detectTokenExits } from '../core/onnx/tokenExits';
-import { TOKEN_VIEW_SEQUENCES, buildTokenView } from '../core/tokenView';
-import { readVocab } from '../core/vocab';
+import { TOKEN_VIEW_SEQUENCES, buildTokenView } from '../core/tokens/tokenView';
+import { readVocab } from '../core/tokens/vocab';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
-import { analyzeRun, riskOptions, runAnalyze, validateCommon } from '../core/analyzeLogits';
-import { assembleReport } from '../core/reportAssembly';
-import type { ReportParts } from '../core/reportAssembly';
-import type { ShardCapture } from '../core/recordsFile';
-import { runMerge } from '../core/shardMerge';
-import { shardBinding, shardRange } from '../core/shards';
+import { analyzeRun, riskOptions, runAnalyze, validateCommon } from '../core/analysis/analyzeLogits';
+import { assembleReport } from '../core/report/assembly';
+import type { ReportParts } from '../core/report/assembly';
+import type { ShardCapture } from '../core/records/recordsFile';
+import { runMerge } from '../core/records/shardMerge';
+import { shardBinding, shardRange } from '../core/records/shards';
 import type { MergeRequest } from '../shared/engineProtocol';
 
 class Progress {

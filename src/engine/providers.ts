@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError } from '../core/errors';
-import type { ExecutionProviderInfo, ProviderAttempt } from '../core/report';
+import type { ExecutionProviderInfo, ProviderAttempt } from '../core/analysis/analyze';
 import { cudaPrecision, cudaStatus } from '../gpu/cuda';
 import { ortBinaryDir } from '../gpu/ortPaths';
 import { checkWebGpu, explainWebGpuFailure } from '../gpu/webgpu';

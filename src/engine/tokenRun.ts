@@ -1,12 +1,12 @@
 import type * as ort from 'onnxruntime-node';
 import { firstCorrectExit } from '../core/analysis/overthinking';
-import { DRILLDOWN_LIMIT, drilldownSample } from '../core/drilldown';
+import { DRILLDOWN_LIMIT, drilldownSample } from '../core/report/drilldown';
 import { ExitLensError, throwIfCancelled } from '../core/errors';
 import { NumericArray } from '../core/npy/npy';
 import { ExitLayout, exitNames } from '../core/onnx/exits';
-import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records';
-import { BatchReader, SampleBinding } from '../core/samples';
-import { TokenPositions, TokenSource } from '../core/tokens';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records/records';
+import { BatchReader, SampleBinding } from '../core/samples/samples';
+import { TokenPositions, TokenSource } from '../core/tokens/tokens';
 import type { Drilldown } from '../shared/reportTypes';
 
 /**

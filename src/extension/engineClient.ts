@@ -1,6 +1,6 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
-import type { Report } from '../core/report';
+import type { Report } from '../core/analysis/analyze';
 import { AnalyzeRequest, EngineEvent, MergeRequest, ProfileRequest, isEngineEvent } from '../shared/engineProtocol';
 
 /**

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadModelInfo } from '../core/onnx/model';
-import { rankSampleFiles } from '../core/sampleMatch';
+import { rankSampleFiles } from '../core/samples/sampleMatch';
 import { MessageRouter } from './messageRouter';
 import { Profiler, refuseInRestrictedMode } from './profiler';
 import { ReportPanel } from './reportPanel';

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ExecutionProviderInfo } from '../core/report';
+import type { ExecutionProviderInfo } from '../core/analysis/analyze';
 import type { RunSummary } from '../shared/protocol';
 import { engineEnvironment } from '../gpu/cuda';
 import { DEFAULT_PROVIDERS } from '../shared/defaults';
 import { describeError } from '../core/errors';
-import { checkRunInputs } from '../core/inputFiles';
+import { checkRunInputs } from '../core/io/inputFiles';
 import { EngineClient } from './engineClient';
 import { RunRequest, RunStore } from './runStore';
 import { profileSettings } from './settings';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
-import { RecordsFileInfo, readRecordsHeader } from '../core/recordsFile';
+import { RecordsFileInfo, readRecordsHeader } from '../core/records/recordsFile';
 import { EngineClient } from './engineClient';
 import { Profiler, refuseInRestrictedMode } from './profiler';
 import { ReportPanel } from './reportPanel';

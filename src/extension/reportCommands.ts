@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readWebviewAssets, staticReportHtml } from '../core/htmlExport';
-import { markdownSummary } from '../core/summary';
+import { readWebviewAssets, staticReportHtml } from '../core/report/htmlExport';
+import { markdownSummary } from '../core/report/summary';
 import { describeError } from '../core/errors';
-import { planOutputs, writeOutputs } from '../core/outputFiles';
+import { planOutputs, writeOutputs } from '../core/io/outputFiles';
 import type { ExportFormat } from '../shared/protocol';
 import { MessageRouter } from './messageRouter';
 import { ReportPanel } from './reportPanel';

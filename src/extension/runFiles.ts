@@ -1,15 +1,15 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isLeftoverTemp, removeQuietly, writeFileAtomic } from '../core/atomicWrite';
+import { isLeftoverTemp, removeQuietly, writeFileAtomic } from '../core/io/atomicWrite';
 import { ExitLensError } from '../core/errors';
-import { kindOf, readRegularFile } from '../core/inputFiles';
-import { SCHEMA_VERSION, type Report } from '../core/report';
-import { thresholdText } from '../core/summary';
+import { kindOf, readRegularFile } from '../core/io/inputFiles';
+import { SCHEMA_VERSION, type Report } from '../core/analysis/analyze';
+import { thresholdText } from '../core/report/summary';
 import type { RunSummary } from '../shared/protocol';
 import { bestGuarantee, certifiedRule, riskSettingsText } from '../shared/riskText';
 
-export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/atomicWrite';
+export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/io/atomicWrite';
 
 /**
  * The stored-runs folder on disk, without the editor: one folder per model under <root>/runs,

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Report } from '../core/report';
+import type { Report } from '../core/analysis/analyze';
 import type { RunSummary } from '../shared/protocol';
 import { RunFiles, RunRequest, StoredRun } from './runFiles';
 

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_BATCH, DEFAULT_GPU_PRECISION, DEFAULT_MAX_ACCURACY_DROP, GpuPrecision } from '../shared/defaults';
 import { ExitLensError } from '../core/errors';
-import { readRegularFile } from '../core/inputFiles';
-import { memorySetting } from '../core/limits';
+import { readRegularFile } from '../core/io/inputFiles';
+import { memorySetting } from '../core/io/limits';
 
 /** The team file is a short list of models: anything larger is not one. */
 const TEAM_FILE_MAX_BYTES = 16 * 2 ** 20;

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ExecutionProviderInfo } from '../core/report';
+import type { ExecutionProviderInfo } from '../core/analysis/analyze';
 import { providerName, summarizeProvider } from '../shared/providerText';
 
 /** The status bar item: the execution provider in use (and why, on fallback), or the run in progress. */

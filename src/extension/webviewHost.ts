@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { nonce, reportPage } from '../core/htmlExport';
+import { nonce, reportPage } from '../core/report/htmlExport';
 import { Boot, ToWebview, isFromWebview } from '../shared/protocol';
 import { MessageRouter } from './messageRouter';
 

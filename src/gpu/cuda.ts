@@ -14,7 +14,7 @@ import {
 import { cudaProviderFiles, ortBinaryDir, ortVersion } from './ortPaths';
 import { readOrtVersionOfProvider } from './elf';
 import { ExitLensError } from '../core/errors';
-import { readRegularFile } from '../core/inputFiles';
+import { readRegularFile } from '../core/io/inputFiles';
 
 /**
  * What the CUDA provider needs on this machine, read without loading ONNX Runtime: its library

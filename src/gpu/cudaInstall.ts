@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempNameFor } from '../core/atomicWrite';
+import { tempNameFor } from '../core/io/atomicWrite';
 import { CUDA_MANIFEST, CudaManifest, InstalledFile, installedCudaProvider } from './cudaManifest';
 import {
   CUDA_PACKAGE_ID,

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isLeftoverTemp, processAlive, tempNameFor } from '../core/atomicWrite';
+import { isLeftoverTemp, processAlive, tempNameFor } from '../core/io/atomicWrite';
 import { ExitLensError } from '../core/errors';
 import { CudaSetupError } from './cudaPackage';
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as yauzl from 'yauzl';
-import { tempNameFor } from '../core/atomicWrite';
+import { tempNameFor } from '../core/io/atomicWrite';
 import { ExitLensError } from '../core/errors';
 import {
   ACCEPTED_PACKAGE_IDS,

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LdCache, readLdCache } from './ldCache';
 import { ExitLensError } from '../core/errors';
-import { readRegularFile } from '../core/inputFiles';
+import { readRegularFile } from '../core/io/inputFiles';
 
 /**
  * Whether ONNX Runtime's WebGPU provider can start here, and why not in words a user can act

@@ -8,7 +8,7 @@ import type { Report, TensorInfo } from './reportTypes';
  */
 
 /**
- * What the page starts from, in the JSON element `exit-lens-boot` (src/core/htmlExport.ts
+ * What the page starts from, in the JSON element `exit-lens-boot` (src/core/report/htmlExport.ts
  * reportPage writes it): which view to render, and for the static export the report itself.
  */
 export interface Boot {

@@ -11,10 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Browser, chromium, Page } from 'playwright-core';
-import { main } from '../../src/cli';
-import { readWebviewAssets, staticReportHtml } from '../../src/core/htmlExport';
-import type { Report } from '../../src/core/report';
-import { pct } from '../../src/core/summary';
+import { main } from '../../src/cli/main';
+import { readWebviewAssets, staticReportHtml } from '../../src/core/report/htmlExport';
+import type { Report } from '../../src/core/analysis/analyze';
+import { pct } from '../../src/core/report/summary';
 import { ARTIFACTS, ROOT } from './harness';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'sdn-digits');

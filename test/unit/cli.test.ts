@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { EXIT_CANCELLED, EXIT_OK, EXIT_USER, main } from '../../src/cli';
-import { SCHEMA_VERSION } from '../../src/core/report';
+import { EXIT_CANCELLED, EXIT_OK, EXIT_USER, main } from '../../src/cli/main';
+import { SCHEMA_VERSION } from '../../src/core/analysis/analyze';
 import { expected, fixture, slowTest, tmpDir } from './helpers';
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
@@ -499,7 +499,7 @@ describe('a failure inside a run', () => {
       [
         '--import',
         'tsx',
-        path.join(__dirname, '..', '..', 'src', 'cli.ts'),
+        path.join(__dirname, '..', '..', 'src', 'cli', 'main.ts'),
         'profile',
         fixture('batch_bound.onnx'),
         '--samples',
@@ -1051,7 +1051,7 @@ describe('Ctrl-C', { skip: slowTest('Ctrl-C in a child process') }, () => {
       [
         '--import',
         'tsx',
-        path.join(__dirname, '..', '..', 'src', 'cli.ts'),
+        path.join(__dirname, '..', '..', 'src', 'cli', 'main.ts'),
         'analyze',
         file,
         '--records',

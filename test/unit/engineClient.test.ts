@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Report } from '../../src/core/report';
+import type { Report } from '../../src/core/analysis/analyze';
 import { EngineClient, EngineLog } from '../../src/extension/engineClient';
 import { RunFiles } from '../../src/extension/runFiles';
 import { engineChildren, fixture, processExists, processGone, slowTest, tmpDir, writeLongRunSamples } from './helpers';

@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { writeFileAtomic } from '../../src/core/atomicWrite';
+import { writeFileAtomic } from '../../src/core/io/atomicWrite';
 import { ExitLensError } from '../../src/core/errors';
-import { checkRunInputs, readRegularFile } from '../../src/core/inputFiles';
+import { checkRunInputs, readRegularFile } from '../../src/core/io/inputFiles';
 import {
   GIB,
   MIB,
@@ -20,9 +20,9 @@ import {
   memorySetting,
   parseMemorySize,
   recordsMemory,
-} from '../../src/core/limits';
-import { planOutputs, writeOutputs } from '../../src/core/outputFiles';
-import { displayName, mdCode, mdText, terminalText } from '../../src/core/text';
+} from '../../src/core/io/limits';
+import { planOutputs, writeOutputs } from '../../src/core/io/outputFiles';
+import { displayName, mdCode, mdText, terminalText } from '../../src/core/io/text';
 import { RunFiles } from '../../src/extension/runFiles';
 import { makeFifo } from './support/hostileFiles';
 import { tmpDir } from './helpers';
@@ -200,7 +200,7 @@ describe('inputs: regular files only', () => {
       () => ({ root: fileRoot, keep: 10 }),
       (file, why) => skipped.push(`${file}: ${why}`),
     );
-    const { runAnalyze } = await import('../../src/core/analyzeLogits');
+    const { runAnalyze } = await import('../../src/core/analysis/analyzeLogits');
     const { collect, fixture } = await import('./helpers');
     const report = await runAnalyze(
       { type: 'analyze', id: 't', logitsPath: fixture('logits_random.npz') },

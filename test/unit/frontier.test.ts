@@ -4,15 +4,15 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FrontierCandidate } from '../../src/core/report';
+import type { FrontierCandidate } from '../../src/core/analysis/analyze';
 import { TARGET_EPS, TargetChooser, Thinning, keepPoint, spacingFor } from '../../src/core/analysis/curvePoints';
 import { analysePolicies, exactCurves } from '../../src/core/analysis/curves';
 import { frontierForReport } from '../../src/core/analysis/frontierPoints';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { sweepScorePolicy } from '../../src/core/analysis/sweep';
-import { analyze } from '../../src/core/report';
-import { allocateRecords, fillExitRecords } from '../../src/core/records';
-import { runAnalyze } from '../../src/core/analyzeLogits';
+import { analyze } from '../../src/core/analysis/analyze';
+import { allocateRecords, fillExitRecords } from '../../src/core/records/records';
+import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
 import { fixture } from './helpers';
 
 const point = (meanCost: number, quality: number, threshold = meanCost): FrontierCandidate => ({

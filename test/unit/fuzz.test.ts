@@ -17,7 +17,7 @@ import { detectExits } from '../../src/core/onnx/exits';
 import { loadModelInfo } from '../../src/core/onnx/model';
 import { fixture, slowTest, tmpDir } from './helpers';
 import { spawnSync } from 'node:child_process';
-import { bindSamples } from '../../src/core/samples';
+import { bindSamples } from '../../src/core/samples/samples';
 import { makeFifo, npy, npyHeader, onnxModel, writeZip } from './support/hostileFiles';
 
 const SECONDS = Number(process.env.EXIT_LENS_FUZZ_SECONDS ?? 2);

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { cliEnvironmentChange } from '../../src/cliGpu';
+import { cliEnvironmentChange } from '../../src/cli/gpu';
 import { runDoctor } from '../../src/engine/doctor';
 import { PROBE_INPUT, probeExpected, probeModelBytes } from '../../src/engine/probeModel';
 import {
@@ -1918,7 +1918,7 @@ describe('doctor', { timeout: 120_000 }, () => {
   it('exit-lens doctor --json - prints entries for cuda, webgpu and cpu', () => {
     const env = { ...process.env };
     delete env.EXIT_LENS_GPU_ENV;
-    const args = ['--import', 'tsx', path.join(REPO, 'src', 'cli.ts'), 'doctor', '--json', '-'];
+    const args = ['--import', 'tsx', path.join(REPO, 'src', 'cli', 'main.ts'), 'doctor', '--json', '-'];
     const r = spawnSync(process.execPath, args, {
       cwd: REPO,
       env,

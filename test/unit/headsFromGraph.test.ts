@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { EXIT_OK, EXIT_USER, main } from '../../src/cli';
+import { EXIT_OK, EXIT_USER, main } from '../../src/cli/main';
 import { parameterModule, scopeOfNodeName } from '../../src/core/onnx/exitHeadGraph';
 import {
   type HeadsClass,

@@ -15,7 +15,7 @@ import { type HeadsResult, headsFromGraph, loadHeadsModel } from '../../src/core
 import type { ExitHeadSite } from '../../src/core/python/headSites';
 import { type LensRun, type LensTexts, GUESSED, modelAtLine, planLenses } from '../../src/core/python/lensPlan';
 import { createPythonParser, nodeModulesParserWasm } from '../../src/core/python/pythonParser';
-import type { Report } from '../../src/core/report';
+import type { Report } from '../../src/core/analysis/analyze';
 import { fixture } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');

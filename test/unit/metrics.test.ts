@@ -18,8 +18,8 @@ import {
 } from '../../src/core/analysis/policies';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { fitPerExitThresholds, suggestThresholds, targetFor, wholeSet } from '../../src/core/analysis/suggest';
-import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
-import { analyze } from '../../src/core/report';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records/records';
+import { analyze } from '../../src/core/analysis/analyze';
 import { same } from '../../src/core/analysis/same';
 import { close } from './helpers';
 

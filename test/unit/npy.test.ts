@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
 import { openArrayFile, readWholeArray } from '../../src/core/npy/arrayFile';
-import { BatchReader, SampleBinding } from '../../src/core/samples';
+import { BatchReader, SampleBinding } from '../../src/core/samples/samples';
 import { bytesToTyped, floatToHalf, halfToFloat, parseNpyHeader, typedView } from '../../src/core/npy/npy';
 import { fixture, tmpDir } from './helpers';
 

@@ -8,9 +8,9 @@ import { ScorePolicyTask } from '../../src/core/analysis/scorePolicyPart';
 import { ParallelStats, SpareWorker, fillPool, parallelRunner, workersStarted } from '../../src/core/analysis/parallel';
 import { mulberry32, seededSplit, subsetRecords } from '../../src/core/analysis/split';
 import { suggestThresholds } from '../../src/core/analysis/suggest';
-import { analyze } from '../../src/core/report';
-import { readLogitsFile } from '../../src/core/logitsFile';
-import { allocateRecords, fillExitRecords } from '../../src/core/records';
+import { analyze } from '../../src/core/analysis/analyze';
+import { readLogitsFile } from '../../src/core/samples/logitsFile';
+import { allocateRecords, fillExitRecords } from '../../src/core/records/records';
 import { fixture } from './helpers';
 
 function randomRecords(N: number, E: number, C: number, seed: number) {

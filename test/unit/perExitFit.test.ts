@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mulberry32 } from '../../src/core/analysis/split';
 import { fitPerExitThresholds } from '../../src/core/analysis/suggest';
-import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records/records';
 
 /** Records with coarse logits, so that many confidences tie across samples. */
 function tiedRecords(N: number, E: number, C: number, seed: number, labelled: boolean): ExitRecords {

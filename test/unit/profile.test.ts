@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
-import { Report } from '../../src/core/report';
+import { Report } from '../../src/core/analysis/analyze';
 import { discoverySessionsCreated } from '../../src/engine/costDiscovery';
 import { runProfile } from '../../src/engine/profile';
 import { createSessionWithFallback } from '../../src/engine/providers';

@@ -7,10 +7,10 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { exactCurves } from '../../src/core/analysis/curves';
-import type { CurvePoint } from '../../src/core/report';
-import { readLogitsFile } from '../../src/core/logitsFile';
-import { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/core/analyzeLogits';
+import type { CurvePoint } from '../../src/core/analysis/analyze';
+import { readLogitsFile } from '../../src/core/samples/logitsFile';
+import { Report } from '../../src/core/analysis/analyze';
+import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
 import { close, expected, fixture } from './helpers';
 
 const TOL = 1e-9;

@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runAnalyze } from '../../src/core/analyzeLogits';
+import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
 import { binomialCdf } from '../../src/core/analysis/binomial';
 import { certify, fixedSequence, lossCounts } from '../../src/core/analysis/riskControl';
 import { mulberry32 } from '../../src/core/analysis/split';
-import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records/records';
 import type { PolicyKind, RiskLoss } from '../../src/shared/reportTypes';
 import { close, expected, fixture } from './helpers';
 

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import type { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/core/analyzeLogits';
+import type { Report } from '../../src/core/analysis/analyze';
+import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
 import { ORPHAN_RUN_AGE_MS, RunFiles, RunRequest, STALE_TEMP_AGE_MS, isRunId } from '../../src/extension/runFiles';
 import { collect, fixture, tmpDir } from './helpers';
 

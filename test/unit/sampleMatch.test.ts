@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { arraysMatchInputs, rankSampleFiles } from '../../src/core/sampleMatch';
+import { arraysMatchInputs, rankSampleFiles } from '../../src/core/samples/sampleMatch';
 import { makeFifo, npy, writeZip } from './support/hostileFiles';
 import { tmpDir } from './helpers';
 

@@ -11,11 +11,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { writeNpz } from '../../bench/npzWriter';
 import { mulberry32 } from '../../src/core/analysis/split';
-import { readLogitsFile } from '../../src/core/logitsFile';
+import { readLogitsFile } from '../../src/core/samples/logitsFile';
 import { openArrayFile, readWholeArray } from '../../src/core/npy/arrayFile';
 import { bytesToTyped } from '../../src/core/npy/npy';
-import type { Report } from '../../src/core/report';
-import { runAnalyze } from '../../src/core/analyzeLogits';
+import type { Report } from '../../src/core/analysis/analyze';
+import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
 import { pythonSnippet } from '../../webview/snippets';
 import { collect, tmpDir } from './helpers';
 

@@ -6,10 +6,10 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runAnalyze } from '../../src/core/analyzeLogits';
-import { readLogitsFile } from '../../src/core/logitsFile';
-import type { ExitRecords } from '../../src/core/records';
-import type { Report } from '../../src/core/report';
+import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { readLogitsFile } from '../../src/core/samples/logitsFile';
+import type { ExitRecords } from '../../src/core/records/records';
+import type { Report } from '../../src/core/analysis/analyze';
 import { collect, fixture } from './helpers';
 
 /** First k < E-1 whose finite output meets τ (≥; entropy ≤), else the final exit. */

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { patienceExit, scoreExit } from '../../src/core/analysis/policies';
-import { allocateRecords } from '../../src/core/records';
+import { allocateRecords } from '../../src/core/records/records';
 import type { Curve } from '../../src/shared/reportTypes';
 import {
   PositionScores,

@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type * as ort from 'onnxruntime-node';
 import { openArrayFile } from '../../src/core/npy/arrayFile';
-import { bindSamples } from '../../src/core/samples';
-import { tokenPositions, tokenSource } from '../../src/core/tokens';
+import { bindSamples } from '../../src/core/samples/samples';
+import { tokenPositions, tokenSource } from '../../src/core/tokens/tokens';
 import { TokenPlan, inferTokenRecords } from '../../src/engine/tokenRun';
 
 /**

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { EXIT_OK, main } from '../../src/cli';
+import { EXIT_OK, main } from '../../src/cli/main';
 import { DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, TOOL_VERSION } from '../../src/shared/defaults';
 import { SCHEMA_VERSION } from '../../src/shared/reportTypes';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
-import { MAX_TOKEN_ID, MAX_VOCAB_BYTES, readVocab } from '../../src/core/vocab';
+import { MAX_TOKEN_ID, MAX_VOCAB_BYTES, readVocab } from '../../src/core/tokens/vocab';
 import { tmpDir } from './helpers';
 
 function write(name: string, content: unknown): string {

@@ -1,4 +1,4 @@
-import { ExitRecords, fillExitRecords } from '../records';
+import { ExitRecords, fillExitRecords } from '../records/records';
 import type { ScorePolicyTask } from './scorePolicyPart';
 
 /** What parallel.ts hands a worker thread (analysisThread.ts). */

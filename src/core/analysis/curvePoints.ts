@@ -4,7 +4,7 @@
  */
 import type { CurvePoint, PolicyKind } from '../../shared/reportTypes';
 import { fires } from '../../shared/policyRule';
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import type { SweepVisitor } from './sweep';
 
 /** A sweep's counts at one setting as the report's curve point, over `count` samples. */

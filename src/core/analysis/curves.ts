@@ -5,7 +5,7 @@
  * split) the setting each policy would choose on it.
  */
 import type { Curve, CurvePoint, FrontierCandidate, GridPolicy, PolicyKind } from '../../shared/reportTypes';
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { DEFAULT_CURVE_POINTS, TargetChooser, toPoint } from './curvePoints';
 import type { OverthinkingFigures } from './exitFigures';
 import { frontierKeep } from './frontierPoints';

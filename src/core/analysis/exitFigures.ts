@@ -1,4 +1,4 @@
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import type { Overthinking } from '../../shared/reportTypes';
 import { overthinkingPass } from './overthinking';
 

@@ -1,4 +1,4 @@
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { same } from './same';
 import type { ExitMetrics } from '../../shared/reportTypes';
 

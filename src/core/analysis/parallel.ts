@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { throwIfCancelled } from '../errors';
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { FillChunk, SweepsMessage, WorkerData, fillChunk } from './chunks';
 import { ScorePolicyRunner, yieldToEvents } from './curves';
 import { FIGURES_HERE, ScorePolicyPart, scorePolicyPart } from './scorePolicyPart';

@@ -2,7 +2,7 @@
  * The patience policy for every t = 1..E-1 in one pass over the records: exit histograms, right
  * and agreeing counts, over all samples and over the subset (the calibration split).
  */
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { same } from './same';
 
 /** Per patience t = 1..E-1: exit histograms, right and agreeing counts, over all samples and over the subset. */

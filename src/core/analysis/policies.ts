@@ -1,4 +1,4 @@
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { fires } from '../../shared/policyRule';
 import type { PolicyKind, PolicyOutcome } from '../../shared/reportTypes';
 

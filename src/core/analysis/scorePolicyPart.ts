@@ -4,7 +4,7 @@
  * the threshold chosen on it and the counts there.
  */
 import type { Curve, CurvePoint, GridPolicy } from '../../shared/reportTypes';
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { TargetChooser, Thinning, spacingFor, toPoint, withPointAt } from './curvePoints';
 import { OverthinkingFigures, overthinkingFigures } from './exitFigures';
 import { CandidateList, costsAscend, paretoOrder } from './paretoFrontier';

@@ -1,4 +1,4 @@
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 
 /** Seed of the calibration/test split used when no calibration set is given. */
 export const SPLIT_SEED = 20190609;

@@ -1,4 +1,4 @@
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { keyValues, sortDescending } from './argsort';
 import { TargetChooser } from './curvePoints';
 import { analysePolicies } from './curves';

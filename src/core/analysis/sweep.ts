@@ -3,7 +3,7 @@
  * order of descending threshold, with a subset (the calibration split) swept alongside, the
  * state read at given thresholds (the grid), and replayed at any one threshold afterwards.
  */
-import { ExitRecords } from '../records';
+import { ExitRecords } from '../records/records';
 import { ExitLensError } from '../errors';
 import { allocateKeys, keyValue, setKey, SortedKeys, sortKeys } from './argsort';
 import { same } from './same';

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import * as yauzl from 'yauzl';
 import { ExitLensError } from '../errors';
-import { openRegularFile } from '../inputFiles';
-import { displayName } from '../text';
+import { openRegularFile } from '../io/inputFiles';
+import { displayName } from '../io/text';
 import { MAX_HEADER_BYTES, NpyHeader, parseNpyHeader } from './npy';
 
 /**

@@ -1,6 +1,6 @@
 import { ExitLensError } from '../errors';
 import type { Dim, TensorInfo } from '../../shared/reportTypes';
-import { displayName } from '../text';
+import { displayName } from '../io/text';
 import { ModelInfo, formatShape } from './model';
 
 /**

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitLensError } from '../errors';
-import { kindOf, readRegularFile } from '../inputFiles';
-import { displayName } from '../text';
+import { kindOf, readRegularFile } from '../io/inputFiles';
+import { displayName } from '../io/text';
 import { ModelProto, ONNX_DTYPES } from './schema';
 import type { Dim, TensorInfo } from '../../shared/reportTypes';
 

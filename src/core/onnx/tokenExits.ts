@@ -1,5 +1,5 @@
 import { ExitLensError } from '../errors';
-import { displayName } from '../text';
+import { displayName } from '../io/text';
 import type { Dim } from '../../shared/reportTypes';
 import { ExitLayout, ExitMapping, MAPPING_HELP, describeOutputs, numberSuffix, shapeOf, tensorDepths } from './exits';
 import { ModelInfo, formatShape } from './model';

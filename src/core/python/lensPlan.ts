@@ -10,7 +10,7 @@
  * Pure: no `vscode`, no DOM. Lines here are 0-based (editor lines).
  */
 import * as path from 'node:path';
-import type { Report } from '../report';
+import type { Report } from '../analysis/analyze';
 import type { HeadsClass, HeadsExit, HeadsResult, HeadsUnmapped } from './headsFromGraph';
 import type { ExitHeadSite } from './headSites';
 

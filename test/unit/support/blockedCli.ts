@@ -4,8 +4,8 @@
  * blockingCall (as the engine wraps session creation), `silent` does not. It prints "holding"
  * when the hold starts, then "survived" if the hold ran to its end.
  */
-import { blockingCall } from '../../../src/core/blocking';
-import { handleInterrupts } from '../../../src/cli';
+import { blockingCall } from '../../../src/core/io/blocking';
+import { handleInterrupts } from '../../../src/cli/main';
 
 const mode = process.argv[2];
 const seconds = Number(process.argv[3] ?? 3);

@@ -8,7 +8,7 @@
  * Usage: node runWriter.js <root> <base report.json> <first seq> <pointer file>
  */
 import * as fs from 'node:fs';
-import type { Report } from '../../../src/core/report';
+import type { Report } from '../../../src/core/analysis/analyze';
 import { RunFiles, writeFileAtomic } from '../../../src/extension/runFiles';
 
 export const RECORDS = 2_000;

@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ExitLensError } from './errors';
+import { ExitLensError } from '../errors';
 import { kindOf } from './inputFiles';
 
 /**

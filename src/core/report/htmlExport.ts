@@ -1,8 +1,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Boot } from '../shared/protocol';
-import type { Report } from './report';
+import type { Boot } from '../../shared/protocol';
+import type { Report } from '../analysis/analyze';
 
 /**
  * The self-contained HTML export of a report (CLI --html, the extension's Export Report):

@@ -2,13 +2,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ExitLensError } from './errors';
-import { openFailure, openRegularFile } from './inputFiles';
-import { MIB } from './limits';
+import { ExitLensError } from '../errors';
+import { openFailure, openRegularFile } from '../io/inputFiles';
+import { MIB } from '../io/limits';
 import { ExitRecords } from './records';
-import type { ReportParts } from './reportAssembly';
-import { displayName } from './text';
-import { TOOL_VERSION } from '../shared/defaults';
+import type { ReportParts } from '../report/assembly';
+import { displayName } from '../io/text';
+import { TOOL_VERSION } from '../../shared/defaults';
 import type {
   CostInfo,
   Drilldown,
@@ -18,7 +18,7 @@ import type {
   ReportWarning,
   TokenSamples,
   TokenView,
-} from '../shared/reportTypes';
+} from '../../shared/reportTypes';
 
 /**
  * A shard's records file (exit-lens profile --shard i/n --records-out <file>): everything the

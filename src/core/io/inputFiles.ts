@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { ExitLensError } from './errors';
+import { ExitLensError } from '../errors';
 
 /**
  * Inputs (models, sample sets, logits files, stored runs) are read from regular files only. A

@@ -1,9 +1,9 @@
-import { ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './analysis/curves';
-import { ChosenCounts, ScorePolicyPart } from './analysis/scorePolicyPart';
-import { overthinkingFigures } from './analysis/exitFigures';
-import { exitMetrics } from './analysis/exitMetrics';
-import { MAX_FRONTIER_POINTS } from './analysis/frontierPoints';
-import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './analysis/split';
+import { ScorePolicyRunner, analysePoliciesWith, inlineRunner, yieldToEvents } from './curves';
+import { ChosenCounts, ScorePolicyPart } from './scorePolicyPart';
+import { overthinkingFigures } from './exitFigures';
+import { exitMetrics } from './exitMetrics';
+import { MAX_FRONTIER_POINTS } from './frontierPoints';
+import { SPLIT_CALIBRATION_FRACTION, SPLIT_SEED, seededSplit } from './split';
 import {
   SampleSet,
   SuggestionFigures,
@@ -13,9 +13,9 @@ import {
   suggestThresholds,
   targetFor,
   wholeSet,
-} from './analysis/suggest';
-import { throwIfCancelled } from './errors';
-import { ExitRecords } from './records';
+} from './suggest';
+import { throwIfCancelled } from '../errors';
+import { ExitRecords } from '../records/records';
 import type {
   Curve,
   ExitMetrics,
@@ -30,16 +30,16 @@ import type {
   SamplesInfo,
   Suggestion,
   SuggestionPolicy,
-} from '../shared/reportTypes';
-import { withPointAt } from './analysis/curvePoints';
-import { RiskSettings, certifyAll } from './analysis/riskControl';
-import { DEFAULT_RISK_DELTA, DEFAULT_RISK_EPSILON } from '../shared/defaults';
+} from '../../shared/reportTypes';
+import { withPointAt } from './curvePoints';
+import { RiskSettings, certifyAll } from './riskControl';
+import { DEFAULT_RISK_DELTA, DEFAULT_RISK_EPSILON } from '../../shared/defaults';
 
 /**
  * The analysis that fills the report. The report's types and SCHEMA_VERSION live in
  * src/shared/reportTypes.ts (every view reads them) and are re-exported here.
  */
-export * from '../shared/reportTypes';
+export * from '../../shared/reportTypes';
 
 export const CONVENTIONS: Record<string, string> = {
   speedup:

@@ -1,14 +1,14 @@
-import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from './drilldown';
-import { ExitLensError, throwIfCancelled } from './errors';
-import { checkMemory, memoryLimit, recordsMemory } from './limits';
+import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from '../report/drilldown';
+import { ExitLensError, throwIfCancelled } from '../errors';
+import { checkMemory, memoryLimit, recordsMemory } from '../io/limits';
 import { ExitRecords, allocateRecords } from './records';
 import { RecordsFileInfo, RecordsHeader, readRecordsHeader, readRecordsInto, recordCount } from './recordsFile';
-import { TOKEN_VIEW_SEQUENCES } from './tokenView';
-import { assembleReport } from './reportAssembly';
-import { analyzeRun, riskOptions, validateCommon } from './analyzeLogits';
-import { displayName } from './text';
-import { DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
-import type { CommonOptions, Emit, MergeRequest } from '../shared/engineProtocol';
+import { TOKEN_VIEW_SEQUENCES } from '../tokens/tokenView';
+import { assembleReport } from '../report/assembly';
+import { analyzeRun, riskOptions, validateCommon } from '../analysis/analyzeLogits';
+import { displayName } from '../io/text';
+import { DEFAULT_MAX_ACCURACY_DROP } from '../../shared/defaults';
+import type { CommonOptions, Emit, MergeRequest } from '../../shared/engineProtocol';
 import type {
   DrilldownSample,
   ExecutionProviderInfo,
@@ -17,7 +17,7 @@ import type {
   ReportWarning,
   TokenSamples,
   TokenView,
-} from '../shared/reportTypes';
+} from '../../shared/reportTypes';
 
 /**
  * exit-lens merge (and "Exit Lens: Analyze Records"): the records files of a profile's shards

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { yieldToEvents } from './analysis/curves';
+import { yieldToEvents } from '../analysis/curves';
 import { removeLeftoverTemps, removeQuietly, tempNameFor } from './atomicWrite';
-import { ExitLensError, throwIfCancelled } from './errors';
+import { ExitLensError, throwIfCancelled } from '../errors';
 import { kindOf, openFailure } from './inputFiles';
 
 /**

@@ -1,4 +1,4 @@
-import { TOOL_VERSION } from '../shared/defaults';
+import { TOOL_VERSION } from '../../shared/defaults';
 import type {
   CostInfo,
   Drilldown,
@@ -9,14 +9,14 @@ import type {
   TokenSamples,
   TokenView,
   ReportWarning,
-} from '../shared/reportTypes';
-import { SCHEMA_VERSION } from '../shared/reportTypes';
-import type { ExitRecords } from './records';
-import { AnalysisResult, CONVENTIONS, recordsForReport } from './report';
+} from '../../shared/reportTypes';
+import { SCHEMA_VERSION } from '../../shared/reportTypes';
+import type { ExitRecords } from '../records/records';
+import { AnalysisResult, CONVENTIONS, recordsForReport } from '../analysis/analyze';
 
 /**
  * The one place a report is put together, for a profiled model (src/engine/profile.ts) and for a
- * logits file (src/core/analyzeLogits.ts): the analysis' result, what was read and how it ran.
+ * logits file (src/core/analysis/analyzeLogits.ts): the analysis' result, what was read and how it ran.
  */
 export interface ReportParts {
   model: Report['model'];

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { onBlockingCall } from './core/blocking';
+import { onBlockingCall } from '../core/io/blocking';
 import {
   OutputItem,
   OutputRequest,
@@ -8,30 +8,30 @@ import {
   planOutputs,
   removePendingTemps,
   writeOutputs,
-} from './core/outputFiles';
-import { parseMemorySize } from './core/limits';
-import { displayName, terminalText } from './core/text';
-import { ExitLensError, describeError } from './core/errors';
-import { describeOutputs, detectExits, parseExitMapping } from './core/onnx/exits';
-import { formatShape, loadModelInfo } from './core/onnx/model';
-import { readWebviewAssets, staticReportHtml } from './core/htmlExport';
-import { Report } from './core/report';
-import { markdownSummary, textSummary } from './core/summary';
-import { handleRequest } from './engine/profile';
-import { CommonOptions, EngineEvent } from './shared/engineProtocol';
+} from '../core/io/outputFiles';
+import { parseMemorySize } from '../core/io/limits';
+import { displayName, terminalText } from '../core/io/text';
+import { ExitLensError, describeError } from '../core/errors';
+import { describeOutputs, detectExits, parseExitMapping } from '../core/onnx/exits';
+import { formatShape, loadModelInfo } from '../core/onnx/model';
+import { readWebviewAssets, staticReportHtml } from '../core/report/htmlExport';
+import { Report } from '../core/analysis/analyze';
+import { markdownSummary, textSummary } from '../core/report/summary';
+import { handleRequest } from '../engine/profile';
+import { CommonOptions, EngineEvent } from '../shared/engineProtocol';
 import {
   DEFAULT_BATCH,
   DEFAULT_MAX_ACCURACY_DROP,
   DEFAULT_RISK_DELTA,
   DEFAULT_RISK_EPSILON,
   TOOL_VERSION,
-} from './shared/defaults';
-import { summarizeProvider } from './shared/providerText';
-import { doctorCommand, reexecForGpu, setupCudaCommand } from './cliGpu';
-import { headsCommand } from './cliHeads';
-import { analysisOf, mergeInputs, mergeRequest, recordsCapture, shardOptions } from './cliShards';
-import { CLI_OPTIONS } from './cliOptions';
-import type { ExecutionProviderInfo } from './core/report';
+} from '../shared/defaults';
+import { summarizeProvider } from '../shared/providerText';
+import { doctorCommand, reexecForGpu, setupCudaCommand } from './gpu';
+import { headsCommand } from './heads';
+import { analysisOf, mergeInputs, mergeRequest, recordsCapture, shardOptions } from './shards';
+import { CLI_OPTIONS } from './options';
+import type { ExecutionProviderInfo } from '../core/analysis/analyze';
 
 /** Exit codes: 0 success, 2 a problem the user can fix (input, usage), 3 an internal failure, 130 cancelled. */
 export const EXIT_OK = 0;
@@ -336,7 +336,10 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         if (target.label === '--markdown') return markdownSummary(done);
         let assets: { js: string; css: string };
         try {
-          assets = readWebviewAssets(path.join(__dirname, '..'));
+          // The package root: above dist/ for the bundle, above src/cli/ when run from the source.
+          const root =
+            path.basename(__dirname) === 'dist' ? path.join(__dirname, '..') : path.join(__dirname, '..', '..');
+          assets = readWebviewAssets(root);
         } catch (err) {
           throw new ExitLensError('internal', (err as Error).message);
         }

@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLI_OPTIONS } from './cliOptions';
-import { ExitLensError } from './core/errors';
-import { planOutputs, writeOutputs } from './core/outputFiles';
-import { runDoctor } from './engine/doctor';
-import { parseGpuPrecision } from './engine/providers';
-import { cudaStatus, engineEnvironment, withEnvironment } from './gpu/cuda';
-import { installCudaProvider } from './gpu/cudaInstall';
-import { cudaPackageSupport, officialPackage, providerTargetDir } from './gpu/cudaPackage';
-import { doctorText } from './gpu/doctorText';
-import { DEFAULT_PROVIDERS, GpuPrecision } from './shared/defaults';
+import { CLI_OPTIONS } from './options';
+import { ExitLensError } from '../core/errors';
+import { planOutputs, writeOutputs } from '../core/io/outputFiles';
+import { runDoctor } from '../engine/doctor';
+import { parseGpuPrecision } from '../engine/providers';
+import { cudaStatus, engineEnvironment, withEnvironment } from '../gpu/cuda';
+import { installCudaProvider } from '../gpu/cudaInstall';
+import { cudaPackageSupport, officialPackage, providerTargetDir } from '../gpu/cudaPackage';
+import { doctorText } from '../gpu/doctorText';
+import { DEFAULT_PROVIDERS, GpuPrecision } from '../shared/defaults';
 
 /**
  * The CLI's GPU plumbing. The dynamic loader reads LD_LIBRARY_PATH once, when a process starts,

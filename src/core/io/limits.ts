@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { ExitLensError } from './errors';
+import { ExitLensError } from '../errors';
 
 /**
  * What a run may take of the machine: memory, checked against an estimate made from the array

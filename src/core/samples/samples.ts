@@ -1,5 +1,5 @@
-import { ExitLensError } from './errors';
-import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from './npy/arrayFile';
+import { ExitLensError } from '../errors';
+import { ArrayEntry, ArrayFile, RowReader, readWholeArray } from '../npy/arrayFile';
 import {
   NpyDtype,
   NumericArray,
@@ -9,10 +9,10 @@ import {
   halfToFloat,
   isIntegerDtype,
   typedView,
-} from './npy/npy';
-import type { Dim, TensorInfo } from '../shared/reportTypes';
-import { formatShape } from './onnx/model';
-import { displayName } from './text';
+} from '../npy/npy';
+import type { Dim, TensorInfo } from '../../shared/reportTypes';
+import { formatShape } from '../onnx/model';
+import { displayName } from '../io/text';
 
 /** Array names read as labels when none is configured. */
 export const LABEL_NAMES = ['label', 'labels', 'y'];

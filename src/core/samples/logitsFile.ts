@@ -1,10 +1,10 @@
-import { ExitLensError, throwIfCancelled } from './errors';
-import { ArrayEntry, ArrayFile, RowReader, openArrayFile } from './npy/arrayFile';
-import { halfToFloat, isFloatDtype, typedView } from './npy/npy';
-import { FillPool, ParallelOptions, ParallelStats, SpareWorker, fillPool } from './analysis/parallel';
-import { ExitRecords, allocateRecords } from './records';
+import { ExitLensError, throwIfCancelled } from '../errors';
+import { ArrayEntry, ArrayFile, RowReader, openArrayFile } from '../npy/arrayFile';
+import { halfToFloat, isFloatDtype, typedView } from '../npy/npy';
+import { FillPool, ParallelOptions, ParallelStats, SpareWorker, fillPool } from '../analysis/parallel';
+import { ExitRecords, allocateRecords } from '../records/records';
 import { findLabelArray, readLabels } from './samples';
-import { displayName } from './text';
+import { displayName } from '../io/text';
 
 /**
  * Precomputed exit logits, analysed without a model: an `exit_logits` array [E, N, C]

@@ -3,11 +3,11 @@
  * writes one shard's records, `merge <records files…>` puts the whole set's report together
  * (core/shardMerge.ts), and `--device-id k` picks the GPU of a run.
  */
-import { ExitLensError } from './core/errors';
-import type { InputRef, OutputRequest } from './core/outputFiles';
-import { RecordsHeader, ShardCapture, encodeRecordsFile, shardHeader } from './core/recordsFile';
-import { Shard, parseShard } from './core/shards';
-import type { CommonOptions, MergeRequest } from './shared/engineProtocol';
+import { ExitLensError } from '../core/errors';
+import type { InputRef, OutputRequest } from '../core/io/outputFiles';
+import { RecordsHeader, ShardCapture, encodeRecordsFile, shardHeader } from '../core/records/recordsFile';
+import { Shard, parseShard } from '../core/records/shards';
+import type { CommonOptions, MergeRequest } from '../shared/engineProtocol';
 
 export interface ShardOptionValues {
   shard?: string;

@@ -1,6 +1,6 @@
-import { ExitLensError } from './errors';
-import type { ArrayEntry } from './npy/arrayFile';
-import type { SampleBinding } from './samples';
+import { ExitLensError } from '../errors';
+import type { ArrayEntry } from '../npy/arrayFile';
+import type { SampleBinding } from '../samples/samples';
 
 /**
  * Sharded profiling (exit-lens profile --shard i/n): shard i of n covers the samples

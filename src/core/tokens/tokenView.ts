@@ -1,7 +1,7 @@
-import { NumericArray } from './npy/npy';
-import { ExitRecords } from './records';
+import { NumericArray } from '../npy/npy';
+import { ExitRecords } from '../records/records';
 import { TokenPositions } from './tokens';
-import type { TokenView } from '../shared/reportTypes';
+import type { TokenView } from '../../shared/reportTypes';
 
 /** Sequences and tokens per sequence the token view shows at most. */
 export const TOKEN_VIEW_SEQUENCES = 12;

@@ -1,6 +1,6 @@
-import { ExitLensError } from './errors';
-import { readRegularFile } from './inputFiles';
-import { MIB } from './limits';
+import { ExitLensError } from '../errors';
+import { readRegularFile } from '../io/inputFiles';
+import { MIB } from '../io/limits';
 
 /**
  * The vocabulary of a language model (issue #18, token-level exits): token id → a string to

@@ -1,6 +1,6 @@
-import { firstCorrectExit } from './analysis/overthinking';
-import { ExitRecords } from './records';
-import type { DrilldownSample, InputPreview } from '../shared/reportTypes';
+import { firstCorrectExit } from '../analysis/overthinking';
+import { ExitRecords } from '../records/records';
+import type { DrilldownSample, InputPreview } from '../../shared/reportTypes';
 
 /**
  * Drill-down: the samples that overthink destructively (right at some exit, wrong at the

@@ -6,9 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ExitLensError } from './core/errors';
-import { readRegularFile } from './core/inputFiles';
-import { MAX_PYTHON_SOURCE_BYTES } from './core/limits';
+import { ExitLensError } from '../core/errors';
+import { readRegularFile } from '../core/io/inputFiles';
+import { MAX_PYTHON_SOURCE_BYTES } from '../core/io/limits';
 import {
   HeadsModel,
   HeadsResult,
@@ -16,19 +16,20 @@ import {
   findModelFiles,
   headsFromGraph,
   loadHeadsModel,
-} from './core/python/headsFromGraph';
-import { PARSER_WASM_FILES, createPythonParser, nodeModulesParserWasm } from './core/python/pythonParser';
+} from '../core/python/headsFromGraph';
+import { PARSER_WASM_FILES, createPythonParser, nodeModulesParserWasm } from '../core/python/pythonParser';
 
 interface HeadsIo {
   out: (s: string) => void;
   err: (s: string) => void;
 }
 
-/** The parser's WebAssembly: beside the bundle (dist/), else in node_modules (running from src/). */
+/** The parser's WebAssembly: beside the bundle (dist/), else in node_modules (running from src/cli/). */
 function parserWasm() {
   const here = __dirname;
   if (PARSER_WASM_FILES.every((f) => fs.existsSync(path.join(here, f)))) return here;
-  return nodeModulesParserWasm(path.join(here, '..', 'node_modules'));
+  const root = path.basename(here) === 'dist' ? path.join(here, '..') : path.join(here, '..', '..');
+  return nodeModulesParserWasm(path.join(root, 'node_modules'));
 }
 
 export async function headsCommand(

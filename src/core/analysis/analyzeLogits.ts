@@ -1,14 +1,14 @@
-import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from './drilldown';
-import { ExitLensError, throwIfCancelled } from './errors';
-import { SpareWorker, parallelRunner } from './analysis/parallel';
-import { LogitsSource, readLogitsFile } from './logitsFile';
-import { MemoryPart, checkMemory, memoryLimit, recordsMemory } from './limits';
-import { ExitRecords } from './records';
-import { AnalysisInput, AnalysisResult, analyze } from './report';
-import { assembleReport } from './reportAssembly';
-import { DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
-import type { AnalyzeRequest, CommonOptions, Emit } from '../shared/engineProtocol';
-import type { CostInfo, Drilldown, Report, ReportWarning } from '../shared/reportTypes';
+import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from '../report/drilldown';
+import { ExitLensError, throwIfCancelled } from '../errors';
+import { SpareWorker, parallelRunner } from './parallel';
+import { LogitsSource, readLogitsFile } from '../samples/logitsFile';
+import { MemoryPart, checkMemory, memoryLimit, recordsMemory } from '../io/limits';
+import { ExitRecords } from '../records/records';
+import { AnalysisInput, AnalysisResult, analyze } from './analyze';
+import { assembleReport } from '../report/assembly';
+import { DEFAULT_MAX_ACCURACY_DROP } from '../../shared/defaults';
+import type { AnalyzeRequest, CommonOptions, Emit } from '../../shared/engineProtocol';
+import type { CostInfo, Drilldown, Report, ReportWarning } from '../../shared/reportTypes';
 
 /**
  * Exit logits dumped elsewhere (exit-lens analyze, "Analyze Exit Logits File"), analysed without

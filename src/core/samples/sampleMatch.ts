@@ -1,4 +1,4 @@
-import { openArrayFile } from './npy/arrayFile';
+import { openArrayFile } from '../npy/arrayFile';
 import { LABEL_NAMES } from './samples';
 
 /**

@@ -1,8 +1,8 @@
-import { ExitLensError } from './errors';
-import { ArrayEntry } from './npy/arrayFile';
-import { NumericArray, bytesToTyped, isIntegerDtype } from './npy/npy';
-import type { BoundInput, SampleBinding } from './samples';
-import { displayName } from './text';
+import { ExitLensError } from '../errors';
+import { ArrayEntry } from '../npy/arrayFile';
+import { NumericArray, bytesToTyped, isIntegerDtype } from '../npy/npy';
+import type { BoundInput, SampleBinding } from '../samples/samples';
+import { displayName } from '../io/text';
 
 /**
  * Token positions of a decoder's sample set (docs/metrics.md "Token-level exits"): every valid

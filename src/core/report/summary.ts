@@ -1,10 +1,10 @@
-import { macs, num, pct, thresholdText } from '../shared/format';
-import { Report } from './report';
-import { summarizeProvider } from '../shared/providerText';
-import { lossWords, missesTargetOnTest, shortfallText } from '../shared/riskText';
-import { displayName, mdCode, mdText, terminalText } from './text';
+import { macs, num, pct, thresholdText } from '../../shared/format';
+import { Report } from '../analysis/analyze';
+import { summarizeProvider } from '../../shared/providerText';
+import { lossWords, missesTargetOnTest, shortfallText } from '../../shared/riskText';
+import { displayName, mdCode, mdText, terminalText } from '../io/text';
 
-export { macs, num, pct, thresholdText } from '../shared/format';
+export { macs, num, pct, thresholdText } from '../../shared/format';
 
 /**
  * Human-readable renderings of a report: a Markdown summary and plain-text tables for the CLI.

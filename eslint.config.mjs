@@ -74,6 +74,25 @@ export default tseslint.config(
     },
   },
   {
+    // The same fence one folder down (webview/report/: one file per card).
+    files: ['webview/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: NODE,
+          patterns: [
+            nodeBuiltins,
+            {
+              regex: '^\\.\\./\\.\\./(?!src/shared/)',
+              message: 'The webview imports only its own files and src/shared.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The extension is VS Code glue: it reaches the engine through its process and typed messages
     // (src/extension/engineClient.ts, src/shared/engineProtocol.ts), never by importing its code.
     files: ['src/extension/**/*.ts'],

@@ -4,7 +4,8 @@
  */
 import type { Report } from '../src/shared/reportTypes';
 import { pct } from '../src/shared/format';
-import { baseName, quality, speedupText } from './format';
+import { qualityMetric, qualityOf } from '../src/shared/quality';
+import { baseName, speedupText } from './format';
 
 export function thresholdsJson(r: Report): string {
   const out = {
@@ -49,7 +50,7 @@ export function pythonSnippet(r: Report): string {
     `EXIT_THRESHOLD = ${Array.isArray(t) ? `[${t.map((v) => (v === null ? 'math.inf' : String(v))).join(', ')}]` : t === null ? 'None  # no early exit meets the target' : String(t)}`,
   );
   lines.push(
-    `# test split: ${pct(best.test.accuracy ?? best.test.agreement, 2)} ${quality(r)}, ${speedupText(best.test.speedup)} speed-up`,
+    `# test split: ${pct(qualityOf(r.samples.labelled, best.test), 2)} ${qualityMetric(r.samples.labelled)}, ${speedupText(best.test.speedup)} speed-up`,
   );
   lines.push(
     '',

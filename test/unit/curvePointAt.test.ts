@@ -1,21 +1,13 @@
 /**
  * A thinned curve keeps the suggested threshold's own point (src/core/analysis/curvePoints.ts),
- * so the report's slider opens at that threshold: worked by hand on a five-point curve.
+ * so the report's slider opens at that threshold (webview/report/curve.ts pointAt, the report's own
+ * function): worked by hand on a five-point curve.
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CurvePoint } from '../../src/shared/reportTypes';
 import { withPointAt } from '../../src/core/analysis/curvePoints';
-import { fires } from '../../src/shared/policyRule';
-
-/** The point in force at τ, as the report's slider finds it (webview/report.ts pointAt). */
-function pointAt(curve: { kind: 'confidence' | 'entropy'; points: CurvePoint[] }, tau: number): number {
-  let at = 0;
-  curve.points.forEach((p, i) => {
-    if (p.threshold !== null && fires(curve.kind, p.threshold, tau)) at = i;
-  });
-  return at;
-}
+import { pointAt } from '../../webview/report/curve';
 
 const pt = (threshold: number | null, speedup: number): CurvePoint => ({
   threshold,

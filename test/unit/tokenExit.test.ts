@@ -1,5 +1,5 @@
 /**
- * The token view's exit of a position under a policy (webview/tokenExit.ts): hand-worked cases
+ * The token view's exit of a position under a policy (webview/report/tokenExit.ts): hand-worked cases
  * at, above and below the threshold, patience counted as PABEE, non-finite outputs; then the
  * same exits as the analysis' own policies (src/core/analysis/policies.ts) on random records.
  */
@@ -18,7 +18,7 @@ import {
   tokenString,
   viewThreshold,
   visibleToken,
-} from '../../webview/tokenExit';
+} from '../../webview/report/tokenExit';
 
 /** A position of E exits with the given predictions; scores default to values that never fire. */
 function position(preds: number[], scores: Partial<Omit<PositionScores, 'preds'>> = {}): PositionScores {

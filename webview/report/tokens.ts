@@ -1,6 +1,6 @@
-import type { PolicyKind, Report, TokenView } from '../src/shared/reportTypes';
-import { pct } from '../src/shared/format';
-import { el } from './dom';
+import type { PolicyKind, Report, TokenView } from '../../src/shared/reportTypes';
+import { pct } from '../../src/shared/format';
+import { el } from '../dom';
 import {
   exitClasses,
   ruleText,
@@ -108,6 +108,42 @@ export function tokenSection(r: Report, opts: TokenViewOptions): HTMLElement | n
   legend.append(numbersLabel);
   card.append(legend);
 
+  const colourable = sequenceLines(view, seqs);
+  card.append(seqs);
+
+  const thresholdOf = (k: PolicyKind): { threshold: number | null; from: string } => {
+    const slider = opts.slider(k);
+    const curve = r.curves[k];
+    if (slider && curve.points.length)
+      return { threshold: sliderThreshold(curve, Number(slider.value)), from: 'slider' };
+    const s = r.suggestions.find((x) => x.policy === k);
+    if (s && !Array.isArray(s.threshold)) return { threshold: s.threshold, from: 'suggested' };
+    return { threshold: null, from: 'no threshold' };
+  };
+
+  const recolour = () => {
+    const { threshold, from } = thresholdOf(kind);
+    const compared = viewThreshold(kind, threshold);
+    rule.textContent = `${ruleText(kind, threshold)} (${from})`;
+    const hist = new Array<number>(E).fill(0);
+    for (const { span, pos } of colourable) {
+      const k = tokenExit(pos, kind, compared);
+      hist[k]++;
+      span.className = `tok tok-x ${exitClasses(k, E)}${only !== null && k !== only ? ' dimmed' : ''}`;
+      span.setAttribute('data-exit', String(k));
+      span.title = tooltip(view, pos, k, kind, threshold);
+    }
+    const total = colourable.length || 1;
+    counts.forEach((c, k) => (c.textContent = ` ${hist[k]} (${pct(hist[k] / total, 0)})`));
+  };
+  recolour();
+  // The colours follow every policy's slider (only the chosen one's changes them).
+  for (const k of KINDS) opts.slider(k)?.addEventListener('input', () => k === kind && recolour());
+  return card;
+}
+
+/** Each sequence's line of tokens into `seqs`; returns the predicted tokens, to be coloured by their exit. */
+function sequenceLines(view: TokenView, seqs: HTMLElement): Colourable[] {
   const colourable: Colourable[] = [];
   const vocab = view.vocab;
   for (const seq of view.sequences) {
@@ -155,37 +191,7 @@ export function tokenSection(r: Report, opts: TokenViewOptions): HTMLElement | n
     line.append(text);
     seqs.append(line);
   }
-  card.append(seqs);
-
-  const thresholdOf = (k: PolicyKind): { threshold: number | null; from: string } => {
-    const slider = opts.slider(k);
-    const curve = r.curves[k];
-    if (slider && curve.points.length)
-      return { threshold: sliderThreshold(curve, Number(slider.value)), from: 'slider' };
-    const s = r.suggestions.find((x) => x.policy === k);
-    if (s && !Array.isArray(s.threshold)) return { threshold: s.threshold, from: 'suggested' };
-    return { threshold: null, from: 'no threshold' };
-  };
-
-  const recolour = () => {
-    const { threshold, from } = thresholdOf(kind);
-    const compared = viewThreshold(kind, threshold);
-    rule.textContent = `${ruleText(kind, threshold)} (${from})`;
-    const hist = new Array<number>(E).fill(0);
-    for (const { span, pos } of colourable) {
-      const k = tokenExit(pos, kind, compared);
-      hist[k]++;
-      span.className = `tok tok-x ${exitClasses(k, E)}${only !== null && k !== only ? ' dimmed' : ''}`;
-      span.setAttribute('data-exit', String(k));
-      span.title = tooltip(view, pos, k, kind, threshold);
-    }
-    const total = colourable.length || 1;
-    counts.forEach((c, k) => (c.textContent = ` ${hist[k]} (${pct(hist[k] / total, 0)})`));
-  };
-  recolour();
-  // The colours follow every policy's slider (only the chosen one's changes them).
-  for (const k of KINDS) opts.slider(k)?.addEventListener('input', () => k === kind && recolour());
-  return card;
+  return colourable;
 }
 
 /** A predicted token's tooltip: its target, each exit's prediction and confidence, and where the policy exits. */

@@ -1,5 +1,5 @@
-import type { Curve, PolicyKind } from '../src/shared/reportTypes';
-import { fires } from '../src/shared/policyRule';
+import type { Curve, PolicyKind } from '../../src/shared/reportTypes';
+import { fires } from '../../src/shared/policyRule';
 
 /**
  * The token view's pure parts (no DOM): the exit a policy takes at one token position, the

@@ -111,7 +111,7 @@ export async function doctorCommand(
  * the bundled onnxruntime-node, from its official feed or from a package file downloaded elsewhere.
  */
 export async function setupCudaCommand(
-  v: { from?: string },
+  v: { from?: string; force?: boolean },
   io: CliIo & { isTTY?: boolean },
   target: string | undefined,
   signal?: AbortSignal,
@@ -142,6 +142,7 @@ export async function setupCudaCommand(
     source,
     targetDir: dir,
     signal,
+    force: v.force === true,
     onProgress: (p) => {
       const now = Date.now();
       if (p.phase !== 'download' || now - lastShown < 500) return;
@@ -152,7 +153,8 @@ export async function setupCudaCommand(
   });
   io.out(
     result.status === 'already-installed'
-      ? `The CUDA provider for ONNX Runtime ${result.version} is already installed in ${result.targetDir}.\n`
+      ? `The CUDA provider for ONNX Runtime ${result.version} is already installed in ${result.targetDir}, from the ` +
+          'same package, intact (--force installs it again).\n'
       : `Installed the CUDA provider for ONNX Runtime ${result.version} in ${result.targetDir}: ${result.files.map((f) => f.name).join(', ')}.\n`,
   );
   const status = cudaStatus();

@@ -49,7 +49,7 @@ Usage:
   exit-lens inspect <model.onnx> [--exits <mapping>]
   exit-lens heads <model-code.py> [--model <model.onnx> ...] [--exits <mapping>]
   exit-lens doctor [--json <file> | --json -]
-  exit-lens setup-cuda [--from <package.nupkg>]
+  exit-lens setup-cuda [--from <package.nupkg>] [--force]
 
 profile runs the model with ONNX Runtime over the sample set; analyze reads exit logits
 dumped elsewhere (exit_logits [E,N,C], or one [N,C] array per exit, plus labels).
@@ -95,6 +95,7 @@ Options:
                         without a report; the calibration set is profiled into its own)
   --device-id <k>       the GPU to run on (CUDA and TensorRT; recorded in the report)
   --calib-records <f>   merge: the calibration set's records files (repeat for several)
+  --force               setup-cuda: install again even when the same package is installed
   --quiet               no summary table, no progress bar
   -h, --help            this help
   -v, --version         the version

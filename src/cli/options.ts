@@ -10,6 +10,7 @@ export const CLI_OPTIONS = {
   cost: { type: 'string' },
   vocab: { type: 'string' },
   from: { type: 'string' },
+  force: { type: 'boolean' },
   model: { type: 'string', multiple: true },
   threads: { type: 'string' },
   'max-memory': { type: 'string' },

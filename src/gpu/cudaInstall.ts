@@ -17,11 +17,9 @@ import {
   here,
   officialPackage,
   ortVersion,
-  sameVersion,
   throwIfAborted,
   trimBase,
 } from './cudaPackage';
-import { readOrtVersionOfProvider } from './elf';
 import {
   Staged,
   acquireLock,
@@ -34,6 +32,7 @@ import {
 import { ExtractedLibrary, extractLibraries, openPackage } from './nupkg';
 import { DEFAULT_TIMEOUT_MS, NetOptions, downloadPackage, resolveFeedPackage } from './nugetFeed';
 import { Hashes, hashFile, verifyPackage } from './packageHash';
+import { providerLibraryProblem } from './providerLibraryCheck';
 
 /**
  * Installs ONNX Runtime's CUDA execution provider beside the bundled onnxruntime-node, from
@@ -161,15 +160,37 @@ interface ObtainedPackage {
 
 const packageFileName = (s: Setup) => `${s.official.id.toLowerCase()}.${s.bundled.toLowerCase()}.nupkg`;
 
-async function alreadyInstalled(s: Setup): Promise<CudaInstallResult | null> {
+/**
+ * The installed provider, when a setup may stop there: not forced, the manifest intact for the
+ * bundled version, its package the one being installed (`isSame`) and any the caller expects,
+ * and its libraries still passing the checks a new install gets. Anything else is replaced.
+ */
+async function alreadyInstalled(s: Setup, isSame: (p: CudaManifest['package']) => boolean) {
   if (s.opts.force) return null;
   const state = await installedCudaProvider(s.dir, { ortVersion: s.bundled });
-  if (!state.installed || !state.manifest) return null;
-  return resultFromManifest('already-installed', s.dir, s.bundled, state.manifest);
+  const m = state.manifest;
+  if (!state.installed || !m || !isSame(m.package) || !matchesExpected(m.package, s.opts.expected)) return null;
+  for (const f of m.files) {
+    const lib = CUDA_PROVIDER_LIBRARIES.find((l) => l.name === f.name);
+    if (!lib || providerLibraryProblem(path.join(s.dir, f.name), lib, s.bundled)) return null;
+  }
+  return resultFromManifest('already-installed', s.dir, s.bundled, m);
 }
 
-/** Resolves the package on the feed, downloads it next to its target and checks it. */
-async function obtainFromFeed(s: Setup): Promise<ObtainedPackage> {
+function matchesExpected(p: CudaManifest['package'], want: ExpectedPackage | undefined): boolean {
+  if (!want) return true;
+  if (want.size !== undefined && want.size !== p.size) return false;
+  if (want.sha256 !== undefined && want.sha256.toLowerCase() !== p.sha256) return false;
+  return want.sha512Base64 === undefined || sameSha512(want.sha512Base64, p.sha512Base64);
+}
+
+const sameSha512 = (a: string, b: string) => Buffer.from(a, 'base64').equals(Buffer.from(b, 'base64'));
+
+/**
+ * Resolves the package on the feed, downloads it next to its target and checks it; the
+ * installed provider stays when it came from a package with the hash the feed publishes.
+ */
+async function obtainFromFeed(s: Setup): Promise<ObtainedPackage | CudaInstallResult> {
   const { official } = s;
   const net: NetOptions = {
     signal: s.signal,
@@ -188,6 +209,8 @@ async function obtainFromFeed(s: Setup): Promise<ObtainedPackage> {
       official.url,
     );
   }
+  const same = await alreadyInstalled(s, (p) => sameSha512(p.sha512Base64, feed.sha512Base64));
+  if (same) return same;
   const file = tempNameFor(path.join(s.dir, packageFileName(s)));
   s.temps.push(file);
   let hashes: Hashes;
@@ -222,32 +245,35 @@ async function obtainFromFile(s: Setup, given: string): Promise<ObtainedPackage 
   }
   // The .nuspec first: a package for another version is refused before it is read whole.
   (await openPackage(file, file, s.bundled, s.official.url)).zip.close();
-  const done = await alreadyInstalled(s);
-  if (done) return done;
   const hashes = await hashFile(file, s.signal, (n) => s.report('verify', n, st.size));
   s.report('verify', hashes.size, hashes.size);
   const verifiedAgainst = verifyPackage(hashes, [{ what: 'the expected package', ...s.opts.expected }]);
+  // The same package (by its SHA-256) installed and intact stays; a different one replaces it.
+  const same = await alreadyInstalled(s, (p) => p.sha256 === hashes.sha256);
+  if (same) return same;
   return { file, where: file, hashes, verifiedAgainst, source: { kind: 'file', path: file } };
 }
 
-/** The version a staged library holds, or null when it cannot be told (elf.ts). */
-function providerVersionOf(file: string): string | null {
-  try {
-    return readOrtVersionOfProvider(file);
-  } catch {
-    return null;
-  }
-}
-
-/** The library holds the version it was built for too (elf.ts): a package whose .nuspec and library disagree is refused. */
+/**
+ * Every extracted library must be a shared library for Linux x64 and, for a provider, built for
+ * the bundled ONNX Runtime (providerLibraryCheck.ts): checked before anything is put in place.
+ */
 function checkLibraries(s: Setup, libs: ExtractedLibrary[], where: string): void {
-  const cudaLib = libs.find((l) => l.lib.name === 'libonnxruntime_providers_cuda.so');
-  const builtFor = cudaLib ? providerVersionOf(cudaLib.temp) : null;
-  if (builtFor && !sameVersion(builtFor, s.bundled)) {
+  const use = `Use ${CUDA_PACKAGE_ID} ${s.bundled} as NuGet serves it: ${officialPackage(s.bundled).url}`;
+  for (const l of libs) {
+    const found = providerLibraryProblem(l.temp, l.lib, s.bundled);
+    if (!found) continue;
+    if (found.problem === 'wrong-version') {
+      throw new CudaSetupError(
+        'wrong-version',
+        `In ${where}, ${found.why}; the bundled ONNX Runtime is ${s.bundled}. Nothing was installed.`,
+        `The provider must match the bundled ONNX Runtime exactly. ${use}`,
+      );
+    }
     throw new CudaSetupError(
-      'wrong-version',
-      `The CUDA provider library in ${where} was built for ONNX Runtime ${builtFor}; the bundled ONNX Runtime is ${s.bundled}.`,
-      `The provider must match the bundled ONNX Runtime exactly. Use ${CUDA_PACKAGE_ID} ${s.bundled}: ${officialPackage(s.bundled).url}`,
+      'not-a-library',
+      `${where} is not ONNX Runtime's CUDA provider for Linux x64: ${found.why}. Nothing was installed.`,
+      use,
     );
   }
 }
@@ -336,7 +362,9 @@ export async function installCudaProvider(opts: InstallCudaOptions): Promise<Cud
     await removeLeftovers(s.dir, [...replaceable, packageFileName(s)]);
     let got: ObtainedPackage | CudaInstallResult;
     if (opts.source.kind === 'download') {
-      got = (await alreadyInstalled(s)) ?? (await obtainFromFeed(s));
+      // A package NuGet served for this version is the same bytes forever: no need to ask the feed again.
+      const fromFeed = (p: CudaManifest['package']) => p.source.kind === 'download' && p.source.url === s.official.url;
+      got = (await alreadyInstalled(s, fromFeed)) ?? (await obtainFromFeed(s));
     } else {
       got = await obtainFromFile(s, opts.source.path);
     }

@@ -227,3 +227,64 @@ export function readOrtVersionOfProvider(file: string): string | null {
     fs.closeSync(fd);
   }
 }
+
+/** What an ELF file's header says it is, and whether it has the segments a shared library needs. */
+export interface ElfHeader {
+  is64: boolean;
+  littleEndian: boolean;
+  /** e_type: 1 relocatable, 2 executable, 3 shared object (ET_DYN), 4 core. */
+  type: number;
+  /** e_machine: 62 x86-64 (EM_X86_64), 183 AArch64, 3 i386... */
+  machine: number;
+  /** A PT_DYNAMIC segment: what the dynamic loader reads (a shared library always has one). */
+  hasDynamic: boolean;
+  /** At least one PT_LOAD segment: something to map. */
+  hasLoad: boolean;
+}
+
+export const ET_DYN = 3;
+export const EM_X86_64 = 62;
+
+/** The ELF header and program headers of `file` (a regular file, opened without blocking); ElfError when not ELF. */
+export function readElfHeader(file: string): ElfHeader {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new ElfError('not a regular file');
+    const r = fileReader(fd, st.size);
+    if (r.size < 52) throw new ElfError('too short for an ELF header');
+    const ident = r.read(0, Math.min(64, r.size));
+    if (ident.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('no ELF magic');
+    const is64 = ident[4] === 2;
+    if (!is64 && ident[4] !== 1) throw new ElfError('unknown ELF class');
+    if (is64 && r.size < 64) throw new ElfError('too short for an ELF header');
+    const le = ident[5] === 1;
+    if (!le && ident[5] !== 2) throw new ElfError('unknown byte order');
+    const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const phoffBig = is64 ? (le ? ident.readBigUInt64LE(0x20) : ident.readBigUInt64BE(0x20)) : BigInt(u32(ident, 0x1c));
+    const phentsize = u16(ident, is64 ? 0x36 : 0x2a);
+    const phnum = u16(ident, is64 ? 0x38 : 0x2c);
+    let hasDynamic = false;
+    let hasLoad = false;
+    // Program headers are read only when they lie inside the file and take at most 1 MiB (a real
+    // library has about ten); otherwise it counts as having none.
+    const phBytes = phentsize * phnum;
+    if (
+      phnum > 0 &&
+      phentsize >= (is64 ? 56 : 32) &&
+      phBytes <= 1 << 20 &&
+      phoffBig + BigInt(phBytes) <= BigInt(r.size)
+    ) {
+      const ph = r.read(Number(phoffBig), phBytes);
+      for (let i = 0; i < phnum; i++) {
+        const type = u32(ph, i * phentsize);
+        if (type === PT_DYNAMIC) hasDynamic = true;
+        else if (type === PT_LOAD) hasLoad = true;
+      }
+    }
+    return { is64, littleEndian: le, type: u16(ident, 0x10), machine: u16(ident, 0x12), hasDynamic, hasLoad };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -31,6 +31,25 @@ export interface OpenedPackage {
   libraries: { lib: ProviderLibrary; entry: yauzl.Entry }[];
 }
 
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+const S_IFDIR = 0o040000;
+/** Zip "version made by" hosts whose external attributes hold a Unix mode: Unix and macOS. */
+const UNIX_HOSTS = [3, 19];
+
+/**
+ * What a zip entry is when it is not a plain file: a symbolic link (a Unix mode S_IFLNK in its
+ * external attributes; unzip would create a link, and its data is the link's text), a folder or
+ * another special file. Null for a file. A link is refused whatever host made the zip.
+ */
+function entryKind(entry: yauzl.Entry): string | null {
+  const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
+  if (type === S_IFLNK) return 'a symbolic link';
+  if (!UNIX_HOSTS.includes(entry.versionMadeBy >> 8) || type === 0 || type === S_IFREG) return null;
+  return type === S_IFDIR ? 'a folder' : `a special file (mode ${type.toString(8)})`;
+}
+
 export function badPackage(where: string, why: string): CudaSetupError {
   return new CudaSetupError(
     'bad-package',
@@ -92,6 +111,14 @@ export async function openPackage(
         const lib = CUDA_PROVIDER_LIBRARIES.find((l) => l.entry === name);
         if (!lib) continue;
         if (found.has(lib.name)) throw badPackage(where, `it holds ${lib.entry} twice`);
+        const kind = entryKind(entry);
+        if (kind) {
+          throw new CudaSetupError(
+            'not-a-library',
+            `${where} holds ${lib.entry} as ${kind}, not as a library file.`,
+            `Use ONNX Runtime's ${CUDA_PACKAGE_ID} package as NuGet serves it.`,
+          );
+        }
         found.set(lib.name, { lib, entry });
       }
     } catch (err) {

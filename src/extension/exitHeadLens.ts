@@ -8,6 +8,7 @@ import { LensRun, modelAtLine, planLenses } from '../core/python/lensPlan';
 import { PythonParser, createPythonParser } from '../core/python/pythonParser';
 import { Report } from '../core/analysis/analyze';
 import { pct } from '../core/report/summary';
+import { qualityOf, qualityShort } from '../shared/quality';
 import { suggestedVsCertified } from '../shared/riskText';
 import { HeadsModels } from './headsModels';
 import { guessModelFor } from './modelLookup';
@@ -183,10 +184,11 @@ export function lensText(m: MappedExitHead, report: Report): string {
     return `exit head · not mapped to an exit (${m.note}); mark it with # exit-lens: exit_k`;
   const conf = report.suggestions.find((s) => s.policy === 'confidence');
   const tau = conf && typeof conf.threshold === 'number' ? conf.threshold : null;
+  const labelled = report.samples.labelled;
   const one = (k: number) => {
     const e = report.exits[k];
     const parts = [e.name];
-    parts.push(e.accuracy !== null ? `acc ${pct(e.accuracy, 1)}` : `agree ${pct(e.agreement, 1)}`);
+    parts.push(`${qualityShort(labelled)} ${pct(qualityOf(labelled, e), 1)}`);
     if (conf && k < report.exitCount - 1) {
       const share = conf.test.exitHistogram[k] / Math.max(1, conf.test.sampleCount);
       parts.push(
@@ -200,8 +202,8 @@ export function lensText(m: MappedExitHead, report: Report): string {
   };
   if (m.exitIndices.length === 1) return one(m.exitIndices[0]);
   const ks = m.exitIndices;
-  const accs = ks.map((k) => report.exits[k].accuracy ?? report.exits[k].agreement);
-  return `exits ${ks[0]}–${ks[ks.length - 1]} · acc ${pct(accs[0], 1)} → ${pct(accs[accs.length - 1], 1)}`;
+  const q = ks.map((k) => qualityOf(labelled, report.exits[k]));
+  return `exits ${ks[0]}–${ks[ks.length - 1]} · ${qualityShort(labelled)} ${pct(q[0], 1)} → ${pct(q[q.length - 1], 1)}`;
 }
 
 function lensCommand(m: MappedExitHead, report: Report, runId: string, modelName: string): vscode.Command {

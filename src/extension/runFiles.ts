@@ -7,6 +7,7 @@ import { kindOf, readRegularFile } from '../core/io/inputFiles';
 import { SCHEMA_VERSION, type Report } from '../core/analysis/analyze';
 import { thresholdText } from '../core/report/summary';
 import type { RunSummary } from '../shared/protocol';
+import { qualityMetric, qualityOf } from '../shared/quality';
 import { bestGuarantee, certifiedRule, riskSettingsText } from '../shared/riskText';
 
 export { STALE_TEMP_AGE_MS, writeFileAtomic } from '../core/io/atomicWrite';
@@ -100,15 +101,15 @@ export function summarize(runId: string, report: Report, request: RunRequest): R
     samplesPath: report.samples.path,
     createdAt: report.createdAt,
     provider: report.executionProvider?.used ?? null,
-    exitQuality: report.exits.map((e) => (labelled ? (e.accuracy ?? 0) : e.agreement)),
-    quality: labelled ? 'accuracy' : 'agreement',
+    exitQuality: report.exits.map((e) => qualityOf(labelled, e) ?? 0),
+    quality: qualityMetric(labelled),
     destructiveRate: report.overthinking?.destructiveRate ?? null,
     best: best
       ? {
           policy: best.policy,
           threshold: thresholdText(best.threshold),
           speedup: best.test.speedup,
-          accuracy: labelled ? best.test.accuracy : best.test.agreement,
+          accuracy: qualityOf(labelled, best.test),
         }
       : null,
     guaranteed: guaranteedSummary(report),
@@ -132,7 +133,7 @@ export function guaranteedSummary(report: Report): RunSummary['guaranteed'] {
     rule: best ? certifiedRule(best) : 'none certified — full model',
     settings: riskSettingsText(best ?? gs[0]),
     speedup: best ? best.test.speedup : null,
-    accuracy: best ? (report.samples.labelled ? best.test.accuracy : best.test.agreement) : null,
+    accuracy: best ? qualityOf(report.samples.labelled, best.test) : null,
   };
 }
 

@@ -1,5 +1,6 @@
 import { SCHEMA_VERSION } from './reportTypes';
 import type { Report, TensorInfo } from './reportTypes';
+import type { QualityMetric } from './quality';
 
 /**
  * Every message between the extension host and the report webview (panel, sidebar view)
@@ -26,7 +27,7 @@ export interface RunSummary {
   provider: string | null;
   /** Accuracy (or agreement when unlabelled) of each exit. */
   exitQuality: number[];
-  quality: 'accuracy' | 'agreement';
+  quality: QualityMetric;
   destructiveRate: number | null;
   best: { policy: string; threshold: string; speedup: number | null; accuracy: number | null } | null;
   /**

@@ -26,6 +26,11 @@ export function qualityPhrase(labelled: boolean): string {
   return labelled ? 'accuracy' : 'agreement with the final exit';
 }
 
+/** The metric as a CodeLens abbreviates it: "acc" or "agree". */
+export function qualityShort(labelled: boolean): 'acc' | 'agree' {
+  return labelled ? 'acc' : 'agree';
+}
+
 /** What the quality figure is called in a view: a classifier's accuracy or agreement, a decoder's token accuracy or consistency. */
 export function qualityName(s: QualitySubject): string {
   if (!s.tokens) return qualityMetric(s.labelled);

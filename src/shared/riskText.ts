@@ -1,4 +1,5 @@
 import { pct } from './format';
+import { qualityOf } from './quality';
 import type { Guarantee, Suggestion } from './reportTypes';
 
 /**
@@ -76,7 +77,7 @@ export function suggestedVsCertified(gs: readonly Guarantee[] | undefined): stri
 
 /** The quality a suggestion's target is read on, on its test split. */
 export function testQuality(s: Suggestion): number | null {
-  return s.targetMetric === 'accuracy' ? s.test.accuracy : s.test.agreement;
+  return qualityOf(s.targetMetric === 'accuracy', s.test);
 }
 
 /**

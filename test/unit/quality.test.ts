@@ -11,6 +11,7 @@ import {
   qualityName,
   qualityOf,
   qualityPhrase,
+  qualityShort,
   unitName,
 } from '../../src/shared/quality';
 
@@ -29,6 +30,8 @@ describe('the quality figure', () => {
     assert.equal(qualityMetric(false), 'agreement');
     assert.equal(qualityPhrase(true), 'accuracy');
     assert.equal(qualityPhrase(false), 'agreement with the final exit');
+    assert.equal(qualityShort(true), 'acc');
+    assert.equal(qualityShort(false), 'agree');
     const outcome = { accuracy: 0.75, agreement: 0.9 };
     assert.equal(qualityOf(true, outcome), 0.75);
     assert.equal(qualityOf(false, outcome), 0.9);

@@ -34,6 +34,7 @@ import type {
 import { withPointAt } from './curvePoints';
 import { RiskSettings, certifyAll } from './riskControl';
 import { DEFAULT_RISK_DELTA, DEFAULT_RISK_EPSILON } from '../../shared/defaults';
+import { qualityMetric } from '../../shared/quality';
 
 /**
  * The analysis that fills the report. The report's types and SCHEMA_VERSION live in
@@ -258,7 +259,7 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
       patience: byKind.patience,
       frontier: policies.frontier,
       frontierTotalPoints: policies.frontierTotalPoints,
-      quality: records.labels ? 'accuracy' : 'agreement',
+      quality: qualityMetric(records.labels !== null),
     },
     suggestions,
     guarantees,

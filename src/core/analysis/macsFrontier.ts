@@ -1,4 +1,5 @@
 import type { Curve, FrontierCandidate, PolicyKind } from '../../shared/reportTypes';
+import { qualityOf } from '../../shared/quality';
 import { paretoOrder } from './paretoFrontier';
 
 /**
@@ -20,7 +21,7 @@ export function macsFrontier(
       if (n === 0) continue;
       let cost = 0;
       for (let k = 0; k < p.exitHistogram.length; k++) cost += p.exitHistogram[k] * exitMacs[k];
-      all.push({ kind, threshold: p.threshold, meanCost: cost / n, quality: labelled ? p.accuracy! : p.agreement });
+      all.push({ kind, threshold: p.threshold, meanCost: cost / n, quality: qualityOf(labelled, p)! });
     }
   }
   const order = paretoOrder(

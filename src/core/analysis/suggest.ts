@@ -6,6 +6,7 @@ import { ChosenCounts } from './scorePolicyPart';
 import { SweepCounts, costsAreExact, histogramCost } from './sweep';
 import { outcomeOfCounts } from './policies';
 import type { PolicyKind, SplitFigures, Suggestion, SuggestionPolicy } from '../../shared/reportTypes';
+import { qualityMetric, qualityOf } from '../../shared/quality';
 
 /**
  * Suggested thresholds (docs/metrics.md "Suggested thresholds"): fitted on a calibration split,
@@ -640,7 +641,7 @@ export function suggestThresholds(
 ): Suggestion[] {
   const target = targetFor(calib, maxAccuracyDrop);
   const labelled = calib.rec.labels !== null;
-  const targetMetric = labelled ? 'accuracy' : 'agreement';
+  const targetMetric = qualityMetric(labelled);
   if (!chosen) {
     // Fitted on their own: the same sweeps as the report's, over the calibration samples.
     const mask = new Uint8Array(calib.rec.sampleCount);
@@ -670,7 +671,7 @@ export function suggestThresholds(
     best: false,
   }));
   let bestIndex = 0;
-  const q = (s: Suggestion) => (labelled ? s.calibration.accuracy! : s.calibration.agreement);
+  const q = (s: Suggestion) => qualityOf(labelled, s.calibration)!;
   out.forEach((s, i) => {
     const b = out[bestIndex];
     if (

@@ -1,6 +1,7 @@
 import { macs, num, pct, thresholdText } from '../../shared/format';
 import { Report } from '../analysis/analyze';
 import { summarizeProvider } from '../../shared/providerText';
+import { qualityMetric, qualityOf, qualityPhrase } from '../../shared/quality';
 import { lossWords, missesTargetOnTest, shortfallText } from '../../shared/riskText';
 import { displayName, mdCode, mdText, terminalText } from '../io/text';
 
@@ -92,7 +93,7 @@ export function latencyTable(r: Report): Table | null {
 }
 
 export function suggestionTable(r: Report): Table {
-  const quality = r.samples.labelled ? 'accuracy' : 'agreement';
+  const quality = qualityMetric(r.samples.labelled);
   return {
     head: [
       'policy',
@@ -107,9 +108,9 @@ export function suggestionTable(r: Report): Table {
     rows: r.suggestions.map((s) => [
       s.policy + (s.best ? ' *' : ''),
       thresholdText(s.threshold),
-      pct(r.samples.labelled ? s.calibration.accuracy : s.calibration.agreement, 2),
+      pct(qualityOf(r.samples.labelled, s.calibration), 2),
       s.calibration.speedup === null ? '–' : `${s.calibration.speedup.toFixed(2)}x`,
-      pct(r.samples.labelled ? s.test.accuracy : s.test.agreement, 2),
+      pct(qualityOf(r.samples.labelled, s.test), 2),
       pct(s.test.agreement, 2),
       s.test.speedup === null ? '–' : `${s.test.speedup.toFixed(2)}x`,
       s.test.exitHistogram.join('/'),
@@ -119,7 +120,7 @@ export function suggestionTable(r: Report): Table {
 }
 
 export function guaranteeTable(r: Report): Table {
-  const quality = r.samples.labelled ? 'accuracy' : 'agreement';
+  const quality = qualityMetric(r.samples.labelled);
   return {
     head: [
       'policy',
@@ -136,7 +137,7 @@ export function guaranteeTable(r: Report): Table {
       g.threshold === null ? 'none (full model)' : String(g.threshold),
       `${g.calibration.losses}/${g.n} = ${pct(g.calibration.risk, 2)}`,
       pct(g.test.risk, 2),
-      pct(r.samples.labelled ? g.test.accuracy : g.test.agreement, 2),
+      pct(qualityOf(r.samples.labelled, g.test), 2),
       pct(g.test.agreement, 2),
       g.test.speedup === null ? '–' : `${g.test.speedup.toFixed(2)}x`,
       g.test.exitHistogram.join('/'),
@@ -231,7 +232,7 @@ export function textSummary(r: Report): string {
   if (r.suggestions.length) {
     parts.push('');
     parts.push(
-      `Suggested thresholds (${calibrationLine(r, displayName)}; target ${r.samples.labelled ? 'accuracy' : 'agreement'} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`,
+      `Suggested thresholds (${calibrationLine(r, displayName)}; target ${qualityMetric(r.samples.labelled)} ≥ ${pct(r.suggestions[0].target, 2)}; * = cheapest):`,
     );
     parts.push(textTable(suggestionTable(r)));
     for (const line of shortfalls(r)) parts.push(`! ${line}`);
@@ -317,7 +318,7 @@ export function markdownSummary(r: Report): string {
     parts.push('## Suggested thresholds');
     parts.push('');
     parts.push(
-      `Target: ${r.samples.labelled ? 'accuracy' : 'agreement with the final exit'} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}); figures on the test split. * = cheapest on calibration.`,
+      `Target: ${qualityPhrase(r.samples.labelled)} ≥ ${pct(r.suggestions[0].target, 2)} on the calibration split (final exit minus ${pct(r.settings.maxAccuracyDrop, 1)}); figures on the test split. * = cheapest on calibration.`,
     );
     parts.push('');
     parts.push(mdTable(suggestionTable(r)));

@@ -127,6 +127,26 @@ function fitSlope(points: { n: number; seconds: number }[]): number {
   return num / den;
 }
 
+/**
+ * A stand-in for the `vscode` module: every property, call and construction gives the stand-in
+ * again, so that a module may run `vscode.Uri.from(...)` or `new vscode.EventEmitter()` at load
+ * time, as the host script's modules do. `then` is undefined so that it is never taken for a promise.
+ */
+function vscodeStandIn(): unknown {
+  const answer = (_target: unknown, key: string | symbol) =>
+    key === 'then' || typeof key === 'symbol' ? undefined : stub;
+  // esbuild's ES-module interop copies a CommonJS module's own properties onto an object whose
+  // prototype is the module's: unknown names are then found on this prototype.
+  const prototype: object = new Proxy({}, { get: answer });
+  const stub: unknown = new Proxy(function () {}, {
+    get: answer,
+    apply: () => stub,
+    construct: () => stub as object,
+    getPrototypeOf: () => prototype,
+  });
+  return stub;
+}
+
 /** Does requiring the bundled extension load ONNX Runtime? (It must not: only the first profile does.) */
 function activationLoadsOrt(): boolean {
   const bundle = path.join(ROOT, 'dist', 'extension.js');
@@ -135,7 +155,7 @@ function activationLoadsOrt(): boolean {
   const original = M._load;
   M._load = (request, parent, isMain) => {
     loaded.push(request);
-    if (request === 'vscode') return new Proxy({}, { get: () => new Proxy(function () {}, { get: () => undefined }) });
+    if (request === 'vscode') return vscodeStandIn();
     return original(request, parent, isMain);
   };
   try {

@@ -13,15 +13,15 @@ import type { ModelInfo } from './model';
  */
 
 /** GraphProto and ModelProto field numbers (onnx.proto). */
-const MODEL_GRAPH = 7;
+export const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
+export const GRAPH_OUTPUT = 12;
+export const VALUE_INFO_NAME = 1;
 const LENGTH_DELIMITED = 2;
 
-interface Field {
+export interface Field {
   no: number;
   /** From the tag to the end of the field. */
   start: number;
@@ -32,7 +32,7 @@ interface Field {
 }
 
 /** The fields of one message, in wire order, as byte ranges. */
-function fieldsOf(buf: Uint8Array, start: number, end: number): Field[] {
+export function fieldsOf(buf: Uint8Array, start: number, end: number): Field[] {
   const r = Reader.create(buf);
   r.pos = start;
   const out: Field[] = [];
@@ -58,7 +58,7 @@ function fieldsOf(buf: Uint8Array, start: number, end: number): Field[] {
 }
 
 /** The string in field 1 of a message (a ValueInfoProto's or TensorProto's name lives elsewhere: see callers). */
-function stringField(buf: Uint8Array, f: Field, fieldNo: number): string | null {
+export function stringField(buf: Uint8Array, f: Field, fieldNo: number): string | null {
   for (const sub of fieldsOf(buf, f.bodyStart, f.bodyEnd))
     if (sub.no === fieldNo)
       return Buffer.from(buf.buffer, buf.byteOffset + sub.bodyStart, sub.bodyEnd - sub.bodyStart).toString('utf8');

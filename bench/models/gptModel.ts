@@ -22,8 +22,20 @@ export interface GptShape {
   seed?: number;
 }
 
-export const GPT2_SMALL: Omit<GptShape, 'logitScale'> = { layers: 12, width: 768, heads: 12, vocab: 50257, positions: 1024 };
-export const GPT_NARROW: Omit<GptShape, 'logitScale'> = { layers: 4, width: 256, heads: 4, vocab: 50257, positions: 1024 };
+export const GPT2_SMALL: Omit<GptShape, 'logitScale'> = {
+  layers: 12,
+  width: 768,
+  heads: 12,
+  vocab: 50257,
+  positions: 1024,
+};
+export const GPT_NARROW: Omit<GptShape, 'logitScale'> = {
+  layers: 4,
+  width: 256,
+  heads: 4,
+  vocab: 50257,
+  positions: 1024,
+};
 
 class Graph {
   nodes: NodeSpec[] = [];
@@ -74,17 +86,18 @@ export function writeGptModel(file: string, shape: GptShape): string[] {
   const zero = g.ints('zero', [0]);
   const one = g.ints('one', [1]);
   const T = g.op('Slice', [g.op('Shape', ['input_ids']), one, g.ints('two', [2])]);
-  const positions = g.op('Range', [
-    g.op('Squeeze', [zero]),
-    g.op('Squeeze', [T]),
-    g.op('Squeeze', [one]),
-  ]);
+  const positions = g.op('Range', [g.op('Squeeze', [zero]), g.op('Squeeze', [T]), g.op('Squeeze', [one])]);
   let h = g.op('Add', [g.op('Gather', [wte, 'input_ids']), g.op('Gather', [wpe, positions])]);
   const big = shape.positions;
   const tri = new Float32Array(big * big);
   for (let i = 0; i < big; i++) for (let j = i + 1; j < big; j++) tri[i * big + j] = -1e4;
   g.inits.push({ name: 'causal', dtype: DTYPE.float, dims: [big, big], raw: new Uint8Array(tri.buffer) });
-  const mask = g.op('Slice', ['causal', g.ints('z2', [0, 0]), g.op('Concat', [T, T], { axis: { i: 0 } }), g.ints('ax01', [0, 1])]);
+  const mask = g.op('Slice', [
+    'causal',
+    g.ints('z2', [0, 0]),
+    g.op('Concat', [T, T], { axis: { i: 0 } }),
+    g.ints('ax01', [0, 1]),
+  ]);
   const headShape = g.ints('head_shape', [0, 0, H, dh]);
   const flatShape = g.ints('flat_shape', [0, 0, D]);
   const scale = g.scalar('scale', 1 / Math.sqrt(dh));
@@ -96,7 +109,13 @@ export function writeGptModel(file: string, shape: GptShape): string[] {
     const q0 = `t_q${l}`;
     const k0 = `t_k${l}`;
     const v0 = `t_v${l}`;
-    g.nodes.push({ opType: 'Split', inputs: [qkv, split], outputs: [q0, k0, v0], name: `split${l}`, attributes: axisLast });
+    g.nodes.push({
+      opType: 'Split',
+      inputs: [qkv, split],
+      outputs: [q0, k0, v0],
+      name: `split${l}`,
+      attributes: axisLast,
+    });
     const heads = (x: string, perm: number[]) =>
       g.op('Transpose', [g.op('Reshape', [x, headShape])], { perm: { ints: perm } });
     const q = heads(q0, [0, 2, 1, 3]);

@@ -1,14 +1,14 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { ExitLensError } from '../core/errors';
 import { withExtraOutputs } from '../core/onnx/edit';
-import { ModelInfo, checkExternalData } from '../core/onnx/model';
+import { ModelInfo } from '../core/onnx/model';
 import { blockingCall } from '../core/io/blocking';
 import { tensorsNeededForCost } from '../core/onnx/cost';
 import { loadOrt } from './providers';
+import { withStagedModel } from './stagedModel';
 
 /**
  * Shapes for the MAC formulas come from one batch-1 run of the model with the intermediate
@@ -20,53 +20,6 @@ export interface ShapeDiscovery {
   /** Declared graph outputs' shapes at batch `batch`. */
   outputShapes: Map<string, number[]>;
   batch: number;
-}
-
-/**
- * ONNX Runtime refuses external data outside the model's folder (and resolves symlinks), so
- * the edited model goes into a temporary folder with hard links to the data files, or, where
- * links cannot be made (another filesystem), into the model's own folder under a hidden name.
- * Nothing is made from a location that does not stay inside the model's folder: such a model is
- * refused first (checkExternalData), so every link lies inside the temporary folder.
- */
-async function withTempModel<T>(
-  model: ModelInfo,
-  bytes: Uint8Array,
-  use: (file: string | Uint8Array) => Promise<T>,
-): Promise<T> {
-  if (!model.usesExternalData) return use(bytes);
-  const modelDir = path.dirname(model.path);
-  const dataFiles = checkExternalData(model);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exit-lens-model-'));
-  try {
-    let file: string;
-    try {
-      model.externalDataFiles.forEach((rel, i) => {
-        const link = path.join(dir, path.relative(modelDir, dataFiles[i]));
-        fs.mkdirSync(path.dirname(link), { recursive: true });
-        fs.linkSync(dataFiles[i], link);
-      });
-      file = path.join(dir, 'model.onnx');
-    } catch {
-      file = path.join(modelDir, `.exit-lens-${process.pid}-${Date.now()}.onnx`);
-    }
-    try {
-      fs.writeFileSync(file, bytes);
-    } catch (err) {
-      throw new ExitLensError(
-        'model-unreadable',
-        `Cannot stage ${model.path} (external data) to read its shapes: ${(err as Error).message}`,
-        'Make the model folder writable, or give costs with --exit-costs.',
-      );
-    }
-    try {
-      return await use(file);
-    } finally {
-      if (!file.startsWith(dir)) fs.rmSync(file, { force: true });
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -152,7 +105,7 @@ async function discoverWithSession(
 ): Promise<ShapeDiscovery> {
   const o = loadOrt();
   const bytes = withExtraOutputs(modelBytes, proto, need);
-  return withTempModel(model, bytes, async (file) => {
+  return withStagedModel(model, [bytes], async (file) => {
     let session: ort.InferenceSession;
     // One small run: one thread (no thread pool to start), no arena, no weight prepacking, so
     // that this session costs as little as possible next to the profiling session.

@@ -19,8 +19,8 @@ import {
   allocateBounds,
   fillFromStatistics,
   rowsToRecompute,
-} from '../../src/core/onnx/statisticsRecords';
-import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records';
+} from '../../src/core/records/statisticsRecords';
+import { ExitRecords, allocateRecords, fillExitRecords } from '../../src/core/records/records';
 import { mulberry32 } from '../../src/core/analysis/split';
 
 /** A model whose inputs z0..z{E-1} ([B, C] or any shape) go straight to outputs exit_0..: the logits are the test's. */
@@ -90,7 +90,10 @@ async function statistics(c: Case, precision: StatisticsPrecision, half = false)
     for (let n = 0; n < c.N; n++) fillFromStatistics(rec, bounds, batch, n, n, k);
   });
   const rows = async (indices: number[]) => {
-    const r = await session.run({ ...feeds, [g.rowsInput]: new ort.Tensor('int64', BigInt64Array.from(indices, BigInt), [indices.length]) });
+    const r = await session.run({
+      ...feeds,
+      [g.rowsInput]: new ort.Tensor('int64', BigInt64Array.from(indices, BigInt), [indices.length]),
+    });
     return g.targets.map((t) => r[t.rows]);
   };
   return { rec, bounds, rows };
@@ -115,7 +118,10 @@ function withinBounds(got: Awaited<ReturnType<typeof statistics>>, want: ExitRec
       else assert.ok(d <= b, `${what}: ${key} ${i} off by ${d}, bound ${b}`);
     }
     if (want.labels && want.finite[i])
-      assert.ok(Math.abs(rec.logpLabel[i] - want.logpLabel[i]) <= 1e-5 * (1 + Math.abs(want.logpLabel[i])), `${what}: logp ${i}`);
+      assert.ok(
+        Math.abs(rec.logpLabel[i] - want.logpLabel[i]) <= 1e-5 * (1 + Math.abs(want.logpLabel[i])),
+        `${what}: logp ${i}`,
+      );
     if (want.labels && !want.finite[i]) assert.ok(Number.isNaN(rec.logpLabel[i]));
   }
 }
@@ -164,7 +170,12 @@ describe('exit statistics in the graph', () => {
       const C = 5;
       const N = rows.length;
       const z = Float32Array.from(rows.flat());
-      const c: Case = { logits: [z, z.map((v) => v / 2)], N, C, labels: Int32Array.from({ length: N }, (_, i) => i % C) };
+      const c: Case = {
+        logits: [z, z.map((v) => v / 2)],
+        N,
+        C,
+        labels: Int32Array.from({ length: N }, (_, i) => i % C),
+      };
       const got = await statistics(c, precision);
       const want = reference(c);
       // Where the float32 differences overflowed, the row is handed to the exact path.
@@ -185,6 +196,18 @@ describe('exit statistics in the graph', () => {
       const flags = rowsToRecompute([{ rec: got.rec, bounds: got.bounds }])[0];
       assert.equal(flags[0], 1);
       assert.equal(flags[2], 1);
+      // Recomputed from their own logits, fetched as rows, they are the float64 path's bit for bit.
+      const flagged = [...flags.keys()].filter((i) => flags[i]);
+      const fetched = await got.rows([...new Set(flagged.map((i) => Math.floor(i / 2)))]);
+      const order = [...new Set(flagged.map((i) => Math.floor(i / 2)))];
+      for (const i of flagged) {
+        const n = Math.floor(i / 2);
+        const k = i % 2;
+        const z = fetched[k].data as Float32Array;
+        fillExitRecords(got.rec, z, order.indexOf(n) * C, C, 1, n, k);
+        for (const key of ['conf', 'margin', 'entropy', 'pred'] as const) assert.equal(got.rec[key][i], want[key][i]);
+      }
+      assert.equal(got.rec.conf[0], got.rec.conf[2], 'permuted logits tie again');
       assert.equal(got.rec.pred[7 * 2], -1);
       assert.equal(got.rec.pred[9 * 2], -1);
     });

@@ -31,7 +31,7 @@ import { GRAPH_OUTPUT, MODEL_GRAPH, VALUE_INFO_NAME, fieldsOf, stringField } fro
  *
  * With precision `f32` the differences and exponentials are the logits' float32 and only the sums
  * are float64; with `f64` everything after TopK is float64. What each costs in error is bounded in
- * core/statisticsRecords.ts. The exit outputs themselves are removed from the graph's outputs, so
+ * core/records/statisticsRecords.ts. The exit outputs themselves are removed from the graph's outputs, so
  * ONNX Runtime frees each exit's logits once its statistics are computed (a declared output that is
  * not fetched is still kept), and the graph's own outputs that are not exits stay.
  *
@@ -173,34 +173,26 @@ function appendTarget(
   const [top, idx] = b.node('TopK', [z, c.k2], `${i}/top`, { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, 2);
   const m = b.one('Slice', [top, c.first, c.second, c.minusOne], `${i}/max`);
   const min = b.reduce('ReduceMin', z, 1, `${i}/min`, c.lastAxis);
-  let d: string;
-  let e: string;
-  if (wide) {
-    const toDouble = (x: string, hint: string) =>
-      target.dtype === 'float64' ? x : b.one('Cast', [x], hint, { to: { i: DTYPE.double } });
-    d = b.one('Sub', [toDouble(z, `${i}/z64`), toDouble(m, `${i}/max64`)], `${i}/d`);
-    e = b.one('Exp', [d], `${i}/e`);
-  } else {
-    d = b.one('Sub', [z, m], `${i}/d`);
-    e = b.one('Exp', [d], `${i}/e`);
-  }
   const eType = wide ? DTYPE.double : DTYPE.float;
+  const toDouble = (x: string, hint: string) =>
+    target.dtype === 'float64' ? x : b.one('Cast', [x], hint, { to: { i: DTYPE.double } });
+  const diff = wide
+    ? b.one('Sub', [toDouble(z, `${i}/z64`), toDouble(m, `${i}/max64`)], `${i}/d`)
+    : b.one('Sub', [z, m], `${i}/d`);
   // The argmax's own term (exactly 1) is left out of r, so that r's rounding is relative to r
-  // itself: a saturated sample (r far below 1) keeps its precision.
-  const shape = b.one('Shape', [z], `${i}/shape`);
-  const classes = b.one('Gather', [shape, c.minusOne], `${i}/classes`, { axis: { i: 0 } });
-  const zeroI = b.constant(`${i}/zero_i64`, DTYPE.int64, [], [0]);
-  const oneI = b.constant(`${i}/one_i64`, DTYPE.int64, [], [1]);
-  const classCount = b.one('Squeeze', [classes], `${i}/class_count`);
-  const classIndex = b.one('Range', [zeroI, classCount, oneI], `${i}/class_index`);
+  // itself and a saturated sample keeps its precision: its difference is replaced by a value whose
+  // exponential is 0 (and its product with it −0), in place of a mask over every class.
   const arg = b.one('Slice', [idx, c.first, c.second, c.minusOne], `${i}/arg`);
-  const isArg = b.one('Equal', [classIndex, arg], `${i}/is_arg`);
-  const zero = b.constant(`${i}/zero`, eType, [], [0]);
-  const others = b.one('Where', [isArg, zero, e], `${i}/others`);
+  const far = b.constant(`${i}/far`, eType, [1], [wide ? -1e300 : -3e38]);
+  const farAtArg = b.one('Expand', [far, b.one('Shape', [arg], `${i}/arg_shape`)], `${i}/far_at_arg`);
+  const d = b.one('ScatterElements', [diff, arg, farAtArg], `${i}/d_others`, { axis: { i: -1 } });
+  const e = b.one('Exp', [d], `${i}/e`);
   const toSum = (x: string, hint: string) => (wide ? x : b.one('Cast', [x], hint, { to: { i: DTYPE.double } }));
-  const r = b.reduce('ReduceSum', toSum(others, `${i}/others64`), 0, `${i}/r`, c.lastAxis);
+  const r = b.reduce('ReduceSum', toSum(e, `${i}/e64`), 0, `${i}/r`, c.lastAxis);
   const ed = b.one('Mul', [e, d], `${i}/ed`);
   const t = b.reduce('ReduceSum', toSum(ed, `${i}/ed64`), 0, `${i}/t`, c.lastAxis);
+  const shape = b.one('Shape', [z], `${i}/shape`);
+  const classes = b.one('Gather', [shape, c.minusOne], `${i}/classes`, { axis: { i: 0 } });
   let zy: string | null = null;
   if (c.labels && target.labels) {
     const axes = b.constant(`${i}/label_axes`, DTYPE.int64, [target.labels.unsqueeze.length], target.labels.unsqueeze);

@@ -38,11 +38,7 @@ const str = (w: Writer, field: number, s: string) => w.uint32(tag(field, LEN)).s
 const int = (w: Writer, field: number, v: number) => w.uint32(tag(field, VARINT)).int64(v);
 
 export type AttributeValue =
-  | { f: number }
-  | { i: number }
-  | { s: string }
-  | { ints: readonly number[] }
-  | { floats: readonly number[] };
+  { f: number } | { i: number } | { s: string } | { ints: readonly number[] } | { floats: readonly number[] };
 
 export interface NodeSpec {
   opType: string;
@@ -168,17 +164,24 @@ export interface ModelSpec {
   nodes: NodeSpec[];
   initializers: TensorSpec[];
   inputs: { name: string; dtype: number; shape: readonly (number | string)[] }[];
-  outputs: { name: string; dtype: number; shape: readonly (number | string)[] | null }[];
+  /** A null dtype writes the output by name only (ONNX Runtime infers its type). */
+  outputs: { name: string; dtype: number | null; shape: readonly (number | string)[] | null }[];
 }
 
 /** A whole model as chunks to write one after the other (the initializers' data not copied). */
 export function modelChunks(m: ModelSpec): Uint8Array[] {
   const graph: Uint8Array[] = [];
   for (const n of m.nodes) graph.push(nodeField(n));
-  graph.push(Writer.create().uint32(tag(2, LEN)).string(m.graphName ?? 'graph').finish());
+  graph.push(
+    Writer.create()
+      .uint32(tag(2, LEN))
+      .string(m.graphName ?? 'graph')
+      .finish(),
+  );
   for (const t of m.initializers) graph.push(...initializerChunks(t));
   for (const i of m.inputs) graph.push(valueInfoField(11, i.name, i.dtype, i.shape));
-  for (const o of m.outputs) graph.push(valueInfoField(12, o.name, o.dtype, o.shape));
+  for (const o of m.outputs)
+    graph.push(o.dtype === null ? namedOutputField(o.name) : valueInfoField(12, o.name, o.dtype, o.shape));
   const graphLength = graph.reduce((s, c) => s + c.length, 0);
   const head = Writer.create();
   int(head, 1, m.irVersion ?? 8);

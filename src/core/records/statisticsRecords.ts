@@ -1,6 +1,6 @@
-import type { ExitRecords } from '../records';
+import type { ExitRecords } from './records';
 import { DEFAULT_GRID } from '../analysis/policies';
-import type { StatisticsPrecision } from './exitStatistics';
+import type { StatisticsPrecision } from '../onnx/exitStatistics';
 
 /**
  * Per-sample records from the statistics computed in the graph (exitStatistics.ts), and how far
@@ -142,8 +142,9 @@ export function fillFromStatistics(
     bounds.entropy[at] = 0;
     return;
   }
-  // margin = 1/s − e2/s: exact for a tie (e2 = 1); else the spread of s, and the rounding of each part.
-  if (second === 1) bounds.margin[at] = 0;
+  // margin = 1/s − e2/s: e2 is exact, so with s certain the float64 path computes the same value;
+  // a tie (e2 = 1) gives 0 either way. Else the spread of s, and the rounding of each part.
+  if (second === 1 || sLo === sHi) bounds.margin[at] = 0;
   else {
     const spread = sHi === sLo ? 0 : (1 - second) * (1 / sLo - 1 / sHi);
     bounds.margin[at] = upper32(spread + 2 * ulp(conf) + 2 * ulp(second / sum));

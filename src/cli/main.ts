@@ -96,7 +96,8 @@ Options:
   --device-id <k>       the GPU to run on (CUDA and TensorRT; recorded in the report)
   --calib-records <f>   merge: the calibration set's records files (repeat for several)
   --force               setup-cuda: install again even when the same package is installed
-  --quiet               no summary table, no progress bar
+  --quiet               no summary table, no progress bar (the execution provider used is still
+                        printed, on stderr)
   -h, --help            this help
   -v, --version         the version
 
@@ -129,10 +130,14 @@ function providerLine(info: ExecutionProviderInfo): string {
   return `Execution provider: ${s.line}${steps.length ? `\n${steps.join('\n')}` : ''}`;
 }
 
-function progressBar(io: Io): (e: EngineEvent) => void {
+/**
+ * The progress bar and the execution provider line, on stderr. With --quiet only the provider
+ * line: a sharded run's log must say which provider ran (a CUDA node falling back to the CPU).
+ */
+function progressBar(io: Io, quiet: boolean): (e: EngineEvent) => void {
   let shown = false;
   return (e) => {
-    if (e.type === 'progress' && io.isTTY) {
+    if (e.type === 'progress' && io.isTTY && !quiet) {
       const frac = e.total > 0 ? e.done / e.total : 0;
       const width = 24;
       const filled = Math.round(frac * width);
@@ -282,7 +287,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
       includeRecords: Boolean(v.records),
       maxMemory,
     };
-    const bar = v.quiet ? () => undefined : progressBar(io);
+    const bar = progressBar(io, Boolean(v.quiet));
     let errorEvent: Extract<EngineEvent, { type: 'error' }> | null = null;
     const emit = (e: EngineEvent) => {
       bar(e);

@@ -63,6 +63,29 @@ describe('exit-lens CLI', () => {
     assert.match(markdown, /## Suggested thresholds/);
   });
 
+  it('--quiet prints no table, but still names the provider used (a fallback too) on stderr', async () => {
+    const records = path.join(tmpDir(), 'shard-1.exitrec');
+    const { code, out, err } = await run([
+      'profile',
+      fixture('tiny_cnn.onnx'),
+      '--samples',
+      fixture('cnn_samples.npz'),
+      '--ep',
+      'cuda,cpu',
+      '--shard',
+      '1/4',
+      '--records-out',
+      records,
+      '--quiet',
+    ]);
+    assert.equal(code, EXIT_OK, err);
+    assert.equal(out, '', 'no summary table on stdout');
+    // This machine has no CUDA provider library: the CPU ran, and the shard's log says so.
+    assert.match(err, /^Execution provider: CPU/m);
+    assert.match(err, /instead of CUDA \(CUDA: the CUDA provider library libonnxruntime_providers_cuda\.so/);
+    assert.ok(fs.existsSync(records));
+  });
+
   it('analyze reads a logits file without a model', async () => {
     const dir = tmpDir();
     const json = path.join(dir, 'a.json');

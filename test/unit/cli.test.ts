@@ -536,7 +536,11 @@ describe('a failure inside a run', () => {
       { encoding: 'utf8' },
     );
     assert.equal(r.status, EXIT_USER, r.stderr);
-    assert.match(r.stderr, /^exit-lens: ONNX Runtime failed on samples 8\.\.11/);
+    // (--quiet still names the provider first: an Exit Lens line.)
+    assert.match(
+      r.stderr,
+      /^Execution provider: CPU \(fp32\), \d+ threads?\nexit-lens: ONNX Runtime failed on samples 8\.\.11/,
+    );
     assert.doesNotMatch(r.stderr, /onnxruntime:|sequential_executor|\[E:/);
   });
 });

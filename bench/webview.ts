@@ -31,7 +31,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium } from 'playwright-core';
 import { readWebviewAssets, staticReportHtml } from '../src/core/report/htmlExport';
-import { runAnalyze } from '../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../src/engine/analyzeLogits';
 
 const ROOT = path.resolve(__dirname, '..');
 const CHROMIUM = process.env.EXIT_LENS_E2E_CHROMIUM ?? '/usr/bin/chromium';

@@ -17,7 +17,7 @@ import { formatShape, loadModelInfo } from '../core/onnx/model';
 import { readWebviewAssets, staticReportHtml } from '../core/report/htmlExport';
 import { Report } from '../core/analysis/analyze';
 import { markdownSummary, textSummary } from '../core/report/summary';
-import { handleRequest } from '../engine/profile';
+import { handleRequest } from '../engine/handleRequest';
 import { CommonOptions, EngineEvent } from '../shared/engineProtocol';
 import {
   DEFAULT_BATCH,

@@ -1,7 +1,7 @@
 /**
  * The CLI's sharded profiling (docs/scale/README.md): `profile … --shard i/n --records-out <file>`
  * writes one shard's records, `merge <records files…>` puts the whole set's report together
- * (core/shardMerge.ts), and `--device-id k` picks the GPU of a run.
+ * (src/engine/merge.ts), and `--device-id k` picks the GPU of a run.
  */
 import { ExitLensError } from '../core/errors';
 import type { InputRef, OutputRequest } from '../core/io/outputFiles';

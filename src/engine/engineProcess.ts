@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { describeError } from '../core/errors';
-import { handleRequest } from './profile';
+import { handleRequest } from './handleRequest';
 import { EngineEvent, isEngineRequest } from '../shared/engineProtocol';
 
 /**

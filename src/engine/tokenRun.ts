@@ -1,18 +1,19 @@
 import type * as ort from 'onnxruntime-node';
 import { firstCorrectExit } from '../core/analysis/overthinking';
 import { DRILLDOWN_LIMIT, drilldownSample } from '../core/report/drilldown';
-import { ExitLensError, throwIfCancelled } from '../core/errors';
+import { ExitLensError } from '../core/errors';
 import { NumericArray } from '../core/npy/npy';
-import { ExitLayout, exitNames } from '../core/onnx/exits';
 import { ExitRecords, allocateRecords, fillExitRecords } from '../core/records/records';
-import { BatchReader, SampleBinding } from '../core/samples/samples';
+import { SampleBinding } from '../core/samples/samples';
 import { TokenPositions, TokenSource } from '../core/tokens/tokens';
 import type { Drilldown } from '../shared/reportTypes';
+import { InferredBatch, runBatches } from './batches';
+import { TokenPlan } from './exitPlan';
 
 /**
  * Profiling a decoder's token exits (docs/metrics.md "Token-level exits"): batches of whole
  * sequences run through the model; each exit's [B, T, V] logits are read at the valid
- * positions only (core/tokens.ts) into the compact per-position records, one run of
+ * positions only (src/core/tokens/tokens.ts) into the compact per-position records, one run of
  * consecutive positions at a time, so that no logits are copied.
  */
 
@@ -22,33 +23,6 @@ import type { Drilldown } from '../shared/reportTypes';
  * the outputs), which the budget leaves room for.
  */
 export const TOKEN_LOGITS_BUDGET = 128 * 2 ** 20;
-
-export interface TokenPlan {
-  layout: ExitLayout;
-  exitCount: number;
-  /** The vocabulary (V). */
-  classCount: number;
-  names: string[];
-  fetches: string[];
-  length: number;
-}
-
-export function planTokenExits(layout: ExitLayout, outputShapes: Map<string, number[]>, length: number): TokenPlan {
-  if (layout.kind === 'per-output') {
-    const V = outputShapes.get(layout.outputs[0])![2];
-    return {
-      layout,
-      exitCount: layout.outputs.length,
-      classCount: V,
-      names: exitNames(layout, layout.outputs.length),
-      fetches: [...layout.outputs],
-      length,
-    };
-  }
-  const s = outputShapes.get(layout.output)!;
-  const E = layout.layout === 'NEC' ? s[1] : s[0];
-  return { layout, exitCount: E, classCount: s[3], names: exitNames(layout, E), fetches: [layout.output], length };
-}
 
 /**
  * Sequences per batch: the asked batch, or fewer so that one batch's logits (E × B × T × V
@@ -103,55 +77,56 @@ export interface TokenRunContext {
 /** Runs the sequences batch by batch into per-position records. */
 export async function inferTokenRecords(c: TokenRunContext): Promise<ExitRecords> {
   const { plan, positions, binding } = c;
-  const S = binding.sampleCount;
-  const E = plan.exitCount;
-  const rec = allocateRecords(positions.count, E, plan.classCount, positions.labels);
-  const step = binding.fixedBatch ?? c.batch;
+  const rec = allocateRecords(positions.count, plan.exitCount, plan.classCount, positions.labels);
   const idsAt = binding.inputs.indexOf(c.source.ids);
-  const reader = await BatchReader.open(binding);
-  try {
-    let next: Promise<NumericArray[]> | null = reader.next(Math.min(step, S));
-    for (let s0 = 0; s0 < S; s0 += step) {
-      throwIfCancelled(c.signal);
-      const rows = Math.min(step, S - s0);
-      const data = await next!;
-      const after = s0 + rows;
-      next = after < S ? reader.next(Math.min(step, S - after)) : null;
-      next?.catch(() => undefined);
-      const fed = binding.fixedBatch ?? rows;
-      let out: ort.InferenceSession.OnnxValueMapType;
-      try {
-        out = await c.session.run(c.feeds(data, rows), plan.fetches);
-      } catch (err) {
-        throw c.runError(err, s0, rows);
-      }
-      const tensors = plan.fetches.map((name) => {
-        const t = out[name] as ort.Tensor;
-        checkShape(plan, t, name, fed);
-        return c.logitsOf(t);
-      });
-      for (let k = 0; k < E; k++) {
-        const z = plan.layout.kind === 'per-output' ? tensors[k] : tensors[0];
-        for (let i = 0; i < rows; i++) {
-          const from = positions.seqStart[s0 + i];
-          const to = positions.seqStart[s0 + i + 1];
-          // Runs of consecutive t: one call each, logits read in place with a stride of V.
-          for (let p = from; p < to;) {
-            let q = p + 1;
-            while (q < to && positions.t[q] === positions.t[q - 1] + 1) q++;
-            fillExitRecords(rec, z, logitsAt(plan, fed, k, i, positions.t[p]), plan.classCount, q - p, p, k);
-            p = q;
-          }
-        }
-      }
-      if (c.drilldown) captureTokenDestructive(rec, positions, data[idsAt], s0, rows, plan.length, c.drilldown);
-      c.progress(positions.seqStart[after]);
-    }
-    c.progress(positions.count, true);
-  } finally {
-    await reader.close();
-  }
+  await runBatches({
+    session: c.session,
+    binding,
+    step: binding.fixedBatch ?? c.batch,
+    feeds: c.feeds,
+    consumer: {
+      fetches: plan.fetches,
+      consume: (b) => {
+        fillTokenRecords(rec, plan, positions, b, c.logitsOf);
+        if (c.drilldown)
+          captureTokenDestructive(rec, positions, b.data[idsAt], b.first, b.rows, plan.length, c.drilldown);
+      },
+    },
+    runError: c.runError,
+    afterBatch: (after) => c.progress(positions.seqStart[after]),
+    signal: c.signal,
+  });
+  c.progress(positions.count, true);
   return rec;
+}
+
+/** Fills the records of a batch's valid positions from its exits' [B, T, V] logits, after checking their shapes. */
+function fillTokenRecords(
+  rec: ExitRecords,
+  plan: TokenPlan,
+  positions: TokenPositions,
+  { outputs, first, rows, fed }: InferredBatch,
+  logitsOf: (t: ort.Tensor) => ArrayLike<number>,
+): void {
+  const tensors = plan.fetches.map((name) => {
+    const t = outputs[name] as ort.Tensor;
+    checkShape(plan, t, name, fed);
+    return logitsOf(t);
+  });
+  for (let k = 0; k < plan.exitCount; k++) {
+    const z = plan.layout.kind === 'per-output' ? tensors[k] : tensors[0];
+    for (let i = 0; i < rows; i++) {
+      const from = positions.seqStart[first + i];
+      const to = positions.seqStart[first + i + 1];
+      // Runs of consecutive t: one call each, logits read in place with a stride of V.
+      for (let p = from; p < to;) {
+        let q = p + 1;
+        while (q < to && positions.t[q] === positions.t[q - 1] + 1) q++;
+        fillExitRecords(rec, z, logitsAt(plan, fed, k, i, positions.t[p]), plan.classCount, q - p, p, k);
+        p = q;
+      }
+    }
+  }
 }
 
 /** Tokens of context shown for a destructive position. */

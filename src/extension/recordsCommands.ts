@@ -11,7 +11,7 @@ import { profileSettings } from './settings';
 
 /**
  * "Exit Lens: Analyze Records": a folder of shards' records files (exit-lens profile --shard i/n
- * --records-out, docs/scale/README.md) merged by the engine (core/shardMerge.ts, the code of
+ * --records-out, docs/scale/README.md) merged by the engine (src/engine/merge.ts, the code of
  * exit-lens merge) into the report of the whole set, stored as a run of its model and opened
  * like any other report.
  */

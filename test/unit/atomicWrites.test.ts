@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { buildSync } from 'esbuild';
 import type { Report } from '../../src/core/analysis/analyze';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { RunFiles } from '../../src/extension/runFiles';
 import { collect, fixture, slowTest, tmpDir } from './helpers';
 import { mulberry32 } from '../../src/core/analysis/split';

@@ -200,7 +200,7 @@ describe('inputs: regular files only', () => {
       () => ({ root: fileRoot, keep: 10 }),
       (file, why) => skipped.push(`${file}: ${why}`),
     );
-    const { runAnalyze } = await import('../../src/core/analysis/analyzeLogits');
+    const { runAnalyze } = await import('../../src/engine/analyzeLogits');
     const { collect, fixture } = await import('./helpers');
     const report = await runAnalyze(
       { type: 'analyze', id: 't', logitsPath: fixture('logits_random.npz') },

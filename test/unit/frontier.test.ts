@@ -12,7 +12,7 @@ import { mulberry32 } from '../../src/core/analysis/split';
 import { sweepScorePolicy } from '../../src/core/analysis/sweep';
 import { analyze } from '../../src/core/analysis/analyze';
 import { allocateRecords, fillExitRecords } from '../../src/core/records/records';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { fixture } from './helpers';
 
 const point = (meanCost: number, quality: number, threshold = meanCost): FrontierCandidate => ({

@@ -7,7 +7,7 @@ import { withExtraOutputs } from '../../src/core/onnx/edit';
 import { ModelInfo, decodeModelProto, loadModelInfo } from '../../src/core/onnx/model';
 import { pruneModel } from '../../src/core/onnx/prune';
 import { measureLatency, quantile, settled, MIN_REPEATS, TIME_BUDGET_MS } from '../../src/engine/latency';
-import { runProfile } from '../../src/engine/profile';
+import { runProfile } from '../../src/engine/profile/runProfile';
 import { loadOrt } from '../../src/engine/providers';
 import { fixture } from './helpers';
 

@@ -13,7 +13,7 @@ import { mulberry32 } from '../../src/core/analysis/split';
 import { suggestThresholds, wholeSet } from '../../src/core/analysis/suggest';
 import { allocateRecords, fillExitRecords } from '../../src/core/records/records';
 import type { Report } from '../../src/core/analysis/analyze';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { close, collect, tmpDir } from './helpers';
 
 /** Writes exit_logits [E, N, C] (float32) and, when given, int64 labels. */

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { ExitLensError } from '../../src/core/errors';
 import { Report } from '../../src/core/analysis/analyze';
 import { discoverySessionsCreated } from '../../src/engine/costDiscovery';
-import { runProfile } from '../../src/engine/profile';
+import { runProfile } from '../../src/engine/profile/runProfile';
 import { createSessionWithFallback } from '../../src/engine/providers';
 import { ProfileRequest } from '../../src/shared/engineProtocol';
 import { close, collect, expected, fixture, tmpDir } from './helpers';

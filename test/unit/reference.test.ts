@@ -10,7 +10,7 @@ import { exactCurves } from '../../src/core/analysis/curves';
 import type { CurvePoint } from '../../src/core/analysis/analyze';
 import { readLogitsFile } from '../../src/core/samples/logitsFile';
 import { Report } from '../../src/core/analysis/analyze';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { close, expected, fixture } from './helpers';
 
 const TOL = 1e-9;

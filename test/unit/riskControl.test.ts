@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { binomialCdf } from '../../src/core/analysis/binomial';
 import { certify, fixedSequence, lossCounts } from '../../src/core/analysis/riskControl';
 import { mulberry32 } from '../../src/core/analysis/split';

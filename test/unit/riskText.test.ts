@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Report } from '../../src/core/analysis/analyze';
 import type { Guarantee, SplitFigures, Suggestion } from '../../src/shared/reportTypes';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { guaranteedSummary, summarize } from '../../src/extension/runFiles';
 import {
   bestGuarantee,

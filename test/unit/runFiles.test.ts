@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Report } from '../../src/core/analysis/analyze';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { ORPHAN_RUN_AGE_MS, RunFiles, RunRequest, STALE_TEMP_AGE_MS, isRunId } from '../../src/extension/runFiles';
 import { collect, fixture, tmpDir } from './helpers';
 

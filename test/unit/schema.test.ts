@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
-import { runProfile } from '../../src/engine/profile';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runProfile } from '../../src/engine/profile/runProfile';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { fixture } from './helpers';
 
 const schema = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'report.schema.json'), 'utf8'));

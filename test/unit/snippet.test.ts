@@ -15,7 +15,7 @@ import { readLogitsFile } from '../../src/core/samples/logitsFile';
 import { openArrayFile, readWholeArray } from '../../src/core/npy/arrayFile';
 import { bytesToTyped } from '../../src/core/npy/npy';
 import type { Report } from '../../src/core/analysis/analyze';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { pythonSnippet } from '../../webview/snippets';
 import { collect, tmpDir } from './helpers';
 

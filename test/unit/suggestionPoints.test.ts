@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runAnalyze } from '../../src/core/analysis/analyzeLogits';
+import { runAnalyze } from '../../src/engine/analyzeLogits';
 import { readLogitsFile } from '../../src/core/samples/logitsFile';
 import type { ExitRecords } from '../../src/core/records/records';
 import type { Report } from '../../src/core/analysis/analyze';

@@ -7,7 +7,8 @@ import type * as ort from 'onnxruntime-node';
 import { openArrayFile } from '../../src/core/npy/arrayFile';
 import { bindSamples } from '../../src/core/samples/samples';
 import { tokenPositions, tokenSource } from '../../src/core/tokens/tokens';
-import { TokenPlan, inferTokenRecords } from '../../src/engine/tokenRun';
+import { TokenPlan } from '../../src/engine/exitPlan';
+import { inferTokenRecords } from '../../src/engine/tokenRun';
 
 /**
  * The token run's reading of logits (src/engine/tokenRun.ts) against a plain float64 softmax

@@ -22,6 +22,7 @@ import type {
   ExitReport,
   GridPolicy,
   Guarantee,
+  LatencyFigures,
   Overthinking,
   PolicyKind,
   Report,
@@ -32,6 +33,7 @@ import type {
   SuggestionPolicy,
 } from '../../shared/reportTypes';
 import { withPointAt } from './curvePoints';
+import { macsFrontier } from './macsFrontier';
 import { RiskSettings, certifyAll } from './riskControl';
 import { DEFAULT_RISK_DELTA, DEFAULT_RISK_EPSILON } from '../../shared/defaults';
 import { qualityMetric } from '../../shared/quality';
@@ -62,8 +64,15 @@ export interface AnalysisInput {
   /** Separate calibration records; without them a seeded split of `records` is used. */
   calibration: ExitRecords | null;
   exitNames: string[];
+  /** The static cost of each exit and of the model without early exits (MACs, or the user's costs). */
   exitMacs: number[];
   baselineMacs: number;
+  /**
+   * Measured latency (--cost measured): when given, the policies, curves, suggestions and
+   * guarantees are costed by it (ms per sample at the run's batch size), the per-exit table keeps
+   * the static costs beside each exit's latency, and the curves add the frontier by MACs.
+   */
+  latency?: { exits: LatencyFigures[]; baseline: LatencyFigures };
   maxAccuracyDrop: number;
   /** Risk control: ε, δ and the loss (default: `gap` with labels, `consistency` without). */
   risk?: { epsilon?: number; delta?: number; loss?: RiskLoss | null };
@@ -89,7 +98,10 @@ export interface AnalysisResult {
 }
 
 export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
-  const { records, exitMacs, baselineMacs, signal } = input;
+  const { records, signal, latency } = input;
+  // What the policies are costed by: the measured latency where there is one, else the static costs.
+  const exitMacs = latency ? latency.exits.map((l) => l.batch) : input.exitMacs;
+  const baselineMacs = latency ? latency.baseline.batch : input.baselineMacs;
   throwIfCancelled(signal);
   const warnings: ReportWarning[] = [];
   if (!records.labels) {
@@ -196,10 +208,11 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
     ece: m.ece,
     nll: m.nll,
     agreement: m.agreement,
-    macs: exitMacs[m.index],
-    relativeCost: baselineMacs > 0 ? exitMacs[m.index] / baselineMacs : null,
+    macs: input.exitMacs[m.index],
+    relativeCost: input.baselineMacs > 0 ? input.exitMacs[m.index] / input.baselineMacs : null,
     nonFiniteCount: m.nonFiniteCount,
     destructiveRate: destructive[m.index],
+    ...(latency ? { latency: latency.exits[m.index] } : {}),
   }));
   const nonFinite: ReportWarning[] = [];
   for (const m of metrics) {
@@ -260,6 +273,8 @@ export async function analyze(input: AnalysisInput): Promise<AnalysisResult> {
       frontier: policies.frontier,
       frontierTotalPoints: policies.frontierTotalPoints,
       quality: qualityMetric(records.labels !== null),
+      // The report's MACs axis beside the measured one.
+      ...(latency ? { macsFrontier: macsFrontier(byKind, input.exitMacs, records.labels !== null) } : {}),
     },
     suggestions,
     guarantees,

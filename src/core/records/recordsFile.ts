@@ -164,7 +164,7 @@ export function modelIdentity(modelPath: string, modelBytes: Uint8Array, externa
   };
 }
 
-/** A shard's header from what its profile put together (src/engine/profile.ts, RunHooks.shardRecords). */
+/** A shard's header from what its profile put together (src/engine/profile/assemble.ts, RunHooks.shardRecords). */
 export function shardHeader(c: ShardCapture, analysis: RecordsHeader['analysis']): RecordsHeader {
   const p = c.parts;
   if (!p.model) throw new ExitLensError('internal', 'A records file needs a profiled model.');

@@ -1,14 +1,10 @@
 import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from '../report/drilldown';
 import { ExitLensError, throwIfCancelled } from '../errors';
-import { checkMemory, memoryLimit, recordsMemory } from '../io/limits';
 import { ExitRecords, allocateRecords } from './records';
-import { RecordsFileInfo, RecordsHeader, readRecordsHeader, readRecordsInto, recordCount } from './recordsFile';
+import { RecordsFileInfo, readRecordsHeader, readRecordsInto, recordCount } from './recordsFile';
 import { TOKEN_VIEW_SEQUENCES } from '../tokens/tokenView';
-import { assembleReport } from '../report/assembly';
-import { analyzeRun, riskOptions, validateCommon } from '../analysis/analyzeLogits';
 import { displayName } from '../io/text';
-import { DEFAULT_MAX_ACCURACY_DROP } from '../../shared/defaults';
-import type { CommonOptions, Emit, MergeRequest } from '../../shared/engineProtocol';
+import type { CommonOptions } from '../../shared/engineProtocol';
 import type {
   DrilldownSample,
   ExecutionProviderInfo,
@@ -20,11 +16,10 @@ import type {
 } from '../../shared/reportTypes';
 
 /**
- * exit-lens merge (and "Exit Lens: Analyze Records"): the records files of a profile's shards
- * checked to belong together and to cover the sample set exactly once, put back in sample order,
- * and analysed and assembled by the code of a single run (report.ts analyze, reportAssembly.ts),
- * so that the report equals the single run's figure for figure (docs/scale/README.md says which
- * fields may differ: createdAt, timings, and the execution provider's attempts, threads and device).
+ * Merging shards (exit-lens merge, "Exit Lens: Analyze Records"; the run is src/engine/merge.ts):
+ * the records files of a profile's shards checked to belong together and to cover the sample set
+ * exactly once, put back in sample order, and the report's parts that come from the shards (the
+ * provider, the drill-down, the warnings, a decoder's tokens) merged as a single run has them.
  */
 
 const MERGE_HINT = 'Merge only the shards of one profile: the same model file, exit mapping, costs and sample set.';
@@ -125,7 +120,7 @@ function checkCoverage(files: RecordsFileInfo[], what: string): number {
 type AnalysisKey = 'maxAccuracyDrop' | 'riskEpsilon' | 'riskDelta' | 'riskLoss';
 
 /** The analysis options: the merge's own where given, else the shards' (which must agree). */
-function analysisOptions(req: CommonOptions, files: RecordsFileInfo[]): Pick<CommonOptions, AnalysisKey> {
+export function analysisOptions(req: CommonOptions, files: RecordsFileInfo[]): Pick<CommonOptions, AnalysisKey> {
   const flags: Record<AnalysisKey, string> = {
     maxAccuracyDrop: '--max-drop',
     riskEpsilon: '--risk',
@@ -158,10 +153,9 @@ function analysisOptions(req: CommonOptions, files: RecordsFileInfo[]): Pick<Com
 }
 
 /** One set's records, its shards read into place. */
-async function readSet(
+export async function readShardRecords(
   files: RecordsFileInfo[],
-  emit: Emit,
-  id: string,
+  onRead: (done: number, total: number) => void,
   signal: AbortSignal | undefined,
 ): Promise<ExitRecords> {
   const h = files[0].header;
@@ -174,7 +168,7 @@ async function readSet(
     // Files are in sample order: a decoder's positions follow those of the shards before.
     readRecordsInto(f, rec, h.tokens ? done : undefined);
     done += recordCount(f.header);
-    emit({ type: 'progress', id, phase: 'loading', done, total: N, samplesPerSecond: null, etaSeconds: null });
+    onRead(done, N);
     // Let a cancel in between.
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -182,7 +176,7 @@ async function readSet(
 }
 
 /** The records of a set's shards: its samples, or a decoder's token positions. */
-function totalRecords(files: RecordsFileInfo[]): number {
+export function totalRecords(files: RecordsFileInfo[]): number {
   return files.reduce((n, f) => n + recordCount(f.header), 0);
 }
 
@@ -197,7 +191,7 @@ function recordOffsets(files: RecordsFileInfo[]): number[] {
 }
 
 /** A decoder's token samples and view of the whole set, from its shards (in sample order). */
-function mergedTokens(
+export function mergedTokens(
   files: RecordsFileInfo[],
   calib: RecordsFileInfo[] | null,
 ): { tokens: TokenSamples; view: TokenView | undefined } | null {
@@ -249,7 +243,7 @@ function mergedTokens(
  * samples in sample order (each shard kept its own first ones with their input previews, so these
  * are among them) and how many there are in all.
  */
-function mergedDrilldown(rec: ExitRecords, files: RecordsFileInfo[]): Report['drilldown'] {
+export function mergedDrilldown(rec: ExitRecords, files: RecordsFileInfo[]): Report['drilldown'] {
   if (!rec.labels) return null;
   const previews = new Map<number, InputPreview | undefined>();
   // A decoder's shards give their own positions: placed after the earlier shards' positions.
@@ -263,7 +257,7 @@ function mergedDrilldown(rec: ExitRecords, files: RecordsFileInfo[]): Report['dr
 }
 
 /** The provider info of the merged report: the first shard's, with a device only if all shards had the same. */
-function mergedProvider(files: RecordsFileInfo[]): ExecutionProviderInfo | null {
+export function mergedProvider(files: RecordsFileInfo[]): ExecutionProviderInfo | null {
   const first = files[0].header.executionProvider;
   if (!first) return null;
   const devices = new Set(files.map((f) => f.header.executionProvider?.deviceId ?? null));
@@ -273,7 +267,7 @@ function mergedProvider(files: RecordsFileInfo[]): ExecutionProviderInfo | null 
 }
 
 /** The run's warnings: the first shard's, then any other shard's that it did not have (a provider fallback). */
-function mergedWarnings(files: RecordsFileInfo[]): ReportWarning[] {
+export function mergedWarnings(files: RecordsFileInfo[]): ReportWarning[] {
   const seen = new Set<string>();
   const out: ReportWarning[] = [];
   for (const f of files)
@@ -290,90 +284,19 @@ function sortedByStart(files: RecordsFileInfo[]): RecordsFileInfo[] {
   return [...files].sort((x, y) => x.header.shard.start - y.header.shard.start);
 }
 
-/** Merges shards' records files into the report of the whole sample set. */
-export async function runMerge(req: MergeRequest, emit: Emit, signal?: AbortSignal): Promise<Report> {
-  const t0 = Date.now();
-  validateCommon(req);
-  if (!req.recordsPaths.length)
-    throw new ExitLensError(
-      'bad-argument',
-      'merge needs at least one records file.',
-      'exit-lens merge shard-0.exitrec shard-1.exitrec … --json report.json',
-    );
-  if (req.exitCosts)
-    throw new ExitLensError(
-      'bad-argument',
-      '--exit-costs is given to the shards, not to the merge.',
-      'Profile every shard with the same --exit-costs; the merge reads the costs from them.',
-    );
-  const limit = memoryLimit(req.maxMemory);
-  const main = sortedByStart(req.recordsPaths.map(readRecordsHeader));
-  const calib = req.calibRecordsPaths?.length ? sortedByStart(req.calibRecordsPaths.map(readRecordsHeader)) : null;
+/** The shards' and calibration shards' headers, in sample order, checked to belong together and to cover their sets once. */
+export function readShardHeaders(
+  recordsPaths: string[],
+  calibRecordsPaths: string[] | undefined,
+): { main: RecordsFileInfo[]; calib: RecordsFileInfo[] | null } {
+  const main = sortedByStart(recordsPaths.map(readRecordsHeader));
+  const calib = calibRecordsPaths?.length ? sortedByStart(calibRecordsPaths.map(readRecordsHeader)) : null;
   checkTogether(main, 'The shards');
   checkCoverage(main, 'The shards');
-  // Records: one per sample, or a decoder's token positions.
-  const N = totalRecords(main);
   if (calib) {
     checkTogether([main[0], ...calib], 'The calibration shards', false);
     checkTogether(calib, 'The calibration shards');
     checkCoverage(calib, 'The calibration shards');
   }
-  const h: RecordsHeader = main[0].header;
-  const options = analysisOptions(req, main);
-  validateCommon(options);
-  const E = h.exitCount;
-  checkMemory(
-    [
-      ...recordsMemory('the shards', N, E, Boolean(req.includeRecords)),
-      ...(calib ? recordsMemory('the calibration shards', totalRecords(calib), E, false) : []),
-    ],
-    limit,
-    `Merge fewer samples, or merge on a machine with more memory.${req.includeRecords ? ' Leave out --records (the per-sample records in the JSON).' : ''}`,
-  );
-  const tRead = Date.now();
-  const records = await readSet(main, emit, req.id, signal);
-  const calibRecords = calib ? await readSet(calib, emit, req.id, signal) : null;
-  const readSeconds = (Date.now() - tRead) / 1000;
-  throwIfCancelled(signal);
-  const maxAccuracyDrop = options.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP;
-  const tAnalysis = Date.now();
-  const result = await analyzeRun(
-    emit,
-    req.id,
-    signal,
-    {
-      records,
-      calibration: calibRecords,
-      exitNames: h.exitNames,
-      exitMacs: h.exitMacs,
-      baselineMacs: h.baselineMacs,
-      maxAccuracyDrop,
-      risk: riskOptions(options),
-    },
-    h,
-  );
-  const analysisSeconds = (Date.now() - tAnalysis) / 1000;
-  const tokens = mergedTokens(main, calib);
-  return assembleReport({
-    model: h.reportModel,
-    logitsFile: null,
-    executionProvider: mergedProvider(main),
-    samplesPath: h.set.path,
-    labelArray: h.set.labelArray,
-    inputs: h.set.inputs,
-    records,
-    calibrationPath: calib ? calib[0].header.set.path : null,
-    result,
-    exitCount: E,
-    classCount: h.classCount,
-    baselineMacs: h.baselineMacs,
-    cost: h.cost,
-    drilldown: mergedDrilldown(records, main),
-    maxAccuracyDrop,
-    batchSize: h.batchSize,
-    warnings: mergedWarnings(main),
-    timings: { readSeconds, analysisSeconds, totalSeconds: (Date.now() - t0) / 1000 },
-    includeRecords: Boolean(req.includeRecords),
-    ...(tokens ? { tokens: tokens.tokens, tokenView: tokens.view } : {}),
-  });
+  return { main, calib };
 }

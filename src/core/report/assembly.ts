@@ -15,8 +15,8 @@ import type { ExitRecords } from '../records/records';
 import { AnalysisResult, CONVENTIONS, recordsForReport } from '../analysis/analyze';
 
 /**
- * The one place a report is put together, for a profiled model (src/engine/profile.ts) and for a
- * logits file (src/core/analysis/analyzeLogits.ts): the analysis' result, what was read and how it ran.
+ * The one place a report is put together, for a profiled model (src/engine/profile/assemble.ts), a merge (src/engine/merge.ts) and a
+ * logits file (src/engine/analyzeLogits.ts): the analysis' result, what was read and how it ran.
  */
 export interface ReportParts {
   model: Report['model'];

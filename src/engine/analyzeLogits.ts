@@ -1,76 +1,21 @@
-import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from '../report/drilldown';
-import { ExitLensError, throwIfCancelled } from '../errors';
-import { SpareWorker, parallelRunner } from './parallel';
-import { LogitsSource, readLogitsFile } from '../samples/logitsFile';
-import { MemoryPart, checkMemory, memoryLimit, recordsMemory } from '../io/limits';
-import { ExitRecords } from '../records/records';
-import { AnalysisInput, AnalysisResult, analyze } from './analyze';
-import { assembleReport } from '../report/assembly';
-import { DEFAULT_MAX_ACCURACY_DROP } from '../../shared/defaults';
-import type { AnalyzeRequest, CommonOptions, Emit } from '../../shared/engineProtocol';
-import type { CostInfo, Drilldown, Report, ReportWarning } from '../../shared/reportTypes';
+import { analyze } from '../core/analysis/analyze';
+import { ExitLensError, throwIfCancelled } from '../core/errors';
+import { MemoryPart, checkMemory, memoryLimit, recordsMemory } from '../core/io/limits';
+import { ExitRecords } from '../core/records/records';
+import { assembleReport } from '../core/report/assembly';
+import { DRILLDOWN_LIMIT, destructiveSamples, drilldownSample } from '../core/report/drilldown';
+import { LogitsSource, readLogitsFile } from '../core/samples/logitsFile';
+import { DEFAULT_MAX_ACCURACY_DROP } from '../shared/defaults';
+import type { AnalyzeRequest, Emit } from '../shared/engineProtocol';
+import type { CostInfo, Drilldown, Report, ReportWarning } from '../shared/reportTypes';
+import { sweepRunner } from './analysisStep';
+import { riskOptions, validateCommon } from './runOptions';
 
 /**
- * Exit logits dumped elsewhere (exit-lens analyze, "Analyze Exit Logits File"), analysed without
- * ONNX Runtime: read, checked against the memory limit from the headers, analysed, assembled. It
- * runs wherever the engine runs, but needs nothing of the engine.
+ * The analyze run: exit logits dumped elsewhere (exit-lens analyze, "Analyze Exit Logits File"),
+ * analysed without ONNX Runtime: read, checked against the memory limit from the headers,
+ * analysed, assembled.
  */
-
-/** The analysis' policy sweeps on worker threads where that pays, saying so in the log. */
-export function sweepRunner(emit: Emit, id: string, worker?: SpareWorker | null, signal?: AbortSignal) {
-  return parallelRunner({
-    worker,
-    signal,
-    onDone: ({ onWorkers, inline }) => {
-      if (onWorkers > 0)
-        emit({
-          type: 'log',
-          id,
-          level: 'info',
-          message: `Analysis: ${onWorkers} of ${onWorkers + inline} policy sweeps ran on worker threads.`,
-        });
-    },
-  });
-}
-
-export function validateCommon(req: {
-  maxAccuracyDrop?: number;
-  exitCosts?: number[];
-  riskEpsilon?: number;
-  riskDelta?: number;
-  riskLoss?: string;
-}): void {
-  const fraction = (value: number | undefined, what: string, example: string) => {
-    if (value !== undefined && !(value > 0 && value < 1))
-      throw new ExitLensError(
-        'bad-argument',
-        `${what} ${value} is not a fraction in (0, 1).`,
-        `Give it as a fraction, e.g. ${example}.`,
-      );
-  };
-  fraction(req.riskEpsilon, 'The risk allowed (--risk)', '--risk 0.05 for at most 5% of samples');
-  fraction(req.riskDelta, 'The risk level δ (--delta)', '--delta 0.1 for a guarantee that holds with probability 90%');
-  if (req.riskLoss !== undefined && req.riskLoss !== 'gap' && req.riskLoss !== 'consistency')
-    throw new ExitLensError(
-      'bad-argument',
-      `The risk loss "${req.riskLoss}" is not one Exit Lens knows.`,
-      'Give --risk-loss gap (an error the full model would not make; needs labels) or --risk-loss consistency (disagreement with the full model; no labels needed).',
-    );
-  if (req.maxAccuracyDrop !== undefined && !(req.maxAccuracyDrop >= 0 && req.maxAccuracyDrop < 1)) {
-    throw new ExitLensError(
-      'bad-argument',
-      `The allowed accuracy drop ${req.maxAccuracyDrop} is not a fraction in [0, 1).`,
-      'Give it as a fraction: 0.01 is one percentage point.',
-    );
-  }
-  if (req.exitCosts && req.exitCosts.some((c) => !(Number.isFinite(c) && c >= 0))) {
-    throw new ExitLensError(
-      'bad-argument',
-      'Exit costs must be non-negative numbers.',
-      'Give one cumulative cost per exit, e.g. --exit-costs 1,2,3,4.',
-    );
-  }
-}
 
 /** The drill-down of a logits file; `destructiveRate` is the overthinking figures' (their count over N). */
 function logitsDrilldown(rec: ExitRecords, destructiveRate: number): Drilldown {
@@ -224,30 +169,4 @@ async function analyzeRead(
     timings: { analysisSeconds: (Date.now() - tAnalysis) / 1000, totalSeconds: (Date.now() - t0) / 1000 },
     includeRecords: Boolean(req.includeRecords),
   });
-}
-
-/** The request's risk-control options, for analyze(). */
-export function riskOptions(req: CommonOptions): AnalysisInput['risk'] {
-  return { epsilon: req.riskEpsilon, delta: req.riskDelta, loss: req.riskLoss };
-}
-
-/**
- * A profiled run's analysis (a single run's or a merge's), announced as the 'analysis' phase. The
- * per-exit table keeps the static costs `table` (the MACs) where the policies were given others
- * (measured latency).
- */
-export async function analyzeRun(
-  emit: Emit,
-  id: string,
-  signal: AbortSignal | undefined,
-  input: Omit<AnalysisInput, 'runner' | 'signal'>,
-  table: { exitMacs: readonly number[]; baselineMacs: number },
-): Promise<AnalysisResult> {
-  emit({ type: 'progress', id, phase: 'analysis', done: 0, total: 1, samplesPerSecond: null, etaSeconds: null });
-  const result = await analyze({ ...input, runner: sweepRunner(emit, id, null, signal), signal });
-  for (const e of result.exits) {
-    e.macs = table.exitMacs[e.index];
-    e.relativeCost = table.baselineMacs > 0 ? table.exitMacs[e.index] / table.baselineMacs : null;
-  }
-  return result;
 }
